@@ -1,0 +1,12 @@
+//! cie-companion core: the shared Rust library behind the Android and iOS shells, the
+//! desktop program and the PKCS#11 module.
+//!
+//! Layers, bottom up (each a module):
+//! - [`transport`]: the card link, implemented by the platform (NFC, PC/SC, virtual card);
+//! - [`apdu`]: ISO 7816-4 commands and responses, status words, GET RESPONSE, chaining, reads;
+//! - [`tlv`]: BER-TLV decoding that never panics on card bytes;
+//! - [`ffi`]: the UniFFI surface the shells call.
+
+pub mod transport;
+
+uniffi::setup_scaffolding!();
