@@ -7,6 +7,7 @@
 //! - [`tlv`]: BER-TLV decoding that never panics on card bytes;
 //! - [`ffi`]: the UniFFI surface the shells call.
 
+pub mod apdu;
 pub mod tlv;
 pub mod transport;
 

@@ -1,0 +1,258 @@
+//! SELECT and READ BINARY over any [`ApduChannel`]: whole-file reads in the fewest APDUs
+//! the link and the card allow.
+
+use super::{ApduChannel, ApduError, Command, Response, Sw, SwKind};
+use crate::tlv::{self, Reader, Tag, Tlv};
+
+const INS_SELECT: u8 = 0xA4;
+const INS_READ_BINARY: u8 = 0xB0;
+/// READ BINARY with an offset data object, for offsets above 32767 (ISO 7816-4 §11.3.3).
+const INS_READ_BINARY_ODD: u8 = 0xB1;
+/// Highest offset the even READ BINARY can address (P1 bit 8 must stay 0).
+const MAX_B0_OFFSET: usize = 0x7FFF;
+/// B1 wraps its data in `53 L`: at most 1 tag + 4 length bytes of overhead.
+const B1_OVERHEAD: usize = 5;
+/// Refuse to accumulate more than this from one EF: the largest CIE/eMRTD file (DG2
+/// photo) is far below, and a lying card must not exhaust memory.
+pub const MAX_FILE_SIZE: usize = 1 << 20;
+
+/// What SELECT learned about a file from its FCP template.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FileInfo {
+    /// Data size of a transparent EF (tag `80`, or `81` total size).
+    pub size: Option<usize>,
+}
+
+impl FileInfo {
+    /// Parse an FCP (`62`) or FCI (`6F`) template; an empty answer tells nothing.
+    pub fn parse(data: &[u8]) -> Result<Self, ApduError> {
+        if data.is_empty() {
+            return Ok(Self::default());
+        }
+        let tpl = Tlv::from_bytes(data)?;
+        // FCI `6F` may wrap an FCP; the size objects are the same.
+        let fcp = match tpl.tag.value() {
+            0x62 => tpl,
+            0x6F => tpl.find(Tag::new(0x62))?.unwrap_or(tpl),
+            _ => {
+                return Err(ApduError::CardMisbehaved(
+                    "SELECT answer is not an FCP/FCI template",
+                ));
+            }
+        };
+        let size_obj = match fcp.find(Tag::new(0x80))? {
+            Some(obj) => Some(obj),
+            None => fcp.find(Tag::new(0x81))?,
+        };
+        let size = match size_obj {
+            Some(obj) if (1..=4).contains(&obj.value.len()) => Some(
+                obj.value
+                    .iter()
+                    .fold(0usize, |acc, b| (acc << 8) | usize::from(*b)),
+            ),
+            Some(_) => return Err(ApduError::CardMisbehaved("file size object of bad length")),
+            None => None,
+        };
+        Ok(Self { size })
+    }
+}
+
+/// SELECT an application by AID. Succeeds only on `9000`.
+pub async fn select_aid<C: ApduChannel + ?Sized>(ch: &C, aid: &[u8]) -> Result<(), ApduError> {
+    ch.transmit(&Command::select_aid(aid))
+        .await?
+        .check(INS_SELECT)
+}
+
+/// SELECT an EF or DF by file identifier under the current DF, asking for its FCP so the
+/// size is known. Cards that refuse P2=`04` (`6A86`) are asked again without FCP.
+pub async fn select_file<C: ApduChannel + ?Sized>(
+    ch: &C,
+    fid: [u8; 2],
+) -> Result<FileInfo, ApduError> {
+    let with_fcp = Command::new(0x00, INS_SELECT, 0x02, 0x04)
+        .with_data(fid)
+        .with_le(ch.limits().max_response_data.min(256));
+    let resp = ch.transmit(&with_fcp).await?;
+    match resp.sw.kind() {
+        SwKind::Ok => FileInfo::parse(&resp.data),
+        SwKind::WrongParameters | SwKind::NotSupported => {
+            let bare = Command::new(0x00, INS_SELECT, 0x02, 0x0C).with_data(fid);
+            ch.transmit(&bare).await?.check(INS_SELECT)?;
+            Ok(FileInfo::default())
+        }
+        _ => Err(ApduError::Status {
+            sw: resp.sw,
+            ins: INS_SELECT,
+        }),
+    }
+}
+
+/// One READ BINARY of up to `ne` bytes at `offset` of the current EF: `B0` up to offset
+/// 32767, `B1` with an offset data object beyond. Returns the content and the SW.
+pub async fn read_binary<C: ApduChannel + ?Sized>(
+    ch: &C,
+    offset: usize,
+    ne: usize,
+) -> Result<Response, ApduError> {
+    if offset <= MAX_B0_OFFSET {
+        let cmd =
+            Command::new(0x00, INS_READ_BINARY, (offset >> 8) as u8, offset as u8).with_le(ne);
+        return ch.transmit(&cmd).await;
+    }
+    let offset = u32::try_from(offset).map_err(|_| ApduError::InvalidLe { ne: offset })?;
+    let off_bytes = offset.to_be_bytes();
+    let skip = off_bytes.iter().take_while(|b| **b == 0).count().min(2);
+    let cmd = Command::new(0x00, INS_READ_BINARY_ODD, 0x00, 0x00)
+        .with_data(tlv::encode_to_vec(Tag::new(0x54), &off_bytes[skip..]))
+        .with_le(ne);
+    let resp = ch.transmit(&cmd).await?;
+    if resp.data.is_empty() {
+        return Ok(resp);
+    }
+    let mut r = Reader::new(&resp.data);
+    let content = r.expect_tlv(Tag::new(0x53))?.value.to_vec();
+    r.expect_empty("READ BINARY (B1) response")?;
+    Ok(Response {
+        data: content,
+        sw: resp.sw,
+    })
+}
+
+/// Read the current EF from offset 0. With `size` known (from the FCP) it asks for exactly
+/// what is left, in chunks as large as the channel allows; without it, it reads until the
+/// card signals the end (short read, `6282`, or `6B00` at a chunk boundary).
+pub async fn read_to_end<C: ApduChannel + ?Sized>(
+    ch: &C,
+    size: Option<usize>,
+) -> Result<Vec<u8>, ApduError> {
+    read_span(ch, 0, size).await
+}
+
+/// How much to ask for at `offset` with `left` bytes wanted: (content wanted, Ne).
+fn chunk(max: usize, offset: usize, left: usize) -> (usize, usize) {
+    if offset > MAX_B0_OFFSET {
+        // B1 answers carry a `53` wrapper inside the response data.
+        let want = left.min(max.saturating_sub(B1_OVERHEAD).max(1));
+        (want, (want + B1_OVERHEAD).min(max))
+    } else {
+        let want = left.min(max);
+        (want, want)
+    }
+}
+
+/// Read bytes from `start` to `end` (absolute; `None` = until the card says the file ends).
+async fn read_span<C: ApduChannel + ?Sized>(
+    ch: &C,
+    start: usize,
+    end: Option<usize>,
+) -> Result<Vec<u8>, ApduError> {
+    let size = end;
+    if size.is_some_and(|s| s > MAX_FILE_SIZE) {
+        return Err(ApduError::CardMisbehaved("file larger than any CIE file"));
+    }
+    let mut out = Vec::with_capacity(size.map_or(0, |s| s.saturating_sub(start)));
+    loop {
+        let offset = start + out.len();
+        let left = match size {
+            Some(s) if offset >= s => return Ok(out),
+            Some(s) => s - offset,
+            None => MAX_FILE_SIZE.saturating_sub(offset),
+        };
+        if left == 0 {
+            return Err(ApduError::CardMisbehaved("file larger than any CIE file"));
+        }
+        let (want, ne) = chunk(ch.limits().max_response_data, offset, left);
+        let resp = read_binary(ch, offset, ne).await?;
+        match resp.sw.kind() {
+            SwKind::Ok => {
+                let got = resp.data.len();
+                if got > want {
+                    return Err(ApduError::CardMisbehaved(
+                        "READ BINARY returned more than asked",
+                    ));
+                }
+                out.extend_from_slice(&resp.data);
+                if got == 0 {
+                    return match size {
+                        None => Ok(out),
+                        Some(_) => Err(ApduError::CardMisbehaved("empty read before end of file")),
+                    };
+                }
+                // Without a size, a short read is the end; with one, the card just sent
+                // less than asked (its own buffer limit) and we go on from where it stopped.
+                if size.is_none() && got < want {
+                    return Ok(out);
+                }
+            }
+            SwKind::EndOfFile => {
+                out.extend_from_slice(&resp.data);
+                return match size {
+                    Some(s) if start + out.len() < s => Err(ApduError::CardMisbehaved(
+                        "end of file before the size the card declared",
+                    )),
+                    _ => Ok(out),
+                };
+            }
+            // Offset exactly at the end of a file whose size we did not know.
+            SwKind::WrongParameters
+                if size.is_none() && offset > 0 && resp.sw == Sw::WRONG_P1P2 =>
+            {
+                return Ok(out);
+            }
+            SwKind::WrongLength if ch.limits().extended && ne > 256 => {
+                // The link allows extended length but the card does not: go short and retry.
+                ch.card_refused_extended();
+            }
+            _ => {
+                return Err(ApduError::Status {
+                    sw: resp.sw,
+                    ins: if offset > MAX_B0_OFFSET {
+                        INS_READ_BINARY_ODD
+                    } else {
+                        INS_READ_BINARY
+                    },
+                });
+            }
+        }
+    }
+}
+
+/// Select the EF `fid` under the current DF and read it whole.
+pub async fn read_ef<C: ApduChannel + ?Sized>(ch: &C, fid: [u8; 2]) -> Result<Vec<u8>, ApduError> {
+    let info = select_file(ch, fid).await?;
+    read_to_end(ch, info.size).await
+}
+
+/// Read the current EF when it holds one BER-TLV object (eMRTD files, certificates): the
+/// first chunk's header gives the total length, so the rest is read in exact chunks.
+pub async fn read_tlv_object<C: ApduChannel + ?Sized>(ch: &C) -> Result<Vec<u8>, ApduError> {
+    let max = ch.limits().max_response_data;
+    let first = read_binary(ch, 0, max).await?;
+    match first.sw.kind() {
+        SwKind::Ok | SwKind::EndOfFile => {}
+        _ => {
+            return Err(ApduError::Status {
+                sw: first.sw,
+                ins: INS_READ_BINARY,
+            });
+        }
+    }
+    let total = tlv::encoded_len(&first.data)?;
+    if total > MAX_FILE_SIZE {
+        return Err(ApduError::CardMisbehaved("object larger than any CIE file"));
+    }
+    let mut out = first.data;
+    if out.len() >= total {
+        out.truncate(total);
+        return Ok(out);
+    }
+    if first.sw == Sw::END_OF_FILE {
+        return Err(ApduError::CardMisbehaved(
+            "file shorter than its TLV length",
+        ));
+    }
+    let rest = read_span(ch, out.len(), Some(total)).await?;
+    out.extend_from_slice(&rest);
+    Ok(out)
+}
