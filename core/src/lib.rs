@@ -5,9 +5,12 @@
 //! - [`transport`]: the card link, implemented by the platform (NFC, PC/SC, virtual card);
 //! - [`apdu`]: ISO 7816-4 commands and responses, status words, GET RESPONSE, chaining, reads;
 //! - [`tlv`]: BER-TLV decoding that never panics on card bytes;
+//! - [`applets`]: card applications (today: which known ones a card has);
 //! - [`ffi`]: the UniFFI surface the shells call.
 
 pub mod apdu;
+pub mod applets;
+pub mod ffi;
 pub mod tlv;
 pub mod transport;
 

@@ -1,0 +1,180 @@
+//! The one error type the shells see.
+
+use crate::apdu::{ApduError, SwKind};
+use crate::transport::TransportError;
+
+/// What went wrong, in terms a citizen (and the app's UI) can act on. No card data, PIN or
+/// personal data ever goes into a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+pub enum CardError {
+    /// The card left the field: ask the user to tap again.
+    #[error("the card was moved away; hold it against the phone and tap again")]
+    TagLost,
+    /// The card did not answer in time.
+    #[error("the card did not answer in time; hold it still and try again")]
+    Timeout,
+    /// The reader or OS failed.
+    #[error("card reader error: {reason}")]
+    Reader {
+        /// What the platform reported.
+        reason: String,
+    },
+    /// Wrong PIN; `remaining` tries are left before it blocks.
+    #[error("wrong PIN: {remaining} tries left")]
+    WrongPin {
+        /// Tries left.
+        remaining: u8,
+    },
+    /// The PIN is blocked; the PUK unblocks it.
+    #[error("the PIN is blocked: unblock it with the PUK")]
+    PinBlocked,
+    /// The operation needs the PIN or a protected session first.
+    #[error("access denied by the card: enter the PIN first")]
+    AccessDenied,
+    /// The file or application is not on this card.
+    #[error("not found on this card")]
+    NotFound,
+    /// This card or reader cannot do what was asked.
+    #[error("not supported by this card or reader: {reason}")]
+    NotSupported {
+        /// Which capability is missing.
+        reason: String,
+    },
+    /// The card refused with another status word.
+    #[error("the card refused the operation: {reason} (SW {sw:04X})")]
+    Refused {
+        /// Raw status word.
+        sw: u16,
+        /// Its meaning.
+        reason: String,
+    },
+    /// The card's answer broke the protocol or did not decode.
+    #[error("the card gave an invalid answer: {reason}; tap the card again")]
+    InvalidResponse {
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+impl From<TransportError> for CardError {
+    fn from(e: TransportError) -> Self {
+        match e {
+            TransportError::TagLost => Self::TagLost,
+            TransportError::Timeout => Self::Timeout,
+            TransportError::Io { reason } => Self::Reader { reason },
+        }
+    }
+}
+
+impl From<ApduError> for CardError {
+    fn from(e: ApduError) -> Self {
+        match e {
+            ApduError::Transport(t) => t.into(),
+            ApduError::Status { sw, .. } => match sw.kind() {
+                SwKind::WrongPin { remaining: 0 } | SwKind::AuthenticationBlocked => {
+                    Self::PinBlocked
+                }
+                SwKind::WrongPin { remaining } => Self::WrongPin { remaining },
+                SwKind::SecurityStatusNotSatisfied => Self::AccessDenied,
+                SwKind::FileNotFound | SwKind::ReferenceNotFound => Self::NotFound,
+                kind => Self::Refused {
+                    sw: sw.0,
+                    reason: kind.message_en(),
+                },
+            },
+            ApduError::ExtendedLengthUnsupported => Self::NotSupported {
+                reason: "extended-length APDUs".into(),
+            },
+            e @ (ApduError::ResponseTooShort { .. }
+            | ApduError::CardMisbehaved(_)
+            | ApduError::Decode(_)
+            | ApduError::CommandTooLong { .. }
+            | ApduError::InvalidLe { .. }) => Self::InvalidResponse {
+                reason: e.to_string(),
+            },
+        }
+    }
+}
+
+impl CardError {
+    /// The message in Italian, saying what to do next.
+    pub fn message_it(&self) -> String {
+        match self {
+            Self::TagLost => {
+                "La carta si è allontanata: avvicinala di nuovo al telefono e tienila ferma.".into()
+            }
+            Self::Timeout => "La carta non ha risposto in tempo: tienila ferma e riprova.".into(),
+            Self::Reader { reason } => format!("Errore del lettore di carte: {reason}"),
+            Self::WrongPin { remaining: 1 } => {
+                "PIN errato: resta 1 tentativo prima del blocco.".into()
+            }
+            Self::WrongPin { remaining } => format!("PIN errato: restano {remaining} tentativi."),
+            Self::PinBlocked => "Il PIN è bloccato: sbloccalo con il PUK.".into(),
+            Self::AccessDenied => "La carta ha negato l'accesso: inserisci prima il PIN.".into(),
+            Self::NotFound => "Non trovato su questa carta.".into(),
+            Self::NotSupported { reason } => {
+                format!("Non supportato da questa carta o da questo lettore: {reason}.")
+            }
+            Self::Refused { sw, .. } => {
+                format!("La carta ha rifiutato l'operazione (SW {sw:04X}).")
+            }
+            Self::InvalidResponse { .. } => {
+                "La carta ha dato una risposta non valida: avvicinala di nuovo e riprova.".into()
+            }
+        }
+    }
+}
+
+/// The Italian message for an error (UniFFI errors cannot carry methods across the FFI).
+#[uniffi::export]
+pub fn card_error_message_it(error: CardError) -> String {
+    error.message_it()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::apdu::Sw;
+
+    fn status(sw: u16) -> CardError {
+        ApduError::Status {
+            sw: Sw(sw),
+            ins: 0x20,
+        }
+        .into()
+    }
+
+    #[test]
+    fn status_words_map_to_actionable_errors() {
+        assert_eq!(status(0x63C2), CardError::WrongPin { remaining: 2 });
+        assert_eq!(status(0x63C0), CardError::PinBlocked);
+        assert_eq!(status(0x6983), CardError::PinBlocked);
+        assert_eq!(status(0x6982), CardError::AccessDenied);
+        assert_eq!(status(0x6A82), CardError::NotFound);
+        assert!(matches!(
+            status(0x6985),
+            CardError::Refused { sw: 0x6985, .. }
+        ));
+        assert_eq!(
+            CardError::from(ApduError::Transport(TransportError::TagLost)),
+            CardError::TagLost
+        );
+        assert!(matches!(
+            CardError::from(ApduError::ResponseTooShort { len: 1 }),
+            CardError::InvalidResponse { .. }
+        ));
+    }
+
+    #[test]
+    fn italian_messages_say_what_to_do() {
+        assert_eq!(
+            CardError::WrongPin { remaining: 2 }.message_it(),
+            "PIN errato: restano 2 tentativi."
+        );
+        assert!(
+            CardError::TagLost
+                .message_it()
+                .contains("avvicinala di nuovo")
+        );
+    }
+}

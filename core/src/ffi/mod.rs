@@ -1,0 +1,17 @@
+//! The UniFFI surface: few objects, plain records, one error enum the app can act on.
+//!
+//! Exported methods only delegate to the layers below (application-services style), and
+//! errors are converted in one place ([`CardError::from`]) so Kotlin and Swift see the same
+//! outcomes the desktop program does.
+
+mod error;
+mod session;
+
+pub use error::{CardError, card_error_message_it};
+pub use session::{ApplicationAnswer, CardProbe, CardSession};
+
+/// The core's version, so the shells can report it.
+#[uniffi::export]
+pub fn core_version() -> String {
+    env!("CARGO_PKG_VERSION").to_string()
+}
