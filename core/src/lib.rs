@@ -11,6 +11,8 @@
 pub mod apdu;
 pub mod applets;
 pub mod ffi;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod tlv;
 pub mod transport;
 

@@ -10,8 +10,6 @@ const INS_READ_BINARY: u8 = 0xB0;
 const INS_READ_BINARY_ODD: u8 = 0xB1;
 /// Highest offset the even READ BINARY can address (P1 bit 8 must stay 0).
 const MAX_B0_OFFSET: usize = 0x7FFF;
-/// B1 wraps its data in `53 L`: at most 1 tag + 4 length bytes of overhead.
-const B1_OVERHEAD: usize = 5;
 /// Refuse to accumulate more than this from one EF: the largest CIE/eMRTD file (DG2
 /// photo) is far below, and a lying card must not exhaust memory.
 pub const MAX_FILE_SIZE: usize = 1 << 20;
@@ -64,7 +62,15 @@ pub async fn select_aid<C: ApduChannel + ?Sized>(ch: &C, aid: &[u8]) -> Result<(
         .check(INS_SELECT)
 }
 
-/// SELECT an EF or DF by file identifier under the current DF, asking for its FCP so the
+/// SELECT a DF by file identifier: a child of the current DF (P1 `01`), or the MF for
+/// `3F00` (P1 `00`). No FCI is asked for.
+pub async fn select_df<C: ApduChannel + ?Sized>(ch: &C, fid: [u8; 2]) -> Result<(), ApduError> {
+    let p1 = if fid == [0x3F, 0x00] { 0x00 } else { 0x01 };
+    let cmd = Command::new(0x00, INS_SELECT, p1, 0x0C).with_data(fid);
+    ch.transmit(&cmd).await?.check(INS_SELECT)
+}
+
+/// SELECT an EF by file identifier under the current DF, asking for its FCP so the
 /// size is known. Cards that refuse P2=`04` (`6A86`) are asked again without FCP.
 pub async fn select_file<C: ApduChannel + ?Sized>(
     ch: &C,
@@ -131,13 +137,26 @@ pub async fn read_to_end<C: ApduChannel + ?Sized>(
 
 /// How much to ask for at `offset` with `left` bytes wanted: (content wanted, Ne).
 fn chunk(max: usize, offset: usize, left: usize) -> (usize, usize) {
-    if offset > MAX_B0_OFFSET {
-        // B1 answers carry a `53` wrapper inside the response data.
-        let want = left.min(max.saturating_sub(B1_OVERHEAD).max(1));
-        (want, (want + B1_OVERHEAD).min(max))
-    } else {
+    if offset <= MAX_B0_OFFSET {
         let want = left.min(max);
-        (want, want)
+        return (want, want);
+    }
+    // B1 answers wrap the content in `53 L`, inside Ne: ask for the most content whose
+    // wrapper still fits (253 content bytes in a 256-byte answer).
+    let mut want = left.min(max.saturating_sub(2)).max(1);
+    while want > 1 && want + b1_header_len(want) > max {
+        want -= 1;
+    }
+    (want, (want + b1_header_len(want)).min(max.max(3)))
+}
+
+/// Size of the `53` tag and BER length in front of `content` bytes.
+fn b1_header_len(content: usize) -> usize {
+    match content {
+        0..=0x7F => 2,
+        0x80..=0xFF => 3,
+        0x100..=0xFFFF => 4,
+        _ => 5,
     }
 }
 
