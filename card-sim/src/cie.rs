@@ -1,0 +1,179 @@
+//! Presets: a virtual CIE 3.0 file layout and plain test cards with large files.
+//!
+//! AIDs and file ids follow /work/shared/research/cie.md §2.1 and §4. **All file contents
+//! are synthetic test data** (no real person's or card's data); keys, certificate and SODs
+//! are placeholders. Key agreement, PIN and signing are not modelled yet.
+
+use crate::card::{CardConfig, VirtualCard};
+use crate::fs::{Df, Ef, FileSystem};
+
+/// IAS-ECC application AID.
+pub const IAS_AID: [u8; 13] = [
+    0xA0, 0x00, 0x00, 0x00, 0x30, 0x80, 0x00, 0x00, 0x00, 0x09, 0x81, 0x60, 0x01,
+];
+/// CIE DF ("DF_CIE") AID.
+pub const CIE_AID: [u8; 6] = [0xA0, 0x00, 0x00, 0x00, 0x00, 0x39];
+/// ICAO eMRTD LDS1 application AID.
+pub const EMRTD_AID: [u8; 7] = [0xA0, 0x00, 0x00, 0x02, 0x47, 0x10, 0x01];
+
+/// EF.ATR under the MF.
+pub const EF_ATR: u16 = 0x2F01;
+/// EF.CardAccess under the MF (PACE parameters).
+pub const EF_CARD_ACCESS: u16 = 0x011C;
+/// IAS EF with the PAN.
+pub const EF_PAN: u16 = 0xD003;
+/// IAS EF.DH.
+pub const EF_DH: u16 = 0xD004;
+/// EF.ID_Servizi (NIS), SFI 1, in DF_CIE.
+pub const EF_ID_SERVIZI: u16 = 0x1001;
+/// EF.Seriale in DF_CIE.
+pub const EF_SERIALE: u16 = 0x1002;
+/// EF.Cert_CIE in DF_CIE.
+pub const EF_CERT_CIE: u16 = 0x1003;
+/// EF.Int.Kpub in DF_CIE.
+pub const EF_INT_KPUB: u16 = 0x1004;
+/// EF.Servizi_Int.Kpub, SFI 5, in DF_CIE.
+pub const EF_SERVIZI_INT_KPUB: u16 = 0x1005;
+/// IAS EF.SOD in DF_CIE.
+pub const EF_SOD_IAS: u16 = 0x1006;
+/// eMRTD EF.COM (SFI 1E).
+pub const EF_COM: u16 = 0x011E;
+/// eMRTD EF.SOD (SFI 1D).
+pub const EF_SOD: u16 = 0x011D;
+/// eMRTD EF.DG1 (SFI 01).
+pub const EF_DG1: u16 = 0x0101;
+
+/// Synthetic NIS (12 ASCII digits) of the virtual CIE.
+pub const SYNTHETIC_NIS: &[u8; 12] = b"000011112222";
+/// Synthetic card serial (9 ASCII characters) of the virtual CIE.
+pub const SYNTHETIC_SERIAL: &[u8; 9] = b"CA00000AA";
+
+/// DF of the test cards made by [`VirtualCard::with_file`] and [`VirtualCard::with_large_files`].
+pub const TEST_DF: u16 = 0x5000;
+/// The EF of [`VirtualCard::with_file`] (SFI 1).
+pub const TEST_EF: u16 = 0x5001;
+/// The 20 KiB EF of [`VirtualCard::with_large_files`] (SFI 2).
+pub const TEST_EF_20K: u16 = 0x5020;
+/// The 40 KiB EF of [`VirtualCard::with_large_files`] (SFI 3), for offsets above 32767.
+pub const TEST_EF_40K: u16 = 0x5040;
+
+/// Deterministic test contents: byte `i` is `(i mod 251) XOR (i / 251)`, so neither a
+/// 256-byte nor a 251-byte misalignment goes unnoticed.
+pub fn test_pattern(len: usize) -> Vec<u8> {
+    (0..len).map(|i| ((i % 251) ^ (i / 251)) as u8).collect()
+}
+
+/// A placeholder DER blob: `30 len { 0C "SYNTHETIC TEST DATA: <what>" 04 pattern }`.
+fn placeholder(what: &str, pattern_len: usize) -> Vec<u8> {
+    let label = format!("SYNTHETIC TEST DATA: {what}");
+    let mut inner = crate::ber::tlv(&[0x0C], label.as_bytes());
+    inner.extend(crate::ber::tlv(&[0x04], &test_pattern(pattern_len)));
+    crate::ber::tlv(&[0x30], &inner)
+}
+
+/// A synthetic PKCS#1 `RSAPublicKey` (2048-bit-sized modulus of pattern bytes, e = 65537).
+/// Not a usable key.
+fn synthetic_rsa_public_key(seed: u8) -> Vec<u8> {
+    let mut modulus = vec![0x00, 0xC0 | (seed & 0x3F)];
+    modulus.extend(test_pattern(255).iter().map(|b| b ^ seed));
+    let mut inner = crate::ber::tlv(&[0x02], &modulus);
+    inner.extend(crate::ber::tlv(&[0x02], &[0x01, 0x00, 0x01]));
+    crate::ber::tlv(&[0x30], &inner)
+}
+
+/// NXP-like contact ATR assembled from the historical-byte fragments in research §2.3
+/// (`3B 8F 80 01` + 15 historical bytes + TCK). Synthetic: not copied from a real card.
+pub fn synthetic_atr() -> Vec<u8> {
+    let mut atr = vec![0x3B, 0x8F, 0x80, 0x01];
+    atr.extend_from_slice(&[
+        0x80, 0x31, 0x80, 0x65, 0x49, 0x54, 0x4E, 0x58, 0x50, 0x12, 0x0F, 0xFF, 0x82, 0x90, 0x00,
+    ]);
+    // TCK: XOR of T0 up to the last historical byte.
+    let tck = atr.iter().skip(1).fold(0u8, |acc, b| acc ^ b);
+    atr.push(tck);
+    atr
+}
+
+/// The virtual CIE's file system.
+pub fn cie_file_system() -> FileSystem {
+    // EF.ATR: NXP-like prefix (research §2.3) followed by a synthetic marker.
+    let mut ef_atr = vec![
+        0x80, 0x00, 0x43, 0x01, 0xB8, 0x46, 0x04, 0x10, 0x10, 0x10, 0x10, 0x47, 0x03, 0x94, 0x01,
+        0x80,
+    ];
+    ef_atr.extend_from_slice(b"SYNTHETIC");
+    // The public CIE EF.CardAccess fixture (research §4): id-PACE-DH-GM-3DES-CBC-CBC, v2, param 2.
+    let card_access = vec![
+        0x31, 0x14, 0x30, 0x12, 0x06, 0x0A, 0x04, 0x00, 0x7F, 0x00, 0x07, 0x02, 0x02, 0x04, 0x01,
+        0x01, 0x02, 0x01, 0x02, 0x02, 0x01, 0x02,
+    ];
+    // The authentication certificate is padded after its DER, as on real cards (§2.1).
+    let mut cert = placeholder("authentication certificate", 1400);
+    cert.resize(2048, 0x00);
+
+    // DF_CIE's placement under the IAS application is not verified; clients select it by
+    // AID, which searches the whole tree, so they do not depend on it.
+    let df_cie = Df::application(&CIE_AID)
+        .with_ef(Ef::new(EF_ID_SERVIZI, SYNTHETIC_NIS.to_vec()).with_sfi(1))
+        .with_ef(Ef::new(EF_SERIALE, SYNTHETIC_SERIAL.to_vec()))
+        .with_ef(Ef::new(EF_CERT_CIE, cert))
+        .with_ef(Ef::new(EF_INT_KPUB, synthetic_rsa_public_key(0x11)))
+        .with_ef(Ef::new(EF_SERVIZI_INT_KPUB, synthetic_rsa_public_key(0x22)).with_sfi(5))
+        .with_ef(Ef::new(EF_SOD_IAS, placeholder("IAS SOD", 2500)));
+    let df_ias = Df::application(&IAS_AID)
+        .with_ef(Ef::new(EF_PAN, placeholder("PAN", 8)))
+        .with_ef(Ef::new(EF_DH, placeholder("EF.DH", 520)))
+        .with_df(df_cie);
+
+    // eMRTD: DG1 holds the ICAO 9303 specimen-style TD1 MRZ of the fictional "Utopia".
+    let mrz = b"I<UTOD231458907<<<<<<<<<<<<<<<7408122F1204159UTO<<<<<<<<<<<6ERIKSSON<<ANNA<MARIA<<<<<<<<<<";
+    let dg1 = crate::ber::tlv(&[0x61], &crate::ber::tlv(&[0x5F, 0x1F], mrz));
+    let mut com = crate::ber::tlv(&[0x5F, 0x01], b"0107");
+    com.extend(crate::ber::tlv(&[0x5F, 0x36], b"040000"));
+    com.extend(crate::ber::tlv(&[0x5C], &[0x61]));
+    let com = crate::ber::tlv(&[0x60], &com);
+    let sod = crate::ber::tlv(&[0x77], &placeholder("eMRTD SOD", 1800));
+    let df_emrtd = Df::application(&EMRTD_AID)
+        .with_ef(Ef::new(EF_COM, com).with_sfi(0x1E))
+        .with_ef(Ef::new(EF_SOD, sod).with_sfi(0x1D))
+        .with_ef(Ef::new(EF_DG1, dg1).with_sfi(0x01));
+
+    FileSystem::new(
+        Df::mf()
+            .with_ef(Ef::new(EF_ATR, ef_atr))
+            .with_ef(Ef::new(EF_CARD_ACCESS, card_access).with_sfi(0x1C))
+            .with_df(df_ias)
+            .with_df(df_emrtd),
+    )
+}
+
+impl VirtualCard {
+    /// A virtual CIE (synthetic contents) with the default short-APDU configuration and
+    /// the synthetic ATR. Use [`VirtualCard::with_config`] for other link behaviours.
+    pub fn cie() -> Self {
+        let config = CardConfig {
+            atr: Some(synthetic_atr()),
+            ..CardConfig::default()
+        };
+        Self::new(cie_file_system(), config)
+    }
+
+    /// A test card: MF / DF `5000` / EF `5001` (SFI 1) holding `size` bytes of
+    /// [`test_pattern`], default configuration.
+    pub fn with_file(size: usize) -> Self {
+        let df = Df::new()
+            .with_fid(TEST_DF)
+            .with_ef(Ef::new(TEST_EF, test_pattern(size)).with_sfi(1));
+        Self::new(FileSystem::new(Df::mf().with_df(df)), CardConfig::default())
+    }
+
+    /// A test card: MF / DF `5000` with EF `5020` (20 KiB, SFI 2) and EF `5040` (40 KiB,
+    /// SFI 3) of [`test_pattern`], default configuration.
+    pub fn with_large_files() -> Self {
+        let df = Df::new()
+            .with_fid(TEST_DF)
+            .with_ef(Ef::new(TEST_EF_20K, test_pattern(20 * 1024)).with_sfi(2))
+            .with_ef(Ef::new(TEST_EF_40K, test_pattern(40 * 1024)).with_sfi(3));
+        Self::new(FileSystem::new(Df::mf().with_df(df)), CardConfig::default())
+    }
+}
