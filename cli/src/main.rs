@@ -1,1 +1,204 @@
-fn main() {}
+//! `cie-companion`: the desktop program. Lists readers, shows what a card answers, and plugs
+//! the virtual CIE into pcscd through vsmartcard's vpcd.
+
+mod error;
+mod probe;
+mod transport;
+mod vpcd;
+
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::{Parser, Subcommand};
+
+use crate::error::{CliError, exit};
+use crate::transport::{OpenOptions, ReaderSpec};
+
+const EXIT_CODES: &str = "Exit codes: 0 ok, 2 usage, 3 reader or reader service \
+missing, 4 card missing or card/link error, 5 vpcd (virtual reader driver) error.";
+
+/// Log in with the Italian electronic identity card (CIE) from the desktop.
+#[derive(Debug, Parser)]
+#[command(name = "cie-companion", version, after_help = EXIT_CODES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Debug, Subcommand)]
+enum Cmd {
+    /// List PC/SC card readers and libnfc NFC devices.
+    Readers,
+    /// Work with a card.
+    Card {
+        #[command(subcommand)]
+        command: CardCmd,
+    },
+    /// The virtual CIE.
+    Sim {
+        #[command(subcommand)]
+        command: SimCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum CardCmd {
+    /// Show the link (ATR/ATS, limits) and which known applications the card answers.
+    Info {
+        /// `sim` (virtual CIE), `pcsc`, `pcsc:NAME`, `nfc` or `nfc:CONNSTRING`.
+        #[arg(long, default_value = "sim")]
+        reader: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// PC/SC only: force extended-length APDUs on or off (default: ask the reader).
+        #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+        extended_length: Option<bool>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum SimCmd {
+    /// Insert the virtual CIE into pcscd's "Virtual PCD" reader (vsmartcard-vpcd); runs
+    /// until vpcd closes the connection (pcscd stops) or Ctrl+C.
+    Vpcd {
+        /// Host where pcscd with vpcd runs.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// vpcd port (35963 is slot 0, "Virtual PCD 00 00").
+        #[arg(long, default_value_t = vpcd::DEFAULT_PORT)]
+        port: u16,
+        /// Keep trying to connect for this many seconds while vpcd is not listening yet.
+        #[arg(long, default_value_t = 10)]
+        wait: u64,
+    },
+}
+
+fn parse_on_off(s: &str) -> Result<bool, String> {
+    match s {
+        "on" | "true" | "yes" => Ok(true),
+        "off" | "false" | "no" => Ok(false),
+        _ => Err("use on or off".into()),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Cmd::Readers => readers(),
+        Cmd::Card {
+            command:
+                CardCmd::Info {
+                    reader,
+                    json,
+                    extended_length,
+                },
+        } => card_info(&reader, json, OpenOptions { extended_length }),
+        Cmd::Sim {
+            command: SimCmd::Vpcd { host, port, wait },
+        } => sim_vpcd(&host, port, Duration::from_secs(wait)),
+    };
+    match result {
+        Ok(()) => ExitCode::from(exit::OK),
+        Err(e) => {
+            eprintln!("Error: {}\nErrore: {}", e.message_en(), e.message_it());
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn readers() -> Result<(), CliError> {
+    let mut found = 0;
+    match transport::pcsc::list_readers() {
+        Ok(list) if list.is_empty() => println!("PC/SC readers: none"),
+        Ok(list) => {
+            println!("PC/SC readers (use --reader \"pcsc:NAME\"):");
+            for r in &list {
+                let state = match r.card_present {
+                    Some(true) => "card present",
+                    Some(false) => "no card",
+                    None => "card state unknown",
+                };
+                println!("  {}  ({state})", r.name);
+            }
+            found += list.len();
+        }
+        Err(e) => println!(
+            "PC/SC readers: the PC/SC service is not available ({}). Start pcscd to use contact readers.",
+            match &e {
+                CliError::PcscUnavailable { reason } => reason.as_str(),
+                _ => "unknown error",
+            }
+        ),
+    }
+    match transport::nfc::list_devices() {
+        Ok(list) if list.is_empty() => println!("NFC devices (libnfc): none"),
+        Ok(list) => {
+            println!("NFC devices (libnfc; use --reader \"nfc:CONNSTRING\"):");
+            for d in &list {
+                println!("  {d}");
+            }
+            found += list.len();
+        }
+        Err(e) => println!("NFC devices (libnfc): could not be listed ({e})"),
+    }
+    if found == 0 {
+        println!(
+            "\nNo card readers found. / Nessun lettore di carte trovato.\n\
+             Plug in a PC/SC or NFC reader, or try the virtual card: cie-companion card info --reader sim"
+        );
+    }
+    Ok(())
+}
+
+fn card_info(reader: &str, json: bool, opts: OpenOptions) -> Result<(), CliError> {
+    let spec: ReaderSpec = reader.parse()?;
+    let (link, shown) = transport::open(&spec, opts)?;
+    let report = pollster::block_on(probe::probe(link))?;
+    if json {
+        println!("{}", report.to_json(&shown));
+    } else {
+        print!("{}", report.render(&shown));
+        if !probe::any_present(&report) {
+            println!(
+                "\nNone of the known applications answered: this does not look like a CIE. \
+                 / Nessuna applicazione nota ha risposto: non sembra una CIE."
+            );
+        }
+    }
+    Ok(())
+}
+
+fn sim_vpcd(host: &str, port: u16, wait: Duration) -> Result<(), CliError> {
+    let deadline = Instant::now() + wait;
+    let mut stream = loop {
+        match vpcd::connect(host, port) {
+            Ok(s) => break s,
+            Err(e) if Instant::now() < deadline => {
+                let _ = e;
+                std::thread::sleep(Duration::from_millis(200));
+            }
+            Err(e) => {
+                return Err(CliError::Vpcd {
+                    reason: format!("cannot connect to {host}:{port}: {e}"),
+                });
+            }
+        }
+    };
+    println!(
+        "Virtual CIE inserted into vpcd at {host}:{port}. Use it with --reader \"pcsc:Virtual PCD 00 00\"; \
+         stop with Ctrl+C."
+    );
+    let stats =
+        vpcd::serve(&mut stream, || Arc::new(card_sim::VirtualCard::cie())).map_err(|e| {
+            CliError::Vpcd {
+                reason: e.to_string(),
+            }
+        })?;
+    println!(
+        "vpcd closed the connection: virtual card removed ({} APDUs, {} resets).",
+        stats.apdus, stats.resets
+    );
+    Ok(())
+}

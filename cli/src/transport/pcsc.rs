@@ -1,0 +1,259 @@
+//! PC/SC readers (pcsc-lite on Linux, WinSCard on Windows, CryptoTokenKit on macOS).
+//!
+//! **Extended length.** PC/SC itself carries up to 65 544-byte commands, but whether a given
+//! reader and driver pass extended APDUs through depends on the reader (CCID "short APDU
+//! level" readers do not) and on the protocol (T=0 needs ENVELOPE, which pcsc-lite does not
+//! do). So we are conservative: a link is extended only if the reader itself says so through
+//! the PC/SC v2 part 10 property `dwMaxAPDUDataSize` (queried with `SCardControl`; the CCID
+//! driver answers it), the card runs T=1, or the user forces it with `--extended-length`.
+//! Otherwise the link is short (261/258), which every reader handles; the APDU layer then
+//! chunks reads. vpcd 0.8 (Debian's vsmartcard-vpcd 3.3) does not answer the property, so
+//! the virtual reader is reported as short.
+
+use std::ffi::{CStr, CString};
+
+use cie_core::transport::{CardTransport, TransportError, TransportInfo, TransportKind};
+
+use crate::error::CliError;
+
+/// One PC/SC reader as listed by `readers`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PcscReader {
+    /// Name exactly as PC/SC gives it (use it with `--reader pcsc:NAME`).
+    pub name: String,
+    /// Whether a card is present, when the status query answered.
+    pub card_present: Option<bool>,
+}
+
+/// Map a PC/SC error on an open card link to the core's transport error.
+pub fn map_pcsc_error(e: pcsc::Error) -> TransportError {
+    match e {
+        pcsc::Error::RemovedCard | pcsc::Error::ResetCard | pcsc::Error::NoSmartcard => {
+            TransportError::TagLost
+        }
+        pcsc::Error::Timeout => TransportError::Timeout,
+        other => TransportError::Io {
+            reason: format!("PC/SC: {other}"),
+        },
+    }
+}
+
+fn establish() -> Result<pcsc::Context, CliError> {
+    pcsc::Context::establish(pcsc::Scope::User).map_err(|e| CliError::PcscUnavailable {
+        reason: e.to_string(),
+    })
+}
+
+fn reader_names(ctx: &pcsc::Context) -> Result<Vec<CString>, CliError> {
+    match ctx.list_readers_owned() {
+        Ok(names) => Ok(names),
+        Err(pcsc::Error::NoReadersAvailable) => Ok(Vec::new()),
+        Err(e) => Err(CliError::PcscUnavailable {
+            reason: e.to_string(),
+        }),
+    }
+}
+
+/// List the PC/SC readers. `Err(PcscUnavailable)` when pcscd is not running.
+pub fn list_readers() -> Result<Vec<PcscReader>, CliError> {
+    let ctx = establish()?;
+    let names = reader_names(&ctx)?;
+    let mut states: Vec<pcsc::ReaderState> = names
+        .iter()
+        .map(|n| pcsc::ReaderState::new(n.clone(), pcsc::State::UNAWARE))
+        .collect();
+    let status_ok = states.is_empty()
+        || ctx
+            .get_status_change(std::time::Duration::from_millis(0), &mut states)
+            .is_ok();
+    Ok(names
+        .iter()
+        .zip(states.iter())
+        .map(|(n, s)| PcscReader {
+            name: n.to_string_lossy().into_owned(),
+            card_present: status_ok.then(|| s.event_state().contains(pcsc::State::PRESENT)),
+        })
+        .collect())
+}
+
+/// A connected PC/SC card.
+pub struct PcscTransport {
+    card: pcsc::Card,
+    reader: String,
+    info: TransportInfo,
+}
+
+impl std::fmt::Debug for PcscTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PcscTransport")
+            .field("reader", &self.reader)
+            .field("info", &self.info)
+            .finish()
+    }
+}
+
+impl PcscTransport {
+    /// Connect (shared, T=0 or T=1) to the card in `reader`, or in the first reader holding a
+    /// card when `reader` is `None`. `force_extended` overrides the extended-length probe.
+    pub fn connect(reader: Option<&str>, force_extended: Option<bool>) -> Result<Self, CliError> {
+        let ctx = establish()?;
+        let names = reader_names(&ctx)?;
+        if names.is_empty() {
+            return Err(CliError::NoReaders { kind: "PC/SC" });
+        }
+        let candidates: Vec<&CString> = match reader {
+            Some(name) => {
+                let found = names.iter().find(|n| n.to_string_lossy() == name);
+                match found {
+                    Some(n) => vec![n],
+                    None => {
+                        return Err(CliError::ReaderNotFound {
+                            name: name.to_string(),
+                            available: names
+                                .iter()
+                                .map(|n| n.to_string_lossy().into_owned())
+                                .collect(),
+                        });
+                    }
+                }
+            }
+            None => names.iter().collect(),
+        };
+        let mut last = None;
+        for name in candidates {
+            match Self::connect_one(&ctx, name, force_extended) {
+                Ok(t) => return Ok(t),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or(CliError::NoReaders { kind: "PC/SC" }))
+    }
+
+    fn connect_one(
+        ctx: &pcsc::Context,
+        name: &CStr,
+        force_extended: Option<bool>,
+    ) -> Result<Self, CliError> {
+        let reader = name.to_string_lossy().into_owned();
+        let card = ctx
+            .connect(
+                name,
+                pcsc::ShareMode::Shared,
+                pcsc::Protocols::T0 | pcsc::Protocols::T1,
+            )
+            .map_err(|e| match e {
+                pcsc::Error::NoSmartcard
+                | pcsc::Error::RemovedCard
+                | pcsc::Error::UnpoweredCard
+                | pcsc::Error::UnresponsiveCard => CliError::NoCard {
+                    reader: reader.clone(),
+                },
+                pcsc::Error::UnknownReader | pcsc::Error::ReaderUnavailable => {
+                    CliError::ReaderNotFound {
+                        name: reader.clone(),
+                        available: Vec::new(),
+                    }
+                }
+                other => CliError::Transport(map_pcsc_error(other)),
+            })?;
+        let status = card
+            .status2_owned()
+            .map_err(|e| CliError::Transport(map_pcsc_error(e)))?;
+        let atr = status.atr().to_vec();
+        let t1 = status.protocol2() == Some(pcsc::Protocol::T1);
+        let max_apdu_data = if t1 {
+            reader_max_apdu_data(&card)
+        } else {
+            None
+        };
+        let extended = match force_extended {
+            Some(forced) => forced,
+            None => max_apdu_data.is_some_and(|n| n > 256),
+        };
+        let mut info = TransportInfo::short(TransportKind::Contact);
+        info.atr = Some(atr);
+        if extended {
+            // Extended Lc is at most 65 535 and Ne at most 65 536: 4 + 3 + 65 535 + 2 = 65 544
+            // and 65 536 + SW = 65 538, unless the reader states a smaller dwMaxAPDUDataSize.
+            let data = max_apdu_data.unwrap_or(65_536);
+            info.extended_length = true;
+            info.max_command_len = 4 + 3 + data.min(65_535) + 2;
+            info.max_response_len = data.min(65_536) + 2;
+        }
+        Ok(Self { card, reader, info })
+    }
+
+    /// The reader's name.
+    pub fn reader(&self) -> &str {
+        &self.reader
+    }
+}
+
+/// `dwMaxAPDUDataSize` from the reader's PC/SC part 10 TLV properties, if it answers.
+fn reader_max_apdu_data(card: &pcsc::Card) -> Option<u32> {
+    // CM_IOCTL_GET_FEATURE_REQUEST = SCARD_CTL_CODE(3400); FEATURE_GET_TLV_PROPERTIES = 0x12;
+    // PCSCv2_PART10_PROPERTY_dwMaxAPDUDataSize = 0x0A (pcsc-lite reader.h).
+    let mut buf = [0u8; 256];
+    let features = card.control(pcsc::ctl_code(3400), &[], &mut buf).ok()?;
+    let ioctl = features.chunks_exact(6).find_map(|f| {
+        (f[0] == 0x12 && f[1] == 4).then(|| u32::from_be_bytes([f[2], f[3], f[4], f[5]]))
+    })?;
+    let mut buf = [0u8; 256];
+    #[allow(clippy::useless_conversion)] // DWORD is u64 on some targets.
+    let props = card.control(ioctl.into(), &[], &mut buf).ok()?;
+    let mut rest = props;
+    while rest.len() >= 2 {
+        let (tag, len) = (rest[0], usize::from(rest[1]));
+        let value = rest.get(2..2 + len)?;
+        if tag == 0x0A && len == 4 {
+            return Some(u32::from_le_bytes([value[0], value[1], value[2], value[3]]));
+        }
+        rest = &rest[2 + len..];
+    }
+    None
+}
+
+#[async_trait::async_trait]
+impl CardTransport for PcscTransport {
+    async fn transmit(&self, apdu: Vec<u8>) -> Result<Vec<u8>, TransportError> {
+        let mut buf = vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
+        let rapdu = self
+            .card
+            .transmit(&apdu, &mut buf)
+            .map_err(map_pcsc_error)?;
+        Ok(rapdu.to_vec())
+    }
+
+    fn info(&self) -> TransportInfo {
+        self.info.clone()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn maps_card_loss_and_timeouts() {
+        assert_eq!(
+            map_pcsc_error(pcsc::Error::RemovedCard),
+            TransportError::TagLost
+        );
+        assert_eq!(
+            map_pcsc_error(pcsc::Error::ResetCard),
+            TransportError::TagLost
+        );
+        assert_eq!(
+            map_pcsc_error(pcsc::Error::NoSmartcard),
+            TransportError::TagLost
+        );
+        assert_eq!(
+            map_pcsc_error(pcsc::Error::Timeout),
+            TransportError::Timeout
+        );
+        assert!(matches!(
+            map_pcsc_error(pcsc::Error::CommError),
+            TransportError::Io { .. }
+        ));
+    }
+}

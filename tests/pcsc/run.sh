@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# End-to-end test through real third-party PC/SC software:
+#   pcscd (pcsc-lite) + vsmartcard-vpcd driver  <--TCP 35963-->  `cie-companion sim vpcd`
+#   (virtual CIE), then `cie-companion readers` and `card info --reader pcsc:...` through
+#   libpcsclite -> pcscd -> vpcd -> virtual card.
+# Needs root (pcscd writes /run/pcscd) and the packages pcscd, vsmartcard-vpcd,
+# libpcsclite-dev (scripts/deps.sh installs them). Fails loudly if anything is missing.
+# A pcscd that is already running (e.g. systemd socket activation) is not reused: stop it
+# first (`systemctl stop pcscd.socket pcscd`).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+READER="Virtual PCD 00 00"   # pcsc-lite names vpcd slot 0 "<FRIENDLYNAME> 00 00"
+VPCD_CONF=/etc/reader.conf.d/vpcd
+VPCD_DRIVER=/usr/lib/pcsc/drivers/serial/libifdvpcd.so
+WAIT_SECS="${PCSC_TEST_WAIT:-30}"
+
+fail() { echo "tests/pcsc: FAIL: $*" >&2; exit 1; }
+step() { echo "tests/pcsc: $*"; }
+
+[ "$(id -u)" -eq 0 ] || fail "must run as root (pcscd needs /run/pcscd); try: sudo bash tests/pcsc/run.sh"
+command -v pcscd >/dev/null || fail "pcscd not installed (bash scripts/deps.sh)"
+[ -e "$VPCD_DRIVER" ] || fail "vpcd driver $VPCD_DRIVER missing (apt-get install vsmartcard-vpcd)"
+[ -r "$VPCD_CONF" ] || fail "$VPCD_CONF missing (apt-get install vsmartcard-vpcd)"
+grep -q '^FRIENDLYNAME *"Virtual PCD"' "$VPCD_CONF" || fail "$VPCD_CONF does not name the reader \"Virtual PCD\""
+# Live (non-zombie) pcscd processes, read from /proc (procps may be absent on a fresh machine).
+live_pcscd() {
+    local d
+    for d in /proc/[0-9]*; do
+        [ "$(cat "$d/comm" 2>/dev/null)" = pcscd ] || continue
+        awk '{ if ($3 != "Z") print FILENAME }' "$d/stat" 2>/dev/null | cut -d/ -f3
+    done | tr '\n' ' '
+}
+running="$(live_pcscd)"
+[ -z "$running" ] || fail "a pcscd is already running (pid $running); stop it first: systemctl stop pcscd.socket pcscd"
+
+# Build the program (uses CARGO_TARGET_DIR if set), unless a binary is given.
+if [ -z "${CIE_COMPANION_BIN:-}" ]; then
+    step "building cie-companion"
+    (cd "$ROOT" && cargo build -q -p cie-companion-cli)
+    CIE_COMPANION_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/cie-companion"
+fi
+[ -x "$CIE_COMPANION_BIN" ] || fail "binary $CIE_COMPANION_BIN not found"
+BIN="$CIE_COMPANION_BIN"
+
+WORK="$(mktemp -d)"
+PCSCD_PID=""
+SIM_PID=""
+stop_pcscd() {
+    [ -n "$PCSCD_PID" ] || return 0
+    kill "$PCSCD_PID" 2>/dev/null
+    for _ in $(seq 50); do kill -0 "$PCSCD_PID" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$PCSCD_PID" 2>/dev/null
+    wait "$PCSCD_PID" 2>/dev/null
+    PCSCD_PID=""
+}
+cleanup() {
+    local rc=$?
+    set +e
+    if [ -n "$SIM_PID" ]; then kill "$SIM_PID" 2>/dev/null; wait "$SIM_PID" 2>/dev/null; fi
+    stop_pcscd
+    if [ "$rc" -ne 0 ]; then
+        echo "---- pcscd log (last 40 lines) ----" >&2; tail -n 40 "$WORK/pcscd.log" >&2
+        echo "---- sim vpcd log ----" >&2; cat "$WORK/sim.log" >&2
+    fi
+    rm -rf "$WORK"
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+step "no PC/SC service yet: readers must say so plainly and exit 0"
+"$BIN" readers >"$WORK/none.txt" 2>&1 || fail "readers exited non-zero without pcscd"
+grep -qF "PC/SC service is not available" "$WORK/none.txt" || fail "readers did not report the missing PC/SC service"
+
+step "starting pcscd (foreground, APDU log)"
+pcscd --foreground --apdu --debug >"$WORK/pcscd.log" 2>&1 &
+PCSCD_PID=$!
+
+step "starting the virtual CIE as vpcd client"
+"$BIN" sim vpcd --host 127.0.0.1 --port 35963 --wait "$WAIT_SECS" >"$WORK/sim.log" 2>&1 &
+SIM_PID=$!
+
+step "waiting for \"$READER\" to report the card"
+ok=""
+for _ in $(seq $((WAIT_SECS * 4))); do
+    kill -0 "$PCSCD_PID" 2>/dev/null || fail "pcscd exited early"
+    kill -0 "$SIM_PID" 2>/dev/null || fail "cie-companion sim vpcd exited early"
+    if "$BIN" readers 2>/dev/null | grep -qF "$READER  (card present)"; then ok=1; break; fi
+    sleep 0.25
+done
+[ -n "$ok" ] || fail "\"$READER\" did not show a card within ${WAIT_SECS}s"
+
+step "cie-companion readers"
+"$BIN" readers | tee "$WORK/readers.txt"
+grep -qF "$READER  (card present)" "$WORK/readers.txt" || fail "readers does not list \"$READER\" with a card"
+
+step "cie-companion card info --reader sim (expected values)"
+"$BIN" card info --reader sim >"$WORK/sim-info.txt"
+SIM_ATR="$(sed -n 's/^ATR: *//p' "$WORK/sim-info.txt")"
+[ -n "$SIM_ATR" ] || fail "the virtual card shows no ATR"
+
+step "cie-companion card info --reader \"pcsc:$READER\""
+"$BIN" card info --reader "pcsc:$READER" | tee "$WORK/info.txt"
+grep -q '^Transport: *contact' "$WORK/info.txt" || fail "not reported as a contact (PC/SC) link"
+grep -qxF "ATR:        $SIM_ATR" "$WORK/info.txt" || fail "ATR through pcscd differs from the virtual card's ($SIM_ATR)"
+for app in IAS CIE eMRTD; do
+    grep -qE "^  $app .*answers \(SW 9000\)" "$WORK/info.txt" || fail "application $app did not answer SELECT through pcscd"
+done
+grep -q '^EF.ATR (3F00/2F01): [0-9A-F]' "$WORK/info.txt" || fail "EF.ATR not read through pcscd"
+
+step "cie-companion card info --json"
+"$BIN" card info --reader "pcsc:$READER" --json >"$WORK/info.json"
+grep -qF "\"atr\":\"${SIM_ATR// /}\"" "$WORK/info.json" || fail "JSON output lacks the ATR"
+
+# pcscd really carried the APDUs: its APDU log shows the eMRTD SELECT.
+grep -qiE '00 A4 04 0C 07 A0 00 00 02 47 10 01' "$WORK/pcscd.log" \
+    || fail "pcscd's APDU log does not show the eMRTD SELECT"
+
+step "unknown reader name gives exit code 3"
+set +e
+"$BIN" card info --reader "pcsc:No Such Reader" >/dev/null 2>&1
+rc=$?
+set -e
+[ "$rc" -eq 3 ] || fail "expected exit code 3 for an unknown reader, got $rc"
+
+step "stopping pcscd: the virtual card client must end by itself, exit code 0"
+set +e
+stop_pcscd
+for _ in $(seq 50); do kill -0 "$SIM_PID" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$SIM_PID" 2>/dev/null && fail "cie-companion sim vpcd still running after pcscd stopped"
+wait "$SIM_PID"
+rc=$?
+SIM_PID=""
+set -e
+[ "$rc" -eq 0 ] || fail "cie-companion sim vpcd exited with $rc after vpcd closed the socket"
+grep -q 'virtual card removed' "$WORK/sim.log" || fail "sim vpcd did not report the removal"
+cat "$WORK/sim.log"
+
+echo "tests/pcsc: 1 passed, 0 failed"
