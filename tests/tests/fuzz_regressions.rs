@@ -1,0 +1,31 @@
+//! Replays every input kept under `fuzz/regressions/<target>/` (crashes the fuzzers found,
+//! plus hand-made edge seeds) through the same entry points the fuzzers call.
+
+use std::path::Path;
+
+fn replay(target: &str, run: fn(&[u8])) {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/regressions").join(target);
+    let mut count = 0;
+    for entry in std::fs::read_dir(&dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
+        let path = entry.unwrap().path();
+        let data = std::fs::read(&path).unwrap();
+        run(&data);
+        count += 1;
+    }
+    assert!(count > 0, "no regression inputs in {}", dir.display());
+}
+
+#[test]
+fn tlv_regressions() {
+    replay("tlv", cie_core::fuzzing::tlv);
+}
+
+#[test]
+fn response_regressions() {
+    replay("response", cie_core::fuzzing::response);
+}
+
+#[test]
+fn card_session_regressions() {
+    replay("card_session", cie_core::fuzzing::card_session);
+}
