@@ -510,7 +510,7 @@ impl VirtualCard {
         }
         let available = content.len() - offset;
         // What the reader asked for, clipped to the card's buffer.
-        let cap = le.min(self.config.max_response_data);
+        let cap = le.min(self.config.max_response_data.max(1));
         let fit = if wrap { fit_wrapped(cap) } else { cap };
         let n = available.min(fit);
         let body = &content[offset..offset + n];

@@ -39,3 +39,30 @@ impl SimCard {
         u32::try_from(self.card.apdu_count()).unwrap_or(u32::MAX)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sim_card_round_trip() {
+        let card = SimCard::cie();
+        // SELECT DF_CIE, SELECT EF.ID_Servizi, READ BINARY 12 bytes.
+        let select_cie = vec![0x00, 0xA4, 0x04, 0x0C, 0x06, 0xA0, 0, 0, 0, 0, 0x39];
+        assert_eq!(card.transmit(select_cie), vec![0x90, 0x00]);
+        assert_eq!(
+            card.transmit(vec![0x00, 0xA4, 0x02, 0x0C, 0x02, 0x10, 0x01]),
+            vec![0x90, 0x00]
+        );
+        let r = card.transmit(vec![0x00, 0xB0, 0x00, 0x00, 0x0C]);
+        assert_eq!(r.len(), 14);
+        assert_eq!(&r[12..], &[0x90, 0x00]);
+        assert_eq!(card.transmit(vec![]), vec![0x67, 0x00]);
+        assert_eq!(card.apdu_count(), 4);
+
+        let big = SimCard::with_large_file(1000);
+        let path = vec![0x00, 0xA4, 0x08, 0x0C, 0x04, 0x50, 0x00, 0x50, 0x01];
+        assert_eq!(big.transmit(path), vec![0x90, 0x00]);
+        assert_eq!(big.transmit(vec![0x00, 0xB0, 0x03, 0xE7, 0x01]).len(), 3);
+    }
+}
