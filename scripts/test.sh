@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Run every test: formatting, lints, unit/integration/doc tests, the bindings tests (when
+# present) and the PC/SC end-to-end test through real pcscd + vpcd.
+# Installs missing system packages first (scripts/deps.sh; root or passwordless sudo).
+#   CIE_SKIP_PCSC=1   skip the PC/SC end-to-end test (it needs root and no running pcscd)
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+T0=$SECONDS
+step() {
+    printf '\n==== [%s +%ss] %s ====\n' "$(date +%H:%M:%S)" "$((SECONDS - T0))" "$*"
+}
+
+step "dependencies (scripts/deps.sh)"
+# shellcheck source=scripts/deps.sh
+source scripts/deps.sh
+ensure_all_deps
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (workspace, all targets, -D warnings)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+if cargo nextest --version >/dev/null 2>&1; then
+    step "cargo nextest run --workspace"
+    cargo nextest run --workspace
+    step "cargo test --doc --workspace"
+    cargo test --doc --workspace
+else
+    step "cargo test --workspace (unit, integration and doc tests)"
+    cargo test --workspace
+fi
+
+# scripts/bindings-test.sh (Kotlin/Swift/Python bindings) is written by another part of the
+# project; run it only once it exists, so this script works before and after it lands.
+if [ -f scripts/bindings-test.sh ]; then
+    step "bindings tests (scripts/bindings-test.sh)"
+    bash scripts/bindings-test.sh
+else
+    step "bindings tests: scripts/bindings-test.sh not present yet, skipped"
+fi
+
+if [ "${CIE_SKIP_PCSC:-}" = 1 ]; then
+    step "PC/SC end-to-end test SKIPPED (CIE_SKIP_PCSC=1)"
+elif [ "$(id -u)" -eq 0 ]; then
+    step "PC/SC end-to-end test (tests/pcsc/run.sh: pcscd + vpcd + virtual CIE)"
+    bash tests/pcsc/run.sh
+elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+    step "PC/SC end-to-end test (tests/pcsc/run.sh, via sudo)"
+    cargo build -q -p cie-companion-cli
+    sudo -n env CIE_COMPANION_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/cie-companion" \
+        bash tests/pcsc/run.sh
+else
+    echo "The PC/SC end-to-end test needs root (it starts pcscd). Run as root, configure" >&2
+    echo "passwordless sudo, or set CIE_SKIP_PCSC=1 to skip it knowingly." >&2
+    exit 1
+fi
+
+step "all tests passed in $((SECONDS - T0))s"
