@@ -144,3 +144,26 @@ impl std::fmt::Display for CliError {
 }
 
 impl std::error::Error for CliError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn exit_codes_and_messages() {
+        let no_readers = CliError::NoReaders { kind: "PC/SC" };
+        assert_eq!(no_readers.exit_code(), exit::READER);
+        assert!(no_readers.message_it().contains("Nessun lettore"));
+        let lost = CliError::from(TransportError::TagLost);
+        assert_eq!(lost.exit_code(), exit::CARD);
+        assert_eq!(lost.message_it(), TransportError::TagLost.message_it());
+        assert_eq!(
+            CliError::BadReaderSpec { spec: "x".into() }.exit_code(),
+            exit::USAGE
+        );
+        assert_eq!(
+            CliError::Vpcd { reason: "x".into() }.exit_code(),
+            exit::VPCD
+        );
+    }
+}

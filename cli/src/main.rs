@@ -186,8 +186,13 @@ fn sim_vpcd(host: &str, port: u16, wait: Duration) -> Result<(), CliError> {
             }
         }
     };
+    // vpcd slot N listens on 35963 + N and pcsc-lite names it "Virtual PCD 00 0N".
+    let reader = match port.checked_sub(vpcd::DEFAULT_PORT) {
+        Some(slot) if slot < 10 => format!("pcsc:Virtual PCD 00 0{slot}"),
+        _ => "pcsc:<the Virtual PCD reader listed by `cie-companion readers`>".into(),
+    };
     println!(
-        "Virtual CIE inserted into vpcd at {host}:{port}. Use it with --reader \"pcsc:Virtual PCD 00 00\"; \
+        "Virtual CIE inserted into vpcd at {host}:{port}. Use it with --reader \"{reader}\"; \
          stop with Ctrl+C."
     );
     let stats =
