@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Type-check the core for the mobile targets: catches target-specific code and any
+# dependency that builds C (or needs desktop libraries), which would break the shells.
+# Only `cargo check`: linking needs the Android NDK / Xcode, not available on Linux CI.
+#   bash scripts/cross-check.sh
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+TARGETS=(aarch64-linux-android aarch64-apple-ios)
+
+installed="$(rustup target list --installed)"
+for t in "${TARGETS[@]}"; do
+    grep -qx "$t" <<<"$installed" || rustup target add "$t"
+done
+
+for t in "${TARGETS[@]}"; do
+    echo "---- cargo check -p cie-core --target $t"
+    cargo check -p cie-core --lib --target "$t"
+done
+
+# The core must stay free of build scripts that compile C or probe system libraries.
+for bad in cc cmake pkg-config bindgen pcsc pcsc-sys nfc1 nfc1-sys openssl-sys; do
+    if cargo tree -p cie-core -e normal,build --prefix none --target all 2>/dev/null \
+        | awk '{print $1}' | grep -qx "$bad"; then
+        echo "cross-check: cie-core depends on $bad (C build or desktop library)" >&2
+        exit 1
+    fi
+done
+echo "cross-check OK: ${TARGETS[*]}"

@@ -1,0 +1,188 @@
+// Kotlin/JVM binding test: the core's UniFFI surface driven from Kotlin.
+//
+// A `CardTransport` implemented in Kotlin (`suspend fun transmit`) forwards APDUs to the
+// virtual card (`uniffi.card_sim.SimCard`, exported by the same library); `CardSession` runs
+// the core's protocol code over it. Exceptions thrown by the Kotlin transport must come back
+// out of the core as typed `CardException`s.
+//
+// Compiled by scripts/bindings-test.sh with kotlinc against the generated bindings (JVM
+// variant, tests/bindings/uniffi-jvm.toml), JNA and kotlinx-coroutines; run with the JUnit
+// platform console launcher and -Djna.library.path pointing at libcie_tests.so.
+
+import it.ciecompanion.core.CardException
+import it.ciecompanion.core.CardSession
+import it.ciecompanion.core.CardTransport
+import it.ciecompanion.core.KnownApplication
+import it.ciecompanion.core.TransportException
+import it.ciecompanion.core.TransportInfo
+import it.ciecompanion.core.TransportKind
+import it.ciecompanion.core.cardErrorMessageIt
+import it.ciecompanion.core.coreVersion
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withContext
+import org.junit.jupiter.api.Test
+import uniffi.card_sim.SimCard
+import kotlin.test.assertContains
+import kotlin.test.assertContentEquals
+import kotlin.test.assertEquals
+import kotlin.test.assertFailsWith
+import kotlin.test.assertFalse
+import kotlin.test.assertNotNull
+import kotlin.test.assertTrue
+
+private const val MAX_COMMAND = 261
+private const val MAX_RESPONSE = 258
+private val CIE_AID = hex("A00000000039")
+private val TEST_DF = hex("5000")
+private val TEST_EF = hex("5001")
+
+private fun hex(s: String): ByteArray = ByteArray(s.length / 2) { s.substring(2 * it, 2 * it + 2).toInt(16).toByte() }
+
+/** card_sim::cie::test_pattern. */
+private fun testPattern(size: Int): ByteArray = ByteArray(size) { ((it % 251) xor (it / 251)).toByte() }
+
+/** APDUs for a whole-EF read over a short link: SELECT (FCP), B0 x 256 up to 32767, B1 x 253. */
+private fun expectedReadApdus(size: Int): Int {
+    val b0 = minOf(size, 0x8000)
+    val b1 = maxOf(0, size - 0x8000)
+    return 1 + (b0 + 255) / 256 + (b1 + 252) / 253
+}
+
+/**
+ * A Kotlin transport over the virtual card, shaped like the Android shell's IsoDep transport
+ * (blocking transceive moved to Dispatchers.IO). [failAt] (1-based) throws [failWith] instead.
+ */
+class SimTransport(
+    private val sim: SimCard,
+    private val failAt: Int = 0,
+    private val failWith: Throwable? = null,
+    private val atr: ByteArray? = null,
+) : CardTransport {
+    @Volatile var sent = 0
+        private set
+
+    override suspend fun transmit(apdu: ByteArray): ByteArray {
+        sent += 1
+        if (sent == failAt) throw failWith!!
+        if (apdu.size > MAX_COMMAND) throw TransportException.Io("command of ${apdu.size} bytes exceeds the link")
+        val resp = withContext(Dispatchers.IO) { sim.transmit(apdu) }
+        if (resp.size > MAX_RESPONSE) throw TransportException.Io("response of ${resp.size} bytes exceeds the link")
+        return resp
+    }
+
+    override fun info() = TransportInfo(
+        kind = TransportKind.VIRTUAL,
+        extendedLength = false,
+        maxCommandLen = MAX_COMMAND.toUInt(),
+        maxResponseLen = MAX_RESPONSE.toUInt(),
+        atr = atr,
+    )
+}
+
+class CoreBindingsTest {
+    @Test
+    fun probeFindsCieApplications() = runBlocking {
+        SimCard.cie().use { sim ->
+            val transport = SimTransport(sim, atr = hex("3B8F8001"))
+            CardSession(transport).use { session ->
+                assertContentEquals(hex("3B8F8001"), session.transportInfo().atr)
+                val probe = session.probe()
+                val present = probe.applications.associate { it.application to it.present }
+                assertEquals(true, present[KnownApplication.CIE_IAS])
+                assertEquals(true, present[KnownApplication.CIE_DF])
+                assertEquals(true, present[KnownApplication.ICAO_EMRTD])
+                assertEquals(false, present[KnownApplication.CNS])
+                assertEquals(0x6A82.toUShort(), probe.applications.single { it.application == KnownApplication.CNS }.sw)
+                val efAtr = assertNotNull(probe.efAtr)
+                assertTrue(String(efAtr, Charsets.ISO_8859_1).contains("SYNTHETIC"))
+                assertEquals(sim.apduCount().toInt(), transport.sent)
+                assertEquals(7, transport.sent) // 4 SELECT AID, SELECT MF, SELECT EF.ATR, READ
+            }
+        }
+    }
+
+    @Test
+    fun selectAndReadSmallFile() = runBlocking {
+        SimCard.cie().use { sim ->
+            CardSession(SimTransport(sim)).use { session ->
+                session.selectApplication(CIE_AID)
+                assertEquals("000011112222", String(session.readFile(hex("1001")), Charsets.US_ASCII))
+                assertFailsWith<CardException.NotFound> { session.selectApplication(hex("A0000000FFFF")) }
+                assertFailsWith<CardException.NotSupported> { session.readFile(hex("100102")) }
+            }
+        }
+    }
+
+    private suspend fun readLarge(size: Int, failAt: Int = 0, failWith: Throwable? = null): Triple<SimCard, SimTransport, ByteArray> {
+        val sim = SimCard.withLargeFile(size.toUInt())
+        // CardSession cannot SELECT a DF by FID and DF 5000 has no AID: select it on the raw card.
+        assertContentEquals(hex("9000"), sim.transmit(hex("00A4000C02") + TEST_DF))
+        val transport = SimTransport(sim, failAt, failWith)
+        val data = CardSession(transport).use { it.readFile(TEST_EF) }
+        return Triple(sim, transport, data)
+    }
+
+    @Test
+    fun largeFileContentAndApduCount() = runBlocking {
+        for (size in listOf(1, 256, 257, 32768, 40000, 65000)) {
+            val (sim, transport, data) = readLarge(size)
+            sim.use {
+                assertContentEquals(testPattern(size), data, "size $size")
+                assertEquals(expectedReadApdus(size), transport.sent, "APDUs for size $size")
+                assertEquals(transport.sent + 1, sim.apduCount().toInt())
+            }
+        }
+    }
+
+    @Test
+    fun tagLostDuringLargeRead() = runBlocking {
+        val total = expectedReadApdus(40000)
+        for (n in listOf(1, 2, 100, 129, 130, total)) {
+            assertFailsWith<CardException.TagLost>("n=$n") { readLarge(40000, n, TransportException.TagLost()) }
+        }
+    }
+
+    private suspend fun probeFailing(n: Int, e: Throwable) {
+        SimCard.cie().use { sim ->
+            val transport = SimTransport(sim, n, e)
+            try {
+                CardSession(transport).use { it.probe() }
+            } finally {
+                assertEquals(n, transport.sent, "no retry after a failure")
+                assertEquals(n - 1, sim.apduCount().toInt())
+            }
+        }
+    }
+
+    @Test
+    fun tagLostAtEveryProbeApdu() = runBlocking {
+        for (n in 1..7) {
+            val e = assertFailsWith<CardException.TagLost>("n=$n") { probeFailing(n, TransportException.TagLost()) }
+            assertContains(cardErrorMessageIt(e), "avvicinala di nuovo")
+        }
+    }
+
+    @Test
+    fun timeoutAndIo() = runBlocking {
+        assertFailsWith<CardException.Timeout> { probeFailing(3, TransportException.Timeout()) }
+        val e = assertFailsWith<CardException.Reader> { probeFailing(2, TransportException.Io("USB reader unplugged")) }
+        assertEquals("USB reader unplugged", e.reason)
+    }
+
+    @Test
+    fun unexpectedKotlinExceptionIsAReaderError() = runBlocking {
+        for (n in listOf(1, 5)) {
+            val e = assertFailsWith<CardException.Reader> { probeFailing(n, IllegalStateException("shell bug 42")) }
+            assertContains(e.reason, "shell bug 42")
+        }
+    }
+
+    @Test
+    fun italianMessagesAndVersion() {
+        assertEquals("PIN errato: restano 2 tentativi.", cardErrorMessageIt(CardException.WrongPin(2u)))
+        assertContains(cardErrorMessageIt(CardException.Refused(0x6985u, "x")), "6985")
+        assertTrue(Regex("""^\d+\.\d+\.\d+""").containsMatchIn(coreVersion()))
+        assertFalse(coreVersion().isEmpty())
+    }
+}

@@ -1,0 +1,210 @@
+"""Python binding test: the core's UniFFI surface driven from Python.
+
+A `CardTransport` implemented in Python (async `transmit`) forwards APDUs to the virtual
+card (`card_sim.SimCard`, exported by the same library); `CardSession` runs the core's
+protocol code over it. Errors raised by the Python transport must come back out of the
+core as typed `CardError`s.
+
+Run by scripts/bindings-test.sh with the generated `cie_core.py`, `card_sim.py` and
+`libcie_tests.so` on `sys.path` (the directory given as BINDINGS_DIR, or argv[1]).
+Plain python3 + unittest, nothing to install.
+"""
+
+import asyncio
+import os
+import sys
+import unittest
+
+_dir = os.environ.get("BINDINGS_DIR") or (sys.argv.pop(1) if len(sys.argv) > 1 else None)
+if _dir:
+    sys.path.insert(0, _dir)
+
+import card_sim  # noqa: E402
+import cie_core  # noqa: E402
+from cie_core import CardError, TransportError  # noqa: E402
+
+# Short-APDU link limits, as Android IsoDep without extended length reports them.
+MAX_COMMAND = 261
+MAX_RESPONSE = 258
+EMRTD_AID = bytes.fromhex("A0000002471001")
+CIE_AID = bytes.fromhex("A00000000039")
+# card-sim's test card: MF / DF 5000 / EF 5001.
+TEST_DF = bytes.fromhex("5000")
+TEST_EF = bytes.fromhex("5001")
+
+
+def test_pattern(size):
+    """card_sim::cie::test_pattern."""
+    return bytes(((i % 251) ^ (i // 251)) & 0xFF for i in range(size))
+
+
+def expected_read_apdus(size):
+    """APDUs the core needs for a whole-EF read of `size` bytes over a short link.
+
+    One SELECT (with FCP, so the size is known), then READ BINARY `B0` in 256-byte chunks
+    up to offset 32767, then odd `B1` whose answers carry the data inside `53 82 xx xx`
+    wrappers: 253 content bytes fit in a 256-byte answer.
+    """
+    b0_part = min(size, 0x8000)
+    b1_part = max(0, size - 0x8000)
+    return 1 + -(-b0_part // 256) + -(-b1_part // 253)
+
+
+class SimTransport(cie_core.CardTransport):
+    """A Python transport over the virtual card. `fail_at` (1-based) raises `fail_with`
+    instead of sending that APDU. It enforces the limits it reports, as a real link does."""
+
+    def __init__(self, sim, fail_at=None, fail_with=None, atr=None):
+        self.sim = sim
+        self.fail_at = fail_at
+        self.fail_with = fail_with
+        self.atr = atr
+        self.sent = 0
+
+    async def transmit(self, apdu):
+        self.sent += 1
+        if self.sent == self.fail_at:
+            raise self.fail_with
+        assert isinstance(apdu, bytes), type(apdu)
+        if len(apdu) > MAX_COMMAND:
+            raise TransportError.Io(f"command of {len(apdu)} bytes exceeds the link")
+        await asyncio.sleep(0)  # really suspend: the core must await us, not block
+        resp = self.sim.transmit(apdu)
+        if len(resp) > MAX_RESPONSE:
+            raise TransportError.Io(f"response of {len(resp)} bytes exceeds the link")
+        return resp
+
+    def info(self):
+        return cie_core.TransportInfo(
+            kind=cie_core.TransportKind.VIRTUAL,
+            extended_length=False,
+            max_command_len=MAX_COMMAND,
+            max_response_len=MAX_RESPONSE,
+            atr=self.atr,
+        )
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+class ProbeTest(unittest.TestCase):
+    def test_probe_finds_cie_applications(self):
+        sim = card_sim.SimCard.cie()
+        transport = SimTransport(sim, atr=b"\x3b\x8f\x80\x01")
+        session = cie_core.CardSession(transport)
+        self.assertEqual(session.transport_info().atr, b"\x3b\x8f\x80\x01")
+        self.assertEqual(session.transport_info().max_response_len, MAX_RESPONSE)
+
+        probe = run(session.probe())
+        present = {a.application: a.present for a in probe.applications}
+        K = cie_core.KnownApplication
+        self.assertTrue(present[K.CIE_IAS])
+        self.assertTrue(present[K.CIE_DF])
+        self.assertTrue(present[K.ICAO_EMRTD])
+        self.assertFalse(present[K.CNS])
+        cns = next(a for a in probe.applications if a.application == K.CNS)
+        self.assertEqual(cns.sw, 0x6A82)
+        self.assertTrue(all(a.label for a in probe.applications))
+        self.assertIsNotNone(probe.ef_atr)
+        self.assertIn(b"SYNTHETIC", probe.ef_atr)
+        self.assertEqual(probe.transport.kind, cie_core.TransportKind.VIRTUAL)
+        # Every APDU went through the Python transport, none around it.
+        self.assertEqual(sim.apdu_count(), transport.sent)
+        # 4 application SELECTs, SELECT MF, SELECT EF.ATR (FCP), one READ BINARY.
+        self.assertEqual(transport.sent, 7)
+
+    def test_select_and_read_small_file(self):
+        sim = card_sim.SimCard.cie()
+        session = cie_core.CardSession(SimTransport(sim))
+        run(session.select_application(CIE_AID))
+        nis = run(session.read_file(bytes.fromhex("1001")))  # EF.ID_Servizi
+        self.assertEqual(nis, b"000011112222")  # card-sim's synthetic NIS
+        with self.assertRaises(CardError.NotFound):
+            run(session.select_application(bytes.fromhex("A0000000FFFF")))
+        with self.assertRaises(CardError.NotSupported):
+            run(session.read_file(b"\x10\x01\x02"))
+
+
+class LargeFileTest(unittest.TestCase):
+    def read_large(self, size, transport_kwargs=None):
+        sim = card_sim.SimCard.with_large_file(size)
+        transport = SimTransport(sim, **(transport_kwargs or {}))
+        # CardSession has no SELECT-DF-by-FID (only by AID), and DF 5000 has no AID: select
+        # it on the raw card first (P1=00 by FID, no answer data). See the report.
+        self.assertEqual(sim.transmit(bytes.fromhex("00A4000C02") + TEST_DF), b"\x90\x00")
+        session = cie_core.CardSession(transport)
+        return sim, transport, run(session.read_file(TEST_EF))
+
+    def test_large_file_content_and_apdu_count(self):
+        for size in (1, 256, 257, 32768, 40000, 65000):
+            with self.subTest(size=size):
+                sim, transport, data = self.read_large(size)
+                self.assertEqual(len(data), size)
+                self.assertEqual(data, test_pattern(size))
+                self.assertEqual(transport.sent, expected_read_apdus(size))
+                self.assertEqual(sim.apdu_count(), transport.sent + 1)  # + raw SELECT DF
+
+    def test_tag_lost_during_large_read(self):
+        size = 40000
+        total = expected_read_apdus(size)
+        for n in (1, 2, 100, 129, 130, total):
+            with self.subTest(n=n):
+                kw = {"fail_at": n, "fail_with": TransportError.TagLost()}
+                with self.assertRaises(CardError.TagLost):
+                    self.read_large(size, kw)
+
+
+class ErrorTest(unittest.TestCase):
+    def probe_failing(self, n, exc):
+        sim = card_sim.SimCard.cie()
+        transport = SimTransport(sim, fail_at=n, fail_with=exc)
+        session = cie_core.CardSession(transport)
+        try:
+            run(session.probe())
+        finally:
+            # The core stops at the failure: no retry, nothing after it.
+            self.assertEqual(transport.sent, n)
+            self.assertEqual(sim.apdu_count(), n - 1)
+
+    def test_tag_lost_at_every_probe_apdu(self):
+        for n in range(1, 8):
+            with self.subTest(n=n):
+                with self.assertRaises(CardError.TagLost) as cm:
+                    self.probe_failing(n, TransportError.TagLost())
+                self.assertIsInstance(cm.exception, CardError)
+
+    def test_timeout_and_io(self):
+        with self.assertRaises(CardError.Timeout):
+            self.probe_failing(3, TransportError.Timeout())
+        with self.assertRaises(CardError.Reader) as cm:
+            self.probe_failing(2, TransportError.Io("USB reader unplugged"))
+        self.assertEqual(cm.exception.reason, "USB reader unplugged")
+
+    def test_unexpected_python_exception_is_a_reader_error(self):
+        for n in (1, 5):
+            with self.subTest(n=n):
+                with self.assertRaises(CardError.Reader) as cm:
+                    self.probe_failing(n, ValueError("shell bug 42"))
+                self.assertIn("shell bug 42", cm.exception.reason)
+
+
+class MiscTest(unittest.TestCase):
+    def test_italian_messages(self):
+        msg = cie_core.card_error_message_it(CardError.TagLost())
+        self.assertIn("avvicinala di nuovo", msg)
+        self.assertEqual(
+            cie_core.card_error_message_it(CardError.WrongPin(remaining=2)),
+            "PIN errato: restano 2 tentativi.",
+        )
+        self.assertIn(
+            "6985",
+            cie_core.card_error_message_it(CardError.Refused(sw=0x6985, reason="x")),
+        )
+
+    def test_core_version(self):
+        self.assertRegex(cie_core.core_version(), r"^\d+\.\d+\.\d+")
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
