@@ -1,6 +1,8 @@
 //! The core's APDU layer against the independent virtual card (`card-sim`): each checks the
 //! other's reading of ISO 7816-4, since they share no protocol code.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use card_sim::{CardConfig, EofMode, Fault, FaultyTransport, LinkConfig, LinkModel, VirtualCard};
 use cie_core::apdu::{ApduChannel, ApduError, CardChannel, Command, Sw, files};
 use cie_core::applets::probe::{self, KnownApplication};

@@ -1,6 +1,8 @@
 //! Replays every input kept under `fuzz/regressions/<target>/` (crashes the fuzzers found,
 //! plus hand-made edge seeds) through the same entry points the fuzzers call.
 
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
 use std::path::Path;
 
 fn replay(target: &str, run: fn(&[u8])) {
