@@ -94,6 +94,16 @@ pub async fn select_file<C: ApduChannel + ?Sized>(
     }
 }
 
+/// Which EF a READ BINARY addresses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EfRef {
+    /// The current EF (selected before).
+    Current,
+    /// A short EF identifier (1..=30) of the current DF: the read selects the EF itself,
+    /// saving the SELECT round trip.
+    Sfi(u8),
+}
+
 /// One READ BINARY of up to `ne` bytes at `offset` of the current EF: `B0` up to offset
 /// 32767, `B1` with an offset data object beyond. Returns the content and the SW.
 pub async fn read_binary<C: ApduChannel + ?Sized>(
@@ -101,15 +111,44 @@ pub async fn read_binary<C: ApduChannel + ?Sized>(
     offset: usize,
     ne: usize,
 ) -> Result<Response, ApduError> {
-    if offset <= MAX_B0_OFFSET {
-        let cmd =
-            Command::new(0x00, INS_READ_BINARY, (offset >> 8) as u8, offset as u8).with_le(ne);
+    read_binary_at(ch, EfRef::Current, false, offset, ne).await
+}
+
+/// One READ BINARY addressing `ef`. The even form is used where it can address `offset`
+/// (with an SFI only offsets up to 255 fit in P2), unless `odd` asks for `B1`; `B1`
+/// carries the offset in a `54` object and answers inside a `53` object, which is unwrapped.
+pub async fn read_binary_at<C: ApduChannel + ?Sized>(
+    ch: &C,
+    ef: EfRef,
+    odd: bool,
+    offset: usize,
+    ne: usize,
+) -> Result<Response, ApduError> {
+    let sfi = match ef {
+        EfRef::Sfi(sfi) if (1..=30).contains(&sfi) => Some(sfi),
+        EfRef::Sfi(_) => {
+            return Err(ApduError::CardMisbehaved(
+                "short EF identifier out of range",
+            ));
+        }
+        EfRef::Current => None,
+    };
+    let even = match sfi {
+        _ if odd => None,
+        Some(sfi) if offset <= 0xFF => Some((0x80 | sfi, offset as u8)),
+        Some(_) => None,
+        None if offset <= MAX_B0_OFFSET => Some(((offset >> 8) as u8, offset as u8)),
+        None => None,
+    };
+    if let Some((p1, p2)) = even {
+        let cmd = Command::new(0x00, INS_READ_BINARY, p1, p2).with_le(ne);
         return ch.transmit(&cmd).await;
     }
     let offset = u32::try_from(offset).map_err(|_| ApduError::InvalidLe { ne: offset })?;
     let off_bytes = offset.to_be_bytes();
     let skip = off_bytes.iter().take_while(|b| **b == 0).count().min(2);
-    let cmd = Command::new(0x00, INS_READ_BINARY_ODD, 0x00, 0x00)
+    // P1-P2 of B1: `0000` for the current EF, or `00` then the SFI in the low 5 bits.
+    let cmd = Command::new(0x00, INS_READ_BINARY_ODD, 0x00, sfi.unwrap_or(0))
         .with_data(tlv::encode_to_vec(Tag::new(0x54), &off_bytes[skip..]))
         .with_le(ne);
     let resp = ch.transmit(&cmd).await?;
@@ -125,6 +164,14 @@ pub async fn read_binary<C: ApduChannel + ?Sized>(
     })
 }
 
+/// Whether a read at `offset` of `ef` goes out as `B1`.
+fn uses_odd(ef: EfRef, odd: bool, offset: usize) -> bool {
+    odd || match ef {
+        EfRef::Sfi(_) => offset > 0xFF,
+        EfRef::Current => offset > MAX_B0_OFFSET,
+    }
+}
+
 /// Read the current EF from offset 0. With `size` known (from the FCP) it asks for exactly
 /// what is left, in chunks as large as the channel allows; without it, it reads until the
 /// card signals the end (short read, `6282`, or `6B00` at a chunk boundary).
@@ -132,12 +179,30 @@ pub async fn read_to_end<C: ApduChannel + ?Sized>(
     ch: &C,
     size: Option<usize>,
 ) -> Result<Vec<u8>, ApduError> {
-    read_span(ch, 0, size).await
+    read_span(ch, ReadPlan::CURRENT, 0, size).await
 }
 
-/// How much to ask for at `offset` with `left` bytes wanted: (content wanted, Ne).
-fn chunk(max: usize, offset: usize, left: usize) -> (usize, usize) {
-    if offset <= MAX_B0_OFFSET {
+/// How a file is read: which EF reference, and whether to use `B1` from the start
+/// (some cards serve large files only that way; it also saves switching forms mid-file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReadPlan {
+    /// EF reference for every chunk (an SFI read also makes the EF current).
+    pub ef: EfRef,
+    /// Use `B1` for every chunk.
+    pub odd: bool,
+}
+
+impl ReadPlan {
+    /// The current EF, even INS where possible.
+    pub const CURRENT: ReadPlan = ReadPlan {
+        ef: EfRef::Current,
+        odd: false,
+    };
+}
+
+/// How much to ask for with `left` bytes wanted: (content wanted, Ne).
+fn chunk(max: usize, odd: bool, left: usize) -> (usize, usize) {
+    if !odd {
         let want = left.min(max);
         return (want, want);
     }
@@ -163,6 +228,7 @@ fn b1_header_len(content: usize) -> usize {
 /// Read bytes from `start` to `end` (absolute; `None` = until the card says the file ends).
 async fn read_span<C: ApduChannel + ?Sized>(
     ch: &C,
+    plan: ReadPlan,
     start: usize,
     end: Option<usize>,
 ) -> Result<Vec<u8>, ApduError> {
@@ -181,8 +247,9 @@ async fn read_span<C: ApduChannel + ?Sized>(
         if left == 0 {
             return Err(ApduError::CardMisbehaved("file larger than any CIE file"));
         }
-        let (want, ne) = chunk(ch.limits().max_response_data, offset, left);
-        let resp = read_binary(ch, offset, ne).await?;
+        let odd = uses_odd(plan.ef, plan.odd, offset);
+        let (want, ne) = chunk(ch.limits().max_response_data, odd, left);
+        let resp = read_binary_at(ch, plan.ef, odd, offset, ne).await?;
         match resp.sw.kind() {
             SwKind::Ok => {
                 let got = resp.data.len();
@@ -226,7 +293,7 @@ async fn read_span<C: ApduChannel + ?Sized>(
             _ => {
                 return Err(ApduError::Status {
                     sw: resp.sw,
-                    ins: if offset > MAX_B0_OFFSET {
+                    ins: if odd {
                         INS_READ_BINARY_ODD
                     } else {
                         INS_READ_BINARY
@@ -246,14 +313,27 @@ pub async fn read_ef<C: ApduChannel + ?Sized>(ch: &C, fid: [u8; 2]) -> Result<Ve
 /// Read the current EF when it holds one BER-TLV object (eMRTD files, certificates): the
 /// first chunk's header gives the total length, so the rest is read in exact chunks.
 pub async fn read_tlv_object<C: ApduChannel + ?Sized>(ch: &C) -> Result<Vec<u8>, ApduError> {
-    let max = ch.limits().max_response_data;
-    let first = read_binary(ch, 0, max).await?;
+    read_tlv_object_with(ch, ReadPlan::CURRENT).await
+}
+
+/// [`read_tlv_object`] with an explicit [`ReadPlan`] (e.g. by SFI, without a SELECT).
+pub async fn read_tlv_object_with<C: ApduChannel + ?Sized>(
+    ch: &C,
+    plan: ReadPlan,
+) -> Result<Vec<u8>, ApduError> {
+    let odd = uses_odd(plan.ef, plan.odd, 0);
+    let (_, ne) = chunk(ch.limits().max_response_data, odd, usize::MAX);
+    let first = read_binary_at(ch, plan.ef, odd, 0, ne).await?;
     match first.sw.kind() {
         SwKind::Ok | SwKind::EndOfFile => {}
         _ => {
             return Err(ApduError::Status {
                 sw: first.sw,
-                ins: INS_READ_BINARY,
+                ins: if odd {
+                    INS_READ_BINARY_ODD
+                } else {
+                    INS_READ_BINARY
+                },
             });
         }
     }
@@ -263,6 +343,7 @@ pub async fn read_tlv_object<C: ApduChannel + ?Sized>(ch: &C) -> Result<Vec<u8>,
     }
     let mut out = first.data;
     if out.len() >= total {
+        // Files are often padded past the object (EF.Cert_CIE): keep the object only.
         out.truncate(total);
         return Ok(out);
     }
@@ -271,7 +352,7 @@ pub async fn read_tlv_object<C: ApduChannel + ?Sized>(ch: &C) -> Result<Vec<u8>,
             "file shorter than its TLV length",
         ));
     }
-    let rest = read_span(ch, out.len(), Some(total)).await?;
+    let rest = read_span(ch, plan, out.len(), Some(total)).await?;
     out.extend_from_slice(&rest);
     Ok(out)
 }
