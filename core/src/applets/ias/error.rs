@@ -1,0 +1,38 @@
+//! Errors of the IAS applet.
+
+use crate::apdu::ApduError;
+use crate::tlv::DecodeError;
+
+/// Why an IAS operation failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IasError {
+    /// The exchange with the card failed.
+    #[error(transparent)]
+    Apdu(#[from] ApduError),
+    /// The card answered, but is not a CIE (no IAS application or NIS).
+    #[error("this card is not an Italian electronic identity card (CIE)")]
+    NotACie,
+    /// A file's contents did not decode.
+    #[error("malformed {what} on the card: {reason}")]
+    Malformed {
+        /// Which file or object.
+        what: &'static str,
+        /// What was wrong.
+        reason: String,
+    },
+}
+
+impl IasError {
+    pub(crate) fn malformed(what: &'static str, reason: impl ToString) -> Self {
+        Self::Malformed {
+            what,
+            reason: reason.to_string(),
+        }
+    }
+}
+
+impl From<DecodeError> for IasError {
+    fn from(e: DecodeError) -> Self {
+        Self::Apdu(ApduError::Decode(e))
+    }
+}

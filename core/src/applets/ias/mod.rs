@@ -1,0 +1,14 @@
+//! The CIE authentication application (IAS ECC): identification for services (NIS), the
+//! card's public keys and security object, and (next) the secure channel, PIN and signing.
+//!
+//! Byte-level facts come from `shared/research/cie.md` (§2 card model, §3 APDU protocol),
+//! each confirmed in the official SDKs and middleware listed there.
+
+pub mod constants;
+mod error;
+mod files;
+pub mod pubkey;
+pub mod sod;
+
+pub use error::IasError;
+pub use files::{IasApplet, Nis};
