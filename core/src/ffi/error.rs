@@ -92,6 +92,11 @@ impl From<ApduError> for CardError {
             | ApduError::InvalidLe { .. }) => Self::InvalidResponse {
                 reason: e.to_string(),
             },
+            // The protected session broke (MAC mismatch, malformed protected answer, SSC
+            // out of step): nothing from the card was trusted; tapping again starts anew.
+            e @ ApduError::SecureMessaging(_) => Self::InvalidResponse {
+                reason: e.to_string(),
+            },
         }
     }
 }
@@ -104,7 +109,11 @@ impl CardError {
                 "La carta si è allontanata: avvicinala di nuovo al telefono e tienila ferma.".into()
             }
             Self::Timeout => "La carta non ha risposto in tempo: tienila ferma e riprova.".into(),
-            Self::Reader { reason } => format!("Errore del lettore di carte: {reason}"),
+            // `reason` can be a platform exception's text: for logs, not for the citizen.
+            Self::Reader { .. } => {
+                "Errore del lettore di carte: riavvicina la carta o ricollega il lettore e riprova."
+                    .into()
+            }
             Self::WrongPin { remaining: 1 } => {
                 "PIN errato: resta 1 tentativo prima del blocco.".into()
             }

@@ -75,11 +75,20 @@ impl CardSession {
         Ok(files::select_aid(&self.channel, &aid).await?)
     }
 
+    /// SELECT a DF by its 2-byte file identifier (`3F00` for the MF), for cards or files
+    /// reached by path rather than by AID.
+    pub async fn select_df(&self, fid: Vec<u8>) -> Result<(), CardError> {
+        Ok(files::select_df(&self.channel, fid_of(fid)?).await?)
+    }
+
     /// SELECT the EF `fid` (2 bytes) under the current application and read all of it.
     pub async fn read_file(&self, fid: Vec<u8>) -> Result<Vec<u8>, CardError> {
-        let fid: [u8; 2] = fid.try_into().map_err(|_| CardError::NotSupported {
-            reason: "file identifiers are 2 bytes".into(),
-        })?;
-        Ok(files::read_ef(&self.channel, fid).await?)
+        Ok(files::read_ef(&self.channel, fid_of(fid)?).await?)
     }
+}
+
+fn fid_of(fid: Vec<u8>) -> Result<[u8; 2], CardError> {
+    fid.try_into().map_err(|_| CardError::NotSupported {
+        reason: "file identifiers are 2 bytes".into(),
+    })
 }

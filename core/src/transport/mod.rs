@@ -10,7 +10,7 @@ use std::sync::Arc;
 /// What went wrong on the link itself, below any card protocol.
 ///
 /// Foreign transports raise these (Kotlin `TransportException.TagLost`, Swift
-/// `TransportError.tagLost`, Python `TransportError.TagLost`), and they come back out of
+/// `TransportError.TagLost`, Python `TransportError.TagLost`), and they come back out of
 /// the core unchanged so the app can say "avvicina di nuovo la carta".
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum TransportError {
