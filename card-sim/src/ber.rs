@@ -53,6 +53,72 @@ pub(crate) fn parse_single(input: &[u8]) -> Option<(u8, &[u8])> {
     (rest.len() == len).then_some((tag, rest))
 }
 
+/// One BER-TLV object with a tag of one or more bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Tlv<'a> {
+    /// The tag bytes as encoded (e.g. `[0x7F, 0x49]`).
+    pub tag: &'a [u8],
+    /// The value.
+    pub value: &'a [u8],
+}
+
+/// Parse a concatenation of BER-TLV objects (multi-byte tags, definite lengths up to four
+/// bytes) that fills `input` exactly. `None` when malformed.
+pub(crate) fn parse_all(mut input: &[u8]) -> Option<Vec<Tlv<'_>>> {
+    let mut out = Vec::new();
+    while !input.is_empty() {
+        let (tlv, rest) = parse_one(input)?;
+        out.push(tlv);
+        input = rest;
+    }
+    Some(out)
+}
+
+/// Parse one BER-TLV object at the start of `input`; returns it and the bytes after it.
+pub(crate) fn parse_one(input: &[u8]) -> Option<(Tlv<'_>, &[u8])> {
+    let first = *input.first()?;
+    let mut tag_len = 1;
+    if first & 0x1F == 0x1F {
+        loop {
+            let b = *input.get(tag_len)?;
+            tag_len += 1;
+            if b & 0x80 == 0 {
+                break;
+            }
+            if tag_len > 4 {
+                return None;
+            }
+        }
+    }
+    let (tag, rest) = input.split_at(tag_len);
+    let (&l0, rest) = rest.split_first()?;
+    let (len, rest) = if l0 < 0x80 {
+        (usize::from(l0), rest)
+    } else {
+        let n = usize::from(l0 & 0x7F);
+        if n == 0 || n > 4 || rest.len() < n {
+            return None;
+        }
+        let (len_bytes, rest) = rest.split_at(n);
+        (
+            len_bytes
+                .iter()
+                .fold(0usize, |acc, b| (acc << 8) | usize::from(*b)),
+            rest,
+        )
+    };
+    if rest.len() < len {
+        return None;
+    }
+    let (value, rest) = rest.split_at(len);
+    Some((Tlv { tag, value }, rest))
+}
+
+/// The value of the first object tagged `tag` among `tlvs`.
+pub(crate) fn find<'a>(tlvs: &[Tlv<'a>], tag: &[u8]) -> Option<&'a [u8]> {
+    tlvs.iter().find(|t| t.tag == tag).map(|t| t.value)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -75,5 +141,9 @@ mod tests {
         );
         assert_eq!(parse_single(&[0x54, 0x03, 0x80]), None);
         assert_eq!(parse_single(&[0x54]), None);
+        let all = parse_all(&[0x7F, 0x49, 0x02, 0x81, 0x00, 0x5F, 0x20, 0x01, 0xAA]).expect("tlvs");
+        assert_eq!(all.len(), 2);
+        assert_eq!(find(&all, &[0x5F, 0x20]), Some(&[0xAA][..]));
+        assert_eq!(parse_all(&[0x7F, 0x49, 0x03, 0x81]), None);
     }
 }

@@ -1,7 +1,9 @@
 //! `VirtualCard`: an ISO 7816-4 card model with a file system, behind `CardTransport`.
 //!
 //! Supported commands: SELECT (`A4`), READ BINARY (`B0`, odd `B1`), UPDATE BINARY (`D6`,
-//! with command chaining) and GET RESPONSE (`C0`). Everything else is `6D00`. The knobs in
+//! with command chaining) and GET RESPONSE (`C0`). Everything else is `6D00`, except on a
+//! card with the IAS application (the CIE presets), which adds the commands of
+//! [`crate::ias`] and secure messaging. The knobs in
 //! [`CardConfig`] reproduce the behaviours real cards and readers differ on (extended
 //! length, buffer size, `61xx` delivery, end-of-file status), so the core's APDU layer can
 //! be tested against each.
@@ -12,7 +14,8 @@ use cie_core::transport::{CardTransport, TransportError, TransportInfo, Transpor
 
 use crate::ber;
 use crate::command::Command;
-use crate::fs::{Df, FileSystem, Node};
+use crate::fs::{Access, Df, FileSystem, Node};
+use crate::ias::{self, CieVariant, IasApp};
 
 /// Status words used by the card.
 mod sw {
@@ -23,6 +26,7 @@ mod sw {
     pub const SM_NOT_SUPPORTED: u16 = 0x6882;
     pub const LAST_OF_CHAIN_EXPECTED: u16 = 0x6883;
     pub const CHAINING_NOT_SUPPORTED: u16 = 0x6884;
+    pub const SECURITY_NOT_SATISFIED: u16 = 0x6982;
     pub const CONDITIONS_NOT_SATISFIED: u16 = 0x6985;
     pub const NO_CURRENT_EF: u16 = 0x6986;
     pub const WRONG_DATA: u16 = 0x6A80;
@@ -155,6 +159,10 @@ struct State {
     pending: Option<Pending>,
     chain: Option<Chain>,
     log: Vec<Vec<u8>>,
+    /// The IAS application (CIE presets only).
+    ias: Option<IasApp>,
+    /// Whether the command being run arrived under secure messaging.
+    secure: bool,
 }
 
 /// One card answer before `61xx` delivery: data and status word.
@@ -195,6 +203,15 @@ pub struct VirtualCard {
 impl VirtualCard {
     /// A card with file system `fs` and behaviour `config`; the MF is selected.
     pub fn new(fs: FileSystem, config: CardConfig) -> Self {
+        Self::with_parts(fs, config, None)
+    }
+
+    /// A card with the IAS application of the virtual CIE in `variant` (see [`crate::ias`]).
+    pub(crate) fn with_ias(fs: FileSystem, config: CardConfig, variant: CieVariant) -> Self {
+        Self::with_parts(fs, config, Some(IasApp::new(variant)))
+    }
+
+    fn with_parts(fs: FileSystem, config: CardConfig, ias: Option<IasApp>) -> Self {
         Self {
             config,
             state: Mutex::new(State {
@@ -204,18 +221,58 @@ impl VirtualCard {
                 pending: None,
                 chain: None,
                 log: Vec::new(),
+                ias,
+                secure: false,
             }),
         }
     }
 
-    /// The same card (same files, fresh state) with another configuration.
+    /// The same card (same files, keys and PIN counters; fresh session) with another
+    /// configuration.
     pub fn with_config(self, config: CardConfig) -> Self {
-        let fs = self
+        let state = self
             .state
             .into_inner()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .fs;
-        Self::new(fs, config)
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut ias = state.ias;
+        if let Some(ias) = ias.as_mut() {
+            ias.power_cycle();
+        }
+        Self::with_parts(state.fs, config, ias)
+    }
+
+    /// Take the card out of the field and back ("a new tap"): the MF is selected again and
+    /// pending responses, command chains and the IAS session (SM keys, DAPP state, verified
+    /// PIN) are dropped. Files, keys and PIN/PUK retry counters persist. The APDU log is kept.
+    pub fn power_cycle(&self) {
+        let mut state = self.lock();
+        state.current_df.clear();
+        state.current_ef = None;
+        state.pending = None;
+        state.chain = None;
+        if let Some(ias) = state.ias.as_mut() {
+            ias.power_cycle();
+        }
+    }
+
+    /// Same as [`VirtualCard::power_cycle`] (a card reset).
+    pub fn reset(&self) {
+        self.power_cycle();
+    }
+
+    /// PIN tries left (3 = none spent, 0 = blocked); `None` without the IAS application.
+    pub fn pin_tries_left(&self) -> Option<u8> {
+        self.lock().ias.as_ref().map(IasApp::pin_tries_left)
+    }
+
+    /// PUK tries left (10 = none spent); `None` without the IAS application.
+    pub fn puk_tries_left(&self) -> Option<u8> {
+        self.lock().ias.as_ref().map(IasApp::puk_tries_left)
+    }
+
+    /// The CIE variant of the IAS application, if the card has one.
+    pub fn variant(&self) -> Option<CieVariant> {
+        self.lock().ias.as_ref().map(|i| i.variant().clone())
     }
 
     /// The configuration in use.
@@ -309,14 +366,44 @@ impl VirtualCard {
             [cla, ins, _, _, ..] => (cla, ins),
             _ => return Err(sw::WRONG_LENGTH),
         };
-        check_cla(cla)?;
-        if !matches!(ins, 0xA4 | 0xB0 | 0xB1 | 0xD6 | 0xC0) {
+        let sm_ready = state.ias.as_ref().is_some_and(IasApp::sm_established);
+        let secure = check_cla(cla, sm_ready)?;
+        let ias_ins = state.ias.is_some() && ias::IAS_INS.contains(&ins);
+        if !matches!(ins, 0xA4 | 0xB0 | 0xB1 | 0xD6 | 0xC0) && !ias_ins {
             return Err(sw::INS_NOT_SUPPORTED);
         }
-        let mut cmd = Command::decode(apdu).map_err(|_| sw::WRONG_LENGTH)?;
+        let cmd = Command::decode(apdu).map_err(|_| sw::WRONG_LENGTH)?;
         if cmd.extended && !self.config.extended_length {
             return Err(sw::WRONG_LENGTH);
         }
+        let Some(ias) = state.ias.as_mut() else {
+            return self.run(state, cmd);
+        };
+        if !secure {
+            if ins != 0xC0 {
+                ias.on_clear_command();
+            }
+            return self.run(state, cmd);
+        }
+        // Secure messaging: SM errors answer in clear (and end the session); everything
+        // else, errors included, is protected.
+        let plain = ias.unwrap(&cmd)?;
+        state.secure = true;
+        let reply = match self.run(state, plain) {
+            Ok(r) => r,
+            Err(sw) => Reply::sw(sw),
+        };
+        state.secure = false;
+        let Some(ias) = state.ias.as_mut() else {
+            return Ok(reply);
+        };
+        let (data, sw) = ias.wrap(ins, &reply.data, reply.sw);
+        Ok(Reply { data, sw })
+    }
+
+    /// Run a plain (or already unwrapped) command.
+    fn run(&self, state: &mut State, mut cmd: Command) -> CardResult<Reply> {
+        let ins = cmd.ins;
         // Any command other than GET RESPONSE forfeits undelivered response data.
         if ins != 0xC0 {
             state.pending = None;
@@ -331,7 +418,9 @@ impl VirtualCard {
             cmd.data = data;
         }
         if cmd.is_chained() {
-            if !self.config.chaining || cmd.ins != 0xD6 {
+            let chainable = cmd.ins == 0xD6
+                || (state.ias.is_some() && matches!(cmd.ins, 0x22 | 0x2A | 0x82 | 0x88 | 0x24));
+            if !self.config.chaining || !chainable {
                 return Err(sw::CHAINING_NOT_SUPPORTED);
             }
             if cmd.data.len() > MAX_CHAINED_DATA {
@@ -351,7 +440,12 @@ impl VirtualCard {
             0xB1 => self.read_binary_odd(state, &cmd),
             0xD6 => self.update_binary(state, &cmd),
             0xC0 => self.get_response(state, &cmd),
-            _ => Err(sw::INS_NOT_SUPPORTED),
+            _ => {
+                let secure = state.secure;
+                let ias = state.ias.as_mut().ok_or(sw::INS_NOT_SUPPORTED)?;
+                let (data, sw) = ias.command(&cmd, secure)?;
+                Ok(Reply { data, sw })
+            }
         }
     }
 
@@ -467,6 +561,7 @@ impl VirtualCard {
         }
         let le = cmd.le.ok_or(sw::WRONG_LENGTH)?;
         let offset = resolve_even(state, cmd)?;
+        check_read_access(state)?;
         let content = current_ef_data(state)?;
         Ok(self.read(content, offset, le, false))
     }
@@ -495,6 +590,7 @@ impl VirtualCard {
             };
             state.current_ef = Some(index.ok_or(sw::NOT_FOUND)?);
         }
+        check_read_access(state)?;
         let content = current_ef_data(state)?;
         if le < 2 {
             // Not even room for an empty `53 00`.
@@ -619,8 +715,10 @@ impl CardTransport for VirtualCard {
     }
 }
 
-/// Interindustry class `0x00..=0x1F` only; no secure messaging, no logical channels.
-fn check_cla(cla: u8) -> CardResult<()> {
+/// Interindustry class `0x00..=0x1F` only, no logical channels. Secure messaging
+/// (`0x0C`) only when `sm_ready` (an IAS session with keys); returns whether the command is
+/// protected.
+fn check_cla(cla: u8, sm_ready: bool) -> CardResult<bool> {
     if cla & 0x80 != 0 || cla & 0xE0 == 0x20 {
         // Proprietary classes (incl. FF) and the RFU 001x xxxx range.
         return Err(sw::CLA_NOT_SUPPORTED);
@@ -629,13 +727,29 @@ fn check_cla(cla: u8) -> CardResult<()> {
         // Further interindustry class: logical channels 4-19.
         return Err(sw::CHANNEL_NOT_SUPPORTED);
     }
-    if cla & 0x0C != 0 {
-        return Err(sw::SM_NOT_SUPPORTED);
-    }
+    let secure = match cla & 0x0C {
+        0 => false,
+        0x0C if sm_ready => true,
+        _ => return Err(sw::SM_NOT_SUPPORTED),
+    };
     if cla & 0x03 != 0 {
         return Err(sw::CHANNEL_NOT_SUPPORTED);
     }
-    Ok(())
+    Ok(secure)
+}
+
+/// `6982` unless the current EF may be read by this command.
+fn check_read_access(state: &State) -> CardResult<()> {
+    let index = state.current_ef.ok_or(sw::NO_CURRENT_EF)?;
+    let access = current_df(state)?
+        .ef(index)
+        .map(|ef| ef.read_access())
+        .ok_or(sw::NO_CURRENT_EF)?;
+    match (access, &state.ias) {
+        (Access::Always, _) => Ok(()),
+        (access, Some(ias)) if ias.may_read(access, state.secure) => Ok(()),
+        _ => Err(sw::SECURITY_NOT_SATISFIED),
+    }
 }
 
 /// `61xx`: xx = remaining bytes, `00` when 256 or more.

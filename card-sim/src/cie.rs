@@ -1,11 +1,14 @@
 //! Presets: a virtual CIE 3.0 file layout and plain test cards with large files.
 //!
 //! AIDs and file ids follow /work/shared/research/cie.md §2.1 and §4. **All file contents
-//! are synthetic test data** (no real person's or card's data); keys, certificate and SODs
-//! are placeholders. Key agreement, PIN and signing are not modelled yet.
+//! are synthetic test data** (no real person's or card's data). The IAS files hold the test
+//! PKI of [`crate::ias::pki`] (real keys, a certificate from a test CA, a SOD signed by a
+//! test Document Signer); the eMRTD SOD is still a placeholder. The IAS application itself
+//! (DH, secure messaging, DAPP, PIN, signing) is in [`crate::ias`].
 
 use crate::card::{CardConfig, VirtualCard};
-use crate::fs::{Df, Ef, FileSystem};
+use crate::fs::{Access, Df, Ef, FileSystem};
+use crate::ias::{CieVariant, Vendor, pki};
 
 /// IAS-ECC application AID.
 pub const IAS_AID: [u8; 13] = [
@@ -71,59 +74,41 @@ fn placeholder(what: &str, pattern_len: usize) -> Vec<u8> {
     crate::ber::tlv(&[0x30], &inner)
 }
 
-/// A synthetic PKCS#1 `RSAPublicKey` (2048-bit-sized modulus of pattern bytes, e = 65537).
-/// Not a usable key.
-fn synthetic_rsa_public_key(seed: u8) -> Vec<u8> {
-    let mut modulus = vec![0x00, 0xC0 | (seed & 0x3F)];
-    modulus.extend(test_pattern(255).iter().map(|b| b ^ seed));
-    let mut inner = crate::ber::tlv(&[0x02], &modulus);
-    inner.extend(crate::ber::tlv(&[0x02], &[0x01, 0x00, 0x01]));
-    crate::ber::tlv(&[0x30], &inner)
-}
-
 /// NXP-like contact ATR assembled from the historical-byte fragments in research §2.3
 /// (`3B 8F 80 01` + 15 historical bytes + TCK). Synthetic: not copied from a real card.
 pub fn synthetic_atr() -> Vec<u8> {
-    let mut atr = vec![0x3B, 0x8F, 0x80, 0x01];
-    atr.extend_from_slice(&[
-        0x80, 0x31, 0x80, 0x65, 0x49, 0x54, 0x4E, 0x58, 0x50, 0x12, 0x0F, 0xFF, 0x82, 0x90, 0x00,
-    ]);
-    // TCK: XOR of T0 up to the last historical byte.
-    let tck = atr.iter().skip(1).fold(0u8, |acc, b| acc ^ b);
-    atr.push(tck);
-    atr
+    Vendor::Nxp.atr()
 }
 
-/// The virtual CIE's file system.
+/// The virtual CIE's file system (default variant).
 pub fn cie_file_system() -> FileSystem {
-    // EF.ATR: NXP-like prefix (research §2.3) followed by a synthetic marker.
-    let mut ef_atr = vec![
-        0x80, 0x00, 0x43, 0x01, 0xB8, 0x46, 0x04, 0x10, 0x10, 0x10, 0x10, 0x47, 0x03, 0x94, 0x01,
-        0x80,
-    ];
-    ef_atr.extend_from_slice(b"SYNTHETIC");
+    cie_file_system_for(&CieVariant::default())
+}
+
+/// The virtual CIE's file system for `variant`: EF.ATR from its vendor; when the IAS AID is
+/// not selectable, the IAS files sit directly in the MF.
+pub fn cie_file_system_for(variant: &CieVariant) -> FileSystem {
+    let ef_atr = variant.vendor.ef_atr();
     // The public CIE EF.CardAccess fixture (research §4): id-PACE-DH-GM-3DES-CBC-CBC, v2, param 2.
     let card_access = vec![
         0x31, 0x14, 0x30, 0x12, 0x06, 0x0A, 0x04, 0x00, 0x7F, 0x00, 0x07, 0x02, 0x02, 0x04, 0x01,
         0x01, 0x02, 0x01, 0x02, 0x02, 0x01, 0x02,
     ];
     // The authentication certificate is padded after its DER, as on real cards (§2.1).
-    let mut cert = placeholder("authentication certificate", 1400);
-    cert.resize(2048, 0x00);
+    let mut cert = pki::AUTH_CERT_DER.to_vec();
+    cert.resize(cert.len().max(2048), 0x00);
 
     // DF_CIE's placement under the IAS application is not verified; clients select it by
     // AID, which searches the whole tree, so they do not depend on it.
     let df_cie = Df::application(&CIE_AID)
         .with_ef(Ef::new(EF_ID_SERVIZI, SYNTHETIC_NIS.to_vec()).with_sfi(1))
         .with_ef(Ef::new(EF_SERIALE, SYNTHETIC_SERIAL.to_vec()))
-        .with_ef(Ef::new(EF_CERT_CIE, cert))
-        .with_ef(Ef::new(EF_INT_KPUB, synthetic_rsa_public_key(0x11)))
-        .with_ef(Ef::new(EF_SERVIZI_INT_KPUB, synthetic_rsa_public_key(0x22)).with_sfi(5))
-        .with_ef(Ef::new(EF_SOD_IAS, placeholder("IAS SOD", 2500)));
-    let df_ias = Df::application(&IAS_AID)
-        .with_ef(Ef::new(EF_PAN, placeholder("PAN", 8)))
-        .with_ef(Ef::new(EF_DH, placeholder("EF.DH", 520)))
-        .with_df(df_cie);
+        .with_ef(Ef::new(EF_CERT_CIE, cert).with_read_access(Access::SecureAfterDapp))
+        .with_ef(Ef::new(EF_INT_KPUB, pki::EF_1004.to_vec()))
+        .with_ef(Ef::new(EF_SERVIZI_INT_KPUB, pki::EF_1005.to_vec()).with_sfi(5))
+        .with_ef(Ef::new(EF_SOD_IAS, pki::SOD_DER.to_vec()));
+    let pan = Ef::new(EF_PAN, placeholder("PAN", 8));
+    let ef_dh = Ef::new(EF_DH, pki::EF_D004.to_vec());
 
     // eMRTD: DG1 holds the ICAO 9303 specimen-style TD1 MRZ of the fictional "Utopia".
     let mrz = b"I<UTOD231458907<<<<<<<<<<<<<<<7408122F1204159UTO<<<<<<<<<<<6ERIKSSON<<ANNA<MARIA<<<<<<<<<<";
@@ -138,24 +123,37 @@ pub fn cie_file_system() -> FileSystem {
         .with_ef(Ef::new(EF_SOD, sod).with_sfi(0x1D))
         .with_ef(Ef::new(EF_DG1, dg1).with_sfi(0x01));
 
-    FileSystem::new(
-        Df::mf()
-            .with_ef(Ef::new(EF_ATR, ef_atr))
-            .with_ef(Ef::new(EF_CARD_ACCESS, card_access).with_sfi(0x1C))
-            .with_df(df_ias)
-            .with_df(df_emrtd),
-    )
+    let mf = Df::mf()
+        .with_ef(Ef::new(EF_ATR, ef_atr))
+        .with_ef(Ef::new(EF_CARD_ACCESS, card_access).with_sfi(0x1C));
+    let mf = if variant.ias_aid_selectable {
+        mf.with_df(
+            Df::application(&IAS_AID)
+                .with_ef(pan)
+                .with_ef(ef_dh)
+                .with_df(df_cie),
+        )
+    } else {
+        // NXP / JCOP4: SELECT of the IAS AID is 6A82; `00 A4 00 00` (the MF) is the IAS.
+        mf.with_ef(pan).with_ef(ef_dh).with_df(df_cie)
+    };
+    FileSystem::new(mf.with_df(df_emrtd))
 }
 
 impl VirtualCard {
     /// A virtual CIE (synthetic contents) with the default short-APDU configuration and
     /// the synthetic ATR. Use [`VirtualCard::with_config`] for other link behaviours.
     pub fn cie() -> Self {
-        let config = CardConfig {
-            atr: Some(synthetic_atr()),
-            ..CardConfig::default()
-        };
-        Self::new(cie_file_system(), config)
+        Self::cie_variant(CieVariant::default(), CardConfig::default())
+    }
+
+    /// A virtual CIE of `variant` with link behaviour `config`; `config.atr` defaults to the
+    /// vendor's ATR when `None`.
+    pub fn cie_variant(variant: CieVariant, mut config: CardConfig) -> Self {
+        if config.atr.is_none() {
+            config.atr = Some(variant.vendor.atr());
+        }
+        Self::with_ias(cie_file_system_for(&variant), config, variant)
     }
 
     /// A test card: MF / DF `5000` / EF `5001` (SFI 1) holding `size` bytes of

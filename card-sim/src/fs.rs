@@ -16,12 +16,25 @@
 /// File identifier of the master file.
 pub const MF_FID: u16 = 0x3F00;
 
+/// Who may read an EF.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, in clear or under secure messaging.
+    #[default]
+    Always,
+    /// Only under secure messaging after the IAS device authentication (DAPP); else `6982`.
+    /// (Like EF.Cert_CIE `1003` on a real CIE.) On a card without the IAS application the
+    /// file cannot be read at all.
+    SecureAfterDapp,
+}
+
 /// A transparent elementary file.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Ef {
     fid: u16,
     sfi: Option<u8>,
     data: Vec<u8>,
+    read: Access,
 }
 
 impl Ef {
@@ -31,7 +44,19 @@ impl Ef {
             fid,
             sfi: None,
             data,
+            read: Access::Always,
         }
+    }
+
+    /// Restrict reading.
+    pub fn with_read_access(mut self, access: Access) -> Self {
+        self.read = access;
+        self
+    }
+
+    /// Who may read the file.
+    pub fn read_access(&self) -> Access {
+        self.read
     }
 
     /// Give the EF a short file identifier (1..=30; only bits 1-5 are kept).

@@ -16,10 +16,12 @@ pub mod faulty;
 #[cfg(feature = "ffi")]
 pub mod ffi;
 pub mod fs;
+pub mod ias;
 pub mod link;
 
 pub use card::{CardConfig, EofMode, VirtualCard};
 pub use command::{Command, DecodeError};
 pub use faulty::{Fault, FaultyTransport};
-pub use fs::{Df, Ef, FileSystem, Node};
+pub use fs::{Access, Df, Ef, FileSystem, Node};
+pub use ias::{CieVariant, Vendor};
 pub use link::{BitRate, LinkConfig, LinkModel, LinkStats};

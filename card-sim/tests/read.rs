@@ -246,8 +246,8 @@ fn malformed_commands() {
     assert_eq!(sw(&card, "00 60 00 00"), 0x6D00);
     assert_eq!(
         sw(&card, "00 88 00 00 08 0102030405060708 00"),
-        0x6D00,
-        "not modelled yet"
+        0x6985,
+        "INTERNAL AUTHENTICATE before any MSE SET: no key selected"
     );
     // CLA is checked before INS, INS before length.
     assert_eq!(sw(&card, "80 12 00"), 0x6700);
