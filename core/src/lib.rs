@@ -13,6 +13,7 @@ pub mod applets;
 pub mod ffi;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod sm;
 pub mod tlv;
 pub mod transport;
 

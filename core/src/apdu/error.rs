@@ -48,6 +48,10 @@ pub enum ApduError {
         /// The bad value.
         ne: usize,
     },
+    /// Secure messaging failed: a response MAC did not verify, a protected response was
+    /// malformed, or the protected session is broken.
+    #[error(transparent)]
+    SecureMessaging(#[from] crate::sm::SmError),
 }
 
 impl ApduError {
@@ -72,6 +76,9 @@ impl ApduError {
             }
             Self::CommandTooLong { .. } | Self::InvalidLe { .. } => {
                 "Errore interno nella costruzione del comando per la carta.".into()
+            }
+            Self::SecureMessaging(_) => {
+                "Il canale protetto con la carta si è interrotto: avvicina di nuovo la carta e riprova.".into()
             }
         }
     }

@@ -92,6 +92,11 @@ impl From<ApduError> for CardError {
             | ApduError::InvalidLe { .. }) => Self::InvalidResponse {
                 reason: e.to_string(),
             },
+            // The protected session broke (MAC mismatch, malformed protected answer, SSC
+            // out of step): nothing from the card was trusted; tapping again starts anew.
+            e @ ApduError::SecureMessaging(_) => Self::InvalidResponse {
+                reason: e.to_string(),
+            },
         }
     }
 }
