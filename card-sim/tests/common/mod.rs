@@ -1,6 +1,8 @@
 //! Test helpers: hex APDUs in, hex responses out. No core APDU code is used.
 #![allow(dead_code)]
 
+pub mod terminal;
+
 use card_sim::VirtualCard;
 use cie_core::transport::{CardTransport, TransportError};
 
