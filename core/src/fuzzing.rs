@@ -116,6 +116,64 @@ pub fn card_session(data: &[u8]) {
     });
 }
 
+/// Secure-messaging response verification with fixed test keys. The first byte picks the
+/// suite (bits 0-1: 3DES, AES-128, AES-256, AES-192), whether the SSC starts one short of
+/// exhaustion (bit 3), and whether the rest is taken as the data objects of a response whose
+/// correct MAC is appended here (bit 2), so the fuzzer also reaches everything after the MAC
+/// check: status, decryption, padding. Oracle: with a correct MAC appended, the answer is
+/// never `MacMismatch`.
+pub fn sm_unwrap(data: &[u8]) {
+    use crate::sm::{Aes, SmCipher, SmError, Ssc, Tdes, cipher::pad};
+    let (flags, rest) = data.split_first().map_or((0, data), |(f, r)| (*f, r));
+    let cipher: Box<dyn SmCipher> = match flags & 0x03 {
+        0 => Box::new(Tdes::from_keys(&[0x11; 16], &[0x22; 16])),
+        n => {
+            let len = [16, 16, 32, 24][usize::from(n)];
+            let Ok(aes) = Aes::new(&vec![0x33; len], &vec![0x44; len]) else {
+                return;
+            };
+            Box::new(aes)
+        }
+    };
+    let block = cipher.block_size();
+    let mut start = vec![0u8; block];
+    if flags & 0x08 != 0 {
+        start.fill(0xFF);
+        start[block - 1] = 0xFE;
+    }
+    let Ok(mut ssc) = Ssc::from_bytes(&start) else {
+        return;
+    };
+    let fixed_mac = flags & 0x04 != 0;
+    let raw = if fixed_mac {
+        // The counter the response will be verified with.
+        let mut next = ssc.clone();
+        if next.increment().is_err() {
+            return;
+        }
+        let mut mac_input = next.as_bytes().to_vec();
+        mac_input.extend_from_slice(rest);
+        let mac = cipher.mac(&pad(&mac_input, block));
+        let mut raw = rest.to_vec();
+        raw.extend_from_slice(&[0x8E, 0x08]);
+        raw.extend_from_slice(&mac);
+        raw.extend_from_slice(&[0x90, 0x00]);
+        raw
+    } else {
+        rest.to_vec()
+    };
+    let Ok(resp) = Response::from_bytes(raw) else {
+        return;
+    };
+    let result = crate::sm::unwrap(&*cipher, &mut ssc, resp);
+    if fixed_mac {
+        assert_ne!(result, Err(SmError::MacMismatch), "correct MAC refused");
+    }
+    if let Ok(plain) = result {
+        let _ = plain.sw.kind().message_en();
+    }
+}
+
 /// Drive a future whose I/O is always ready (fuzz and test transports answer at once).
 fn run<F: Future>(fut: F) -> F::Output {
     let mut fut = std::pin::pin!(fut);
@@ -143,6 +201,7 @@ mod tests {
             tlv(input);
             response(input);
             card_session(input);
+            sm_unwrap(input);
         }
     }
 }

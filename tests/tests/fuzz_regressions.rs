@@ -33,3 +33,8 @@ fn response_regressions() {
 fn card_session_regressions() {
     replay("card_session", cie_core::fuzzing::card_session);
 }
+
+#[test]
+fn sm_unwrap_regressions() {
+    replay("sm_unwrap", cie_core::fuzzing::sm_unwrap);
+}

@@ -397,6 +397,27 @@ fn parity_is_odd_on_every_byte() {
 }
 
 #[test]
+fn ias_kdf_is_sha256_of_secret_and_counter() {
+    // Expected values computed with Python hashlib: sha256(bytes(range(256)) + c)[:16].
+    let secret: Vec<u8> = (0..=255u8).collect();
+    assert_eq!(
+        &kdf::ias_kdf(&secret, 1)[..],
+        &h("20D0CA4184B64CF791DA828CC135E354")[..]
+    );
+    assert_eq!(
+        &kdf::ias_kdf(&secret, 2)[..],
+        &h("9B0BB985660ADF0B819D798B8A6D9071")[..]
+    );
+    let suite = kdf::ias_session(&secret);
+    let manual = Tdes::new(
+        &h("20D0CA4184B64CF791DA828CC135E354"),
+        &h("9B0BB985660ADF0B819D798B8A6D9071"),
+    )
+    .unwrap();
+    assert_eq!(suite.mac(b"12345678"), manual.mac(b"12345678"));
+}
+
+#[test]
 fn keys_are_checked_and_never_shown() {
     assert_eq!(
         Tdes::new(&[0; 8], &[0; 16]).unwrap_err(),
