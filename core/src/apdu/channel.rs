@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 /// GET RESPONSE instruction.
 const INS_GET_RESPONSE: u8 = 0xC0;
+/// Logical-channel bits of an interindustry CLA (channels 0-3).
+const CLA_CHANNEL_MASK: u8 = 0x03;
 /// Stop collecting `61xx` parts past this size: no CIE or eMRTD object comes close, and an
 /// endless stream of `61xx` must not grow memory without bound.
 const MAX_CHAINED_RESPONSE: usize = 1 << 20;
@@ -131,7 +133,10 @@ impl CardChannel {
         let mut data = std::mem::take(&mut resp.data);
         let mut sw = resp.sw;
         while let SwKind::BytesRemaining { remaining } = sw.kind() {
-            let get = Command::new(cmd.cla & !CLA_CHAINING, INS_GET_RESPONSE, 0, 0)
+            // GET RESPONSE goes in clear on the same logical channel: no chaining bit and
+            // no secure-messaging bits, even when the command was protected (the protected
+            // answer is collected whole, then unwrapped; cie.md §3.1, ISO 7816-4 §5.3.4).
+            let get = Command::new(cmd.cla & CLA_CHANNEL_MASK, INS_GET_RESPONSE, 0, 0)
                 .with_le(usize::from(remaining).min(self.limits().max_response_data));
             let part = self.exchange(&get).await?;
             if part.data.is_empty() && matches!(part.sw.kind(), SwKind::BytesRemaining { .. }) {
@@ -184,5 +189,37 @@ impl ApduChannel for CardChannel {
 
     fn card_refused_extended(&self) {
         self.short_only.store(true, Ordering::Relaxed);
+    }
+}
+
+// A borrowed or shared channel is a channel: secure messaging and applets can run over a
+// `&CardChannel` without taking it over.
+#[async_trait::async_trait]
+impl<T: ApduChannel + ?Sized> ApduChannel for &T {
+    async fn transmit(&self, cmd: &Command) -> Result<Response, ApduError> {
+        (**self).transmit(cmd).await
+    }
+
+    fn limits(&self) -> Limits {
+        (**self).limits()
+    }
+
+    fn card_refused_extended(&self) {
+        (**self).card_refused_extended()
+    }
+}
+
+#[async_trait::async_trait]
+impl<T: ApduChannel + ?Sized> ApduChannel for std::sync::Arc<T> {
+    async fn transmit(&self, cmd: &Command) -> Result<Response, ApduError> {
+        (**self).transmit(cmd).await
+    }
+
+    fn limits(&self) -> Limits {
+        (**self).limits()
+    }
+
+    fn card_refused_extended(&self) {
+        (**self).card_refused_extended()
     }
 }

@@ -12,6 +12,21 @@ pub enum IasError {
     /// The card answered, but is not a CIE (no IAS application or NIS).
     #[error("this card is not an Italian electronic identity card (CIE)")]
     NotACie,
+    /// Wrong PIN (or PUK); `remaining` tries left.
+    #[error("wrong PIN: {remaining} tries left")]
+    WrongPin {
+        /// Tries left.
+        remaining: u8,
+    },
+    /// The PIN (or PUK) is blocked.
+    #[error("the PIN is blocked: unblock it with the PUK")]
+    PinBlocked,
+    /// One try is left and the caller has not confirmed it may be spent.
+    #[error("one PIN try left: confirm before trying, a wrong PIN will block the card")]
+    LastTryNeedsConfirmation,
+    /// The operation needs the PIN verified first.
+    #[error("enter the PIN first")]
+    PinRequired,
     /// A file's contents did not decode.
     #[error("malformed {what} on the card: {reason}")]
     Malformed {

@@ -4,10 +4,16 @@
 //! Byte-level facts come from `shared/research/cie.md` (§2 card model, §3 APDU protocol),
 //! each confirmed in the official SDKs and middleware listed there.
 
+pub mod bigint;
 pub mod constants;
+pub mod dapp;
+pub mod dh;
+pub mod digest_info;
 mod error;
 mod files;
+pub mod pin;
 pub mod pubkey;
+pub mod secure;
 pub mod sod;
 
 pub use error::IasError;

@@ -1,0 +1,148 @@
+//! The core's IAS applet against the independent virtual CIE: NIS, secure channel (DH +
+//! DAPP), PIN with its counters, certificate, signature checked with the certificate's key.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use card_sim::VirtualCard;
+use cie_core::apdu::CardChannel;
+use cie_core::applets::ias::digest_info::DigestAlgorithm;
+use cie_core::applets::ias::pin::Pin;
+use cie_core::applets::ias::secure::{PinStatus, Randomness};
+use cie_core::applets::ias::{IasApplet, IasError};
+use rsa::pkcs1v15::{Signature, VerifyingKey};
+use rsa::signature::Verifier;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Deterministic randomness for reproducible tests (never used by the app).
+struct Counter(AtomicU64);
+
+impl Randomness for Counter {
+    fn fill(&self, buf: &mut [u8]) -> Result<(), IasError> {
+        for chunk in buf.chunks_mut(32) {
+            let n = self.0.fetch_add(1, Ordering::Relaxed);
+            let block = Sha256::digest(n.to_be_bytes());
+            chunk.copy_from_slice(&block[..chunk.len()]);
+        }
+        Ok(())
+    }
+}
+
+fn rng() -> Counter {
+    Counter(AtomicU64::new(7))
+}
+
+fn block<F: std::future::Future>(f: F) -> F::Output {
+    pollster::block_on(f)
+}
+
+/// The virtual CIE's synthetic PIN.
+const PIN: &str = "12345678";
+
+#[test]
+fn full_tap_read_secure_channel_pin_certificate_and_signature() {
+    let card = Arc::new(VirtualCard::cie());
+    let ch = CardChannel::new(card.clone());
+    block(async {
+        let ias = IasApplet::select(&ch).await.unwrap();
+        let nis = ias.read_nis().await.unwrap();
+        assert_eq!(nis.text(), "000011112222");
+        let secure = ias.open_secure(&rng()).await.unwrap();
+        assert_eq!(secure.pin_status().await.unwrap(), PinStatus::TriesLeft(3));
+        secure
+            .verify_pin(&Pin::new(PIN).unwrap(), false)
+            .await
+            .unwrap();
+        assert_eq!(secure.pin_status().await.unwrap(), PinStatus::Verified);
+
+        let cert_der = secure.read_certificate().await.unwrap();
+        assert_eq!(cert_der, card_sim::ias::pki::AUTH_CERT_DER);
+
+        let challenge = b"server nonce fetched before the tap";
+        let digest = Sha256::digest(challenge);
+        let sig = secure.sign(DigestAlgorithm::Sha256, &digest).await.unwrap();
+        let key = cert_public_key(&cert_der);
+        VerifyingKey::<Sha256>::new(key)
+            .verify(challenge, &Signature::try_from(sig.as_slice()).unwrap())
+            .expect("the card's signature verifies with its certificate key");
+    });
+}
+
+#[test]
+fn wrong_pins_count_down_block_and_puk_unblocks() {
+    let card = Arc::new(VirtualCard::cie());
+    let wrong = Pin::new("11112222").unwrap();
+    let tap = |card: &Arc<VirtualCard>| {
+        card.power_cycle();
+        CardChannel::new(card.clone())
+    };
+    block(async {
+        let ch = tap(&card);
+        let ias = IasApplet::select(&ch).await.unwrap();
+        let s = ias.open_secure(&rng()).await.unwrap();
+        assert_eq!(
+            s.verify_pin(&wrong, false).await,
+            Err(IasError::WrongPin { remaining: 2 })
+        );
+        assert_eq!(
+            s.verify_pin(&wrong, false).await,
+            Err(IasError::WrongPin { remaining: 1 })
+        );
+        // One try left: nothing is sent until the user confirms.
+        assert_eq!(
+            s.verify_pin(&wrong, false).await,
+            Err(IasError::LastTryNeedsConfirmation)
+        );
+        assert_eq!(
+            card.pin_tries_left(),
+            Some(1),
+            "no try spent without confirmation"
+        );
+    });
+    block(async {
+        // Counters persist across taps.
+        let ch = tap(&card);
+        let ias = IasApplet::select(&ch).await.unwrap();
+        let s = ias.open_secure(&rng()).await.unwrap();
+        assert_eq!(s.pin_status().await.unwrap(), PinStatus::TriesLeft(1));
+        assert_eq!(s.verify_pin(&wrong, true).await, Err(IasError::PinBlocked));
+        assert_eq!(
+            s.verify_pin(&Pin::new(PIN).unwrap(), true).await,
+            Err(IasError::PinBlocked)
+        );
+        assert_eq!(s.pin_status().await.unwrap(), PinStatus::Blocked);
+        // Signing without the PIN is refused.
+        assert_eq!(
+            s.sign(DigestAlgorithm::Sha256, &[0; 32]).await,
+            Err(IasError::PinRequired)
+        );
+    });
+    block(async {
+        let ch = tap(&card);
+        let ias = IasApplet::select(&ch).await.unwrap();
+        let s = ias.open_secure(&rng()).await.unwrap();
+        let new_pin = Pin::new("24681357").unwrap();
+        s.unblock_pin(&Pin::new(card_sim_puk()).unwrap(), &new_pin, false)
+            .await
+            .unwrap();
+        s.verify_pin(&new_pin, false).await.unwrap();
+        assert_eq!(card.pin_tries_left(), Some(3));
+    });
+}
+
+fn card_sim_puk() -> &'static str {
+    std::str::from_utf8(card_sim::ias::pki::TEST_PUK).unwrap()
+}
+
+fn cert_public_key(der: &[u8]) -> rsa::RsaPublicKey {
+    use x509_cert::der::{Decode, Encode};
+    let cert = x509_cert::Certificate::from_der(der).unwrap();
+    let spki = cert
+        .tbs_certificate
+        .subject_public_key_info
+        .to_der()
+        .unwrap();
+    use rsa::pkcs8::DecodePublicKey;
+    rsa::RsaPublicKey::from_public_key_der(&spki).unwrap()
+}
