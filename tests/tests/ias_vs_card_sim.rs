@@ -146,3 +146,66 @@ fn cert_public_key(der: &[u8]) -> rsa::RsaPublicKey {
     use rsa::pkcs8::DecodePublicKey;
     rsa::RsaPublicKey::from_public_key_der(&spki).unwrap()
 }
+
+#[test]
+fn certificate_names_the_holder() {
+    use cie_core::applets::ias::certificate::CieCertificate;
+    let cert = CieCertificate::from_der(card_sim::ias::pki::AUTH_CERT_DER).unwrap();
+    assert_eq!(cert.codice_fiscale.as_deref(), Some("TSTTST80A01H501X"));
+    assert_eq!(cert.given_name.as_deref(), Some("MARIA"));
+    assert_eq!(cert.surname.as_deref(), Some("TESTER"));
+    assert!(cert.issuer.contains("TEST CA"), "{}", cert.issuer);
+    assert!(cert.not_before < cert.not_after);
+    assert!(cert.is_valid_at(cert.not_before + 1));
+    assert!(!cert.is_valid_at(cert.not_after + 1));
+    assert_eq!(cert.public_key.bits(), 2048);
+}
+
+#[test]
+fn genuine_card_passes_and_a_clone_with_another_key_fails() {
+    let card = Arc::new(VirtualCard::cie());
+    let ch = CardChannel::new(card.clone());
+    let proof = block(async {
+        let ias = IasApplet::select(&ch).await.unwrap();
+        ias.verify_card_genuine(b"0123456789abcdef").await.unwrap()
+    });
+    assert_eq!(proof.signature.len(), 256);
+    assert_eq!(proof.public_key.der, card_sim::ias::pki::EF_1005);
+
+    // A clone: the same files, copied, but the private key stayed in the real chip, so the
+    // cloner answers the challenge with a key of their own (here the test CA's).
+    struct Clone(Arc<VirtualCard>);
+    #[async_trait::async_trait]
+    impl cie_core::transport::CardTransport for Clone {
+        async fn transmit(
+            &self,
+            apdu: Vec<u8>,
+        ) -> Result<Vec<u8>, cie_core::transport::TransportError> {
+            let is_int_auth = apdu.starts_with(&[0x00, 0x88, 0x00, 0x00]);
+            let answer = self.0.transmit(apdu.clone()).await?;
+            if !is_int_auth {
+                return Ok(answer);
+            }
+            use rsa::pkcs8::DecodePrivateKey;
+            let key = rsa::RsaPrivateKey::from_pkcs8_der(include_bytes!(
+                "../../card-sim/testdata/test_ca_key.pk8.der"
+            ))
+            .unwrap();
+            let challenge = &apdu[5..5 + usize::from(apdu[4])];
+            let mut forged = key
+                .sign(rsa::Pkcs1v15Sign::new_unprefixed(), challenge)
+                .unwrap();
+            forged.extend_from_slice(&[0x90, 0x00]);
+            Ok(forged)
+        }
+        fn info(&self) -> cie_core::transport::TransportInfo {
+            self.0.info()
+        }
+    }
+    let clone = CardChannel::new(Arc::new(Clone(Arc::new(VirtualCard::cie()))));
+    let result = block(async {
+        let ias = IasApplet::select(&clone).await.unwrap();
+        ias.verify_card_genuine(b"0123456789abcdef").await
+    });
+    assert_eq!(result.map(|_| ()), Err(IasError::NotGenuine));
+}

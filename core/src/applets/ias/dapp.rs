@@ -109,8 +109,7 @@ impl Transcript<'_> {
         rnd_ifd: &[u8],
         answer: &[u8],
     ) -> Result<[u8; 8], IasError> {
-        let forged =
-            || IasError::malformed("chip authentication", "the card's proof does not verify");
+        let forged = || IasError::NotGenuine;
         if answer.len() != 8 + chip_key.modulus.len() {
             return Err(forged());
         }

@@ -27,6 +27,9 @@ pub enum IasError {
     /// The operation needs the PIN verified first.
     #[error("enter the PIN first")]
     PinRequired,
+    /// The card failed to prove it holds its private key: a clone or a forgery.
+    #[error("this card could not prove it is genuine")]
+    NotGenuine,
     /// A file's contents did not decode.
     #[error("malformed {what} on the card: {reason}")]
     Malformed {

@@ -5,12 +5,14 @@
 //! each confirmed in the official SDKs and middleware listed there.
 
 pub mod bigint;
+pub mod certificate;
 pub mod constants;
 pub mod dapp;
 pub mod dh;
 pub mod digest_info;
 mod error;
 mod files;
+pub mod genuine;
 pub mod pin;
 pub mod pubkey;
 pub mod secure;
