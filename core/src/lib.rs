@@ -11,6 +11,7 @@
 pub mod apdu;
 pub mod applets;
 pub mod ffi;
+pub mod flows;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod sm;

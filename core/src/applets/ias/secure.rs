@@ -309,3 +309,26 @@ impl<'a, C: ApduChannel + ?Sized> IasApplet<'a, C> {
         open(self.channel(), rng).await
     }
 }
+
+impl<C: ApduChannel> SecureIas<C> {
+    /// VERIFY when the caller has just read the status itself (the login flow does, to
+    /// detect a try spent in a lost earlier tap): no second status read.
+    pub async fn verify_pin_with_status(
+        &self,
+        pin: &Pin,
+        status: PinStatus,
+        last_try_confirmed: bool,
+    ) -> Result<(), IasError> {
+        match status {
+            PinStatus::Verified => return Ok(()),
+            PinStatus::Blocked => return Err(IasError::PinBlocked),
+            PinStatus::TriesLeft(1) if !last_try_confirmed => {
+                return Err(IasError::LastTryNeedsConfirmation);
+            }
+            PinStatus::TriesLeft(_) => {}
+        }
+        let cmd = Command::new(0x00, 0x20, 0x00, PIN_REF).with_data(pin.bytes());
+        let resp = self.sm.transmit(&cmd).await?;
+        pin_outcome(resp.sw)
+    }
+}

@@ -1,0 +1,364 @@
+//! The phone-tap CIE login, in one short tap with no network while the card is in the
+//! field: the server's challenge is fetched before the tap, the card does everything in
+//! one offline burst (NIS, optional genuineness proof, secure channel, PIN, signature,
+//! certificate), and the app talks to the server afterwards (cie.md §8.4).
+//!
+//! A [`LoginTap`] survives a lost tag: tapping again resumes on the same card (checked by
+//! NIS) without redoing finished steps, and without asking the user for the PIN again. A
+//! PIN try whose outcome was lost with the tag is never retried blindly: the next tap
+//! reads the counter first and reports a spent try to the user.
+
+use super::pairing::{Protection, SharedStore, cert_key, pin_half_key};
+use crate::apdu::ApduChannel;
+use crate::applets::ias::bigint::modexp;
+use crate::applets::ias::certificate::CieCertificate;
+use crate::applets::ias::digest_info::{DigestAlgorithm, digest_info};
+use crate::applets::ias::genuine::GenuineProof;
+use crate::applets::ias::pin::Pin;
+use crate::applets::ias::secure::{PinStatus, Randomness};
+use crate::applets::ias::{IasApplet, IasError, Nis};
+use crate::sm::SM_CHAIN_PIECE;
+use sha2::{Digest, Sha256, Sha384, Sha512};
+use subtle::ConstantTimeEq;
+use zeroize::Zeroizing;
+
+/// How the user gives the PIN.
+#[derive(Clone)]
+pub enum PinEntry {
+    /// All 8 digits (first login, or no pairing).
+    Full(Pin),
+    /// Only the last 4; the first 4 come from the keystore (paired card).
+    LastFour(Zeroizing<String>),
+}
+
+impl std::fmt::Debug for PinEntry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Full(_) => "PinEntry::Full(********)",
+            Self::LastFour(_) => "PinEntry::LastFour(****)",
+        })
+    }
+}
+
+/// The steps a tap goes through, for the app's progress display.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum LoginStep {
+    /// Selecting the CIE application.
+    Connecting,
+    /// Reading the card's service identifier.
+    ReadingIdentity,
+    /// Checking the card is genuine.
+    CheckingCard,
+    /// Opening the protected channel.
+    SecureChannel,
+    /// Checking the PIN.
+    VerifyingPin,
+    /// The card signs.
+    Signing,
+    /// Reading the certificate.
+    ReadingCertificate,
+    /// Finished: the card may be removed.
+    Done,
+}
+
+impl LoginStep {
+    const ALL: u32 = 8;
+
+    fn index(self) -> u32 {
+        self as u32 + 1
+    }
+}
+
+/// Receives progress (the UI's NFC sheet, "tieni la carta vicina").
+pub trait LoginProgress: Send + Sync {
+    /// `step` has started; `done` of `total` steps are behind.
+    fn on_step(&self, step: LoginStep, done: u32, total: u32);
+}
+
+/// Ignore progress.
+pub struct NoProgress;
+
+impl LoginProgress for NoProgress {
+    fn on_step(&self, _: LoginStep, _: u32, _: u32) {}
+}
+
+/// Why a login tap failed, as the citizen needs to know it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoginError {
+    /// The card, the link or the PIN.
+    #[error(transparent)]
+    Card(#[from] IasError),
+    /// A resumed login was tapped with another card.
+    #[error("this is a different card from the one the login started with")]
+    DifferentCard,
+    /// Only 4 digits were given but this card is not paired on this device.
+    #[error("this card is not paired on this device: type the full 8-digit PIN")]
+    NotPaired,
+    /// The phone cannot carry the commands the CIE needs (transceive limit too small).
+    #[error("this phone cannot read the CIE: its NFC link is too small for the card's commands")]
+    PhoneUnsupported,
+    /// The keystore failed.
+    #[error("secure storage: {0}")]
+    Store(#[from] super::pairing::StoreError),
+    /// The PIN must be typed again (it was wrong, and is no longer held).
+    #[error("the PIN is needed again")]
+    PinNeeded,
+}
+
+/// What the server needs, gathered in the tap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginOutcome {
+    /// The card's NIS.
+    pub nis: Nis,
+    /// The authentication certificate.
+    pub certificate: CieCertificate,
+    /// The signature over the challenge (PKCS#1 v1.5 with `algorithm`).
+    pub signature: Vec<u8>,
+    /// The hash used for the signature.
+    pub algorithm: DigestAlgorithm,
+    /// The NIS-key proof, when asked for.
+    pub genuine: Option<GenuineProof>,
+    /// Whether the certificate came from the pairing cache (no read from the card).
+    pub certificate_from_cache: bool,
+    /// Whether this tap paired the card on this device.
+    pub paired_now: bool,
+}
+
+/// One login, possibly over several taps.
+pub struct LoginTap {
+    challenge: Vec<u8>,
+    algorithm: DigestAlgorithm,
+    check_genuine: bool,
+    pin: Option<PinEntry>,
+    store: Option<SharedStore>,
+    // Progress kept across taps.
+    nis: Option<Nis>,
+    genuine: Option<GenuineProof>,
+    signature: Option<Vec<u8>>,
+    certificate: Option<(Vec<u8>, bool)>,
+    tries_before_verify: Option<u8>,
+    confirm_last_try: bool,
+}
+
+impl std::fmt::Debug for LoginTap {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginTap")
+            .field("algorithm", &self.algorithm)
+            .field("signed", &self.signature.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl LoginTap {
+    /// A login signing `challenge` (fetched from the server before the tap) hashed with
+    /// `algorithm`. With a `store`, a full-PIN login pairs the card and a 4-digit login
+    /// uses the pairing.
+    pub fn new(
+        challenge: Vec<u8>,
+        algorithm: DigestAlgorithm,
+        pin: PinEntry,
+        store: Option<SharedStore>,
+    ) -> Self {
+        Self {
+            challenge,
+            algorithm,
+            check_genuine: false,
+            pin: Some(pin),
+            store,
+            nis: None,
+            genuine: None,
+            signature: None,
+            certificate: None,
+            tries_before_verify: None,
+            confirm_last_try: false,
+        }
+    }
+
+    /// Also have the card prove it is genuine (NIS internal authentication).
+    pub fn with_genuine_check(mut self) -> Self {
+        self.check_genuine = true;
+        self
+    }
+
+    /// The user confirmed a try may be spent with only one left.
+    pub fn confirm_last_try(&mut self) {
+        self.confirm_last_try = true;
+    }
+
+    /// Give the PIN again (after [`LoginError::PinNeeded`] or a wrong PIN).
+    pub fn set_pin(&mut self, pin: PinEntry) {
+        self.pin = Some(pin);
+    }
+
+    /// Run (or resume) the tap on `ch`.
+    pub async fn run<C: ApduChannel + ?Sized>(
+        &mut self,
+        ch: &C,
+        rng: &dyn Randomness,
+        progress: &dyn LoginProgress,
+    ) -> Result<LoginOutcome, LoginError> {
+        let step = |s: LoginStep| progress.on_step(s, s.index() - 1, LoginStep::ALL);
+        // The secure channel chains 231-byte pieces: a link that cannot carry a short APDU
+        // with 255 data bytes would fail mid-login, so say so before the PIN is asked.
+        if ch.limits().max_command_data < SM_CHAIN_PIECE + 24 {
+            return Err(LoginError::PhoneUnsupported);
+        }
+        step(LoginStep::Connecting);
+        let ias = IasApplet::select(ch).await?;
+        step(LoginStep::ReadingIdentity);
+        let nis = ias.read_nis().await?;
+        match &self.nis {
+            Some(prev) if *prev != nis => return Err(LoginError::DifferentCard),
+            _ => self.nis = Some(nis.clone()),
+        }
+        let key = nis.text();
+        if self.certificate.is_none()
+            && let Some(store) = &self.store
+            && let Some(der) = store.load(cert_key(&key))?
+        {
+            self.certificate = Some((der, true));
+        }
+        if self.check_genuine && self.genuine.is_none() {
+            step(LoginStep::CheckingCard);
+            let nonce = Sha256::digest(&self.challenge);
+            self.genuine = Some(ias.verify_card_genuine(&nonce).await?);
+        }
+        if self.signature.is_none() || self.certificate.is_none() {
+            step(LoginStep::SecureChannel);
+            let secure = ias.open_secure(rng).await?;
+            if self.signature.is_none() {
+                step(LoginStep::VerifyingPin);
+                let pin = self.resolve_pin(&key)?;
+                let status = secure.pin_status().await?;
+                if let (Some(before), PinStatus::TriesLeft(now)) =
+                    (self.tries_before_verify, status)
+                    && now < before
+                {
+                    // The previous tap's VERIFY reached the card and was wrong, but its
+                    // answer was lost: tell the user now, do not try the same PIN again.
+                    self.forget_pin();
+                    return Err(IasError::WrongPin { remaining: now }.into());
+                }
+                if let PinStatus::TriesLeft(n) = status {
+                    self.tries_before_verify = Some(n);
+                }
+                match secure
+                    .verify_pin_with_status(&pin, status, self.confirm_last_try)
+                    .await
+                {
+                    Ok(()) => self.tries_before_verify = None,
+                    Err(e @ (IasError::WrongPin { .. } | IasError::PinBlocked)) => {
+                        self.forget_pin();
+                        return Err(e.into());
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+                step(LoginStep::Signing);
+                let digest = hash(self.algorithm, &self.challenge);
+                self.signature = Some(secure.sign(self.algorithm, &digest).await?);
+            }
+            if self.certificate.is_none() {
+                step(LoginStep::ReadingCertificate);
+                self.certificate = Some((secure.read_certificate().await?, false));
+            }
+        }
+        step(LoginStep::Done);
+        self.finish(nis)
+    }
+
+    fn resolve_pin(&self, key: &str) -> Result<Pin, LoginError> {
+        match &self.pin {
+            None => Err(LoginError::PinNeeded),
+            Some(PinEntry::Full(pin)) => Ok(pin.clone()),
+            Some(PinEntry::LastFour(last)) => {
+                let store = self.store.as_ref().ok_or(LoginError::NotPaired)?;
+                let first = store
+                    .load(pin_half_key(key))?
+                    .ok_or(LoginError::NotPaired)?;
+                let first =
+                    Zeroizing::new(String::from_utf8(first).map_err(|_| LoginError::NotPaired)?);
+                Pin::from_halves(&first, last).map_err(|e| LoginError::Card(e.into()))
+            }
+        }
+    }
+
+    fn forget_pin(&mut self) {
+        self.pin = None;
+        self.tries_before_verify = None;
+    }
+
+    /// Check the signature against the certificate (a stale cache, or a card that signed
+    /// with another key, is caught here, not at the server), store the pairing, and clear
+    /// the PIN.
+    fn finish(&mut self, nis: Nis) -> Result<LoginOutcome, LoginError> {
+        let (der, from_cache) = self.certificate.clone().ok_or(LoginError::PinNeeded)?;
+        let certificate = CieCertificate::from_der(&der)?;
+        let signature = self.signature.clone().ok_or(LoginError::PinNeeded)?;
+        let digest = hash(self.algorithm, &self.challenge);
+        if !pkcs1_v15_matches(&certificate, self.algorithm, &digest, &signature)? {
+            if from_cache && let Some(store) = &self.store {
+                store.remove(cert_key(&nis.text()))?;
+            }
+            self.certificate = None;
+            return Err(IasError::NotGenuine.into());
+        }
+        // A full-PIN login pairs the card: the first 4 digits go to the keystore behind
+        // the user's presence, the certificate to plain storage.
+        let mut paired_now = false;
+        if let (Some(store), Some(PinEntry::Full(pin))) = (&self.store, &self.pin) {
+            let key = nis.text();
+            store.save(
+                pin_half_key(&key),
+                pin.first_half().as_bytes().to_vec(),
+                Protection::UserPresence,
+            )?;
+            if !from_cache {
+                store.save(cert_key(&key), der, Protection::Public)?;
+            }
+            paired_now = true;
+        }
+        self.pin = None;
+        Ok(LoginOutcome {
+            nis,
+            certificate,
+            signature,
+            algorithm: self.algorithm,
+            genuine: self.genuine.clone(),
+            certificate_from_cache: from_cache,
+            paired_now,
+        })
+    }
+}
+
+fn hash(alg: DigestAlgorithm, data: &[u8]) -> Vec<u8> {
+    match alg {
+        DigestAlgorithm::Sha1 => sha1::Sha1::digest(data).to_vec(),
+        DigestAlgorithm::Sha256 => Sha256::digest(data).to_vec(),
+        DigestAlgorithm::Sha384 => Sha384::digest(data).to_vec(),
+        DigestAlgorithm::Sha512 => Sha512::digest(data).to_vec(),
+    }
+}
+
+/// `sig^e mod n == 00 01 FF…FF 00 ‖ DigestInfo(digest)`.
+fn pkcs1_v15_matches(
+    cert: &CieCertificate,
+    alg: DigestAlgorithm,
+    digest: &[u8],
+    signature: &[u8],
+) -> Result<bool, IasError> {
+    let key = &cert.public_key;
+    let k = key.modulus.len();
+    let di = digest_info(alg, digest)?;
+    if signature.len() != k || di.len() + 11 > k {
+        return Ok(false);
+    }
+    let Ok(recovered) = modexp(signature, &key.exponent, &key.modulus) else {
+        return Ok(false);
+    };
+    let mut expected = vec![0xFF; k];
+    expected[0] = 0;
+    expected[1] = 1;
+    expected[k - di.len() - 1] = 0;
+    expected[k - di.len()..].copy_from_slice(&di);
+    Ok(bool::from(recovered.ct_eq(&expected)))
+}

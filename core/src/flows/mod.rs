@@ -1,0 +1,5 @@
+//! User-level flows built on the applets. Each keeps its state between taps, so a lost
+//! tag costs a tap, never the work already done.
+
+pub mod login;
+pub mod pairing;
