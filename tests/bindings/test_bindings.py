@@ -189,6 +189,80 @@ class ErrorTest(unittest.TestCase):
                 self.assertIn("shell bug 42", cm.exception.reason)
 
 
+class MemoryStore(cie_core.SecretStore):
+    """The platform keystore, in memory: records what protection each value asked for."""
+
+    def __init__(self):
+        self.values = {}
+
+    def load(self, name):
+        entry = self.values.get(name)
+        return entry[0] if entry else None
+
+    def save(self, name, value, protection):
+        self.values[name] = (value, protection)
+
+    def remove(self, name):
+        self.values.pop(name, None)
+
+
+class Steps(cie_core.ProgressListener):
+    def __init__(self):
+        self.seen = []
+
+    def on_step(self, step, done, total):
+        self.seen.append((step, done, total))
+
+
+CHALLENGE = b"nonce fetched from the server before the tap"
+
+
+class LoginTest(unittest.TestCase):
+    """Full read + PIN + sign against the virtual CIE, across the FFI."""
+
+    def test_pair_with_full_pin_then_log_in_with_last_four(self):
+        sim = card_sim.SimCard.cie()
+        store = MemoryStore()
+        steps = Steps()
+        login = cie_core.CieLogin(CHALLENGE, cie_core.DigestAlgorithm.SHA256, "12345678", store, True)
+        result = run(login.tap(SimTransport(sim), steps))
+        self.assertEqual(result.nis, "000011112222")
+        self.assertEqual(result.codice_fiscale, "TSTTST80A01H501X")
+        self.assertEqual(len(result.signature), 256)  # checked against the certificate in Rust
+        self.assertTrue(result.paired_now)
+        self.assertFalse(result.certificate_from_cache)
+        self.assertEqual(steps.seen[-1][0], cie_core.LoginStep.DONE)
+        self.assertIn(cie_core.LoginStep.CHECKING_CARD, [s for s, _, _ in steps.seen])
+        half, protection = store.values["cie/000011112222/pin-first-half"]
+        self.assertEqual(half, b"1234")
+        self.assertEqual(protection, cie_core.Protection.USER_PRESENCE)
+
+        again = cie_core.CieLogin(CHALLENGE, cie_core.DigestAlgorithm.SHA256, "5678", store, False)
+        result2 = run(again.tap(SimTransport(card_sim.SimCard.cie()), None))
+        self.assertTrue(result2.certificate_from_cache)
+        self.assertEqual(result2.certificate_der, result.certificate_der)
+
+    def test_wrong_pin_reports_tries_left_and_bad_format_spends_none(self):
+        sim = card_sim.SimCard.cie()
+        login = cie_core.CieLogin(CHALLENGE, cie_core.DigestAlgorithm.SHA256, "11112222", None, False)
+        with self.assertRaises(CardError.WrongPin) as ctx:
+            run(login.tap(SimTransport(sim), None))
+        self.assertEqual(ctx.exception.remaining, 2)
+        self.assertEqual(
+            cie_core.card_error_message_it(ctx.exception), "PIN errato: restano 2 tentativi."
+        )
+        with self.assertRaises(CardError.InvalidPin):
+            cie_core.CieLogin(CHALLENGE, cie_core.DigestAlgorithm.SHA256, "12a45678", None, False)
+
+    def test_tag_lost_mid_login_resumes_on_the_next_tap(self):
+        sim = card_sim.SimCard.cie()
+        login = cie_core.CieLogin(CHALLENGE, cie_core.DigestAlgorithm.SHA256, "12345678", None, False)
+        with self.assertRaises(CardError.TagLost):
+            run(login.tap(SimTransport(sim, fail_at=30, fail_with=TransportError.TagLost()), None))
+        result = run(login.tap(SimTransport(card_sim.SimCard.cie()), None))
+        self.assertEqual(len(result.signature), 256)
+
+
 class MiscTest(unittest.TestCase):
     def test_italian_messages(self):
         msg = cie_core.card_error_message_it(CardError.TagLost())

@@ -48,6 +48,39 @@ pub enum CardError {
         /// Its meaning.
         reason: String,
     },
+    /// One PIN try is left: ask the user to confirm, then call `confirm_last_try`.
+    #[error("one PIN try left: a wrong PIN will block the card; confirm to go on")]
+    LastTryNeedsConfirmation,
+    /// The PIN must be typed again.
+    #[error("type the PIN again")]
+    PinNeeded,
+    /// The PIN typed is not in the right form (no try was spent).
+    #[error("invalid PIN: {reason}")]
+    InvalidPin {
+        /// Which rule.
+        reason: String,
+    },
+    /// The card could not prove it is genuine.
+    #[error("this card could not prove it is genuine")]
+    NotGenuine,
+    /// A resumed login was tapped with another card.
+    #[error("this is a different card from the one the login started with: use the same card")]
+    DifferentCard,
+    /// Only 4 digits were typed but this card is not paired here.
+    #[error("this card is not paired on this device: type the full 8-digit PIN")]
+    NotPaired,
+    /// The phone's NFC cannot carry the CIE's commands.
+    #[error("this phone cannot read the CIE (its NFC link is too small)")]
+    PhoneUnsupported,
+    /// The keystore failed or the user cancelled.
+    #[error("secure storage: {reason}")]
+    Storage {
+        /// Platform detail, for logs.
+        reason: String,
+    },
+    /// Another call on the same object is running.
+    #[error("another operation is running")]
+    Busy,
     /// The card's answer broke the protocol or did not decode.
     #[error("the card gave an invalid answer: {reason}; tap the card again")]
     InvalidResponse {
@@ -101,6 +134,42 @@ impl From<ApduError> for CardError {
     }
 }
 
+impl From<crate::applets::ias::IasError> for CardError {
+    fn from(e: crate::applets::ias::IasError) -> Self {
+        use crate::applets::ias::IasError as E;
+        match e {
+            E::Apdu(a) => a.into(),
+            E::WrongPin { remaining: 0 } | E::PinBlocked => Self::PinBlocked,
+            E::WrongPin { remaining } => Self::WrongPin { remaining },
+            E::LastTryNeedsConfirmation => Self::LastTryNeedsConfirmation,
+            E::PinRequired => Self::AccessDenied,
+            E::NotGenuine => Self::NotGenuine,
+            E::NotACie => Self::NotSupported {
+                reason: "not an Italian electronic identity card (CIE)".into(),
+            },
+            e @ E::Malformed { .. } => Self::InvalidResponse {
+                reason: e.to_string(),
+            },
+        }
+    }
+}
+
+impl From<crate::flows::login::LoginError> for CardError {
+    fn from(e: crate::flows::login::LoginError) -> Self {
+        use crate::flows::login::LoginError as E;
+        match e {
+            E::Card(c) => c.into(),
+            E::DifferentCard => Self::DifferentCard,
+            E::NotPaired => Self::NotPaired,
+            E::PhoneUnsupported => Self::PhoneUnsupported,
+            E::Store(s) => Self::Storage {
+                reason: s.to_string(),
+            },
+            E::PinNeeded => Self::PinNeeded,
+        }
+    }
+}
+
 impl CardError {
     /// The message in Italian, saying what to do next.
     pub fn message_it(&self) -> String {
@@ -127,6 +196,15 @@ impl CardError {
             Self::Refused { sw, .. } => {
                 format!("La carta ha rifiutato l'operazione (SW {sw:04X}).")
             }
+            Self::LastTryNeedsConfirmation => "Resta un solo tentativo: un PIN errato bloccherà la carta. Conferma per continuare.".into(),
+            Self::PinNeeded => "Inserisci di nuovo il PIN.".into(),
+            Self::InvalidPin { .. } => "Il PIN è di 8 cifre (oppure le ultime 4, se la carta è abbinata): nessun tentativo è stato usato.".into(),
+            Self::NotGenuine => "Questa carta non ha superato la verifica di autenticità.".into(),
+            Self::DifferentCard => "Questa è un'altra carta: avvicina la stessa carta con cui hai iniziato.".into(),
+            Self::NotPaired => "Questa carta non è abbinata a questo dispositivo: inserisci il PIN completo di 8 cifre.".into(),
+            Self::PhoneUnsupported => "Questo telefono non può leggere la CIE: il suo NFC non supporta comandi abbastanza lunghi.".into(),
+            Self::Storage { .. } => "Archivio sicuro del telefono non disponibile: riprova o inserisci il PIN completo.".into(),
+            Self::Busy => "Un'altra operazione è in corso: attendi che finisca.".into(),
             Self::InvalidResponse { .. } => {
                 "La carta ha dato una risposta non valida: avvicinala di nuovo e riprova.".into()
             }

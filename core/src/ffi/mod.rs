@@ -5,9 +5,11 @@
 //! outcomes the desktop program does.
 
 mod error;
+mod login;
 mod session;
 
 pub use error::{CardError, card_error_message_it};
+pub use login::{CieLogin, LoginResult, ProgressListener};
 pub use session::{ApplicationAnswer, CardProbe, CardSession};
 
 /// The core's version, so the shells can report it.

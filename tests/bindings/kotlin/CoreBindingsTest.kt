@@ -12,6 +12,12 @@
 import it.ciecompanion.core.CardException
 import it.ciecompanion.core.CardSession
 import it.ciecompanion.core.CardTransport
+import it.ciecompanion.core.CieLogin
+import it.ciecompanion.core.DigestAlgorithm
+import it.ciecompanion.core.LoginStep
+import it.ciecompanion.core.ProgressListener
+import it.ciecompanion.core.Protection
+import it.ciecompanion.core.SecretStore
 import it.ciecompanion.core.KnownApplication
 import it.ciecompanion.core.TransportException
 import it.ciecompanion.core.TransportInfo
@@ -184,5 +190,69 @@ class CoreBindingsTest {
         assertContains(cardErrorMessageIt(CardException.Refused(0x6985u, "x")), "6985")
         assertTrue(Regex("""^\d+\.\d+\.\d+""").containsMatchIn(coreVersion()))
         assertFalse(coreVersion().isEmpty())
+    }
+}
+
+/** The platform keystore, in memory (the Android shell uses Keystore + BiometricPrompt). */
+class MemoryStore : SecretStore {
+    val values = HashMap<String, Pair<ByteArray, Protection>>()
+    override fun load(name: String): ByteArray? = values[name]?.first
+    override fun save(name: String, value: ByteArray, protection: Protection) {
+        values[name] = value to protection
+    }
+    override fun remove(name: String) {
+        values.remove(name)
+    }
+}
+
+class Steps : ProgressListener {
+    val seen = ArrayList<LoginStep>()
+    override fun onStep(step: LoginStep, done: UInt, total: UInt) {
+        seen.add(step)
+    }
+}
+
+private val CHALLENGE = "nonce fetched from the server before the tap".toByteArray()
+
+class LoginBindingsTest {
+    @Test
+    fun pairWithFullPinThenLogInWithLastFour(): Unit = runBlocking {
+        val store = MemoryStore()
+        val steps = Steps()
+        val first = CieLogin(CHALLENGE, DigestAlgorithm.SHA256, "12345678", store, true)
+        val result = first.tap(SimTransport(SimCard.cie()), steps)
+        assertEquals("000011112222", result.nis)
+        assertEquals("TSTTST80A01H501X", result.codiceFiscale)
+        assertEquals(256, result.signature.size) // checked against the certificate in Rust
+        assertTrue(result.pairedNow)
+        assertEquals(LoginStep.DONE, steps.seen.last())
+        assertTrue(LoginStep.CHECKING_CARD in steps.seen)
+        val (half, protection) = store.values.getValue("cie/000011112222/pin-first-half")
+        assertContentEquals("1234".toByteArray(), half)
+        assertEquals(Protection.USER_PRESENCE, protection)
+
+        val again = CieLogin(CHALLENGE, DigestAlgorithm.SHA256, "5678", store, false)
+        val second = again.tap(SimTransport(SimCard.cie()), null)
+        assertTrue(second.certificateFromCache)
+        assertContentEquals(result.certificateDer, second.certificateDer)
+    }
+
+    @Test
+    fun wrongPinReportsTriesLeft(): Unit = runBlocking {
+        val login = CieLogin(CHALLENGE, DigestAlgorithm.SHA256, "11112222", null, false)
+        val e = assertFailsWith<CardException.WrongPin> { login.tap(SimTransport(SimCard.cie()), null) }
+        assertEquals(2.toUByte(), e.remaining)
+        assertEquals("PIN errato: restano 2 tentativi.", cardErrorMessageIt(e))
+        assertFailsWith<CardException.InvalidPin> { CieLogin(CHALLENGE, DigestAlgorithm.SHA256, "12a45678", null, false) }
+    }
+
+    @Test
+    fun tagLostMidLoginResumesOnTheNextTap(): Unit = runBlocking {
+        val login = CieLogin(CHALLENGE, DigestAlgorithm.SHA256, "12345678", null, false)
+        assertFailsWith<CardException.TagLost> {
+            login.tap(SimTransport(SimCard.cie(), failAt = 30, failWith = TransportException.TagLost()), null)
+        }
+        val result = login.tap(SimTransport(SimCard.cie()), null)
+        assertEquals(256, result.signature.size)
     }
 }
