@@ -34,14 +34,11 @@ else
     cargo test --workspace
 fi
 
-# scripts/bindings-test.sh (Kotlin/Swift/Python bindings) is written by another part of the
-# project; run it only once it exists, so this script works before and after it lands.
-if [ -f scripts/bindings-test.sh ]; then
-    step "bindings tests (scripts/bindings-test.sh)"
-    bash scripts/bindings-test.sh
-else
-    step "bindings tests: scripts/bindings-test.sh not present yet, skipped"
-fi
+step "bindings tests (scripts/bindings-test.sh: Python and Kotlin run, Swift generated)"
+bash scripts/bindings-test.sh
+
+step "mobile targets type-check (scripts/cross-check.sh: aarch64 Android and iOS)"
+bash scripts/cross-check.sh
 
 if [ "${CIE_SKIP_PCSC:-}" = 1 ]; then
     step "PC/SC end-to-end test SKIPPED (CIE_SKIP_PCSC=1)"
