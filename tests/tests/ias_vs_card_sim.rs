@@ -209,3 +209,56 @@ fn genuine_card_passes_and_a_clone_with_another_key_fails() {
     });
     assert_eq!(result.map(|_| ()), Err(IasError::NotGenuine));
 }
+
+#[test]
+fn serial_and_chip_vendor() {
+    use cie_core::applets::ias::vendor::ChipVendor;
+    let card = Arc::new(VirtualCard::cie());
+    let ch = CardChannel::new(card.clone());
+    let (serial, ef_atr) = block(async {
+        let ias = IasApplet::select(&ch).await.unwrap();
+        let serial = ias.read_serial().await.unwrap();
+        let ef_atr = cie_core::applets::probe::read_ef_atr(&ch)
+            .await
+            .unwrap()
+            .unwrap();
+        (serial, ef_atr)
+    });
+    assert_eq!(serial, "CA00000AA");
+    // The default virtual CIE carries NXP's EF.ATR (card-sim's permissive default).
+    assert_eq!(ChipVendor::from_ef_atr(&ef_atr), Some(ChipVendor::Nxp));
+}
+
+#[test]
+fn change_pin_then_log_in_with_the_new_one() {
+    let card = Arc::new(VirtualCard::cie());
+    block(async {
+        let ch = CardChannel::new(card.clone());
+        let ias = IasApplet::select(&ch).await.unwrap();
+        let s = ias.open_secure(&rng()).await.unwrap();
+        let old = Pin::new(PIN).unwrap();
+        // Rules checked before any try: a sequence is refused locally.
+        assert!(
+            s.change_pin(&old, &Pin::new("12345678").unwrap(), false)
+                .await
+                .is_err()
+        );
+        assert_eq!(card.pin_tries_left(), Some(3));
+        s.change_pin(&old, &Pin::new("24681357").unwrap(), false)
+            .await
+            .unwrap();
+    });
+    card.power_cycle();
+    block(async {
+        let ch = CardChannel::new(card.clone());
+        let ias = IasApplet::select(&ch).await.unwrap();
+        let s = ias.open_secure(&rng()).await.unwrap();
+        assert_eq!(
+            s.verify_pin(&Pin::new(PIN).unwrap(), false).await,
+            Err(IasError::WrongPin { remaining: 2 })
+        );
+        s.verify_pin(&Pin::new("24681357").unwrap(), false)
+            .await
+            .unwrap();
+    });
+}

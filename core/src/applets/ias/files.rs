@@ -88,6 +88,12 @@ impl<'a, C: ApduChannel + ?Sized> IasApplet<'a, C> {
         }
     }
 
+    /// Read EF.Seriale, the card serial (9 characters; cie.md §2.1). Cards that protect it
+    /// answer `6982` here; read it on the secure session instead ([`read_serial`]).
+    pub async fn read_serial(&self) -> Result<String, IasError> {
+        read_serial(self.ch).await
+    }
+
     /// Read EF.Servizi_Int.Kpub, the key that checks the NIS internal authentication.
     pub async fn read_nis_public_key(&self) -> Result<RsaPublicKey, IasError> {
         let plan = ReadPlan {
@@ -108,4 +114,18 @@ impl<'a, C: ApduChannel + ?Sized> IasApplet<'a, C> {
         let der = files::read_tlv_object_with(self.ch, plan).await?;
         Sod::parse(der)
     }
+}
+
+/// EF.Seriale over any channel (clear, or the secure session where the card requires it):
+/// the first 9 bytes, printable ASCII.
+pub async fn read_serial<C: ApduChannel + ?Sized>(ch: &C) -> Result<String, IasError> {
+    let info = files::select_file(ch, FID_SERIAL).await?;
+    let data = files::read_to_end(ch, info.size).await?;
+    let serial = data
+        .get(..9)
+        .ok_or_else(|| IasError::malformed("card serial", "shorter than 9 bytes"))?;
+    if !serial.iter().all(|b| b.is_ascii_graphic()) {
+        return Err(IasError::malformed("card serial", "not printable"));
+    }
+    Ok(String::from_utf8_lossy(serial).into_owned())
 }

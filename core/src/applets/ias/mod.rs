@@ -17,6 +17,7 @@ pub mod pin;
 pub mod pubkey;
 pub mod secure;
 pub mod sod;
+pub mod vendor;
 
 pub use error::IasError;
-pub use files::{IasApplet, Nis};
+pub use files::{IasApplet, Nis, read_serial};
