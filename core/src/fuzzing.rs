@@ -174,6 +174,87 @@ pub fn sm_unwrap(data: &[u8]) {
     }
 }
 
+/// Every IAS parser of card data, fed the same bytes: the SOD, the CA key template, PKCS#1
+/// public keys, the X.509 certificate, the deep TLV search, the NIS, and the raw PKCS#1
+/// check of the NIS internal authentication. Oracle for the last one: with a fixed key of
+/// exponent 1 (so `s^e mod n = s`), the exact type-01 block over a message is accepted, and
+/// any other signature is refused.
+pub fn ias_objects(data: &[u8]) {
+    use crate::applets::ias::{
+        Nis, certificate::CieCertificate, dh, genuine, pubkey::RsaPublicKey, sod::Sod,
+    };
+    let _ = Sod::parse(data.to_vec());
+    let _ = dh::CaKey::parse(data);
+    if let Ok(key) = RsaPublicKey::from_pkcs1_der(data) {
+        assert!(key.modulus.len() >= 128 && key.modulus.last().is_some_and(|b| b & 1 == 1));
+        let _ = key.bits();
+    }
+    if let Ok(cert) = CieCertificate::from_der(data) {
+        let _ = cert.is_valid_at(cert.not_before);
+    }
+    for tag in [0x91, 0x97, 0x7F49, 0x5F20, 0x77] {
+        let _ = dh::find_deep(data, crate::tlv::Tag::new(tag));
+    }
+    if let Ok(nis) = Nis::parse(data) {
+        let _ = (nis.text(), format!("{nis:?}"));
+    }
+
+    // Raw PKCS#1: a fixed 1024-bit odd modulus, exponent 1.
+    let mut modulus = vec![0xE5; 128];
+    modulus[127] = 0x4B;
+    let key = RsaPublicKey {
+        modulus,
+        exponent: vec![1],
+        der: Vec::new(),
+    };
+    let (split, rest) = data.split_first().map_or((0, data), |(f, r)| (*f, r));
+    let cut = usize::from(split).min(rest.len());
+    let (message, signature) = rest.split_at(cut);
+    let result = genuine::check_pkcs1_raw(&key, message, signature);
+    let k = key.modulus.len();
+    let mut expected = vec![0xFF; k];
+    expected[0] = 0;
+    expected[1] = 1;
+    if message.len() + 11 <= k {
+        expected[k - message.len() - 1] = 0;
+        expected[k - message.len()..].copy_from_slice(message);
+        assert_eq!(
+            result.is_ok(),
+            signature == expected,
+            "raw PKCS#1 check wrong"
+        );
+        // The exact block always verifies (the oracle does not depend on the fuzzer finding it).
+        assert!(genuine::check_pkcs1_raw(&key, message, &expected).is_ok());
+    } else {
+        assert!(result.is_err(), "message too long for the key accepted");
+    }
+}
+
+/// The clear IAS steps of a tap (select with its `6A82` fallback, NIS, SOD, and the NIS
+/// internal authentication with its check against EF 1005) against a card whose answers
+/// come from the fuzzer (the fuzzer also picks EF 1005, so a passing check is possible and
+/// not an error: only panics are).
+pub fn ias_session(data: &[u8]) {
+    use crate::applets::ias::IasApplet;
+    let card = fuzz_card(data);
+    let ch = CardChannel::new(card);
+    run(async {
+        let Ok(ias) = IasApplet::select(&ch).await else {
+            return;
+        };
+        let nis = ias.read_nis().await;
+        let sod = ias.read_sod().await;
+        if let Ok(sod) = sod {
+            let _ = sod.hash_of(0xA1);
+        }
+        let genuine = ias.verify_card_genuine(b"0123456789abcdef").await;
+        if let (Ok(proof), Ok(nis)) = (genuine, nis) {
+            // The proof carries a NIS read in the same session.
+            let _ = (proof.nis.text(), nis.text());
+        }
+    });
+}
+
 /// Drive a future whose I/O is always ready (fuzz and test transports answer at once).
 fn run<F: Future>(fut: F) -> F::Output {
     let mut fut = std::pin::pin!(fut);
@@ -202,6 +283,8 @@ mod tests {
             response(input);
             card_session(input);
             sm_unwrap(input);
+            ias_objects(input);
+            ias_session(input);
         }
     }
 }

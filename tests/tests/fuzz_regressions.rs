@@ -38,3 +38,13 @@ fn card_session_regressions() {
 fn sm_unwrap_regressions() {
     replay("sm_unwrap", cie_core::fuzzing::sm_unwrap);
 }
+
+#[test]
+fn ias_objects_regressions() {
+    replay("ias_objects", cie_core::fuzzing::ias_objects);
+}
+
+#[test]
+fn ias_session_regressions() {
+    replay("ias_session", cie_core::fuzzing::ias_session);
+}
