@@ -15,7 +15,9 @@
 //!   response (20); one other fault in rotation on every clear APDU (20) and on every other
 //!   protected one (11);
 //! - wrong PIN (30 cases): every fault on the three APDUs that decide the PIN counter (the
-//!   28 before them are the right-PIN login's).
+//!   28 before them are the right-PIN login's);
+//! - answers split by `61xx` into 64-byte parts (77 APDUs): TagLost, a flipped byte or a
+//!   cut on every third APDU (26 cases), GET RESPONSE parts included.
 //!
 //! The full matrix (632 cases) is the `#[ignore]`d `full_matrix` test; it passes too.
 //!
@@ -276,7 +278,12 @@ type Plan = fn(n: usize, step: &Step, total: usize) -> Vec<Fault>;
 /// Run the faults `plan` picks on each APDU index of a `pin` login (a wrong-PIN login ends
 /// at the VERIFY, so its indices stop there).
 fn run_matrix(pin: &str, plan: Plan) -> usize {
-    let card = Arc::new(VirtualCard::cie());
+    run_matrix_on(VirtualCard::cie(), pin, plan)
+}
+
+/// [`run_matrix`] on a given card.
+fn run_matrix_on(card: VirtualCard, pin: &str, plan: Plan) -> usize {
+    let card = Arc::new(card);
     let rng = Counter(AtomicU64::new(0xFA17));
     let key = verifying_key();
     let steps = clean_run(&card, &rng, pin);
@@ -394,6 +401,30 @@ fn right_pin_mac_tamper_and_one_other_fault_per_apdu() {
 fn wrong_pin_every_fault_on_the_verify_apdus() {
     let cases = run_matrix(WRONG_PIN, around_verify);
     assert!(cases >= 3 * 8, "{cases} cases");
+}
+
+/// Answers split by `61xx` into 64-byte parts, fetched by GET RESPONSE in clear under SM
+/// (77 APDUs): a fault on a part must not slip through the MAC of the assembled answer.
+/// Every third APDU, rotating TagLost, a flipped byte and a cut.
+#[test]
+fn right_pin_faults_inside_get_response_parts() {
+    let config = card_sim::CardConfig {
+        get_response_chunk: Some(64),
+        ..card_sim::CardConfig::short()
+    };
+    let card = VirtualCard::cie_variant(card_sim::ias::CieVariant::default(), config);
+    let cases = run_matrix_on(card, PIN, |n, step, _| {
+        if !n.is_multiple_of(3) {
+            return Vec::new();
+        }
+        let len = step.response_len;
+        vec![match (n / 3) % 3 {
+            0 => Fault::TagLost,
+            1 => Fault::CorruptByte { index: len / 2 },
+            _ => Fault::Truncate { len: len / 2 },
+        }]
+    });
+    assert!(cases >= 20, "{cases} cases");
 }
 
 /// The full matrix (every APDU × every fault, both PINs: 632 cases). About 6 minutes of
