@@ -6,6 +6,7 @@
 //! test Document Signer); the eMRTD SOD is still a placeholder. The IAS application itself
 //! (DH, secure messaging, DAPP, PIN, signing) is in [`crate::ias`].
 
+use crate::ber;
 use crate::card::{CardConfig, VirtualCard};
 use crate::fs::{Access, Df, Ef, FileSystem};
 use crate::ias::{CieVariant, Vendor, pki};
@@ -106,7 +107,9 @@ pub fn cie_file_system_for(variant: &CieVariant) -> FileSystem {
         .with_ef(Ef::new(EF_CERT_CIE, cert).with_read_access(Access::SecureAfterDapp))
         .with_ef(Ef::new(EF_INT_KPUB, pki::EF_1004.to_vec()))
         .with_ef(Ef::new(EF_SERVIZI_INT_KPUB, pki::EF_1005.to_vec()).with_sfi(5))
-        .with_ef(Ef::new(EF_SOD_IAS, pki::SOD_DER.to_vec()));
+        // As on issued cards (PagoPA's recorded exchange): the CMS SignedData inside a
+        // `77` object, reachable by SFI 6.
+        .with_ef(Ef::new(EF_SOD_IAS, ber::tlv(&[0x77], pki::SOD_DER)).with_sfi(6));
     let pan = Ef::new(EF_PAN, placeholder("PAN", 8));
     let ef_dh = Ef::new(EF_DH, pki::EF_D004.to_vec());
 

@@ -262,3 +262,27 @@ fn change_pin_then_log_in_with_the_new_one() {
             .unwrap();
     });
 }
+
+#[test]
+fn sod_hashes_bind_the_nis_and_the_nis_key() {
+    let card = Arc::new(VirtualCard::cie());
+    let ch = CardChannel::new(card.clone());
+    let (nis, key, sod) = block(async {
+        let ias = IasApplet::select(&ch).await.unwrap();
+        (
+            ias.read_nis().await.unwrap(),
+            ias.read_nis_public_key().await.unwrap(),
+            ias.read_sod().await.unwrap(),
+        )
+    });
+    let hash = |data: &[u8]| -> Vec<u8> {
+        match sod.digest_algorithm.last() {
+            Some(0x01) => Sha256::digest(data).to_vec(),
+            Some(0x03) => sha2::Sha512::digest(data).to_vec(),
+            other => panic!("unexpected digest {other:?}"),
+        }
+    };
+    assert_eq!(sod.hash_of(0xA1), Some(hash(nis.as_bytes()).as_slice()));
+    assert_eq!(sod.hash_of(0xA5), Some(hash(&key.der).as_slice()));
+    assert_ne!(sod.hash_of(0xA1), sod.hash_of(0xA5));
+}
