@@ -30,34 +30,22 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+mod common;
+use common::Counter;
+
 use card_sim::VirtualCard;
 use card_sim::faulty::{Fault, FaultyTransport};
 use cie_core::apdu::{ApduError, CardChannel};
 use cie_core::applets::ias::digest_info::DigestAlgorithm;
 use cie_core::applets::ias::pin::Pin;
-use cie_core::applets::ias::secure::{PinStatus, Randomness};
+use cie_core::applets::ias::secure::PinStatus;
 use cie_core::applets::ias::{IasApplet, IasError};
 use cie_core::sm::SmError;
 use cie_core::transport::{CardTransport, TransportError, TransportInfo};
 use rsa::pkcs1v15::{Signature, VerifyingKey};
 use rsa::signature::Verifier;
 use sha2::{Digest, Sha256};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-
-/// Deterministic randomness for reproducible tests (never used by the app).
-struct Counter(AtomicU64);
-
-impl Randomness for Counter {
-    fn fill(&self, buf: &mut [u8]) -> Result<(), IasError> {
-        for chunk in buf.chunks_mut(32) {
-            let n = self.0.fetch_add(1, Ordering::Relaxed);
-            let block = Sha256::digest(n.to_be_bytes());
-            chunk.copy_from_slice(&block[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
 
 fn block<F: std::future::Future>(f: F) -> F::Output {
     pollster::block_on(f)
@@ -286,7 +274,7 @@ fn run_matrix(pin: &str, plan: Plan) -> usize {
 /// [`run_matrix`] on a given card.
 fn run_matrix_on(card: VirtualCard, pin: &str, plan: Plan) -> usize {
     let card = Arc::new(card);
-    let rng = Counter(AtomicU64::new(0xFA17));
+    let rng = Counter::new(0xFA17);
     let key = verifying_key();
     let steps = clean_run(&card, &rng, pin);
     let mut cases = 0;

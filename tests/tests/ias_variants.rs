@@ -7,32 +7,20 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+mod common;
+use common::Counter;
+
 use card_sim::ias::{CieVariant, Vendor};
 use card_sim::{CardConfig, VirtualCard};
 use cie_core::apdu::CardChannel;
 use cie_core::applets::ias::digest_info::DigestAlgorithm;
 use cie_core::applets::ias::pin::Pin;
-use cie_core::applets::ias::secure::{PinStatus, Randomness};
+use cie_core::applets::ias::secure::PinStatus;
 use cie_core::applets::ias::{IasApplet, IasError};
 use rsa::pkcs1v15::{Signature, VerifyingKey};
 use rsa::signature::Verifier;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-
-/// Deterministic randomness for reproducible tests (never used by the app).
-struct Counter(AtomicU64);
-
-impl Randomness for Counter {
-    fn fill(&self, buf: &mut [u8]) -> Result<(), IasError> {
-        for chunk in buf.chunks_mut(32) {
-            let n = self.0.fetch_add(1, Ordering::Relaxed);
-            let block = Sha256::digest(n.to_be_bytes());
-            chunk.copy_from_slice(&block[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
 
 const PIN: &str = "12345678";
 const CHALLENGE: &[u8] = b"server nonce fetched before the tap";
@@ -88,7 +76,7 @@ fn login(card: &Arc<VirtualCard>, rng: &Counter, what: &str) -> usize {
 }
 
 fn rng() -> Counter {
-    Counter(AtomicU64::new(0x7A21))
+    Counter::new(0x7A21)
 }
 
 const VENDORS: [Vendor; 10] = [

@@ -4,32 +4,20 @@
 
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
+mod common;
+use common::Counter;
+
 use card_sim::{Fault, FaultyTransport, VirtualCard};
 use cie_core::apdu::CardChannel;
 use cie_core::applets::ias::IasError;
 use cie_core::applets::ias::digest_info::DigestAlgorithm;
 use cie_core::applets::ias::pin::Pin;
-use cie_core::applets::ias::secure::Randomness;
 use cie_core::flows::login::{LoginError, LoginTap, NoProgress, PinEntry};
 use cie_core::flows::pairing::{Protection, SecretStore, StoreError};
 use cie_core::transport::CardTransport;
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use zeroize::Zeroizing;
-
-struct Counter(AtomicU64);
-
-impl Randomness for Counter {
-    fn fill(&self, buf: &mut [u8]) -> Result<(), IasError> {
-        for chunk in buf.chunks_mut(32) {
-            let n = self.0.fetch_add(1, Ordering::Relaxed);
-            chunk.copy_from_slice(&Sha256::digest(n.to_be_bytes())[..chunk.len()]);
-        }
-        Ok(())
-    }
-}
 
 #[derive(Default)]
 struct MemoryStore(Mutex<HashMap<String, (Vec<u8>, Protection)>>);
@@ -49,7 +37,7 @@ impl SecretStore for MemoryStore {
 }
 
 fn rng() -> Counter {
-    Counter(AtomicU64::new(11))
+    Counter::new(11)
 }
 
 fn run(
