@@ -91,15 +91,7 @@ struct Login {
 }
 
 fn verifying_key() -> VerifyingKey<Sha256> {
-    use rsa::pkcs8::DecodePublicKey;
-    use x509_cert::der::{Decode, Encode};
-    let cert = x509_cert::Certificate::from_der(card_sim::ias::pki::AUTH_CERT_DER).unwrap();
-    let spki = cert
-        .tbs_certificate
-        .subject_public_key_info
-        .to_der()
-        .unwrap();
-    VerifyingKey::new(rsa::RsaPublicKey::from_public_key_der(&spki).unwrap())
+    VerifyingKey::new(common::cert_public_key(card_sim::ias::pki::AUTH_CERT_DER))
 }
 
 /// A completed login has the card's certificate and a signature that verifies with its key

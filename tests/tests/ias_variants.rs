@@ -34,15 +34,7 @@ const CHALLENGE: &[u8] = b"server nonce fetched before the tap";
 const SHORT_LINK_APDUS: usize = 40;
 
 fn verifying_key() -> VerifyingKey<Sha256> {
-    use rsa::pkcs8::DecodePublicKey;
-    use x509_cert::der::{Decode, Encode};
-    let cert = x509_cert::Certificate::from_der(card_sim::ias::pki::AUTH_CERT_DER).unwrap();
-    let spki = cert
-        .tbs_certificate
-        .subject_public_key_info
-        .to_der()
-        .unwrap();
-    VerifyingKey::new(rsa::RsaPublicKey::from_public_key_der(&spki).unwrap())
+    VerifyingKey::new(common::cert_public_key(card_sim::ias::pki::AUTH_CERT_DER))
 }
 
 /// Run the login on `card` and return its APDU count; panics unless the signature verifies.

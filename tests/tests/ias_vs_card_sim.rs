@@ -50,7 +50,7 @@ fn full_tap_read_secure_channel_pin_certificate_and_signature() {
         let challenge = b"server nonce fetched before the tap";
         let digest = Sha256::digest(challenge);
         let sig = secure.sign(DigestAlgorithm::Sha256, &digest).await.unwrap();
-        let key = cert_public_key(&cert_der);
+        let key = common::cert_public_key(&cert_der);
         VerifyingKey::<Sha256>::new(key)
             .verify(challenge, &Signature::try_from(sig.as_slice()).unwrap())
             .expect("the card's signature verifies with its certificate key");
@@ -121,18 +121,6 @@ fn wrong_pins_count_down_block_and_puk_unblocks() {
 
 fn card_sim_puk() -> &'static str {
     std::str::from_utf8(card_sim::ias::pki::TEST_PUK).unwrap()
-}
-
-fn cert_public_key(der: &[u8]) -> rsa::RsaPublicKey {
-    use x509_cert::der::{Decode, Encode};
-    let cert = x509_cert::Certificate::from_der(der).unwrap();
-    let spki = cert
-        .tbs_certificate
-        .subject_public_key_info
-        .to_der()
-        .unwrap();
-    use rsa::pkcs8::DecodePublicKey;
-    rsa::RsaPublicKey::from_public_key_der(&spki).unwrap()
 }
 
 #[test]

@@ -10,16 +10,14 @@
 
 use super::pairing::{Protection, SharedStore, cert_key, pin_half_key};
 use crate::apdu::ApduChannel;
-use crate::applets::ias::bigint::modexp;
 use crate::applets::ias::certificate::CieCertificate;
 use crate::applets::ias::digest_info::{DigestAlgorithm, digest_info};
-use crate::applets::ias::genuine::GenuineProof;
+use crate::applets::ias::genuine::{GenuineProof, pkcs1_type1_matches};
 use crate::applets::ias::pin::Pin;
 use crate::applets::ias::secure::{PinStatus, Randomness};
 use crate::applets::ias::{IasApplet, IasError, Nis};
 use crate::sm::SM_CHAIN_PIECE;
 use sha2::{Digest, Sha256, Sha384, Sha512};
-use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
 
 /// How the user gives the PIN.
@@ -346,19 +344,6 @@ fn pkcs1_v15_matches(
     digest: &[u8],
     signature: &[u8],
 ) -> Result<bool, IasError> {
-    let key = &cert.public_key;
-    let k = key.modulus.len();
     let di = digest_info(alg, digest)?;
-    if signature.len() != k || di.len() + 11 > k {
-        return Ok(false);
-    }
-    let Ok(recovered) = modexp(signature, &key.exponent, &key.modulus) else {
-        return Ok(false);
-    };
-    let mut expected = vec![0xFF; k];
-    expected[0] = 0;
-    expected[1] = 1;
-    expected[k - di.len() - 1] = 0;
-    expected[k - di.len()..].copy_from_slice(&di);
-    Ok(bool::from(recovered.ct_eq(&expected)))
+    Ok(pkcs1_type1_matches(&cert.public_key, &di, signature))
 }

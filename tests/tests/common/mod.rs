@@ -1,4 +1,6 @@
-//! Helpers shared by the IAS integration tests.
+//! Helpers shared by the IAS integration tests (each test file uses a subset).
+
+#![allow(dead_code)]
 
 use cie_core::applets::ias::IasError;
 use cie_core::applets::ias::secure::Randomness;
@@ -24,4 +26,18 @@ impl Randomness for Counter {
         }
         Ok(())
     }
+}
+
+/// The RSA key of a DER certificate, parsed with RustCrypto's crates (independently of the
+/// core's own certificate parser).
+pub fn cert_public_key(der: &[u8]) -> rsa::RsaPublicKey {
+    use rsa::pkcs8::DecodePublicKey;
+    use x509_cert::der::{Decode, Encode};
+    let cert = x509_cert::Certificate::from_der(der).expect("certificate DER");
+    let spki = cert
+        .tbs_certificate
+        .subject_public_key_info
+        .to_der()
+        .expect("SPKI DER");
+    rsa::RsaPublicKey::from_public_key_der(&spki).expect("RSA key")
 }

@@ -58,20 +58,27 @@ pub fn check_pkcs1_raw(
     message: &[u8],
     signature: &[u8],
 ) -> Result<(), IasError> {
-    let k = key.modulus.len();
-    if signature.len() != k || message.len() + 11 > k {
-        return Err(IasError::NotGenuine);
-    }
-    let recovered =
-        modexp(signature, &key.exponent, &key.modulus).map_err(|_| IasError::NotGenuine)?;
-    let mut expected = vec![0xFF; k];
-    expected[0] = 0x00;
-    expected[1] = 0x01;
-    expected[k - message.len() - 1] = 0x00;
-    expected[k - message.len()..].copy_from_slice(message);
-    if bool::from(recovered.ct_eq(&expected)) {
+    if pkcs1_type1_matches(key, message, signature) {
         Ok(())
     } else {
         Err(IasError::NotGenuine)
     }
+}
+
+/// Whether `signature` opens with `key` to the PKCS#1 v1.5 type-01 block around `payload`
+/// (a raw challenge, or a DigestInfo), compared in constant time.
+pub(crate) fn pkcs1_type1_matches(key: &RsaPublicKey, payload: &[u8], signature: &[u8]) -> bool {
+    let k = key.modulus.len();
+    if signature.len() != k || payload.len() + 11 > k {
+        return false;
+    }
+    let Ok(recovered) = modexp(signature, &key.exponent, &key.modulus) else {
+        return false;
+    };
+    let mut expected = vec![0xFF; k];
+    expected[0] = 0x00;
+    expected[1] = 0x01;
+    expected[k - payload.len() - 1] = 0x00;
+    expected[k - payload.len()..].copy_from_slice(payload);
+    bool::from(recovered.ct_eq(&expected))
 }
