@@ -21,7 +21,7 @@ use cie_core::applets::ias::digest_info::{DigestAlgorithm, digest_info};
 use cie_core::applets::ias::pubkey::RsaPublicKey;
 use cie_core::applets::ias::secure::Randomness;
 use cie_core::sm::{SecureChannel, Ssc, kdf};
-use cie_core::tlv::{self, Tag, Tlv};
+use cie_core::tlv::{self, Tag};
 
 /// §3.1 "Chunk sizes actually used": IPZS Android reads with Le `00` (256) in clear.
 const CLEAR_CHUNK: usize = 256;
@@ -40,7 +40,7 @@ fn select_ef_fcp(fid: [u8; 2]) -> Command {
 /// The §3.1 READ BINARY loop on the current EF, fixed chunk `le`: on `9000` append and
 /// advance, on `6282` append and stop, on `6B00` stop. The file's size (in the FCP) is not
 /// used, as in the SDK, so a file that is a multiple of `le` costs one more read.
-async fn read_loop<C: ApduChannel + ?Sized>(ch: &C, le: usize) -> BenchResult<Vec<u8>> {
+pub(crate) async fn read_loop<C: ApduChannel + ?Sized>(ch: &C, le: usize) -> BenchResult<Vec<u8>> {
     let mut out = Vec::new();
     loop {
         let resp = files::read_binary(ch, out.len(), le).await?;
@@ -68,21 +68,6 @@ fn trim_der(mut bytes: Vec<u8>) -> BenchResult<Vec<u8>> {
     }
     bytes.truncate(len);
     Ok(bytes)
-}
-
-/// The first object tagged `tag` at any depth of `bytes`.
-fn find_deep<'a>(bytes: &'a [u8], tag: Tag) -> BenchResult<Option<Tlv<'a>>> {
-    for obj in tlv::parse_padded(bytes)? {
-        if obj.tag == tag {
-            return Ok(Some(obj));
-        }
-        if obj.tag.is_constructed()
-            && let Some(found) = find_deep(obj.value, tag)?
-        {
-            return Ok(Some(found));
-        }
-    }
-    Ok(None)
 }
 
 /// Send `cmd` and require `9000`.
@@ -140,7 +125,7 @@ pub async fn tap(ch: &CardChannel, rec: &mut Recorder<'_>) -> BenchResult<TapOut
             .with_le(256),
     )
     .await?;
-    let Some(icc) = find_deep(&answer, Tag::new(0x91))? else {
+    let Some(icc) = tlv::find_deep(&answer, Tag::new(0x91))? else {
         return fail("no PuK.ICC.DH in the GET DATA answer");
     };
     let icc_public = icc.value.to_vec();

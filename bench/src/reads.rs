@@ -4,7 +4,7 @@
 
 use crate::common::{BenchResult, Rate, channel_over, fail};
 use card_sim::{CardConfig, LinkStats, VirtualCard};
-use cie_core::apdu::{ApduChannel, CardChannel, Command, Sw, files};
+use cie_core::apdu::{ApduChannel, CardChannel, Command, files};
 use std::sync::Arc;
 
 const DF: [u8; 2] = [0x50, 0x00];
@@ -73,19 +73,8 @@ async fn read_fixed_80(ch: &CardChannel, fid: [u8; 2]) -> BenchResult<Vec<u8>> {
     ch.transmit(&Command::new(0x00, 0xA4, 0x02, 0x0C).with_data(fid))
         .await?
         .check(0xA4)?;
-    let mut out = Vec::new();
-    loop {
-        let resp = files::read_binary(ch, out.len(), 0x80).await?;
-        match resp.sw {
-            Sw::OK if !resp.data.is_empty() => out.extend_from_slice(&resp.data),
-            Sw::OK | Sw::WRONG_P1P2 => return Ok(out),
-            Sw::END_OF_FILE => {
-                out.extend_from_slice(&resp.data);
-                return Ok(out);
-            }
-            sw => return fail(format!("READ BINARY answered {sw:?}")),
-        }
-    }
+    // The official SDKs' fixed-chunk loop, shared with the official-sequence terminal.
+    crate::official::read_loop(ch, 0x80).await
 }
 
 /// Read `file` whole with `reader` over `shape` at `rate`; the link totals of the read

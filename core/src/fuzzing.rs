@@ -193,7 +193,7 @@ pub fn ias_objects(data: &[u8]) {
         let _ = cert.is_valid_at(cert.not_before);
     }
     for tag in [0x91, 0x97, 0x7F49, 0x5F20, 0x77] {
-        let _ = dh::find_deep(data, crate::tlv::Tag::new(tag));
+        let _ = crate::tlv::find_deep(data, crate::tlv::Tag::new(tag));
     }
     if let Ok(nis) = Nis::parse(data) {
         let _ = (nis.text(), format!("{nis:?}"));

@@ -138,6 +138,31 @@ pub fn parse_padded(bytes: &[u8]) -> Result<Vec<Tlv<'_>>, DecodeError> {
     }
 }
 
+/// Nesting depth [`find_deep`] descends to: CIE templates nest 4 deep; a bound keeps a
+/// hostile answer of nested headers from exhausting the stack.
+pub const MAX_DEPTH: usize = 16;
+
+/// The first object tagged `tag` at any depth of `bytes` (depth-first, padding skipped),
+/// for card answers whose wrapping templates vary by chip (CIE GET DATA replies).
+pub fn find_deep(bytes: &[u8], tag: Tag) -> Result<Option<Tlv<'_>>, DecodeError> {
+    find_within(bytes, tag, 0)
+}
+
+fn find_within(bytes: &[u8], tag: Tag, depth: usize) -> Result<Option<Tlv<'_>>, DecodeError> {
+    for obj in parse_padded(bytes)? {
+        if obj.tag == tag {
+            return Ok(Some(obj));
+        }
+        if obj.tag.is_constructed()
+            && depth < MAX_DEPTH
+            && let Some(found) = find_within(obj.value, tag, depth + 1)?
+        {
+            return Ok(Some(found));
+        }
+    }
+    Ok(None)
+}
+
 /// Total encoded size (tag + length + value) of the object starting at `bytes`, read from
 /// its header alone. Used to size a file read from its first few bytes.
 pub fn encoded_len(bytes: &[u8]) -> Result<usize, DecodeError> {

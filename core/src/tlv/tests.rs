@@ -202,3 +202,25 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn find_deep_searches_nested_templates_within_a_depth_bound() {
+    // 70{BFA101{A3{97 01 02}}}, the CIE's DH-parameter reply shape.
+    let bytes = h("70 09 BFA101 05 A3 03 97 01 02");
+    assert_eq!(
+        find_deep(&bytes, Tag::new(0x97)).unwrap().unwrap().value,
+        &[0x02]
+    );
+    assert_eq!(find_deep(&bytes, Tag::new(0x98)).unwrap(), None);
+    // 200 nested constructed headers around the target: found only within MAX_DEPTH.
+    let mut deep = encode_to_vec(Tag::new(0x97), &[1]);
+    for _ in 0..200 {
+        deep = encode_to_vec(Tag::new(0x70), &deep);
+    }
+    assert_eq!(find_deep(&deep, Tag::new(0x97)).unwrap(), None);
+    let mut shallow = encode_to_vec(Tag::new(0x97), &[1]);
+    for _ in 0..MAX_DEPTH {
+        shallow = encode_to_vec(Tag::new(0x70), &shallow);
+    }
+    assert!(find_deep(&shallow, Tag::new(0x97)).unwrap().is_some());
+}

@@ -4,7 +4,7 @@
 use super::IasError;
 use super::bigint::{less_than, modexp, strip};
 use crate::apdu::{ApduChannel, Command};
-use crate::tlv::{Tag, Tlv};
+use crate::tlv::Tag;
 use zeroize::Zeroizing;
 
 /// GET DATA instruction, P1-P2 `3FFF` (IAS ECC §9.5.3).
@@ -25,21 +25,6 @@ pub struct DhGroup {
     pub q: Vec<u8>,
 }
 
-/// Find the first object with `tag` anywhere under `bytes` (depth-first).
-pub(crate) fn find_deep<'a>(bytes: &'a [u8], tag: Tag) -> Result<Option<Tlv<'a>>, IasError> {
-    for obj in crate::tlv::parse_padded(bytes)? {
-        if obj.tag == tag {
-            return Ok(Some(obj));
-        }
-        if obj.tag.is_constructed()
-            && let Some(found) = find_deep(obj.value, tag)?
-        {
-            return Ok(Some(found));
-        }
-    }
-    Ok(None)
-}
-
 /// Read g, p and q with three GET DATA requests, the form every vendor accepts (cie.md §2.3:
 /// Gemalto also answers the single request; the three requests are the safe choice).
 pub async fn read_group<C: ApduChannel + ?Sized>(ch: &C) -> Result<DhGroup, IasError> {
@@ -49,7 +34,7 @@ pub async fn read_group<C: ApduChannel + ?Sized>(ch: &C) -> Result<DhGroup, IasE
             0x4D, 0x0A, 0x70, 0x08, 0xBF, 0xA1, 0x01, 0x04, 0xA3, 0x02, tag, 0x00,
         ];
         let data = ch.transmit(&get_data(&req)).await?.into_data(0xCB)?;
-        let obj = find_deep(&data, Tag::new(u32::from(tag)))?
+        let obj = crate::tlv::find_deep(&data, Tag::new(u32::from(tag)))?
             .ok_or_else(|| IasError::malformed("DH parameters", format!("no {tag:02X} object")))?;
         // Kept as the card sent them: the DAPP signatures hash these exact bytes.
         parts.push(obj.value.to_vec());
@@ -155,7 +140,7 @@ pub async fn read_ca_key<C: ApduChannel + ?Sized>(ch: &C) -> Result<CaKey, IasEr
 impl CaKey {
     /// Parse the GET DATA answer.
     pub fn parse(data: &[u8]) -> Result<Self, IasError> {
-        let tpl = find_deep(data, Tag::new(0x7F49))?
+        let tpl = crate::tlv::find_deep(data, Tag::new(0x7F49))?
             .ok_or_else(|| IasError::malformed("CA key", "no 7F49"))?;
         let get = |tag: u32, what: &'static str| -> Result<Vec<u8>, IasError> {
             Ok(tpl

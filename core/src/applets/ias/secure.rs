@@ -6,7 +6,7 @@
 
 use super::constants::FID_CHIP_KEY;
 use super::dapp::{self, Transcript, terminal_chr};
-use super::dh::{self, CaKey, DhGroup, find_deep, get_data};
+use super::dh::{self, CaKey, DhGroup, get_data};
 use super::digest_info::{DigestAlgorithm, digest_info};
 use super::pin::Pin;
 use super::pubkey::RsaPublicKey;
@@ -83,7 +83,7 @@ pub async fn open<C: ApduChannel>(ch: C, rng: &dyn Randomness) -> Result<SecureI
         .transmit(&get_data(&[0x4D, 0x04, 0xA6, 0x02, 0x91, 0x00]))
         .await?
         .into_data(0xCB)?;
-    let icc_public = find_deep(&answer, Tag::new(0x91))?
+    let icc_public = crate::tlv::find_deep(&answer, Tag::new(0x91))?
         .ok_or_else(|| IasError::malformed("card DH value", "no 91 object"))?
         .value
         .to_vec();
