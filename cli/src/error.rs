@@ -1,6 +1,7 @@
 //! Typed errors of the desktop program, each with an English and an Italian message, a hint
 //! saying what to do next, and a process exit code.
 
+use cie_core::otp::OtpError;
 use cie_core::transport::TransportError;
 
 /// Exit codes of `cie-companion` (also listed in `--help`).
@@ -15,6 +16,8 @@ pub mod exit {
     pub const CARD: u8 = 4;
     /// The virtual reader driver (vpcd) could not be reached or broke the protocol.
     pub const VPCD: u8 = 5;
+    /// The encrypted store could not be opened (wrong passphrase, damaged, unwritable).
+    pub const STORE: u8 = 6;
 }
 
 /// Everything that can stop a command.
@@ -41,6 +44,10 @@ pub enum CliError {
     Card { reason: String },
     /// The vpcd socket failed.
     Vpcd { reason: String },
+    /// A bad argument or input file.
+    Input { reason: String },
+    /// One-time codes: a refused link, an unknown name, or the store.
+    Otp(OtpError),
 }
 
 impl CliError {
@@ -54,6 +61,9 @@ impl CliError {
             | Self::Nfc { .. } => exit::READER,
             Self::NoCard { .. } | Self::Transport(_) | Self::Card { .. } => exit::CARD,
             Self::Vpcd { .. } => exit::VPCD,
+            Self::Input { .. } => exit::USAGE,
+            Self::Otp(e) if crate::otp::is_input_error(e) => exit::USAGE,
+            Self::Otp(_) => exit::STORE,
         }
     }
 
@@ -96,6 +106,8 @@ impl CliError {
                 "Could not talk to the virtual reader driver vpcd ({reason}). Is pcscd running with vsmartcard-vpcd \
                  installed (`sudo apt-get install pcscd vsmartcard-vpcd`)?"
             ),
+            Self::Input { reason } => format!("{reason}."),
+            Self::Otp(e) => format!("{e}."),
         }
     }
 
@@ -127,13 +139,26 @@ impl CliError {
                 "Impossibile collegarsi al lettore virtuale (vpcd): controlla che pcscd sia attivo."
                     .into()
             }
+            Self::Input { reason } => format!("Dati non validi: {reason}."),
+            Self::Otp(e) => format!("{}.", e.message_it()),
         }
+    }
+
+    /// Whether the error fits on one line (refusals of a typed input, for scripts).
+    pub fn one_line(&self) -> bool {
+        matches!(self, Self::Otp(_) | Self::Input { .. })
     }
 }
 
 impl From<TransportError> for CliError {
     fn from(e: TransportError) -> Self {
         Self::Transport(e)
+    }
+}
+
+impl From<OtpError> for CliError {
+    fn from(e: OtpError) -> Self {
+        Self::Otp(e)
     }
 }
 

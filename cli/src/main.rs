@@ -2,7 +2,9 @@
 //! the virtual CIE into pcscd through vsmartcard's vpcd.
 
 mod error;
+mod otp;
 mod probe;
+mod secret_file;
 mod transport;
 mod vpcd;
 
@@ -16,7 +18,10 @@ use crate::error::{CliError, exit};
 use crate::transport::{OpenOptions, ReaderSpec};
 
 const EXIT_CODES: &str = "Exit codes: 0 ok, 2 usage, 3 reader or reader service \
-missing, 4 card missing or card/link error, 5 vpcd (virtual reader driver) error.";
+missing, 4 card missing or card/link error, 5 vpcd (virtual reader driver) error, 6 code \
+store unreadable (wrong passphrase, damaged). One-time codes are kept in an encrypted file \
+($CIE_COMPANION_STORE, default ~/.local/share/cie-companion/secrets.enc) whose passphrase is \
+asked for, or read from $CIE_COMPANION_PASSPHRASE.";
 
 /// Log in with the Italian electronic identity card (CIE) from the desktop.
 #[derive(Debug, Parser)]
@@ -39,6 +44,47 @@ enum Cmd {
     Sim {
         #[command(subcommand)]
         command: SimCmd,
+    },
+    /// One-time codes (TOTP/HOTP) from otpauth:// links.
+    Otp {
+        /// The encrypted code store (default: $CIE_COMPANION_STORE or
+        /// ~/.local/share/cie-companion/secrets.enc).
+        #[arg(long, global = true, value_name = "FILE")]
+        store: Option<std::path::PathBuf>,
+        #[command(subcommand)]
+        command: OtpCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OtpCmd {
+    /// Save a token from an otpauth:// link or from a QR code image (PNG or JPEG).
+    Add {
+        /// The otpauth:// link (quote it: it contains '&').
+        #[arg(required_unless_present = "qr", conflicts_with = "qr")]
+        uri: Option<String>,
+        /// An image of the QR code instead of the link.
+        #[arg(long, value_name = "IMAGE")]
+        qr: Option<std::path::PathBuf>,
+    },
+    /// List saved tokens (names and parameters; never secrets).
+    List,
+    /// Print the current code of a saved token, or of a link without saving it.
+    Code {
+        /// The token's name (service:account, or just the service or account if unique).
+        #[arg(required_unless_present = "uri", conflicts_with = "uri")]
+        name: Option<String>,
+        /// Compute for this otpauth:// link without saving it; exit status 2 if refused.
+        #[arg(long)]
+        uri: Option<String>,
+        /// Compute at this Unix time instead of now.
+        #[arg(long, value_name = "UNIX_SECONDS")]
+        at: Option<u64>,
+    },
+    /// Forget a saved token and its secret.
+    Remove {
+        /// The token's name.
+        name: String,
     },
 }
 
@@ -98,9 +144,19 @@ fn main() -> ExitCode {
         Cmd::Sim {
             command: SimCmd::Vpcd { host, port, wait },
         } => sim_vpcd(&host, port, Duration::from_secs(wait)),
+        Cmd::Otp { store, command } => match command {
+            OtpCmd::Add { uri, qr } => otp::add(uri, qr, store),
+            OtpCmd::List => otp::list(store),
+            OtpCmd::Code { name, uri, at } => otp::code(name, uri, at, store),
+            OtpCmd::Remove { name } => otp::remove(name, store),
+        },
     };
     match result {
         Ok(()) => ExitCode::from(exit::OK),
+        Err(e) if e.one_line() => {
+            eprintln!("Error: {} | Errore: {}", e.message_en(), e.message_it());
+            ExitCode::from(e.exit_code())
+        }
         Err(e) => {
             eprintln!("Error: {}\nErrore: {}", e.message_en(), e.message_it());
             ExitCode::from(e.exit_code())

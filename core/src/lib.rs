@@ -6,6 +6,9 @@
 //! - [`apdu`]: ISO 7816-4 commands and responses, status words, GET RESPONSE, chaining, reads;
 //! - [`tlv`]: BER-TLV decoding that never panics on card bytes;
 //! - [`applets`]: card applications (today: which known ones a card has);
+//! - [`flows`]: what the user does (the one-tap login, pairing);
+//! - [`otp`]: one-time codes (HOTP/TOTP, otpauth links, saved tokens);
+//! - [`qr`]: QR codes in camera frames;
 //! - [`ffi`]: the UniFFI surface the shells call.
 
 pub mod apdu;
@@ -14,6 +17,8 @@ pub mod ffi;
 pub mod flows;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod otp;
+pub mod qr;
 pub mod sm;
 pub mod tlv;
 pub mod transport;

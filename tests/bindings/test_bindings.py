@@ -263,6 +263,38 @@ class LoginTest(unittest.TestCase):
         self.assertEqual(len(result.signature), 256)
 
 
+SEED_B32 = "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ"  # "12345678901234567890"
+
+
+class OtpTest(unittest.TestCase):
+    """One-time codes through a Python SecretStore, checked against the RFC vectors."""
+
+    def test_add_token_and_get_rfc6238_codes(self):
+        store = MemoryStore()
+        vault = cie_core.OtpVault(store)
+        added = vault.add_uri(f"otpauth://totp/INPS:mario.rossi?secret={SEED_B32}&digits=8&issuer=INPS")
+        self.assertEqual(added.token.id, "INPS:mario.rossi")
+        self.assertEqual(added.warnings, [])
+        # RFC 6238 App. B, SHA-1.
+        for t, code in [(59, "94287082"), (1111111109, "07081804"), (20000000000, "65353130")]:
+            with self.subTest(t=t):
+                self.assertEqual(vault.code("INPS", t).code, code)
+        seed, protection = store.values["otp/INPS:mario.rossi/secret"]
+        self.assertEqual(seed, b"12345678901234567890")
+        self.assertEqual(protection, cie_core.Protection.DEVICE_ONLY)
+        self.assertEqual([t.id for t in vault.list()], ["INPS:mario.rossi"])
+
+    def test_hotp_and_refusals(self):
+        vault = cie_core.OtpVault(MemoryStore())
+        vault.add_uri(f"otpauth://hotp/Lab:bench?secret={SEED_B32}&counter=0")
+        self.assertEqual([vault.code("Lab", 0).code for _ in range(3)], ["755224", "287082", "359152"])
+        with self.assertRaises(cie_core.OtpError.UnsupportedDigits) as cm:
+            cie_core.otp_code_for_uri(f"otpauth://totp/x?secret={SEED_B32}&digits=9", 0)
+        self.assertIn("cifre", cie_core.otp_error_message_it(cm.exception))
+        with self.assertRaises(cie_core.OtpError.Duplicate):
+            vault.add_uri(f"otpauth://hotp/Lab:bench?secret={SEED_B32}")
+
+
 class MiscTest(unittest.TestCase):
     def test_italian_messages(self):
         msg = cie_core.card_error_message_it(CardError.TagLost())

@@ -48,3 +48,8 @@ fn ias_objects_regressions() {
 fn ias_session_regressions() {
     replay("ias_session", cie_core::fuzzing::ias_session);
 }
+
+#[test]
+fn otp_uri_regressions() {
+    replay("otp_uri", cie_core::fuzzing::otp_uri);
+}

@@ -5,7 +5,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;
-use common::Counter;
+use common::{Counter, MemoryStore};
 
 use card_sim::{Fault, FaultyTransport, VirtualCard};
 use cie_core::apdu::CardChannel;
@@ -13,28 +13,10 @@ use cie_core::applets::ias::IasError;
 use cie_core::applets::ias::digest_info::DigestAlgorithm;
 use cie_core::applets::ias::pin::Pin;
 use cie_core::flows::login::{LoginError, LoginTap, NoProgress, PinEntry};
-use cie_core::flows::pairing::{Protection, SecretStore, StoreError};
+use cie_core::flows::pairing::Protection;
 use cie_core::transport::CardTransport;
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use zeroize::Zeroizing;
-
-#[derive(Default)]
-struct MemoryStore(Mutex<HashMap<String, (Vec<u8>, Protection)>>);
-
-impl SecretStore for MemoryStore {
-    fn load(&self, name: String) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.0.lock().unwrap().get(&name).map(|(v, _)| v.clone()))
-    }
-    fn save(&self, name: String, value: Vec<u8>, protection: Protection) -> Result<(), StoreError> {
-        self.0.lock().unwrap().insert(name, (value, protection));
-        Ok(())
-    }
-    fn remove(&self, name: String) -> Result<(), StoreError> {
-        self.0.lock().unwrap().remove(&name);
-        Ok(())
-    }
-}
 
 fn rng() -> Counter {
     Counter::new(11)

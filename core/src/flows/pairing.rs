@@ -12,6 +12,10 @@ pub enum Protection {
     /// A secret (PIN digits): the keystore, released only after the user is present
     /// (biometry or device credential) on this device.
     UserPresence,
+    /// A secret the app uses without a prompt (OTP seeds): encrypted by a non-exportable
+    /// keystore key bound to this device (Android Keystore / iOS Keychain
+    /// `ThisDeviceOnly`; the desktop program's passphrase-encrypted file).
+    DeviceOnly,
 }
 
 /// Why the platform store failed.

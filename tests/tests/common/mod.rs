@@ -1,9 +1,10 @@
-//! Helpers shared by the IAS integration tests (each test file uses a subset).
+//! Helpers shared by the integration tests (each test file uses a subset).
 
 #![allow(dead_code)]
 
 use cie_core::applets::ias::IasError;
 use cie_core::applets::ias::secure::Randomness;
+use cie_core::flows::pairing::{Protection, SecretStore, StoreError};
 use sha2::{Digest, Sha256};
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -40,4 +41,24 @@ pub fn cert_public_key(der: &[u8]) -> rsa::RsaPublicKey {
         .to_der()
         .expect("SPKI DER");
     rsa::RsaPublicKey::from_public_key_der(&spki).expect("RSA key")
+}
+
+/// The platform keystore, in memory: records the protection asked for each value.
+#[derive(Default)]
+pub struct MemoryStore(
+    pub std::sync::Mutex<std::collections::HashMap<String, (Vec<u8>, Protection)>>,
+);
+
+impl SecretStore for MemoryStore {
+    fn load(&self, name: String) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self.0.lock().unwrap().get(&name).map(|(v, _)| v.clone()))
+    }
+    fn save(&self, name: String, value: Vec<u8>, protection: Protection) -> Result<(), StoreError> {
+        self.0.lock().unwrap().insert(name, (value, protection));
+        Ok(())
+    }
+    fn remove(&self, name: String) -> Result<(), StoreError> {
+        self.0.lock().unwrap().remove(&name);
+        Ok(())
+    }
 }
