@@ -238,6 +238,17 @@ fn main() -> Res<()> {
         .map_err(cms_err)?;
     let sod = builder.build().map_err(cms_err)?;
     write("sod_ias.der", &sod.to_der()?)?;
+
+    // 5. eMRTD chip keys, from their own seed so the files above stay byte-identical: the
+    // Active Authentication key (DG15; RSA-1024, the size most passports use with ISO 9796-2)
+    // and the static Chip Authentication key (DG14; ECDH on P-256, raw 32-byte scalar). The
+    // eMRTD SOD itself is built when a virtual card is made (so tests can forge DGs), signed
+    // by the Document Signer above.
+    let mut rng = ChaCha20Rng::seed_from_u64(0x000C_1EC0_3A41_0002);
+    let aa = RsaPrivateKey::new(&mut rng, 1024)?;
+    write("emrtd_aa_key.pk8.der", aa.to_pkcs8_der()?.as_bytes())?;
+    let ca = p256::NonZeroScalar::random(&mut rng);
+    write("emrtd_ca_p256_key.bin", &ca.to_bytes())?;
     Ok(())
 }
 
