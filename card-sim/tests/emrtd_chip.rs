@@ -355,6 +355,8 @@ fn des_key_eq(a: &[u8], b: &[u8]) -> bool {
 #[test]
 fn bac_reproduces_the_icao_worked_example() {
     let card = EmrtdBuilder::new(Holder::icao_specimen_passport())
+        .data_groups(&[1, 2])
+        .lds_version(*b"0106")
         .bac_randomness(
             h(APP_D_RND_IC).try_into().unwrap(),
             h(APP_D_K_IC).try_into().unwrap(),
@@ -374,13 +376,47 @@ fn bac_reproduces_the_icao_worked_example() {
     assert!(des_key_eq(&sm.kenc, &h("979EC13B1CBFE9DCD01AB0FED307EAE5")));
     assert!(des_key_eq(&sm.kmac, &h("F1CB1F1FB5ADF208806B89DC579DC1F8")));
     assert_eq!(sm.ssc, h("887022120C06C226"));
-    // App. D.4: SELECT EF.COM protected exactly as in the worked example.
+    // App. D.4, byte for byte: SELECT EF.COM, READ BINARY 4 at 0, 18 at 4 (our reader's
+    // protected commands, then the chip's protected answers).
+    let d4 = [
+        (
+            "0CA4020C158709016375432908C044F68E08BF8B92D635FF24F800",
+            "990290008E08FA855A5D4C50A8ED9000",
+        ),
+        (
+            "0CB000000D9701048E08ED6705417E96BA5500",
+            "8709019FF0EC34F9922651990290008E08AD55CC17140B2DED9000",
+        ),
+        (
+            "0CB000040D9701128E082EA28A70F3C7B53500",
+            "871901FB9235F4E4037F2327DCC8964F1F9B8C30F42C8E2FFF224A990290008E08C8B2787EAEA07D749000",
+        ),
+    ];
     let (_, sw) = sm.cmd(&card, 0xA4, 0x02, 0x0C, &h("011E"), None);
     assert_eq!(sw, 0x9000);
+    let (head, _) = sm.cmd(&card, 0xB0, 0, 0, &[], Some(4));
+    let (rest, _) = sm.cmd(&card, 0xB0, 0, 4, &[], Some(0x12));
     assert_eq!(
-        card.log().last().unwrap(),
-        &h("0CA4020C158709016375432908C044F68E08BF8B92D635FF24F800")
+        [head, rest].concat(),
+        h("60145F0104303130365F36063034303030305C026175")
     );
+    let log = card.log();
+    for (i, (cmd, _)) in d4.iter().enumerate() {
+        assert_eq!(log[log.len() - 3 + i], h(cmd), "D.4 command {i}");
+    }
+    // Replay on a fresh card in the same state: the chip's raw answers.
+    let card = EmrtdBuilder::new(Holder::icao_specimen_passport())
+        .data_groups(&[1, 2])
+        .lds_version(*b"0106")
+        .bac_randomness(
+            h(APP_D_RND_IC).try_into().unwrap(),
+            h(APP_D_K_IC).try_into().unwrap(),
+        )
+        .build(CardConfig::default());
+    bac(&card, "L898902C<369080619406236", &rnd_ifd, &k_ifd).unwrap();
+    for (i, (cmd, rsp)) in d4.iter().enumerate() {
+        assert_eq!(card.process(&h(cmd)), h(rsp), "D.4 response {i}");
+    }
 }
 
 #[test]

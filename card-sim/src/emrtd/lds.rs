@@ -231,9 +231,9 @@ pub enum FaceImage {
     LargeJpeg,
 }
 
-/// EF.COM: LDS 1.7, Unicode 4.0.0, the DG tags present.
-pub fn ef_com(dg_tags: &[u8]) -> Vec<u8> {
-    let mut v = tlv(&[0x5F, 0x01], b"0107");
+/// EF.COM: LDS version (e.g. `0107`), Unicode 4.0.0, the DG tags present.
+pub fn ef_com(lds_version: &[u8; 4], dg_tags: &[u8]) -> Vec<u8> {
+    let mut v = tlv(&[0x5F, 0x01], lds_version);
     v.extend(tlv(&[0x5F, 0x36], b"040000"));
     v.extend(tlv(&[0x5C], dg_tags));
     tlv(&[0x60], &v)

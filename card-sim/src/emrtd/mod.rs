@@ -75,6 +75,8 @@ pub struct EmrtdBuilder {
     forge_sod_signature: bool,
     bac_randomness: Option<([u8; 8], [u8; 16])>,
     rng_seed: u64,
+    only_dgs: Option<Vec<u8>>,
+    lds_version: [u8; 4],
 }
 
 impl EmrtdBuilder {
@@ -92,6 +94,8 @@ impl EmrtdBuilder {
             forge_sod_signature: false,
             bac_randomness: None,
             rng_seed: 0x9303_0011,
+            only_dgs: None,
+            lds_version: *b"0107",
         }
     }
 
@@ -168,6 +172,20 @@ impl EmrtdBuilder {
         self
     }
 
+    /// The LDS version in EF.COM (`5F01`, 4 digits; default `0107`).
+    pub fn lds_version(mut self, version: [u8; 4]) -> Self {
+        self.lds_version = version;
+        self
+    }
+
+    /// Carry only these data groups (of 1, 2, 11, 12, 14, 15); EF.COM and EF.SOD list
+    /// just them. `&[1, 2]` with LDS version `0106` gives the EF.COM of the 9303-11
+    /// App. D.4 example.
+    pub fn data_groups(mut self, dgs: &[u8]) -> Self {
+        self.only_dgs = Some(dgs.to_vec());
+        self
+    }
+
     /// Seed of the chip's random generator.
     pub fn rng_seed(mut self, seed: u64) -> Self {
         self.rng_seed = seed;
@@ -205,6 +223,9 @@ impl EmrtdBuilder {
         if self.active_auth {
             dgs.push((15, crate::ber::tlv(&[0x6F], &aa_spki())));
         }
+        if let Some(only) = &self.only_dgs {
+            dgs.retain(|(n, _)| only.contains(n));
+        }
         let tags: Vec<u8> = dgs
             .iter()
             .map(|(n, _)| match n {
@@ -226,7 +247,7 @@ impl EmrtdBuilder {
         }
         EmrtdFiles {
             card_access: (!pace_infos.is_empty()).then(|| crate::ber::tlv(&[0x31], &pace_infos)),
-            com: lds::ef_com(&tags),
+            com: lds::ef_com(&self.lds_version, &tags),
             sod,
             dgs,
         }
