@@ -6,7 +6,7 @@
 
 use aes::Aes128;
 use card_sim::emrtd::{
-    self, EmrtdBuilder, EmrtdFiles, FaceImage, Holder, PaceVariant, TEST_CAN, dg_fid,
+    self, ChipAuth, EmrtdBuilder, EmrtdFiles, FaceImage, Holder, PaceVariant, TEST_CAN, dg_fid,
 };
 use card_sim::{CardConfig, CieVariant, VirtualCard};
 use cmac::{Cmac, Mac};
@@ -682,7 +682,9 @@ fn bad_mac_ends_the_session() {
 
 #[test]
 fn chip_authentication_switches_to_new_aes_keys() {
-    let b = EmrtdBuilder::cie().pace_only(&[PaceVariant::EcdhGmAes128P256]);
+    let b = EmrtdBuilder::cie()
+        .pace_only(&[PaceVariant::EcdhGmAes128P256])
+        .chip_auth(Some(ChipAuth::EcdhP256Aes128));
     let card = cie_with(&b);
     let files = b.files();
     let mut sm = pace(&card, PaceVariant::EcdhGmAes128P256, 2, TEST_CAN.as_bytes()).unwrap();
@@ -718,6 +720,34 @@ fn chip_authentication_switches_to_new_aes_keys() {
         vec![0; 16],
     );
     assert_eq!(ca.read_sfi(&card, 0x01, 223), files.dg(1).unwrap());
+}
+
+#[test]
+fn cie_dh_chip_authentication_with_set_kat() {
+    let b = EmrtdBuilder::cie();
+    let card = cie_with(&b);
+    let mut sm = pace(&card, PaceVariant::DhGm3desParam2, 2, TEST_CAN.as_bytes()).unwrap();
+    let (_, sw) = sm.cmd(&card, 0xA4, 0x04, 0x0C, &emrtd::AID, None);
+    assert_eq!(sw, 0x9000);
+    let dg14 = sm.read_sfi(&card, 0x0E, 223);
+    // id-CA-DH-3DES-CBC-CBC and id-PK-DH with dhpublicnumber parameters.
+    assert!(dg14.windows(10).any(|w| w == h("04007F00070202030101")));
+    assert!(dg14.windows(7).any(|w| w == h("2A8648CE3E0201")));
+    // The public value: the INTEGER inside the BIT STRING `03 82 01 0x 00`.
+    let at = dg14
+        .windows(2)
+        .rposition(|w| w == [0x03, 0x82])
+        .expect("bit string");
+    let int = objects(&dg14[at + 5..]);
+    let y = BigUint::from_bytes_be(&int[0].1);
+    let p = BigUint::from_bytes_be(&h(DH_P));
+    let x = BigUint::from_bytes_be(&[0x2B; 32]);
+    let pk = fixed(&BigUint::from_bytes_be(&h(DH_G)).modpow(&x, &p), 256);
+    let (_, sw) = sm.cmd(&card, 0x22, 0x41, 0xA6, &tlv(&[0x91], &pk), None);
+    assert_eq!(sw, 0x9000);
+    let k = fixed(&y.modpow(&x, &p), 256);
+    let mut ca = Sm::new(false, kdf(&k, 1), kdf(&k, 2), vec![0; 8]);
+    assert_eq!(ca.read_sfi(&card, 0x0B, 223), b.files().dg(11).unwrap());
 }
 
 #[test]

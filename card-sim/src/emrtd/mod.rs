@@ -31,6 +31,7 @@ use rsa::pkcs8::DecodePrivateKey;
 use crate::card::{CardConfig, VirtualCard};
 use crate::command::Command;
 use crate::fs::{Access, Df, Ef, FileSystem};
+pub use ca::ChipAuth;
 pub use lds::{FaceImage, Holder, MrzFormat};
 pub use pace::{PaceVariant, PasswordRef};
 use sm::SmSession;
@@ -70,7 +71,7 @@ pub struct EmrtdBuilder {
     bac: bool,
     face: FaceImage,
     active_auth: bool,
-    chip_auth: bool,
+    chip_auth: Option<ChipAuth>,
     forge_dgs: Vec<u8>,
     forge_sod_signature: bool,
     bac_randomness: Option<([u8; 8], [u8; 16])>,
@@ -89,7 +90,7 @@ impl EmrtdBuilder {
             bac: true,
             face: FaceImage::Jpeg,
             active_auth: true,
-            chip_auth: false,
+            chip_auth: None,
             forge_dgs: Vec::new(),
             forge_sod_signature: false,
             bac_randomness: None,
@@ -100,13 +101,14 @@ impl EmrtdBuilder {
     }
 
     /// The virtual CIE's chip: test CIE holder, CAN [`TEST_CAN`], PACE DH-GM-3DES param 2
-    /// (as the real CIE's EF.CardAccess), BAC, JPEG 2000 face, CA and AA on.
+    /// (as the real CIE's EF.CardAccess), BAC, JPEG 2000 face, DH Chip Authentication (as
+    /// the CIE's DG14), AA on (whether real CIEs carry DG15 is unverified).
     pub fn cie() -> Self {
         Self::new(Holder::test_cie())
             .can(TEST_CAN)
             .pace(PaceVariant::DhGm3desParam2)
             .face(FaceImage::Jpeg2000)
-            .chip_auth(true)
+            .chip_auth(Some(ChipAuth::Dh3desParam2))
     }
 
     /// Set the CAN (enables password reference `02`).
@@ -147,9 +149,10 @@ impl EmrtdBuilder {
         self
     }
 
-    /// Chip Authentication (DG14 key + MSE:Set AT / GENERAL AUTHENTICATE).
-    pub fn chip_auth(mut self, on: bool) -> Self {
-        self.chip_auth = on;
+    /// Chip Authentication (DG14 key + MSE:Set AT / GENERAL AUTHENTICATE or Set KAT);
+    /// `None`: no CA.
+    pub fn chip_auth(mut self, ca: Option<ChipAuth>) -> Self {
+        self.chip_auth = ca;
         self
     }
 
@@ -208,8 +211,8 @@ impl EmrtdBuilder {
         ];
         let pace_infos: Vec<u8> = self.pace.iter().flat_map(|v| v.pace_info()).collect();
         let mut dg14 = Vec::new();
-        if self.chip_auth {
-            dg14.extend(ca::security_infos());
+        if let Some(ca) = self.chip_auth {
+            dg14.extend(ca.security_infos());
         }
         // 9303-11 §9.2: the PACE SecurityInfos of EF.CardAccess are repeated in DG14 so
         // passive authentication covers them.
@@ -367,7 +370,7 @@ pub(crate) struct EmrtdApp {
     pace: Vec<PaceVariant>,
     bac: bool,
     aa_key: Option<RsaPrivateKey>,
-    chip_auth: bool,
+    chip_auth: Option<ChipAuth>,
     bac_randomness: Option<([u8; 8], [u8; 16])>,
     rng: ChaCha20Rng,
     s: Session,
@@ -436,10 +439,10 @@ impl EmrtdApp {
         }
     }
 
-    /// A command in clear (not GET RESPONSE): an SM session already used ends (9303-11
-    /// §9.8: the chip aborts SM on a plain command); a PACE run ends unless it is a GA.
+    /// A command in clear (not GET RESPONSE): an SM session ends (9303-11 §9.8: the chip
+    /// aborts SM on a plain command); a PACE run ends unless it is a GA.
     pub(crate) fn on_clear_command(&mut self, ins: u8) {
-        if self.s.sm_used || (self.s.sm.is_some() && ins != 0x86) {
+        if self.s.sm.is_some() {
             self.s = Session::default();
         }
         if ins != 0x86 {
@@ -487,8 +490,20 @@ impl EmrtdApp {
                 self.s.pace_selected = Some((variant, reference));
                 Ok(())
             }
-            // Chip Authentication (AES: Set AT + GA).
-            0x41A4 if self.chip_auth => {
+            // Chip Authentication, DH/3DES: Set KAT does the key agreement at once.
+            0x41A6 if self.chip_auth == Some(ChipAuth::Dh3desParam2) => {
+                if !(secure && self.authenticated()) {
+                    return Err(sw::SECURITY);
+                }
+                if get(0x84).is_some_and(|k| k != [0x01] && k != [0x00]) {
+                    return Err(sw::REF_NOT_FOUND);
+                }
+                let pk = get(0x91).ok_or(sw::WRONG_DATA)?;
+                self.s.next_sm = Some(ca::key_agreement_dh(pk)?);
+                Ok(())
+            }
+            // Chip Authentication, ECDH/AES: Set AT, then GA.
+            0x41A4 if self.chip_auth == Some(ChipAuth::EcdhP256Aes128) => {
                 if !(secure && self.authenticated()) {
                     return Err(sw::SECURITY);
                 }
