@@ -6,7 +6,8 @@
 
 use aes::Aes128;
 use card_sim::emrtd::{
-    self, ChipAuth, EmrtdBuilder, EmrtdFiles, FaceImage, Holder, PaceVariant, TEST_CAN, dg_fid,
+    self, ActiveAuth, ChipAuth, EmrtdBuilder, EmrtdFiles, FaceImage, Holder, PaceVariant, TEST_CAN,
+    dg_fid,
 };
 use card_sim::{CardConfig, CieVariant, VirtualCard};
 use cmac::{Cmac, Mac};
@@ -785,6 +786,29 @@ fn active_authentication_iso9796_2() {
         .1,
         0x6982
     );
+}
+
+#[test]
+fn active_authentication_ecdsa_plain() {
+    use p256::ecdsa::signature::Verifier;
+    use p256::pkcs8::DecodePublicKey;
+    let b = EmrtdBuilder::new(Holder::icao_specimen_passport())
+        .active_auth(Some(ActiveAuth::EcdsaP256Sha256));
+    let card = b.build(CardConfig::default());
+    let info = Holder::icao_specimen_passport().mrz_information();
+    let mut sm = bac(&card, &info, &[7; 8], &[8; 16]).unwrap();
+    // DG14: ActiveAuthenticationInfo with ecdsa-with-SHA256.
+    let dg14 = sm.read_sfi(&card, 0x0E, 223);
+    assert!(dg14.windows(8).any(|w| w == h("0606678108010105")));
+    assert!(dg14.windows(8).any(|w| w == h("2A8648CE3D040302")));
+    let dg15 = sm.read_sfi(&card, 0x0F, 223);
+    let key = p256::ecdsa::VerifyingKey::from_public_key_der(&objects(&dg15)[0].1).unwrap();
+    let challenge = h("F173589974BF40C6");
+    let (sig, sw) = sm.cmd(&card, 0x88, 0, 0, &challenge, Some(256));
+    assert_eq!((sig.len(), sw), (64, 0x9000));
+    let sig = p256::ecdsa::Signature::from_slice(&sig).unwrap();
+    key.verify(&challenge, &sig)
+        .expect("ECDSA-SHA-256 over the challenge");
 }
 
 // ---- passive authentication -----------------------------------------------------------

@@ -266,6 +266,9 @@ fn main() -> Res<()> {
         xb.insert(0, 0);
     }
     write("emrtd_ca_dh_key.bin", &xb)?;
+    // ECDSA Active Authentication key (P-256, raw scalar) for chips that sign plainly.
+    let aa_ec = p256::NonZeroScalar::random(&mut rng);
+    write("emrtd_aa_p256_key.bin", &aa_ec.to_bytes())?;
     Ok(())
 }
 

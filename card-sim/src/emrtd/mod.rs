@@ -7,8 +7,8 @@
 //! | BAC (§4.3) | GET CHALLENGE `00 84 00 00 08`, EXTERNAL AUTHENTICATE `00 82 00 00 28` | after selecting the application; `6300` on a wrong MRZ |
 //! | PACE GM (§4.4) | MSE:Set AT `00 22 C1 A4 {80 OID, 83 01|02, [84 id]}`, GENERAL AUTHENTICATE `10/00 86 00 00` ×4 | DH-GM-3DES param 2, ECDH-GM-AES-128 P-256; MRZ (`01`) or CAN (`02`); `6A88` other references (PIN, PUK); `6300` at the token step on a wrong password |
 //! | SM (§9.8) | CLA `0C`, DO `87`/`85`, `97`, `99`, `8E` | 3DES/retail MAC or AES/CMAC; a bad MAC answers `6988` in clear and ends the session, so does any clear command after SM was used |
-//! | CA v1 (§6.2) | MSE:Set AT `0C 22 41 A4 {80 id-CA-ECDH-AES-CBC-CMAC-128}`, GENERAL AUTHENTICATE `7C{80 PK}` | under SM; new AES keys, SSC 0, from the next command |
-//! | AA (§6.1) | INTERNAL AUTHENTICATE `0C 88 00 00 {8-byte challenge}` | ISO 9796-2 scheme 1, SHA-1, RSA-1024 (DG15) |
+//! | CA v1 (§6.2) | DH: MSE:Set KAT `0C 22 41 A6 {91 PK}`; ECDH: MSE:Set AT `0C 22 41 A4 {80 id-CA-ECDH-AES-CBC-CMAC-128}` + GENERAL AUTHENTICATE `7C{80 PK}` | under SM; new keys (3DES / AES), SSC 0, from the next command |
+//! | AA (§6.1) | INTERNAL AUTHENTICATE `0C 88 00 00 {8-byte challenge}` | RSA-1024 ISO 9796-2 scheme 1 SHA-1, or ECDSA P-256 SHA-256 plain `r‖s` (DG15; DG14 names the ECDSA hash) |
 //!
 //! Every file of the application answers `6982` until BAC or PACE has succeeded and is
 //! read under that SM. A wrong CAN/MRZ costs nothing: 9303 defines no retry counter for
@@ -70,7 +70,7 @@ pub struct EmrtdBuilder {
     pace: Vec<PaceVariant>,
     bac: bool,
     face: FaceImage,
-    active_auth: bool,
+    active_auth: Option<ActiveAuth>,
     chip_auth: Option<ChipAuth>,
     forge_dgs: Vec<u8>,
     forge_sod_signature: bool,
@@ -81,7 +81,7 @@ pub struct EmrtdBuilder {
 }
 
 impl EmrtdBuilder {
-    /// A chip for `holder`: BAC on, no PACE, JPEG face, AA on, CA off.
+    /// A chip for `holder`: BAC on, no PACE, JPEG face, RSA AA, no CA.
     pub fn new(holder: Holder) -> Self {
         Self {
             holder,
@@ -89,7 +89,7 @@ impl EmrtdBuilder {
             pace: Vec::new(),
             bac: true,
             face: FaceImage::Jpeg,
-            active_auth: true,
+            active_auth: Some(ActiveAuth::RsaIso9796_2),
             chip_auth: None,
             forge_dgs: Vec::new(),
             forge_sod_signature: false,
@@ -143,9 +143,9 @@ impl EmrtdBuilder {
         self
     }
 
-    /// Active Authentication (DG15 + INTERNAL AUTHENTICATE).
-    pub fn active_auth(mut self, on: bool) -> Self {
-        self.active_auth = on;
+    /// Active Authentication (DG15 + INTERNAL AUTHENTICATE); `None`: no AA, no DG15.
+    pub fn active_auth(mut self, aa: Option<ActiveAuth>) -> Self {
+        self.active_auth = aa;
         self
     }
 
@@ -214,6 +214,18 @@ impl EmrtdBuilder {
         if let Some(ca) = self.chip_auth {
             dg14.extend(ca.security_infos());
         }
+        if self.active_auth == Some(ActiveAuth::EcdsaP256Sha256) {
+            // ActiveAuthenticationInfo: aaProtocolObject, v1, ecdsa-with-SHA256.
+            dg14.extend(crate::ber::tlv(
+                &[0x30],
+                &[
+                    crate::ber::tlv(&[0x06], &[0x67, 0x81, 0x08, 0x01, 0x01, 0x05]),
+                    lds::der_int(1),
+                    crate::ber::tlv(&[0x06], &[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03, 0x02]),
+                ]
+                .concat(),
+            ));
+        }
         // 9303-11 §9.2: the PACE SecurityInfos of EF.CardAccess are repeated in DG14 so
         // passive authentication covers them.
         dg14.extend_from_slice(&pace_infos);
@@ -223,8 +235,8 @@ impl EmrtdBuilder {
                 crate::ber::tlv(&[0x6E], &crate::ber::tlv(&[0x31], &dg14)),
             ));
         }
-        if self.active_auth {
-            dgs.push((15, crate::ber::tlv(&[0x6F], &aa_spki())));
+        if let Some(aa) = self.active_auth {
+            dgs.push((15, crate::ber::tlv(&[0x6F], &aa.spki())));
         }
         if let Some(only) = &self.only_dgs {
             dgs.retain(|(n, _)| only.contains(n));
@@ -283,7 +295,7 @@ impl EmrtdBuilder {
             can: self.can.clone(),
             pace: self.pace.clone(),
             bac: self.bac,
-            aa_key: self.active_auth.then(aa_key),
+            aa_key: self.active_auth.map(ActiveAuth::key),
             chip_auth: self.chip_auth,
             bac_randomness: self.bac_randomness,
             rng: ChaCha20Rng::seed_from_u64(self.rng_seed),
@@ -331,21 +343,55 @@ pub fn virtual_passport_bac(config: CardConfig) -> VirtualCard {
     EmrtdBuilder::new(Holder::icao_specimen_passport()).build(config)
 }
 
-/// The Active Authentication key.
-fn aa_key() -> RsaPrivateKey {
-    // A committed, tested fixture; a broken one is a build defect.
-    #[allow(clippy::expect_used)]
-    RsaPrivateKey::from_pkcs8_der(AA_KEY).expect("valid AA key fixture")
+/// The Active Authentication a virtual chip offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActiveAuth {
+    /// RSA-1024, ISO/IEC 9796-2 scheme 1 with SHA-1 (most passports).
+    RsaIso9796_2,
+    /// ECDSA P-256 with SHA-256, plain `r ‖ s`; DG14 names the hash.
+    EcdsaP256Sha256,
 }
 
-/// DG15 content: SubjectPublicKeyInfo of the AA key.
-fn aa_spki() -> Vec<u8> {
-    use rsa::pkcs8::EncodePublicKey;
+/// The private half of an AA key.
+#[derive(Debug, Clone)]
+enum AaKey {
+    Rsa(Box<RsaPrivateKey>),
+    Ec(p256::ecdsa::SigningKey),
+}
+
+/// The ECDSA AA key (raw P-256 scalar).
+const AA_EC_KEY: &[u8; 32] = include_bytes!("../../testdata/emrtd_aa_p256_key.bin");
+
+impl ActiveAuth {
+    // Committed, tested fixtures; a broken one is a build defect.
     #[allow(clippy::expect_used)]
-    rsa::RsaPublicKey::from(&aa_key())
-        .to_public_key_der()
-        .expect("encodable RSA key")
-        .into_vec()
+    fn key(self) -> AaKey {
+        match self {
+            ActiveAuth::RsaIso9796_2 => AaKey::Rsa(Box::new(
+                RsaPrivateKey::from_pkcs8_der(AA_KEY).expect("valid AA key fixture"),
+            )),
+            ActiveAuth::EcdsaP256Sha256 => AaKey::Ec(
+                p256::ecdsa::SigningKey::from_slice(AA_EC_KEY).expect("valid AA key fixture"),
+            ),
+        }
+    }
+
+    /// DG15 content: the SubjectPublicKeyInfo of the AA key.
+    #[allow(clippy::expect_used)]
+    pub fn spki(self) -> Vec<u8> {
+        use rsa::pkcs8::EncodePublicKey;
+        match self.key() {
+            AaKey::Rsa(k) => rsa::RsaPublicKey::from(k.as_ref())
+                .to_public_key_der()
+                .expect("encodable RSA key")
+                .into_vec(),
+            AaKey::Ec(k) => k
+                .verifying_key()
+                .to_public_key_der()
+                .expect("encodable EC key")
+                .into_vec(),
+        }
+    }
 }
 
 /// What a protocol step leaves behind for the card.
@@ -369,7 +415,7 @@ pub(crate) struct EmrtdApp {
     can: Option<String>,
     pace: Vec<PaceVariant>,
     bac: bool,
-    aa_key: Option<RsaPrivateKey>,
+    aa_key: Option<AaKey>,
     chip_auth: Option<ChipAuth>,
     bac_randomness: Option<([u8; 8], [u8; 16])>,
     rng: ChaCha20Rng,
@@ -617,7 +663,13 @@ impl EmrtdApp {
         if cmd.data.len() != 8 {
             return Err(sw::WRONG_LENGTH);
         }
-        let mut rng = ChaCha20Rng::seed_from_u64(self.rng.next_u64());
-        Ok((aa::sign(key, &cmd.data, &mut rng), sw::OK))
+        let sig = match key {
+            AaKey::Rsa(k) => {
+                let mut rng = ChaCha20Rng::seed_from_u64(self.rng.next_u64());
+                aa::sign(k, &cmd.data, &mut rng)
+            }
+            AaKey::Ec(k) => aa::sign_ecdsa(k, &cmd.data),
+        };
+        Ok((sig, sw::OK))
     }
 }
