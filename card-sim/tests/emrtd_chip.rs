@@ -504,6 +504,8 @@ fn pace(card: &VirtualCard, variant: PaceVariant, key_ref: u8, password: &[u8]) 
             },
         ),
         PaceVariant::EcdhGmAes128P256 => (h("04007F00070202040202"), 12u8, true, Group::Ec),
+        // The test reader does P-256 only; brainpool is checked against App. G.1 below.
+        _ => unimplemented!("reader-side curve"),
     };
     let pi = if key_ref == 1 {
         Sha1::digest(password).to_vec()
@@ -594,6 +596,61 @@ fn pace(card: &VirtualCard, variant: PaceVariant, key_ref: u8, password: &[u8]) 
     assert_eq!(t_picc, auth(&pk_pcd), "chip token");
     let bs = if aes { 16 } else { 8 };
     Ok(Sm::new(aes, kenc, kmac, vec![0; bs]))
+}
+
+/// 9303-11 App. G.1 (PACE ECDH-GM, brainpoolP256r1, AES-128, MRZ T22000129/640812/101031)
+/// with the chip's random values fixed: every chip answer byte for byte.
+#[test]
+fn pace_ecdh_gm_brainpool_reproduces_icao_app_g1() {
+    let holder = Holder {
+        document_number: "T22000129".into(),
+        date_of_birth: "640812".into(),
+        date_of_expiry: "101031".into(),
+        ..Holder::icao_specimen_passport()
+    };
+    assert_eq!(holder.mrz_information(), "T22000129364081251010318");
+    let script = h(
+        "3F00C4D39D153F2B2A214A078D899B22 498FF49756F2DC1587840041839A85982BE7761D14715FB091EFA7BCE9058560 107CF58696EF6155053340FD633392BA81909DF7B9706F226F32086C7AFF974A",
+    );
+    let b = EmrtdBuilder::new(holder)
+        .pace(PaceVariant::EcdhGmAes128BrainpoolP256r1)
+        .pace_randomness(&script);
+    let card = b.build(CardConfig::default());
+    assert_eq!(
+        b.files().card_access,
+        Some(h("31143012060A04007F0007020204020202010202010D"))
+    );
+    let exchange = [
+        ("0022C1A412800A04007F0007020204020283010184010D", "9000"),
+        (
+            "10860000027C0000",
+            "7C12801095A3A016522EE98D01E76CB6B98B42C39000",
+        ),
+        (
+            "10860000457C438141047ACF3EFC982EC45565A4B155129EFBC74650DCBFA6362D896FC70262E0C2CC5E544552DCB6725218799115B55C9BAA6D9F6BC3A9618E70C25AF71777A9C4922D00",
+            "7C43824104824FBA91C9CBE26BEF53A0EBE7342A3BF178CEA9F45DE0B70AA601651FBA3F5730D8C879AAA9C9F73991E61B58F4D52EB87A0A0C709A49DC63719363CCD13C549000",
+        ),
+        (
+            "10860000457C438341042DB7A64C0355044EC9DF190514C625CBA2CEA48754887122F3A5EF0D5EDD301C3556F3B3B186DF10B857B58F6A7EB80F20BA5DC7BE1D43D9BF850149FBB3646200",
+            "7C438441049E880F842905B8B3181F7AF7CAA9F0EFB743847F44A306D2D28C1D9EC65DF6DB7764B22277A2EDDC3C265A9F018F9CB852E111B768B326904B59A0193776F0949000",
+        ),
+        (
+            "008600000C7C0A8508C2B0BD78D94BA86600",
+            "7C0A86083ABB9674BCE93C089000",
+        ),
+    ];
+    for (i, (cmd, rsp)) in exchange.iter().enumerate() {
+        assert_eq!(card.process(&h(cmd)), h(rsp), "G.1 step {i}");
+    }
+    let mut sm = Sm::new(
+        true,
+        h("F5F0E35C0D7161EE6724EE513A0D9A7F"),
+        h("FE251C7858B356B24514B3BD5F4297D1"),
+        vec![0; 16],
+    );
+    let (_, sw) = sm.cmd(&card, 0xA4, 0x04, 0x0C, &emrtd::AID, None);
+    assert_eq!(sw, 0x9000);
+    assert_eq!(sm.read_sfi(&card, 0x01, 223), b.files().dg(1).unwrap());
 }
 
 fn read_all(card: &VirtualCard, sm: &mut Sm, files: &EmrtdFiles, chunk: usize) {

@@ -5,7 +5,7 @@
 //! | Protocol | Commands | Notes |
 //! |---|---|---|
 //! | BAC (§4.3) | GET CHALLENGE `00 84 00 00 08`, EXTERNAL AUTHENTICATE `00 82 00 00 28` | after selecting the application; `6300` on a wrong MRZ |
-//! | PACE GM (§4.4) | MSE:Set AT `00 22 C1 A4 {80 OID, 83 01|02, [84 id]}`, GENERAL AUTHENTICATE `10/00 86 00 00` ×4 | DH-GM-3DES param 2, ECDH-GM-AES-128 P-256; MRZ (`01`) or CAN (`02`); `6A88` other references (PIN, PUK); `6300` at the token step on a wrong password |
+//! | PACE GM (§4.4) | MSE:Set AT `00 22 C1 A4 {80 OID, 83 01|02, [84 id]}`, GENERAL AUTHENTICATE `10/00 86 00 00` ×4 | DH-GM-3DES param 2, ECDH-GM-AES-128 on P-256 (12) or brainpoolP256r1 (13); MRZ (`01`) or CAN (`02`); `6A88` other references (PIN, PUK); `6300` at the token step on a wrong password |
 //! | SM (§9.8) | CLA `0C`, DO `87`/`85`, `97`, `99`, `8E` | 3DES/retail MAC or AES/CMAC; a bad MAC answers `6988` in clear and ends the session, so does any clear command after SM was used |
 //! | CA v1 (§6.2) | DH: MSE:Set KAT `0C 22 41 A6 {91 PK}`; ECDH: MSE:Set AT `0C 22 41 A4 {80 id-CA-ECDH-AES-CBC-CMAC-128}` + GENERAL AUTHENTICATE `7C{80 PK}` | under SM; new keys (3DES / AES), SSC 0, from the next command |
 //! | AA (§6.1) | INTERNAL AUTHENTICATE `0C 88 00 00 {8-byte challenge}` | RSA-1024 ISO 9796-2 scheme 1 SHA-1, or ECDSA P-256 SHA-256 plain `r‖s` (DG15; DG14 names the ECDSA hash) |
@@ -17,6 +17,7 @@
 
 pub mod aa;
 pub mod bac;
+pub(crate) mod brainpool;
 pub mod ca;
 pub mod crypto;
 pub mod lds;
@@ -78,6 +79,7 @@ pub struct EmrtdBuilder {
     rng_seed: u64,
     only_dgs: Option<Vec<u8>>,
     lds_version: [u8; 4],
+    pace_script: Vec<u8>,
 }
 
 impl EmrtdBuilder {
@@ -97,6 +99,7 @@ impl EmrtdBuilder {
             rng_seed: 0x9303_0011,
             only_dgs: None,
             lds_version: *b"0107",
+            pace_script: Vec::new(),
         }
     }
 
@@ -186,6 +189,14 @@ impl EmrtdBuilder {
     /// App. D.4 example.
     pub fn data_groups(mut self, dgs: &[u8]) -> Self {
         self.only_dgs = Some(dgs.to_vec());
+        self
+    }
+
+    /// Bytes the chip's PACE randomness yields first, in draw order: the nonce (8 bytes
+    /// for 3DES, 16 for AES), the mapping key and the ephemeral key (32 bytes each, reduced
+    /// mod the order), e.g. 9303-11 App. G.1's `s ‖ SK_map,IC ‖ SK_IC`.
+    pub fn pace_randomness(mut self, script: &[u8]) -> Self {
+        self.pace_script = script.to_vec();
         self
     }
 
@@ -299,6 +310,11 @@ impl EmrtdBuilder {
             chip_auth: self.chip_auth,
             bac_randomness: self.bac_randomness,
             rng: ChaCha20Rng::seed_from_u64(self.rng_seed),
+            pace_rng: ScriptedRng {
+                script: self.pace_script.clone(),
+                pos: 0,
+                rest: ChaCha20Rng::seed_from_u64(self.rng_seed ^ 0x0050_4143_4500),
+            },
             s: Session::default(),
         }
     }
@@ -419,7 +435,52 @@ pub(crate) struct EmrtdApp {
     chip_auth: Option<ChipAuth>,
     bac_randomness: Option<([u8; 8], [u8; 16])>,
     rng: ChaCha20Rng,
+    pace_rng: ScriptedRng,
     s: Session,
+}
+
+/// Random bytes that start with a fixed script (to replay worked examples), then go on
+/// from a seeded generator.
+#[derive(Debug)]
+struct ScriptedRng {
+    script: Vec<u8>,
+    pos: usize,
+    rest: ChaCha20Rng,
+}
+
+impl RngCore for ScriptedRng {
+    fn next_u32(&mut self) -> u32 {
+        let mut b = [0u8; 4];
+        self.fill_bytes(&mut b);
+        u32::from_be_bytes(b)
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        let mut b = [0u8; 8];
+        self.fill_bytes(&mut b);
+        u64::from_be_bytes(b)
+    }
+
+    fn fill_bytes(&mut self, dest: &mut [u8]) {
+        for d in dest.iter_mut() {
+            *d = match self.script.get(self.pos) {
+                Some(b) => {
+                    self.pos += 1;
+                    *b
+                }
+                None => {
+                    let mut one = [0u8; 1];
+                    self.rest.fill_bytes(&mut one);
+                    one[0]
+                }
+            };
+        }
+    }
+
+    fn try_fill_bytes(&mut self, dest: &mut [u8]) -> Result<(), rand_core::Error> {
+        self.fill_bytes(dest);
+        Ok(())
+    }
 }
 
 mod sw {
@@ -516,16 +577,14 @@ impl EmrtdApp {
                 self.s.pace = None;
                 self.s.pace_selected = None;
                 let oid = get(0x80).ok_or(sw::WRONG_DATA)?;
+                // Two curves share an OID: the parameter id (84) tells them apart; without
+                // it the first offered variant with the OID applies.
+                let id = get(0x84);
                 let variant = *self
                     .pace
                     .iter()
-                    .find(|v| v.oid() == oid)
+                    .find(|v| v.oid() == oid && id.is_none_or(|id| id == [v.parameter_id()]))
                     .ok_or(sw::WRONG_DATA)?;
-                if let Some(id) = get(0x84)
-                    && id != [variant.parameter_id()]
-                {
-                    return Err(sw::WRONG_DATA);
-                }
                 let reference = match get(0x83) {
                     Some([0x01]) => PasswordRef::Mrz,
                     Some([0x02]) if self.can.is_some() => PasswordRef::Can,
@@ -587,7 +646,7 @@ impl EmrtdApp {
                 pace::PaceRun::new(variant, reference, password.as_bytes())
             }
         };
-        let (next, result) = run.step(&cmd.data, &mut self.rng);
+        let (next, result) = run.step(&cmd.data, &mut self.pace_rng);
         self.s.pace = next;
         match result? {
             pace::Outcome::Continue(data) => Ok((data, sw::OK)),

@@ -3,7 +3,8 @@
 //! authentication tokens).
 //!
 //! Variants: DH-GM with 3DES on the RFC 5114 §2.3 group (parameterId 2, what the CIE
-//! advertises) and ECDH-GM with AES-128 on NIST P-256 (parameterId 12).
+//! advertises) and ECDH-GM with AES-128 on NIST P-256 (parameterId 12) or brainpoolP256r1
+//! (parameterId 13, the 9303-11 App. G.1 example and most European passports).
 
 use num_bigint_dig::BigUint;
 use p256::elliptic_curve::ops::Reduce;
@@ -12,6 +13,7 @@ use p256::{AffinePoint, EncodedPoint, FieldBytes, NonZeroScalar, ProjectivePoint
 use rand_core::RngCore;
 use subtle::ConstantTimeEq;
 
+use super::brainpool;
 use super::crypto::{Cipher, cbc, kdf, mac};
 use super::lds::{bsi_oid, pace_info};
 use super::sm::SmSession;
@@ -25,6 +27,8 @@ pub enum PaceVariant {
     DhGm3desParam2,
     /// id-PACE-ECDH-GM-AES-CBC-CMAC-128 on NIST P-256 (parameterId 12).
     EcdhGmAes128P256,
+    /// id-PACE-ECDH-GM-AES-CBC-CMAC-128 on brainpoolP256r1 (parameterId 13).
+    EcdhGmAes128BrainpoolP256r1,
 }
 
 impl PaceVariant {
@@ -32,7 +36,9 @@ impl PaceVariant {
     pub fn oid(self) -> Vec<u8> {
         match self {
             PaceVariant::DhGm3desParam2 => bsi_oid(&[0x04, 0x01, 0x01]),
-            PaceVariant::EcdhGmAes128P256 => bsi_oid(&[0x04, 0x02, 0x02]),
+            PaceVariant::EcdhGmAes128P256 | PaceVariant::EcdhGmAes128BrainpoolP256r1 => {
+                bsi_oid(&[0x04, 0x02, 0x02])
+            }
         }
     }
 
@@ -41,6 +47,7 @@ impl PaceVariant {
         match self {
             PaceVariant::DhGm3desParam2 => 2,
             PaceVariant::EcdhGmAes128P256 => 12,
+            PaceVariant::EcdhGmAes128BrainpoolP256r1 => 13,
         }
     }
 
@@ -48,7 +55,9 @@ impl PaceVariant {
     pub fn cipher(self) -> Cipher {
         match self {
             PaceVariant::DhGm3desParam2 => Cipher::Tdes,
-            PaceVariant::EcdhGmAes128P256 => Cipher::Aes128,
+            PaceVariant::EcdhGmAes128P256 | PaceVariant::EcdhGmAes128BrainpoolP256r1 => {
+                Cipher::Aes128
+            }
         }
     }
 
@@ -89,6 +98,7 @@ enum Step {
 enum Generator {
     Dh(BigUint),
     Ec(ProjectivePoint),
+    Bp(brainpool::Point),
 }
 
 /// One PACE run in progress.
@@ -169,6 +179,7 @@ impl PaceRun {
                 let result = match self.variant {
                     PaceVariant::DhGm3desParam2 => self.dh_map(&s, pk_map_pcd, rng),
                     PaceVariant::EcdhGmAes128P256 => self.ec_map(&s, pk_map_pcd, rng),
+                    PaceVariant::EcdhGmAes128BrainpoolP256r1 => bp_map(&s, pk_map_pcd, rng),
                 };
                 match result {
                     Ok((g, answer)) => {
@@ -188,6 +199,7 @@ impl PaceRun {
                 let agreed = match &g {
                     Generator::Dh(gen_) => dh_agree(gen_, pk_pcd, rng),
                     Generator::Ec(gen_) => ec_agree(gen_, pk_pcd, rng),
+                    Generator::Bp(gen_) => bp_agree(gen_, pk_pcd, rng),
                 };
                 let (pk_picc, secret) = match agreed {
                     Ok(v) => v,
@@ -238,7 +250,7 @@ impl PaceRun {
     fn key_object(&self, pk: &[u8]) -> Vec<u8> {
         let tag = match self.variant {
             PaceVariant::DhGm3desParam2 => 0x84,
-            PaceVariant::EcdhGmAes128P256 => 0x86,
+            PaceVariant::EcdhGmAes128P256 | PaceVariant::EcdhGmAes128BrainpoolP256r1 => 0x86,
         };
         let mut v = tlv(&[0x06], &self.variant.oid());
         v.extend(tlv(&[tag], pk));
@@ -283,6 +295,33 @@ impl PaceRun {
         }
         Ok((Generator::Ec(g_hat), encode_point(&pk)))
     }
+}
+
+/// brainpoolP256r1 GM: Ĝ = s·G + x·PK_map,PCD.
+fn bp_map(s: &[u8], pk_pcd: &[u8], rng: &mut dyn RngCore) -> Result<(Generator, Vec<u8>), u16> {
+    let c = brainpool::Curve::p256r1();
+    let peer = c.decode(pk_pcd).ok_or(sw::WRONG_DATA)?;
+    let x = c.secret(rng);
+    let pk = c.mul(&x, &c.generator());
+    let h = c.mul(&x, &peer);
+    let g_hat = c.add(&c.mul(&BigUint::from_bytes_be(s), &c.generator()), &h);
+    if g_hat.is_none() {
+        return Err(sw::WRONG_DATA);
+    }
+    Ok((Generator::Bp(g_hat), c.encode(&pk)))
+}
+
+fn bp_agree(
+    g_hat: &brainpool::Point,
+    pk_pcd: &[u8],
+    rng: &mut dyn RngCore,
+) -> Result<(Vec<u8>, Vec<u8>), u16> {
+    let c = brainpool::Curve::p256r1();
+    let peer = c.decode(pk_pcd).ok_or(sw::WRONG_DATA)?;
+    let y = c.secret(rng);
+    let pk = c.mul(&y, g_hat);
+    let k = c.mul(&y, &peer).ok_or(sw::WRONG_DATA)?;
+    Ok((c.encode(&pk), fixed(&k.0, 32)))
 }
 
 /// Random x in [2, q-2].
