@@ -5,7 +5,7 @@
 //! | Protocol | Commands | Notes |
 //! |---|---|---|
 //! | BAC (§4.3) | GET CHALLENGE `00 84 00 00 08`, EXTERNAL AUTHENTICATE `00 82 00 00 28` | after selecting the application; `6300` on a wrong MRZ |
-//! | PACE GM (§4.4) | MSE:Set AT `00 22 C1 A4 {80 OID, 83 01|02, [84 id]}`, GENERAL AUTHENTICATE `10/00 86 00 00` ×4 | DH-GM-3DES param 2, ECDH-GM-AES-128 on P-256 (12) or brainpoolP256r1 (13); MRZ (`01`) or CAN (`02`); `6A88` other references (PIN, PUK); `6300` at the token step on a wrong password |
+//! | PACE GM (§4.4) | MSE:Set AT `00 22 C1 A4 {80 OID, 83 01|02, [84 id]}`, GENERAL AUTHENTICATE `10/00 86 00 00` ×4 | DH-GM-3DES param 2, DH-GM-AES-128 param 0, ECDH-GM-AES-128 on P-256 (12) or brainpoolP256r1 (13); optional CAR (`87`) with the token; MRZ (`01`) or CAN (`02`); `6A88` other references (PIN, PUK); `6300` at the token step on a wrong password |
 //! | SM (§9.8) | CLA `0C`, DO `87`/`85`, `97`, `99`, `8E` | 3DES/retail MAC or AES/CMAC; a bad MAC answers `6988` in clear and ends the session, so does any clear command after SM was used |
 //! | CA v1 (§6.2) | DH: MSE:Set KAT `0C 22 41 A6 {91 PK}`; ECDH: MSE:Set AT `0C 22 41 A4 {80 id-CA-ECDH-AES-CBC-CMAC-128}` + GENERAL AUTHENTICATE `7C{80 PK}` | under SM; new keys (3DES / AES), SSC 0, from the next command |
 //! | AA (§6.1) | INTERNAL AUTHENTICATE `0C 88 00 00 {8-byte challenge}` | RSA-1024 ISO 9796-2 scheme 1 SHA-1, or ECDSA P-256 SHA-256 plain `r‖s` (DG15; DG14 names the ECDSA hash) |
@@ -80,6 +80,7 @@ pub struct EmrtdBuilder {
     only_dgs: Option<Vec<u8>>,
     lds_version: [u8; 4],
     pace_script: Vec<u8>,
+    car: Option<Vec<u8>>,
 }
 
 impl EmrtdBuilder {
@@ -100,6 +101,7 @@ impl EmrtdBuilder {
             only_dgs: None,
             lds_version: *b"0107",
             pace_script: Vec::new(),
+            car: None,
         }
     }
 
@@ -197,6 +199,13 @@ impl EmrtdBuilder {
     /// mod the order), e.g. 9303-11 App. G.1's `s ‖ SK_map,IC ‖ SK_IC`.
     pub fn pace_randomness(mut self, script: &[u8]) -> Self {
         self.pace_script = script.to_vec();
+        self
+    }
+
+    /// Return this CVCA reference (CAR) in `87` with the PACE token, as chips that support
+    /// Terminal Authentication do (9303-11 App. G.2 shows `DETESTCVCA00003`).
+    pub fn pace_car(mut self, car: &[u8]) -> Self {
+        self.car = Some(car.to_vec());
         self
     }
 
@@ -309,6 +318,7 @@ impl EmrtdBuilder {
             aa_key: self.active_auth.map(ActiveAuth::key),
             chip_auth: self.chip_auth,
             bac_randomness: self.bac_randomness,
+            car: self.car.clone(),
             rng: ChaCha20Rng::seed_from_u64(self.rng_seed),
             pace_rng: ScriptedRng {
                 script: self.pace_script.clone(),
@@ -434,6 +444,7 @@ pub(crate) struct EmrtdApp {
     aa_key: Option<AaKey>,
     chip_auth: Option<ChipAuth>,
     bac_randomness: Option<([u8; 8], [u8; 16])>,
+    car: Option<Vec<u8>>,
     rng: ChaCha20Rng,
     pace_rng: ScriptedRng,
     s: Session,
@@ -643,7 +654,7 @@ impl EmrtdApp {
                     PasswordRef::Can => self.can.clone().unwrap_or_default(),
                     PasswordRef::Mrz => self.mrz_information.clone(),
                 };
-                pace::PaceRun::new(variant, reference, password.as_bytes())
+                pace::PaceRun::new(variant, reference, password.as_bytes(), self.car.clone())
             }
         };
         let (next, result) = run.step(&cmd.data, &mut self.pace_rng);

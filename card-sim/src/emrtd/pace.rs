@@ -20,11 +20,29 @@ use super::sm::SmSession;
 use crate::ber::{self, tlv};
 use crate::ias::dh::{DhGroup, fixed};
 
+/// RFC 5114 §2.1 1024-bit MODP group with a 160-bit subgroup (PACE parameterId 0), hex.
+const P0_P: [&str; 4] = [
+    "B10B8F96A080E01DDE92DE5EAE5D54EC52C99FBCFB06A3C69A6A9DCA52D23B61",
+    "6073E28675A23D189838EF1E2EE652C013ECB4AEA906112324975C3CD49B83BF",
+    "ACCBDD7D90C4BD7098488E9C219A73724EFFD6FAE5644738FAA31A4FF55BCCC0",
+    "A151AF5F0DC8B4BD45BF37DF365C1A65E68CFDA76D4DA708DF1FB2BC2E4A4371",
+];
+const P0_G: [&str; 4] = [
+    "A4D1CBD5C3FD34126765A442EFB99905F8104DD258AC507FD6406CFF14266D31",
+    "266FEA1E5C41564B777E690F5504F213160217B4B01B886A5E91547F9E2749F4",
+    "D7FBD7D3B9A92EE1909D0D2263F80A76A6A24C087A091F531DBF0A0169B6A28A",
+    "D662A4D18E73AFA32D779D5918D08BC8858F4DCEF97C2A24855E6EEB22B3B2E5",
+];
+const P0_Q: &str = "F518AA8781A8DF278ABA4E7D64B7CB9D49462353";
+
 /// A PACE protocol the chip offers in EF.CardAccess.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PaceVariant {
     /// id-PACE-DH-GM-3DES-CBC-CBC, 2048-bit MODP group with 256-bit subgroup (parameterId 2).
     DhGm3desParam2,
+    /// id-PACE-DH-GM-AES-CBC-CMAC-128, 1024-bit MODP group with 160-bit subgroup
+    /// (parameterId 0; the 9303-11 App. G.2 example).
+    DhGmAes128Param0,
     /// id-PACE-ECDH-GM-AES-CBC-CMAC-128 on NIST P-256 (parameterId 12).
     EcdhGmAes128P256,
     /// id-PACE-ECDH-GM-AES-CBC-CMAC-128 on brainpoolP256r1 (parameterId 13).
@@ -36,6 +54,7 @@ impl PaceVariant {
     pub fn oid(self) -> Vec<u8> {
         match self {
             PaceVariant::DhGm3desParam2 => bsi_oid(&[0x04, 0x01, 0x01]),
+            PaceVariant::DhGmAes128Param0 => bsi_oid(&[0x04, 0x01, 0x02]),
             PaceVariant::EcdhGmAes128P256 | PaceVariant::EcdhGmAes128BrainpoolP256r1 => {
                 bsi_oid(&[0x04, 0x02, 0x02])
             }
@@ -46,6 +65,7 @@ impl PaceVariant {
     pub fn parameter_id(self) -> u8 {
         match self {
             PaceVariant::DhGm3desParam2 => 2,
+            PaceVariant::DhGmAes128Param0 => 0,
             PaceVariant::EcdhGmAes128P256 => 12,
             PaceVariant::EcdhGmAes128BrainpoolP256r1 => 13,
         }
@@ -55,9 +75,21 @@ impl PaceVariant {
     pub fn cipher(self) -> Cipher {
         match self {
             PaceVariant::DhGm3desParam2 => Cipher::Tdes,
-            PaceVariant::EcdhGmAes128P256 | PaceVariant::EcdhGmAes128BrainpoolP256r1 => {
-                Cipher::Aes128
-            }
+            PaceVariant::DhGmAes128Param0
+            | PaceVariant::EcdhGmAes128P256
+            | PaceVariant::EcdhGmAes128BrainpoolP256r1 => Cipher::Aes128,
+        }
+    }
+
+    /// The DH group of a DH variant.
+    fn dh_group(self) -> DhGroup {
+        match self {
+            PaceVariant::DhGmAes128Param0 => DhGroup {
+                g: crate::ias::dh::hex(&P0_G.concat()),
+                p: crate::ias::dh::hex(&P0_P.concat()),
+                q: crate::ias::dh::hex(P0_Q),
+            },
+            _ => DhGroup::rfc5114_2048_256(),
         }
     }
 
@@ -109,6 +141,9 @@ pub(crate) struct PaceRun {
     step: Step,
     /// The shared secret K once agreed (for the token MAC key).
     secret: Vec<u8>,
+    /// CAR of the most recent CVCA, returned in `87` with the chip's token (TA-capable
+    /// chips).
+    car: Option<Vec<u8>>,
 }
 
 /// What a GA step produced.
@@ -128,7 +163,12 @@ pub(crate) mod sw {
 impl PaceRun {
     /// Start after a valid MSE:Set AT; `password` is the raw secret (CAN digits or MRZ
     /// information).
-    pub(crate) fn new(variant: PaceVariant, reference: PasswordRef, password: &[u8]) -> Self {
+    pub(crate) fn new(
+        variant: PaceVariant,
+        reference: PasswordRef,
+        password: &[u8],
+        car: Option<Vec<u8>>,
+    ) -> Self {
         // K = f(π): the CAN as is; the MRZ information hashed with SHA-1 (9303-11 §9.7.3).
         let password = match reference {
             PasswordRef::Can => password.to_vec(),
@@ -139,6 +179,7 @@ impl PaceRun {
             password,
             step: Step::Nonce,
             secret: Vec::new(),
+            car,
         }
     }
 
@@ -177,7 +218,9 @@ impl PaceRun {
                     return (None, Err(sw::WRONG_DATA));
                 };
                 let result = match self.variant {
-                    PaceVariant::DhGm3desParam2 => self.dh_map(&s, pk_map_pcd, rng),
+                    PaceVariant::DhGm3desParam2 | PaceVariant::DhGmAes128Param0 => {
+                        self.dh_map(&s, pk_map_pcd, rng)
+                    }
                     PaceVariant::EcdhGmAes128P256 => self.ec_map(&s, pk_map_pcd, rng),
                     PaceVariant::EcdhGmAes128BrainpoolP256r1 => bp_map(&s, pk_map_pcd, rng),
                 };
@@ -197,7 +240,7 @@ impl PaceRun {
                     return (None, Err(sw::WRONG_DATA));
                 };
                 let agreed = match &g {
-                    Generator::Dh(gen_) => dh_agree(gen_, pk_pcd, rng),
+                    Generator::Dh(gen_) => dh_agree(&self.variant.dh_group(), gen_, pk_pcd, rng),
                     Generator::Ec(gen_) => ec_agree(gen_, pk_pcd, rng),
                     Generator::Bp(gen_) => bp_agree(gen_, pk_pcd, rng),
                 };
@@ -238,10 +281,11 @@ impl PaceRun {
                     return (None, Err(sw::AUTH_FAILED));
                 }
                 let t_picc = mac(cipher, &k_mac, &self.key_object(&pk_pcd));
-                (
-                    None,
-                    Ok(Outcome::Done(tlv(&[0x7C], &tlv(&[0x86], &t_picc)), sm)),
-                )
+                let mut answer = tlv(&[0x86], &t_picc);
+                if let Some(car) = &self.car {
+                    answer.extend(tlv(&[0x87], car));
+                }
+                (None, Ok(Outcome::Done(tlv(&[0x7C], &answer), sm)))
             }
         }
     }
@@ -249,7 +293,7 @@ impl PaceRun {
     /// `7F49 { 06 OID, 84 y | 86 point }` (9303-11 §9.4.4).
     fn key_object(&self, pk: &[u8]) -> Vec<u8> {
         let tag = match self.variant {
-            PaceVariant::DhGm3desParam2 => 0x84,
+            PaceVariant::DhGm3desParam2 | PaceVariant::DhGmAes128Param0 => 0x84,
             PaceVariant::EcdhGmAes128P256 | PaceVariant::EcdhGmAes128BrainpoolP256r1 => 0x86,
         };
         let mut v = tlv(&[0x06], &self.variant.oid());
@@ -264,7 +308,7 @@ impl PaceRun {
         pk_pcd: &[u8],
         rng: &mut dyn RngCore,
     ) -> Result<(Generator, Vec<u8>), u16> {
-        let group = DhGroup::rfc5114_2048_256();
+        let group = self.variant.dh_group();
         if pk_pcd.len() > group.p.len() || !group.is_valid_public(pk_pcd) {
             return Err(sw::WRONG_DATA);
         }
@@ -339,16 +383,16 @@ fn dh_secret(group: &DhGroup, rng: &mut dyn RngCore) -> BigUint {
 }
 
 fn dh_agree(
+    group: &DhGroup,
     g_hat: &BigUint,
     pk_pcd: &[u8],
     rng: &mut dyn RngCore,
 ) -> Result<(Vec<u8>, Vec<u8>), u16> {
-    let group = DhGroup::rfc5114_2048_256();
     if pk_pcd.len() > group.p.len() || !group.is_valid_public(pk_pcd) {
         return Err(sw::WRONG_DATA);
     }
     let p = BigUint::from_bytes_be(&group.p);
-    let y = dh_secret(&group, rng);
+    let y = dh_secret(group, rng);
     let pk = g_hat.modpow(&y, &p);
     let k = BigUint::from_bytes_be(pk_pcd).modpow(&y, &p);
     Ok((fixed(&pk, group.p.len()), fixed(&k, group.p.len())))
