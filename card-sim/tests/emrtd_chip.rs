@@ -753,6 +753,52 @@ fn pace_mrz_and_ecdh_gm_aes_with_extended_reads() {
 }
 
 #[test]
+fn odd_read_binary_past_32767_under_sm() {
+    let b = EmrtdBuilder::cie()
+        .face(FaceImage::LargeJpeg)
+        .dg2_padding(20_000);
+    let card = cie_with(&b);
+    let files = b.files();
+    let dg2 = files.dg(2).unwrap().to_vec();
+    assert!(dg2.len() > 39_000);
+    let mut sm = pace(&card, PaceVariant::DhGm3desParam2, 2, TEST_CAN.as_bytes()).unwrap();
+    let (_, sw) = sm.cmd(&card, 0xA4, 0x04, 0x0C, &emrtd::AID, None);
+    assert_eq!(sw, 0x9000);
+    // Even INS up to 32 767 (P1 bit 8 is the SFI flag), then B1 with DO54 by SFI 02:
+    // command data and answer travel in DO85.
+    let mut out = Vec::new();
+    let (_, sw) = sm.cmd(&card, 0xA4, 0x02, 0x0C, &h("0102"), None);
+    assert_eq!(sw, 0x9000);
+    while out.len() < dg2.len() {
+        let off = out.len();
+        let n = 4000.min(dg2.len() - off);
+        let (d, sw) = if off + n <= 0x8000 {
+            sm.cmd(
+                &card,
+                0xB0,
+                (off >> 8) as u8,
+                off as u8,
+                &[],
+                Some(n.min(0x8000 - off)),
+            )
+        } else {
+            let (d, sw) = sm.cmd(
+                &card,
+                0xB1,
+                0x00,
+                0x02,
+                &tlv(&[0x54], &(off as u32).to_be_bytes()[1..]),
+                Some(n + 4),
+            );
+            (get(&objects(&d), &[0x53]), sw)
+        };
+        assert!(sw == 0x9000 || sw == 0x6282, "{sw:04X} at {off}");
+        out.extend(d);
+    }
+    assert_eq!(out, dg2);
+}
+
+#[test]
 fn wrong_can_is_refused_at_the_token_and_counts_nothing() {
     let card = cie_with(&EmrtdBuilder::cie());
     for _ in 0..5 {

@@ -244,15 +244,16 @@ pub fn dg1(holder: &Holder) -> Vec<u8> {
     tlv(&[0x61], &tlv(&[0x5F, 0x1F], holder.mrz().as_bytes()))
 }
 
-/// DG2: CBEFF biometric information group template with one ISO/IEC 19794-5:2005 face.
-pub fn dg2(image: FaceImage, sex: char) -> Vec<u8> {
+/// DG2: CBEFF biometric information group template with one ISO/IEC 19794-5:2005 face;
+/// `padding` zero bytes follow the image inside its record (as some chips carry).
+pub fn dg2(image: FaceImage, sex: char, padding: usize) -> Vec<u8> {
     let (data, data_type, w, h): (&[u8], u8, u16, u16) = match image {
         FaceImage::Jpeg => (FACE_JPEG, 0x00, 60, 80),
         FaceImage::Jpeg2000 => (FACE_JP2, 0x01, 60, 80),
         FaceImage::LargeJpeg => (FACE_JPEG_LARGE, 0x00, 240, 320),
     };
     // Facial information block (20 bytes) + image information (12 bytes) + image.
-    let block_len = (20 + 12 + data.len()) as u32;
+    let block_len = (20 + 12 + data.len() + padding) as u32;
     let mut face = block_len.to_be_bytes().to_vec();
     face.extend_from_slice(&[0, 0]); // feature points
     face.push(match sex {
@@ -273,6 +274,7 @@ pub fn dg2(image: FaceImage, sex: char) -> Vec<u8> {
     face.push(0x02); // source: digital still camera
     face.extend_from_slice(&[0, 0, 0, 0]); // device type, quality
     face.extend_from_slice(data);
+    face.resize(face.len() + padding, 0);
     let mut record = b"FAC\x00010\x00".to_vec();
     record.extend_from_slice(&((14 + face.len()) as u32).to_be_bytes());
     record.extend_from_slice(&[0, 1]); // one face

@@ -81,6 +81,7 @@ pub struct EmrtdBuilder {
     lds_version: [u8; 4],
     pace_script: Vec<u8>,
     car: Option<Vec<u8>>,
+    dg2_padding: usize,
 }
 
 impl EmrtdBuilder {
@@ -102,6 +103,7 @@ impl EmrtdBuilder {
             lds_version: *b"0107",
             pace_script: Vec::new(),
             car: None,
+            dg2_padding: 0,
         }
     }
 
@@ -114,6 +116,13 @@ impl EmrtdBuilder {
             .pace(PaceVariant::DhGm3desParam2)
             .face(FaceImage::Jpeg2000)
             .chip_auth(Some(ChipAuth::Dh3desParam2))
+    }
+
+    /// Append `n` zero bytes after the DG2 image (e.g. to exceed 32 767 bytes and need
+    /// odd-INS READ BINARY).
+    pub fn dg2_padding(mut self, n: usize) -> Self {
+        self.dg2_padding = n;
+        self
     }
 
     /// Set the CAN (enables password reference `02`).
@@ -225,7 +234,7 @@ impl EmrtdBuilder {
         let h = &self.holder;
         let mut dgs: Vec<(u8, Vec<u8>)> = vec![
             (1, lds::dg1(h)),
-            (2, lds::dg2(self.face, h.sex)),
+            (2, lds::dg2(self.face, h.sex, self.dg2_padding)),
             (11, lds::dg11(h)),
             (12, lds::dg12(h)),
         ];
