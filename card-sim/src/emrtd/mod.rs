@@ -15,13 +15,15 @@
 //! them (real chips slow down after failures instead, emrtd.md §1 trap 8; only an eID PIN
 //! gets suspended/blocked, and that needs the CAN to resume). **All data is synthetic.**
 
-pub mod aa;
-pub mod bac;
+// Protocol modules stay crate-private: the core's reader must not borrow the chip's
+// protocol code (each side checks the other).
+pub(crate) mod aa;
+pub(crate) mod bac;
 pub(crate) mod brainpool;
-pub mod ca;
-pub mod crypto;
-pub mod lds;
-pub mod pace;
+pub(crate) mod ca;
+pub(crate) mod crypto;
+pub(crate) mod lds;
+pub(crate) mod pace;
 pub(crate) mod sm;
 
 use rand_chacha::ChaCha20Rng;
@@ -33,7 +35,7 @@ use crate::card::{CardConfig, VirtualCard};
 use crate::command::Command;
 use crate::fs::{Access, Df, Ef, FileSystem};
 pub use ca::ChipAuth;
-pub use lds::{FaceImage, Holder, MrzFormat};
+pub use lds::{FACE_JP2, FACE_JPEG, FACE_JPEG_LARGE, FaceImage, Holder, MrzFormat, check_digit};
 pub use pace::{PaceVariant, PasswordRef};
 use sm::SmSession;
 
