@@ -14,6 +14,7 @@ use cie_core::transport::{CardTransport, TransportError, TransportInfo, Transpor
 
 use crate::ber;
 use crate::command::Command;
+use crate::emrtd::{self, EmrtdApp};
 use crate::fs::{Access, Df, FileSystem, Node};
 use crate::ias::{self, CieVariant, IasApp};
 
@@ -161,6 +162,10 @@ struct State {
     log: Vec<Vec<u8>>,
     /// The IAS application (CIE presets only).
     ias: Option<IasApp>,
+    /// The eMRTD application's protocol state (cards with [`crate::emrtd`]).
+    emrtd: Option<EmrtdApp>,
+    /// The command being run came under the eMRTD application's secure messaging.
+    secure_emrtd: bool,
     /// Whether the command being run arrived under secure messaging.
     secure: bool,
 }
@@ -203,15 +208,30 @@ pub struct VirtualCard {
 impl VirtualCard {
     /// A card with file system `fs` and behaviour `config`; the MF is selected.
     pub fn new(fs: FileSystem, config: CardConfig) -> Self {
-        Self::with_parts(fs, config, None)
+        Self::with_parts(fs, config, None, None)
     }
 
-    /// A card with the IAS application of the virtual CIE in `variant` (see [`crate::ias`]).
-    pub(crate) fn with_ias(fs: FileSystem, config: CardConfig, variant: CieVariant) -> Self {
-        Self::with_parts(fs, config, Some(IasApp::new(variant)))
+    /// A card with the eMRTD application (see [`crate::emrtd`]) and, optionally, the IAS one.
+    pub(crate) fn with_emrtd_and_ias(
+        fs: FileSystem,
+        config: CardConfig,
+        app: EmrtdApp,
+        ias: Option<CieVariant>,
+    ) -> Self {
+        Self::with_parts(fs, config, ias.map(IasApp::new), Some(app))
     }
 
-    fn with_parts(fs: FileSystem, config: CardConfig, ias: Option<IasApp>) -> Self {
+    /// A card with the eMRTD application only.
+    pub(crate) fn with_emrtd(fs: FileSystem, config: CardConfig, app: EmrtdApp) -> Self {
+        Self::with_emrtd_and_ias(fs, config, app, None)
+    }
+
+    fn with_parts(
+        fs: FileSystem,
+        config: CardConfig,
+        ias: Option<IasApp>,
+        emrtd: Option<EmrtdApp>,
+    ) -> Self {
         Self {
             config,
             state: Mutex::new(State {
@@ -223,6 +243,8 @@ impl VirtualCard {
                 log: Vec::new(),
                 ias,
                 secure: false,
+                emrtd,
+                secure_emrtd: false,
             }),
         }
     }
@@ -238,7 +260,11 @@ impl VirtualCard {
         if let Some(ias) = ias.as_mut() {
             ias.power_cycle();
         }
-        Self::with_parts(state.fs, config, ias)
+        let mut emrtd = state.emrtd;
+        if let Some(e) = emrtd.as_mut() {
+            e.power_cycle();
+        }
+        Self::with_parts(state.fs, config, ias, emrtd)
     }
 
     /// Take the card out of the field and back ("a new tap"): the MF is selected again and
@@ -252,6 +278,9 @@ impl VirtualCard {
         state.chain = None;
         if let Some(ias) = state.ias.as_mut() {
             ias.power_cycle();
+        }
+        if let Some(e) = state.emrtd.as_mut() {
+            e.power_cycle();
         }
     }
 
@@ -366,25 +395,57 @@ impl VirtualCard {
             [cla, ins, _, _, ..] => (cla, ins),
             _ => return Err(sw::WRONG_LENGTH),
         };
-        let sm_ready = state.ias.as_ref().is_some_and(IasApp::sm_established);
+        let emrtd_sm = state.emrtd.as_ref().is_some_and(EmrtdApp::sm_established);
+        let sm_ready = emrtd_sm || state.ias.as_ref().is_some_and(IasApp::sm_established);
         let secure = check_cla(cla, sm_ready)?;
         let ias_ins = state.ias.is_some() && ias::IAS_INS.contains(&ins);
-        if !matches!(ins, 0xA4 | 0xB0 | 0xB1 | 0xD6 | 0xC0) && !ias_ins {
+        let emrtd_ins = state.emrtd.is_some() && emrtd::EMRTD_INS.contains(&ins);
+        if !matches!(ins, 0xA4 | 0xB0 | 0xB1 | 0xD6 | 0xC0) && !ias_ins && !emrtd_ins {
             return Err(sw::INS_NOT_SUPPORTED);
         }
         let cmd = Command::decode(apdu).map_err(|_| sw::WRONG_LENGTH)?;
         if cmd.extended && !self.config.extended_length {
             return Err(sw::WRONG_LENGTH);
         }
-        let Some(ias) = state.ias.as_mut() else {
-            return self.run(state, cmd);
-        };
         if !secure {
             if ins != 0xC0 {
-                ias.on_clear_command();
+                if let Some(ias) = state.ias.as_mut() {
+                    ias.on_clear_command();
+                }
+                if let Some(e) = state.emrtd.as_mut() {
+                    e.on_clear_command(ins);
+                }
             }
-            return self.run(state, cmd);
+            let reply = self.run(state, cmd);
+            if let Some(e) = state.emrtd.as_mut() {
+                e.finish();
+            }
+            return reply;
         }
+        if emrtd_sm {
+            // eMRTD secure messaging (BAC, PACE or CA keys): SM errors answer in clear.
+            let Some(app) = state.emrtd.as_mut() else {
+                return Err(sw::SM_NOT_SUPPORTED);
+            };
+            let plain = app.unwrap(&cmd)?;
+            state.secure = true;
+            state.secure_emrtd = true;
+            let reply = match self.run(state, plain) {
+                Ok(r) => r,
+                Err(sw) => Reply::sw(sw),
+            };
+            state.secure = false;
+            state.secure_emrtd = false;
+            let Some(app) = state.emrtd.as_mut() else {
+                return Ok(reply);
+            };
+            let data = app.wrap(ins, &reply.data, reply.sw);
+            app.finish();
+            return Ok(Reply { data, sw: reply.sw });
+        }
+        let Some(ias) = state.ias.as_mut() else {
+            return Err(sw::SM_NOT_SUPPORTED);
+        };
         // Secure messaging: SM errors answer in clear (and end the session); everything
         // else, errors included, is protected.
         let plain = ias.unwrap(&cmd)?;
@@ -417,7 +478,10 @@ impl VirtualCard {
             data.extend_from_slice(&cmd.data);
             cmd.data = data;
         }
-        if cmd.is_chained() {
+        // PACE's GENERAL AUTHENTICATE steps carry the chaining bit but are whole commands,
+        // each answered on its own (9303-11 §4.4).
+        let pace_step = cmd.ins == 0x86 && state.emrtd.is_some();
+        if cmd.is_chained() && !pace_step {
             let chainable = cmd.ins == 0xD6
                 || (state.ias.is_some() && matches!(cmd.ins, 0x22 | 0x2A | 0x82 | 0x88 | 0x24));
             if !self.config.chaining || !chainable {
@@ -442,6 +506,11 @@ impl VirtualCard {
             0xC0 => self.get_response(state, &cmd),
             _ => {
                 let secure = state.secure;
+                if state.emrtd.is_some() && routes_to_emrtd(state, &cmd) {
+                    let app = state.emrtd.as_mut().ok_or(sw::INS_NOT_SUPPORTED)?;
+                    let (data, sw) = app.command(&cmd, secure)?;
+                    return Ok(Reply { data, sw });
+                }
                 let ias = state.ias.as_mut().ok_or(sw::INS_NOT_SUPPORTED)?;
                 let (data, sw) = ias.command(&cmd, secure)?;
                 Ok(Reply { data, sw })
@@ -562,8 +631,9 @@ impl VirtualCard {
         let le = cmd.le.ok_or(sw::WRONG_LENGTH)?;
         let offset = resolve_even(state, cmd)?;
         check_read_access(state)?;
+        let sm_block = emrtd_sm_block(state);
         let content = current_ef_data(state)?;
-        Ok(self.read(content, offset, le, false))
+        Ok(self.read(content, offset, le, false, sm_block))
     }
 
     /// `B1`: P1-P2 names the EF (`0000` current, SFI, or FID); the offset is in data object
@@ -591,22 +661,37 @@ impl VirtualCard {
             state.current_ef = Some(index.ok_or(sw::NOT_FOUND)?);
         }
         check_read_access(state)?;
-        let content = current_ef_data(state)?;
         if le < 2 {
             // Not even room for an empty `53 00`.
             return Err(sw::WRONG_LENGTH);
         }
-        Ok(self.read(content, offset, le, true))
+        let sm_block = emrtd_sm_block(state);
+        let content = current_ef_data(state)?;
+        Ok(self.read(content, offset, le, true, sm_block))
     }
 
-    /// Shared READ BINARY core: `wrap` selects the odd-INS `53` wrapping.
-    fn read(&self, content: &[u8], offset: usize, le: usize, wrap: bool) -> Reply {
+    /// Shared READ BINARY core: `wrap` selects the odd-INS `53` wrapping; `sm_block` (the
+    /// eMRTD SM cipher's block size) shrinks the answer so its protected form fits the
+    /// card's buffer, as chips do (223 plaintext bytes for AES in a short response).
+    fn read(
+        &self,
+        content: &[u8],
+        offset: usize,
+        le: usize,
+        wrap: bool,
+        sm_block: Option<usize>,
+    ) -> Reply {
         if offset >= content.len() {
             return Reply::sw(sw::WRONG_OFFSET);
         }
         let available = content.len() - offset;
         // What the reader asked for, clipped to the card's buffer.
-        let cap = le.min(self.config.max_response_data.max(1));
+        let buffer = self.config.max_response_data.max(1);
+        let buffer = match sm_block {
+            Some(block) => sm_plain_fit(buffer, block).max(1),
+            None => buffer,
+        };
+        let cap = le.min(buffer);
         let fit = if wrap { fit_wrapped(cap) } else { cap };
         let n = available.min(fit);
         let body = &content[offset..offset + n];
@@ -745,6 +830,14 @@ fn check_read_access(state: &State) -> CardResult<()> {
         .ef(index)
         .map(|ef| ef.read_access())
         .ok_or(sw::NO_CURRENT_EF)?;
+    if access == Access::AfterEmrtdAccessControl {
+        let ok = state.secure_emrtd && state.emrtd.as_ref().is_some_and(EmrtdApp::authenticated);
+        return if ok {
+            Ok(())
+        } else {
+            Err(sw::SECURITY_NOT_SATISFIED)
+        };
+    }
     match (access, &state.ias) {
         (Access::Always, _) => Ok(()),
         (access, Some(ias)) if ias.may_read(access, state.secure) => Ok(()),
@@ -752,9 +845,45 @@ fn check_read_access(state: &State) -> CardResult<()> {
     }
 }
 
+/// Which application runs a command both could take (GET CHALLENGE, EXTERNAL/INTERNAL
+/// AUTHENTICATE, MSE SET): the eMRTD one under its own SM, for PACE, on a card without the
+/// IAS application, or when the eMRTD application is the current DF.
+fn routes_to_emrtd(state: &State, cmd: &Command) -> bool {
+    if state.secure_emrtd || state.ias.is_none() || cmd.ins == 0x86 {
+        return true;
+    }
+    if cmd.ins == 0x22 && cmd.p1p2() == 0xC1A4 {
+        return true;
+    }
+    !state.secure && current_df(state).is_ok_and(|df| df.name() == Some(&emrtd::AID[..]))
+}
+
 /// `61xx`: xx = remaining bytes, `00` when 256 or more.
 fn sw_61(remaining: usize) -> u16 {
     0x6100 | u16::from(u8::try_from(remaining).unwrap_or(0))
+}
+
+/// The eMRTD SM block size when the current command came under eMRTD SM.
+fn emrtd_sm_block(state: &State) -> Option<usize> {
+    if state.secure_emrtd {
+        state.emrtd.as_ref().and_then(EmrtdApp::sm_block)
+    } else {
+        None
+    }
+}
+
+/// Largest plaintext whose protected response (`87 L 01 ‖ padded cipher`, `99 02 SW`,
+/// `8E 08 MAC`) fits `buffer` bytes.
+fn sm_plain_fit(buffer: usize, block: usize) -> usize {
+    let wrapped = |p: usize| {
+        let c = (p / block + 1) * block;
+        1 + ber::len_of_len(c + 1) + 1 + c + 4 + 10
+    };
+    let mut p = buffer;
+    while p > 0 && wrapped(p) > buffer {
+        p -= 1;
+    }
+    p
 }
 
 /// Largest content length whose `53 L content` encoding fits `cap` bytes.

@@ -3,11 +3,14 @@
 //! AIDs and file ids follow /work/shared/research/cie.md §2.1 and §4. **All file contents
 //! are synthetic test data** (no real person's or card's data). The IAS files hold the test
 //! PKI of [`crate::ias::pki`] (real keys, a certificate from a test CA, a SOD signed by a
-//! test Document Signer); the eMRTD SOD is still a placeholder. The IAS application itself
-//! (DH, secure messaging, DAPP, PIN, signing) is in [`crate::ias`].
+//! test Document Signer). The IAS application itself (DH, secure messaging, DAPP, PIN,
+//! signing) is in [`crate::ias`]; the eMRTD application beside it (BAC, PACE-CAN/MRZ, CA,
+//! AA, LDS1 files and SOD) is in [`crate::emrtd`], configured by
+//! [`crate::emrtd::EmrtdBuilder::cie`] unless [`virtual_cie_with`] is given another.
 
 use crate::ber;
 use crate::card::{CardConfig, VirtualCard};
+use crate::emrtd::EmrtdBuilder;
 use crate::fs::{Access, Df, Ef, FileSystem};
 use crate::ias::{CieVariant, Vendor, pki};
 
@@ -75,6 +78,26 @@ fn placeholder(what: &str, pattern_len: usize) -> Vec<u8> {
     crate::ber::tlv(&[0x30], &inner)
 }
 
+/// A virtual CIE of `variant` whose eMRTD application is made by `emrtd` (e.g.
+/// `EmrtdBuilder::cie().pace_only(&[PaceVariant::EcdhGmAes128P256])`); `config.atr`
+/// defaults to the vendor's ATR. PACE DH with parameter 2 sends 264-byte GENERAL
+/// AUTHENTICATE data: use an extended-length [`CardConfig`], as the real CIE needs.
+pub fn virtual_cie_with(
+    variant: CieVariant,
+    mut config: CardConfig,
+    emrtd: &EmrtdBuilder,
+) -> VirtualCard {
+    if config.atr.is_none() {
+        config.atr = Some(variant.vendor.atr());
+    }
+    VirtualCard::with_emrtd_and_ias(
+        cie_file_system_with(&variant, emrtd),
+        config,
+        emrtd.app(),
+        Some(variant),
+    )
+}
+
 /// NXP-like contact ATR assembled from the historical-byte fragments in research §2.3
 /// (`3B 8F 80 01` + 15 historical bytes + TCK). Synthetic: not copied from a real card.
 pub fn synthetic_atr() -> Vec<u8> {
@@ -89,12 +112,12 @@ pub fn cie_file_system() -> FileSystem {
 /// The virtual CIE's file system for `variant`: EF.ATR from its vendor; when the IAS AID is
 /// not selectable, the IAS files sit directly in the MF.
 pub fn cie_file_system_for(variant: &CieVariant) -> FileSystem {
+    cie_file_system_with(variant, &EmrtdBuilder::cie())
+}
+
+/// The virtual CIE's file system for `variant` with the eMRTD application of `emrtd`.
+pub fn cie_file_system_with(variant: &CieVariant, emrtd: &EmrtdBuilder) -> FileSystem {
     let ef_atr = variant.vendor.ef_atr();
-    // The public CIE EF.CardAccess fixture (research §4): id-PACE-DH-GM-3DES-CBC-CBC, v2, param 2.
-    let card_access = vec![
-        0x31, 0x14, 0x30, 0x12, 0x06, 0x0A, 0x04, 0x00, 0x7F, 0x00, 0x07, 0x02, 0x02, 0x04, 0x01,
-        0x01, 0x02, 0x01, 0x02, 0x02, 0x01, 0x02,
-    ];
     // The authentication certificate is padded after its DER, as on real cards (§2.1).
     let mut cert = pki::AUTH_CERT_DER.to_vec();
     cert.resize(cert.len().max(2048), 0x00);
@@ -113,22 +136,11 @@ pub fn cie_file_system_for(variant: &CieVariant) -> FileSystem {
     let pan = Ef::new(EF_PAN, placeholder("PAN", 8));
     let ef_dh = Ef::new(EF_DH, pki::EF_D004.to_vec());
 
-    // eMRTD: DG1 holds the ICAO 9303 specimen-style TD1 MRZ of the fictional "Utopia".
-    let mrz = b"I<UTOD231458907<<<<<<<<<<<<<<<7408122F1204159UTO<<<<<<<<<<<6ERIKSSON<<ANNA<MARIA<<<<<<<<<<";
-    let dg1 = crate::ber::tlv(&[0x61], &crate::ber::tlv(&[0x5F, 0x1F], mrz));
-    let mut com = crate::ber::tlv(&[0x5F, 0x01], b"0107");
-    com.extend(crate::ber::tlv(&[0x5F, 0x36], b"040000"));
-    com.extend(crate::ber::tlv(&[0x5C], &[0x61]));
-    let com = crate::ber::tlv(&[0x60], &com);
-    let sod = crate::ber::tlv(&[0x77], &placeholder("eMRTD SOD", 1800));
-    let df_emrtd = Df::application(&EMRTD_AID)
-        .with_ef(Ef::new(EF_COM, com).with_sfi(0x1E))
-        .with_ef(Ef::new(EF_SOD, sod).with_sfi(0x1D))
-        .with_ef(Ef::new(EF_DG1, dg1).with_sfi(0x01));
-
-    let mf = Df::mf()
-        .with_ef(Ef::new(EF_ATR, ef_atr))
-        .with_ef(Ef::new(EF_CARD_ACCESS, card_access).with_sfi(0x1C));
+    let (df_emrtd, card_access) = emrtd.file_tree();
+    let mut mf = Df::mf().with_ef(Ef::new(EF_ATR, ef_atr));
+    if let Some(card_access) = card_access {
+        mf = mf.with_ef(card_access);
+    }
     let mf = if variant.ias_aid_selectable {
         mf.with_df(
             Df::application(&IAS_AID)
@@ -156,7 +168,7 @@ impl VirtualCard {
         if config.atr.is_none() {
             config.atr = Some(variant.vendor.atr());
         }
-        Self::with_ias(cie_file_system_for(&variant), config, variant)
+        virtual_cie_with(variant, config, &EmrtdBuilder::cie())
     }
 
     /// A test card: MF / DF `5000` / EF `5001` (SFI 1) holding `size` bytes of

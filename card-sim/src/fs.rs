@@ -26,6 +26,9 @@ pub enum Access {
     /// (Like EF.Cert_CIE `1003` on a real CIE.) On a card without the IAS application the
     /// file cannot be read at all.
     SecureAfterDapp,
+    /// Only under the eMRTD application's secure messaging after BAC or PACE (the LDS1
+    /// files); else `6982`.
+    AfterEmrtdAccessControl,
 }
 
 /// A transparent elementary file.

@@ -12,6 +12,7 @@ mod ber;
 pub mod card;
 pub mod cie;
 pub mod command;
+pub mod emrtd;
 pub mod faulty;
 #[cfg(feature = "ffi")]
 pub mod ffi;

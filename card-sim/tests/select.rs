@@ -70,10 +70,10 @@ fn emrtd_and_card_access() {
     let card = VirtualCard::cie();
     assert_eq!(sw(&card, "00 A4 04 0C 07 A0000002471001"), 0x9000);
     assert_eq!(sw(&card, "00 A4 02 0C 02 011E"), 0x9000);
-    let (com, s) = send(&card, "00 B0 00 00 00");
-    assert_eq!((com[0], s), (0x60, 0x6282));
+    // The LDS1 files need BAC or PACE first (tests/emrtd_chip.rs runs them).
+    assert_eq!(send(&card, "00 B0 00 00 00"), (vec![], 0x6982));
     assert_eq!(sw(&card, "00 A4 02 0C 02 011D"), 0x9000);
-    assert_eq!(send(&card, "00 B0 00 00 01"), (vec![0x77], 0x9000));
+    assert_eq!(send(&card, "00 B0 9D 00 01"), (vec![], 0x6982));
     // EF.CardAccess lives in the MF: not found as a child of the eMRTD DF...
     assert_eq!(sw(&card, "00 A4 02 0C 02 011C"), 0x6A82);
     // ...but P1=00 searches the parent (MF) level too.

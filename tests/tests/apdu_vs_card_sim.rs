@@ -142,11 +142,11 @@ fn unknown_size_reads_stop_at_each_kind_of_end() {
 fn tlv_sized_read_uses_the_header() {
     let card = Arc::new(VirtualCard::cie());
     let ch = CardChannel::new(card.clone());
-    block(files::select_aid(&ch, KnownApplication::IcaoEmrtd.aid())).unwrap();
-    block(ch.transmit(&Command::new(0, 0xA4, 0x02, 0x0C).with_data([0x01, 0x1E]))).unwrap();
-    let com = block(files::read_tlv_object(&ch)).unwrap();
-    assert_eq!(com[0], 0x60, "EF.COM starts with its 60 tag");
-    assert_eq!(cie_core::tlv::encoded_len(&com).unwrap(), com.len());
+    // EF.CardAccess (MF/011C): readable in clear, unlike the eMRTD files behind BAC/PACE.
+    block(ch.transmit(&Command::new(0, 0xA4, 0x02, 0x0C).with_data([0x01, 0x1C]))).unwrap();
+    let ca = block(files::read_tlv_object(&ch)).unwrap();
+    assert_eq!(ca[0], 0x31, "EF.CardAccess starts with its SET tag");
+    assert_eq!(cie_core::tlv::encoded_len(&ca).unwrap(), ca.len());
 }
 
 #[test]

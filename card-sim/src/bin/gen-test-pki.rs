@@ -238,6 +238,37 @@ fn main() -> Res<()> {
         .map_err(cms_err)?;
     let sod = builder.build().map_err(cms_err)?;
     write("sod_ias.der", &sod.to_der()?)?;
+
+    // 5. eMRTD chip keys, from their own seed so the files above stay byte-identical: the
+    // Active Authentication key (DG15; RSA-1024, the size most passports use with ISO 9796-2)
+    // and the static Chip Authentication keys (DG14; ECDH on P-256, raw 32-byte scalar; DH
+    // exponent, 32 bytes). The
+    // eMRTD SOD itself is built when a virtual card is made (so tests can forge DGs), signed
+    // by the Document Signer above.
+    let mut rng = ChaCha20Rng::seed_from_u64(0x000C_1EC0_3A41_0002);
+    let aa = RsaPrivateKey::new(&mut rng, 1024)?;
+    write("emrtd_aa_key.pk8.der", aa.to_pkcs8_der()?.as_bytes())?;
+    let ca = p256::NonZeroScalar::random(&mut rng);
+    write("emrtd_ca_p256_key.bin", &ca.to_bytes())?;
+    // Static DH Chip Authentication key in the RFC 5114 §2.3 group (the CIE's CA is DH):
+    // x uniform in [2, q-2].
+    let q = BigUint::from_bytes_be(&group.q);
+    let x = loop {
+        let mut b = [0u8; 32];
+        rand_core::RngCore::fill_bytes(&mut rng, &mut b);
+        let x = BigUint::from_bytes_be(&b);
+        if x >= BigUint::from(2u8) && x <= &q - 2u8 {
+            break x;
+        }
+    };
+    let mut xb = x.to_bytes_be();
+    while xb.len() < 32 {
+        xb.insert(0, 0);
+    }
+    write("emrtd_ca_dh_key.bin", &xb)?;
+    // ECDSA Active Authentication key (P-256, raw scalar) for chips that sign plainly.
+    let aa_ec = p256::NonZeroScalar::random(&mut rng);
+    write("emrtd_aa_p256_key.bin", &aa_ec.to_bytes())?;
     Ok(())
 }
 

@@ -357,6 +357,8 @@ impl IasApp {
         match access {
             Access::Always => true,
             Access::SecureAfterDapp => secure && self.s.dapp_done,
+            // The card checks this one against the eMRTD application.
+            Access::AfterEmrtdAccessControl => false,
         }
     }
 
