@@ -1,5 +1,6 @@
 //! Card applications. Each applet gets its own module (later: `ias`, `emrtd`, `cns`); this
 //! one holds what is common: the applications we know and how to find which a card has.
 
+pub mod emrtd;
 pub mod ias;
 pub mod probe;
