@@ -255,6 +255,32 @@ pub fn ias_session(data: &[u8]) {
     });
 }
 
+/// EF.CardAccess / DG14 `SecurityInfos` decoding and the PACE choice. Oracles: every PACE
+/// protocol decoded re-encodes to an OID that decodes to the same protocol, and the chosen
+/// configuration is one the card listed, with standardized parameters this reader has.
+pub fn card_access(data: &[u8]) {
+    use crate::applets::emrtd::card_access::{PaceProtocol, SecurityInfos};
+    use crate::applets::emrtd::domain::DomainParameters;
+    let Ok(infos) = SecurityInfos::parse(data) else {
+        return;
+    };
+    for p in infos.pace_infos() {
+        assert_eq!(
+            PaceProtocol::from_oid(&p.protocol.oid()),
+            Some(p.protocol),
+            "PACE OID round trip"
+        );
+        let _ = infos.parameters_ambiguous(p.protocol);
+    }
+    if let Some(chosen) = infos.choose_pace() {
+        assert!(infos.pace_infos().any(|p| p == chosen));
+        let id = chosen
+            .parameter_id
+            .expect("chosen PACEInfo has a parameter ID");
+        assert!(DomainParameters::standardized(id).is_ok());
+    }
+}
+
 /// Drive a future whose I/O is always ready (fuzz and test transports answer at once).
 fn run<F: Future>(fut: F) -> F::Output {
     let mut fut = std::pin::pin!(fut);
@@ -285,6 +311,7 @@ mod tests {
             sm_unwrap(input);
             ias_objects(input);
             ias_session(input);
+            card_access(input);
         }
     }
 }

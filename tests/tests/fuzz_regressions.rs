@@ -48,3 +48,8 @@ fn ias_objects_regressions() {
 fn ias_session_regressions() {
     replay("ias_session", cie_core::fuzzing::ias_session);
 }
+
+#[test]
+fn card_access_regressions() {
+    replay("card_access", cie_core::fuzzing::card_access);
+}
