@@ -84,7 +84,7 @@ pub struct ModpGroup {
 }
 
 impl ModpGroup {
-    /// A private exponent in `[2, q-1)` drawn from `rng` (as many bytes as q).
+    /// A private exponent in `[2, q-1]` drawn from `rng` (as many bytes as q).
     pub fn private_key(&self, rng: &dyn Randomness) -> Result<Zeroizing<Vec<u8>>, EmrtdError> {
         for _ in 0..MAX_DRAWS {
             let mut x = Zeroizing::new(vec![0u8; self.q.len()]);
