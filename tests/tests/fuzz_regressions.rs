@@ -53,3 +53,8 @@ fn ias_session_regressions() {
 fn card_access_regressions() {
     replay("card_access", cie_core::fuzzing::card_access);
 }
+
+#[test]
+fn emrtd_session_regressions() {
+    replay("emrtd_session", cie_core::fuzzing::emrtd_session);
+}
