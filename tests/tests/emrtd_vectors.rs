@@ -442,3 +442,41 @@ fn pace_card_refusal_and_lost_card_pass_through_typed() {
     );
     assert!(!err.is_wrong_secret());
 }
+
+// ---------------------------------------------------------------------------------------
+// Reading EF.CardAccess from the MF
+
+#[test]
+fn read_card_access_from_the_mf() {
+    use cie_core::applets::emrtd::read_card_access;
+    let v = vector("icao_pace_ecdh_gm.json");
+    let mut ca = hx(&v["values"], "ef_cardaccess");
+    ca.extend_from_slice(&[0x90, 0x00]);
+    let card = Scripted::new(vec![
+        // SELECT MF with 3F00 refused: the form without data is tried (emrtd.md §1.1).
+        (hex::decode("00A4000C023F00").unwrap(), vec![0x6A, 0x86]),
+        (hex::decode("00A4000C").unwrap(), vec![0x90, 0x00]),
+        (
+            hex::decode("00A4020402011C00").unwrap(),
+            hex::decode("6204800200169000").unwrap(),
+        ),
+        (hex::decode("00B0000016").unwrap(), ca),
+    ]);
+    let infos = pollster::block_on(read_card_access(&card))
+        .unwrap()
+        .unwrap();
+    assert_eq!(infos.choose_pace().unwrap().parameter_id, Some(13));
+    card.assert_done();
+
+    // No EF.CardAccess: the card does not do PACE.
+    let card = Scripted::new(vec![
+        (hex::decode("00A4000C023F00").unwrap(), vec![0x90, 0x00]),
+        (hex::decode("00A4020402011C00").unwrap(), vec![0x6A, 0x82]),
+    ]);
+    assert!(
+        pollster::block_on(read_card_access(&card))
+            .unwrap()
+            .is_none()
+    );
+    card.assert_done();
+}
