@@ -255,6 +255,88 @@ pub fn ias_session(data: &[u8]) {
     });
 }
 
+/// EF.CardAccess / DG14 `SecurityInfos` decoding and the PACE choice. Oracles: every PACE
+/// protocol decoded re-encodes to an OID that decodes to the same protocol, and the chosen
+/// configuration is one the card listed, with standardized parameters this reader has.
+pub fn card_access(data: &[u8]) {
+    use crate::applets::emrtd::card_access::{PaceProtocol, SecurityInfos};
+    use crate::applets::emrtd::domain::DomainParameters;
+    let Ok(infos) = SecurityInfos::parse(data) else {
+        return;
+    };
+    for p in infos.pace_infos() {
+        assert_eq!(
+            PaceProtocol::from_oid(&p.protocol.oid()),
+            Some(p.protocol),
+            "PACE OID round trip"
+        );
+        let _ = infos.parameters_ambiguous(p.protocol);
+    }
+    if let Some(chosen) = infos.choose_pace() {
+        assert!(infos.pace_infos().any(|p| p == chosen));
+        let id = chosen
+            .parameter_id
+            .expect("chosen PACEInfo has a parameter ID");
+        assert!(DomainParameters::standardized(id).is_ok());
+    }
+}
+
+/// PACE and BAC against a card whose answers are fuzzer bytes (see `fuzz_card`). Flag bits
+/// 4-5 of the first byte pick the run: PACE-CAN DH-GM 3DES on the CIE's 2048-bit group,
+/// ECDH-GM AES-128 on brainpoolP256r1, ECDH-GM AES-256 on P-384, or EF.CardAccess read
+/// then the PACE it offers; bit 7 runs BAC instead. Only panics are bugs.
+pub fn emrtd_session(data: &[u8]) {
+    use crate::applets::emrtd::card_access::{KeyAgreement, Mapping, PaceInfo, PaceProtocol};
+    use crate::applets::emrtd::pace::{self, PaceConfig};
+    use crate::applets::emrtd::{self, Can, Mrz, PacePassword, Randomness, bac};
+    use crate::sm::KeyAlgorithm;
+
+    struct Fixed;
+    impl Randomness for Fixed {
+        fn fill(&self, buf: &mut [u8]) -> Result<(), crate::applets::ias::IasError> {
+            buf.fill(0x42);
+            Ok(())
+        }
+    }
+
+    let flags = data.first().copied().unwrap_or(0);
+    let card = fuzz_card(data);
+    let ch = CardChannel::new(card);
+    let info = |agreement, cipher, id| PaceInfo {
+        protocol: PaceProtocol {
+            mapping: Mapping::Generic,
+            agreement,
+            cipher,
+        },
+        version: 2,
+        parameter_id: Some(id),
+    };
+    run(async {
+        if flags & 0x80 != 0 {
+            if let Ok(mrz) = Mrz::from_information("L898902C<369080619406236") {
+                let _ = bac::bac(&ch, &mrz, &Fixed).await;
+            }
+            return;
+        }
+        let Ok(can) = Can::new("123456") else {
+            return;
+        };
+        let password = PacePassword::Can(can);
+        let chosen = match (flags >> 4) & 0x03 {
+            0 => info(KeyAgreement::Dh, KeyAlgorithm::Tdes, 2),
+            1 => info(KeyAgreement::Ecdh, KeyAlgorithm::Aes128, 13),
+            2 => info(KeyAgreement::Ecdh, KeyAlgorithm::Aes256, 15),
+            _ => {
+                if let Ok(Some(infos)) = emrtd::read_card_access(&ch).await {
+                    let _ = pace::pace_with_card_access(&ch, &infos, &password, &Fixed).await;
+                }
+                return;
+            }
+        };
+        let _ = pace::pace(&ch, &chosen, &password, &Fixed, PaceConfig::default()).await;
+    });
+}
+
 /// Drive a future whose I/O is always ready (fuzz and test transports answer at once).
 fn run<F: Future>(fut: F) -> F::Output {
     let mut fut = std::pin::pin!(fut);
@@ -333,6 +415,8 @@ mod tests {
             sm_unwrap(input);
             ias_objects(input);
             ias_session(input);
+            card_access(input);
+            emrtd_session(input);
         }
     }
 }

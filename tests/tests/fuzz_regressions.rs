@@ -53,3 +53,13 @@ fn ias_session_regressions() {
 fn otp_uri_regressions() {
     replay("otp_uri", cie_core::fuzzing::otp_uri);
 }
+
+#[test]
+fn card_access_regressions() {
+    replay("card_access", cie_core::fuzzing::card_access);
+}
+
+#[test]
+fn emrtd_session_regressions() {
+    replay("emrtd_session", cie_core::fuzzing::emrtd_session);
+}

@@ -1,4 +1,4 @@
-//! Card applications. Each applet gets its own module (later: `ias`, `emrtd`, `cns`); this
+//! Card applications. Each applet gets its own module (`ias`, `emrtd`; later `cns`); this
 //! one holds what is common: the applications we know and how to find which a card has.
 
 pub mod emrtd;

@@ -1,4 +1,58 @@
-//! The ICAO 9303 eMRTD application (passports, and the CIE's travel-document side).
+//! The ICAO 9303 eMRTD application (passports, the CIE's travel-document side): access
+//! control (this module), the files (`lds`) and passive authentication (`passive`).
+//!
+//! - [`card_access`]: EF.CardAccess / DG14 / EF.CardSecurity `SecurityInfos`;
+//! - [`domain`]: standardized PACE domain parameters and their group operations;
+//! - [`password`]: the CAN and the MRZ data, zeroized;
+//! - [`pace`]: PACE Generic Mapping, DH and ECDH, 3DES and AES;
+//! - [`bac`]: Basic Access Control;
+//! - [`lds`]: the files (EF.COM, DG1, DG2, DG11, DG12, EF.SOD), each its own type;
+//! - [`passive`]: passive authentication (SOD signature, CSCA chain, data-group hashes).
+//!
+//! Typical use: [`read_card_access`] (MF), [`pace::pace_with_card_access`] with the CAN,
+//! then [`select_applet`] over the returned secure channel; or, for documents without PACE,
+//! [`select_applet`] then [`bac::bac`] with the MRZ.
 
+pub mod bac;
+pub mod card_access;
+pub mod domain;
+mod error;
 pub mod lds;
+pub mod pace;
 pub mod passive;
+pub mod password;
+
+pub use crate::applets::ias::secure::{OsRandomness, Randomness};
+pub use error::{EmrtdError, SecretKind};
+pub use password::{Can, Mrz, PacePassword};
+
+use crate::apdu::{ApduChannel, ApduError, Command, files};
+use card_access::SecurityInfos;
+
+/// The eMRTD LDS1 application identifier.
+pub const EMRTD_AID: [u8; 7] = [0xA0, 0x00, 0x00, 0x02, 0x47, 0x10, 0x01];
+/// EF.CardAccess, in the MF.
+pub const FID_CARD_ACCESS: [u8; 2] = [0x01, 0x1C];
+
+/// Select the eMRTD application.
+pub async fn select_applet<C: ApduChannel + ?Sized>(ch: &C) -> Result<(), EmrtdError> {
+    Ok(files::select_aid(ch, &EMRTD_AID).await?)
+}
+
+/// Select the MF and read EF.CardAccess. `Ok(None)` when the card has no EF.CardAccess
+/// (`6A82`): it does not do PACE, only BAC. Some chips accept only `00 A4 00 0C` without
+/// data, others only with `3F00` (emrtd.md §1.1): both are tried.
+pub async fn read_card_access<C: ApduChannel + ?Sized>(
+    ch: &C,
+) -> Result<Option<SecurityInfos>, EmrtdError> {
+    if files::select_df(ch, [0x3F, 0x00]).await.is_err() {
+        ch.transmit(&Command::new(0x00, 0xA4, 0x00, 0x0C))
+            .await?
+            .check(0xA4)?;
+    }
+    match files::read_ef(ch, FID_CARD_ACCESS).await {
+        Ok(bytes) => Ok(Some(SecurityInfos::parse(&bytes)?)),
+        Err(ApduError::Status { sw, .. }) if sw == crate::apdu::Sw::FILE_NOT_FOUND => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
