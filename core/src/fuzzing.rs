@@ -396,6 +396,42 @@ pub fn otp_uri(data: &[u8]) {
     }
 }
 
+/// Every LDS file parser on the same bytes, each with the first byte set to its own outer
+/// tag so the fuzzer reaches past the tag check: EF.COM, DG1, DG2 (and the 19794-5 record
+/// alone, and image decoding of what it finds), DG11, DG12, EF.SOD (and passive
+/// authentication over it with an empty trust store).
+pub fn lds_files(data: &[u8]) {
+    use crate::applets::emrtd::lds::{com, dg1, dg2, dg11, dg12, sod};
+    use crate::applets::emrtd::passive::{TrustStore, verify};
+    let with_tag = |tag: u8| {
+        let mut v = data.to_vec();
+        if let Some(b) = v.first_mut() {
+            *b = tag;
+        }
+        v
+    };
+    let _ = com::parse(&with_tag(0x60));
+    let _ = dg1::parse(&with_tag(0x61));
+    if let Ok(faces) = dg2::parse(&with_tag(0x75)) {
+        for f in faces.iter().take(1) {
+            let _ = f.decode();
+        }
+    }
+    let _ = dg2::parse_facial_record(data);
+    let _ = dg11::parse(&with_tag(0x6B));
+    let _ = dg12::parse(&with_tag(0x6C));
+    if let Ok(s) = sod::parse(data).or_else(|_| sod::parse(&with_tag(0x77))) {
+        let report = verify(&s, &[(1, data)], &TrustStore::new());
+        assert!(
+            report.chain.is_err(),
+            "nothing chains to an empty trust store"
+        );
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = dg1::Mrz::parse(text);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

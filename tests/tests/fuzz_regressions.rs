@@ -63,3 +63,8 @@ fn card_access_regressions() {
 fn emrtd_session_regressions() {
     replay("emrtd_session", cie_core::fuzzing::emrtd_session);
 }
+
+#[test]
+fn lds_files_regressions() {
+    replay("lds_files", cie_core::fuzzing::lds_files);
+}
