@@ -179,7 +179,17 @@ pub async fn read_to_end<C: ApduChannel + ?Sized>(
     ch: &C,
     size: Option<usize>,
 ) -> Result<Vec<u8>, ApduError> {
-    read_span(ch, ReadPlan::CURRENT, 0, size).await
+    read_span(ch, ReadPlan::CURRENT, 0, size, &mut |_| {}).await
+}
+
+/// [`read_to_end`], calling `progress(bytes so far)` after each chunk (for a progress bar
+/// over a 20 KB photo).
+pub async fn read_to_end_with_progress<C: ApduChannel + ?Sized>(
+    ch: &C,
+    size: Option<usize>,
+    progress: &mut (dyn FnMut(usize) + Send),
+) -> Result<Vec<u8>, ApduError> {
+    read_span(ch, ReadPlan::CURRENT, 0, size, progress).await
 }
 
 /// How a file is read: which EF reference, and whether to use `B1` from the start
@@ -231,6 +241,7 @@ async fn read_span<C: ApduChannel + ?Sized>(
     plan: ReadPlan,
     start: usize,
     end: Option<usize>,
+    progress: &mut (dyn FnMut(usize) + Send),
 ) -> Result<Vec<u8>, ApduError> {
     let size = end;
     if size.is_some_and(|s| s > MAX_FILE_SIZE) {
@@ -259,6 +270,7 @@ async fn read_span<C: ApduChannel + ?Sized>(
                     ));
                 }
                 out.extend_from_slice(&resp.data);
+                progress(out.len());
                 if got == 0 {
                     return match size {
                         None => Ok(out),
@@ -352,7 +364,7 @@ pub async fn read_tlv_object_with<C: ApduChannel + ?Sized>(
             "file shorter than its TLV length",
         ));
     }
-    let rest = read_span(ch, plan, out.len(), Some(total)).await?;
+    let rest = read_span(ch, plan, out.len(), Some(total), &mut |_| {}).await?;
     out.extend_from_slice(&rest);
     Ok(out)
 }

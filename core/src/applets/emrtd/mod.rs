@@ -45,10 +45,15 @@ pub async fn select_applet<C: ApduChannel + ?Sized>(ch: &C) -> Result<(), EmrtdE
 pub async fn read_card_access<C: ApduChannel + ?Sized>(
     ch: &C,
 ) -> Result<Option<SecurityInfos>, EmrtdError> {
-    if files::select_df(ch, [0x3F, 0x00]).await.is_err() {
-        ch.transmit(&Command::new(0x00, 0xA4, 0x00, 0x0C))
-            .await?
-            .check(0xA4)?;
+    match files::select_df(ch, [0x3F, 0x00]).await {
+        Ok(()) => {}
+        // Only a refusal means "try the other form"; a lost tag must reach the user.
+        Err(ApduError::Status { .. }) => {
+            ch.transmit(&Command::new(0x00, 0xA4, 0x00, 0x0C))
+                .await?
+                .check(0xA4)?;
+        }
+        Err(e) => return Err(e.into()),
     }
     match files::read_ef(ch, FID_CARD_ACCESS).await {
         Ok(bytes) => Ok(Some(SecurityInfos::parse(&bytes)?)),

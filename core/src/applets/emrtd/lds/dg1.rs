@@ -48,20 +48,13 @@ pub struct Mrz {
     pub optional_data: String,
 }
 
-/// ICAO 9303-3 §4.9 check digit: weights 7, 3, 1; digits as themselves, `A`–`Z` as
-/// 10–35, `<` as 0. `None` for a character outside the MRZ alphabet.
+/// ICAO 9303-3 §4.9 check digit of an MRZ field; `None` for characters outside the MRZ
+/// alphabet (the arithmetic is [`crate::applets::emrtd::password::check_digit`]'s).
 pub fn check_digit(field: &str) -> Option<u8> {
-    let mut sum: u32 = 0;
-    for (i, c) in field.chars().enumerate() {
-        let v = match c {
-            '0'..='9' => c as u32 - '0' as u32,
-            'A'..='Z' => c as u32 - 'A' as u32 + 10,
-            '<' => 0,
-            _ => return None,
-        };
-        sum += v * [7, 3, 1][i % 3];
-    }
-    u8::try_from(sum % 10).ok()
+    field
+        .bytes()
+        .all(|b| b.is_ascii_digit() || b.is_ascii_uppercase() || b == b'<')
+        .then(|| crate::applets::emrtd::password::check_digit(field.as_bytes()))
 }
 
 fn verify(field: &str, digit: char, what: &str) -> Result<(), LdsError> {
