@@ -1,6 +1,7 @@
 //! Typed errors of the desktop program, each with an English and an Italian message, a hint
 //! saying what to do next, and a process exit code.
 
+use cie_core::applets::emrtd::EmrtdError;
 use cie_core::otp::OtpError;
 use cie_core::transport::TransportError;
 
@@ -48,6 +49,8 @@ pub enum CliError {
     Input { reason: String },
     /// One-time codes: a refused link, an unknown name, or the store.
     Otp(OtpError),
+    /// Reading an identity document: wrong CAN/MRZ, unsupported chip, card refusal.
+    Document(EmrtdError),
 }
 
 impl CliError {
@@ -64,6 +67,10 @@ impl CliError {
             Self::Input { .. } => exit::USAGE,
             Self::Otp(e) if crate::otp::is_input_error(e) => exit::USAGE,
             Self::Otp(_) => exit::STORE,
+            Self::Document(EmrtdError::WrongSecret { .. } | EmrtdError::InvalidInput { .. }) => {
+                exit::USAGE
+            }
+            Self::Document(_) => exit::CARD,
         }
     }
 
@@ -108,6 +115,7 @@ impl CliError {
             ),
             Self::Input { reason } => format!("{reason}."),
             Self::Otp(e) => format!("{e}."),
+            Self::Document(e) => format!("{e}."),
         }
     }
 
@@ -141,12 +149,13 @@ impl CliError {
             }
             Self::Input { reason } => format!("Dati non validi: {reason}."),
             Self::Otp(e) => format!("{}.", e.message_it()),
+            Self::Document(e) => e.message_it(),
         }
     }
 
     /// Whether the error fits on one line (refusals of a typed input, for scripts).
     pub fn one_line(&self) -> bool {
-        matches!(self, Self::Otp(_) | Self::Input { .. })
+        matches!(self, Self::Otp(_) | Self::Input { .. } | Self::Document(_))
     }
 }
 

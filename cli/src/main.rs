@@ -2,6 +2,7 @@
 //! the virtual CIE into pcscd through vsmartcard's vpcd.
 
 mod error;
+mod mrtd;
 mod otp;
 mod probe;
 mod secret_file;
@@ -45,6 +46,11 @@ enum Cmd {
         #[command(subcommand)]
         command: SimCmd,
     },
+    /// Identity documents' chips (the CIE's travel-document side, e-passports).
+    Mrtd {
+        #[command(subcommand)]
+        command: MrtdCmd,
+    },
     /// One-time codes (TOTP/HOTP) from otpauth:// links.
     Otp {
         /// The encrypted code store (default: $CIE_COMPANION_STORE or
@@ -53,6 +59,37 @@ enum Cmd {
         store: Option<std::path::PathBuf>,
         #[command(subcommand)]
         command: OtpCmd,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum MrtdCmd {
+    /// Read the chip with the CAN (or the MRZ data), show the holder's data, save the
+    /// photo, and check the data against the issuing State's signature.
+    Read {
+        /// `sim` (virtual CIE), `sim:passport` (virtual passport, BAC), `pcsc`, `pcsc:NAME`,
+        /// `nfc` or `nfc:CONNSTRING`.
+        #[arg(long, default_value = "sim")]
+        reader: String,
+        /// The card access number: the 6 digits printed on the front of the CIE.
+        #[arg(long, conflicts_with = "mrz")]
+        can: Option<String>,
+        /// The MRZ data instead: DOCUMENT_NUMBER,BIRTH_YYMMDD,EXPIRY_YYMMDD.
+        #[arg(long)]
+        mrz: Option<String>,
+        /// Save the photo here (.png converts; any other extension keeps the chip's JPEG or
+        /// JPEG 2000 bytes).
+        #[arg(long, value_name = "FILE")]
+        photo: Option<std::path::PathBuf>,
+        /// Trusted Country Signing CA certificates (DER or PEM; repeatable).
+        #[arg(long, value_name = "FILE")]
+        csca: Vec<std::path::PathBuf>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+        /// PC/SC only: force extended-length APDUs on or off (default: ask the reader).
+        #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
+        extended_length: Option<bool>,
     },
 }
 
@@ -118,6 +155,9 @@ enum SimCmd {
         /// Keep trying to connect for this many seconds while vpcd is not listening yet.
         #[arg(long, default_value_t = 10)]
         wait: u64,
+        /// Which virtual card: `cie` (IAS + eMRTD with PACE) or `passport` (eMRTD, BAC).
+        #[arg(long, default_value = "cie", value_parser = ["cie", "passport"])]
+        card: String,
     },
 }
 
@@ -142,8 +182,34 @@ fn main() -> ExitCode {
                 },
         } => card_info(&reader, json, OpenOptions { extended_length }),
         Cmd::Sim {
-            command: SimCmd::Vpcd { host, port, wait },
-        } => sim_vpcd(&host, port, Duration::from_secs(wait)),
+            command:
+                SimCmd::Vpcd {
+                    host,
+                    port,
+                    wait,
+                    card,
+                },
+        } => sim_vpcd(&host, port, Duration::from_secs(wait), &card),
+        Cmd::Mrtd {
+            command:
+                MrtdCmd::Read {
+                    reader,
+                    can,
+                    mrz,
+                    photo,
+                    csca,
+                    json,
+                    extended_length,
+                },
+        } => mrtd::read(mrtd::ReadArgs {
+            reader,
+            can,
+            mrz,
+            photo,
+            csca,
+            json,
+            extended_length,
+        }),
         Cmd::Otp { store, command } => match command {
             OtpCmd::Add { uri, qr } => otp::add(uri, qr, store),
             OtpCmd::List => otp::list(store),
@@ -226,7 +292,7 @@ fn card_info(reader: &str, json: bool, opts: OpenOptions) -> Result<(), CliError
     Ok(())
 }
 
-fn sim_vpcd(host: &str, port: u16, wait: Duration) -> Result<(), CliError> {
+fn sim_vpcd(host: &str, port: u16, wait: Duration, card: &str) -> Result<(), CliError> {
     let deadline = Instant::now() + wait;
     let mut stream = loop {
         match vpcd::connect(host, port) {
@@ -251,12 +317,16 @@ fn sim_vpcd(host: &str, port: u16, wait: Duration) -> Result<(), CliError> {
         "Virtual CIE inserted into vpcd at {host}:{port}. Use it with --reader \"{reader}\"; \
          stop with Ctrl+C."
     );
-    let stats =
-        vpcd::serve(&mut stream, || Arc::new(card_sim::VirtualCard::cie())).map_err(|e| {
-            CliError::Vpcd {
-                reason: e.to_string(),
-            }
-        })?;
+    let stats = vpcd::serve(&mut stream, || {
+        Arc::new(if card == "passport" {
+            card_sim::emrtd::virtual_passport_bac(card_sim::CardConfig::default())
+        } else {
+            transport::virtual_cie()
+        })
+    })
+    .map_err(|e| CliError::Vpcd {
+        reason: e.to_string(),
+    })?;
     println!(
         "vpcd closed the connection: virtual card removed ({} APDUs, {} resets).",
         stats.apdus, stats.resets

@@ -117,6 +117,24 @@ grep -qF "\"atr\":\"${SIM_ATR// /}\"" "$WORK/info.json" || fail "JSON output lac
 grep -qiE '00 A4 04 0C 07 A0 00 00 02 47 10 01' "$WORK/pcscd.log" \
     || fail "pcscd's APDU log does not show the eMRTD SELECT"
 
+step "cie-companion mrtd read --reader \"pcsc:$READER\" --can (PACE DH 2048 through pcscd)"
+# vpcd does not report its APDU size (see cli/src/transport/pcsc.rs): say it carries
+# extended APDUs, as a CCID reader that reports dwMaxAPDUDataSize would.
+"$BIN" mrtd read --reader "pcsc:$READER" --extended-length on --can 123456 \
+    --csca "$ROOT/card-sim/testdata/test_csca_cert.pem" --photo "$WORK/face.png" | tee "$WORK/mrtd.txt"
+grep -qF 'Access / accesso: Pace' "$WORK/mrtd.txt" || fail "mrtd read did not use PACE"
+grep -qF 'CA00000AA (ITA)' "$WORK/mrtd.txt" || fail "mrtd read did not show the document number"
+grep -qF 'TSTTST80A01H501X' "$WORK/mrtd.txt" || fail "mrtd read did not show the codice fiscale from DG11"
+grep -qF 'GENUINE: the data is what the issuing State signed' "$WORK/mrtd.txt" \
+    || fail "passive authentication did not pass through pcscd"
+[ -s "$WORK/face.png" ] || fail "the photo was not written"
+set +e
+"$BIN" mrtd read --reader "pcsc:$READER" --extended-length on --can 654321 >/dev/null 2>"$WORK/wrongcan.txt"
+rc=$?
+set -e
+[ "$rc" -eq 2 ] || fail "a wrong CAN through pcscd should exit 2, got $rc"
+grep -qF 'CAN errato' "$WORK/wrongcan.txt" || fail "no Italian wrong-CAN message"
+
 step "unknown reader name gives exit code 3"
 set +e
 "$BIN" card info --reader "pcsc:No Such Reader" >/dev/null 2>&1

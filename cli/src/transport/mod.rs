@@ -15,6 +15,8 @@ use crate::error::CliError;
 pub enum ReaderSpec {
     /// The virtual CIE from `card-sim`, in this process.
     Sim,
+    /// card-sim's virtual e-passport (BAC only), in this process.
+    SimPassport,
     /// A PC/SC reader by exact name; `None` = the first reader holding a card.
     Pcsc(Option<String>),
     /// A libnfc device by connstring; `None` = the first device.
@@ -28,6 +30,8 @@ impl std::str::FromStr for ReaderSpec {
         let nonempty = |v: &str| (!v.is_empty()).then(|| v.to_string());
         match s.split_once(':') {
             None if s == "sim" => Ok(Self::Sim),
+            Some(("sim", "cie")) => Ok(Self::Sim),
+            Some(("sim", "passport")) => Ok(Self::SimPassport),
             None if s == "pcsc" => Ok(Self::Pcsc(None)),
             None if s == "nfc" => Ok(Self::Nfc(None)),
             Some(("pcsc", name)) => Ok(Self::Pcsc(nonempty(name))),
@@ -46,12 +50,28 @@ pub struct OpenOptions {
     pub extended_length: Option<bool>,
 }
 
+/// The virtual CIE as the desktop program serves it: extended length on, as the real CIE
+/// (its PACE DH exchange needs 264-byte commands).
+pub fn virtual_cie() -> card_sim::VirtualCard {
+    card_sim::cie::virtual_cie_with(
+        card_sim::CieVariant::default(),
+        card_sim::CardConfig::extended(1024),
+        &card_sim::emrtd::EmrtdBuilder::cie(),
+    )
+}
+
 /// Open the link named by `spec`; also returns the name of the reader actually used.
 pub fn open(spec: &ReaderSpec, opts: OpenOptions) -> Result<(SharedTransport, String), CliError> {
     Ok(match spec {
         ReaderSpec::Sim => (
-            Arc::new(card_sim::VirtualCard::cie()),
+            Arc::new(virtual_cie()),
             "sim (virtual CIE, card-sim)".into(),
+        ),
+        ReaderSpec::SimPassport => (
+            Arc::new(card_sim::emrtd::virtual_passport_bac(
+                card_sim::CardConfig::default(),
+            )),
+            "sim:passport (virtual e-passport, card-sim)".into(),
         ),
         ReaderSpec::Pcsc(name) => {
             let t = pcsc::PcscTransport::connect(name.as_deref(), opts.extended_length)?;

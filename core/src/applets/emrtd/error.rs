@@ -97,6 +97,7 @@ impl EmrtdError {
             }
             Self::InvalidInput { what, .. } => match *what {
                 "CAN" => "Il CAN è composto da 6 cifre: controlla il numero stampato sulla carta.".into(),
+                "access key" => "Questo documento non accetta il CAN: inserisci numero del documento, data di nascita e data di scadenza.".into(),
                 _ => "Dati del documento non validi: controlla numero del documento e date (AAMMGG).".into(),
             },
             Self::CardAuthenticationFailed => {
