@@ -91,12 +91,42 @@ fn trust_store(args: &ReadArgs, spec: &ReaderSpec) -> Result<(TrustStore, Vec<St
             reason: format!("cannot read {}: {e}", path.display()),
         })?;
         let ders = pem_or_der(&bytes);
+        let one_file = ders.len() == 1;
         for der in ders {
-            trust.add_der(&der).map_err(|e| CliError::Input {
-                reason: format!("{}: {e}", path.display()),
-            })?;
+            if trust.add_der(&der).is_ok() {
+                continue;
+            }
+            // Not a certificate: an ICAO master list (.ml) then.
+            if one_file {
+                let info = trust.add_master_list(&der).map_err(|e| CliError::Input {
+                    reason: format!(
+                        "{}: neither a certificate nor a master list ({e})",
+                        path.display()
+                    ),
+                })?;
+                names.push(format!(
+                    "{} (master list: {} CSCAs, signature {})",
+                    path.display(),
+                    info.added,
+                    if info.signature.is_ok() {
+                        "valid"
+                    } else {
+                        "NOT valid"
+                    }
+                ));
+                continue;
+            }
+            return Err(CliError::Input {
+                reason: format!("{}: a PEM block is not a certificate", path.display()),
+            });
         }
-        names.push(path.display().to_string());
+        if trust.len() > 0
+            && !names
+                .iter()
+                .any(|n| n.starts_with(&path.display().to_string()))
+        {
+            names.push(path.display().to_string());
+        }
     }
     if matches!(spec, ReaderSpec::Sim | ReaderSpec::SimPassport) && args.csca.is_empty() {
         // The virtual card is signed by card-sim's test CSCA: trust it for the demo only.

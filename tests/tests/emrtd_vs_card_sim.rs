@@ -280,3 +280,37 @@ fn wrong_can_is_a_clear_error_and_does_not_lock_the_card() {
         assert!(files::read_ef(&sm, [0x01, 0x01]).await.is_ok());
     });
 }
+
+#[test]
+fn master_list_loads_its_cscas_and_checks_its_own_signature() {
+    let other_csca = include_bytes!("../../card-sim/testdata/test_ca_cert.der");
+    let ml = chip::master_list(&[chip::CSCA_CERT_DER, other_csca], chip::DS_CERT_DER);
+    let mut trust = TrustStore::new();
+    let info = trust.add_master_list(&ml).unwrap();
+    assert_eq!((info.added, info.skipped, trust.len()), (2, 0, 2));
+    assert!(info.signature.is_ok(), "{:?}", info.signature);
+    assert!(
+        info.signer_chains_to_listed_csca,
+        "the list signer was issued by a listed CSCA"
+    );
+    // The CSCAs from the list verify the virtual CIE.
+    let files = EmrtdBuilder::cie().files();
+    let s = sod::parse(&files.sod).unwrap();
+    let refs: Vec<(u8, &[u8])> = files.dgs.iter().map(|(n, b)| (*n, b.as_slice())).collect();
+    assert!(verify(&s, &refs, &trust).is_valid());
+
+    // A list altered after signing: the certificates still load (trust comes from where
+    // the list was fetched) but its signature is reported bad.
+    let mut tampered = ml.clone();
+    let at = tampered.windows(4).position(|w| w == b"TEST").unwrap();
+    tampered[at] = b'X';
+    let info = TrustStore::new().add_master_list(&tampered).unwrap();
+    assert!(
+        matches!(info.signature, Err(PaError::Attributes(_))),
+        "{:?}",
+        info.signature
+    );
+    // An EF.SOD is not a master list.
+    assert!(TrustStore::new().add_master_list(&files.sod[4..]).is_err());
+    assert!(TrustStore::new().add_master_list(b"not cms").is_err());
+}

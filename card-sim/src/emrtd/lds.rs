@@ -372,19 +372,38 @@ pub fn ef_sod(dgs: &[(u8, Vec<u8>)], ds_cert: &[u8], forge_signature: bool) -> V
     );
     // The fixtures are committed and tested; a broken one is a build defect.
     #[allow(clippy::expect_used)]
-    let sod = sign_lds(&lds, ds_cert, forge_signature).expect("EF.SOD from the test DS fixtures");
+    let sod = sign_lds(&lds, ds_cert, forge_signature, "2.23.136.1.1.1")
+        .expect("EF.SOD from the test DS fixtures");
     tlv(&[0x77], &sod)
+}
+
+/// An ICAO CSCA master list (9303-12 §9: SignedData, eContentType 2.23.136.1.1.2,
+/// `CscaMasterList ::= SEQUENCE { version 0, certList SET OF Certificate }`) holding
+/// `certs`, signed by the test Document Signer key standing in for a master-list signer.
+pub fn master_list(certs: &[&[u8]], ds_cert: &[u8]) -> Vec<u8> {
+    let mut sorted: Vec<&[u8]> = certs.to_vec();
+    sorted.sort(); // DER SET OF order
+    let list = tlv(
+        &[0x30],
+        &[der_int(0), tlv(&[0x31], &sorted.concat())].concat(),
+    );
+    // The fixtures are committed and tested; a broken one is a build defect.
+    #[allow(clippy::expect_used)]
+    let ml = sign_lds(&list, ds_cert, false, "2.23.136.1.1.2")
+        .expect("master list from the test fixtures");
+    ml
 }
 
 fn sign_lds(
     lds: &[u8],
     ds_cert: &[u8],
     forge: bool,
+    content_type: &str,
 ) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
     let cert = Certificate::from_der(ds_cert)?;
     let key = RsaPrivateKey::from_pkcs8_der(DS_KEY)?;
     let econtent = EncapsulatedContentInfo {
-        econtent_type: ObjectIdentifier::new("2.23.136.1.1.1")?,
+        econtent_type: ObjectIdentifier::new(content_type)?,
         econtent: Some(Any::new(Tag::OctetString, lds.to_vec())?),
     };
     let digest_alg = AlgorithmIdentifierOwned {

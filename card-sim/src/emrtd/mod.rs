@@ -35,7 +35,9 @@ use crate::card::{CardConfig, VirtualCard};
 use crate::command::Command;
 use crate::fs::{Access, Df, Ef, FileSystem};
 pub use ca::ChipAuth;
-pub use lds::{FACE_JP2, FACE_JPEG, FACE_JPEG_LARGE, FaceImage, Holder, MrzFormat, check_digit};
+pub use lds::{
+    FACE_JP2, FACE_JPEG, FACE_JPEG_LARGE, FaceImage, Holder, MrzFormat, check_digit, master_list,
+};
 pub use pace::{PaceVariant, PasswordRef};
 use sm::SmSession;
 

@@ -77,6 +77,21 @@ impl PassiveReport {
     }
 }
 
+/// What loading a master list did.
+#[derive(Debug, Clone)]
+pub struct MasterListInfo {
+    /// CSCA certificates added.
+    pub added: usize,
+    /// Entries that were not readable certificates.
+    pub skipped: usize,
+    /// The list signer's subject.
+    pub signer: Option<String>,
+    /// The list's signature.
+    pub signature: Result<(), PaError>,
+    /// The signer is, or was issued by, a CSCA in the list.
+    pub signer_chains_to_listed_csca: bool,
+}
+
 /// The CSCA certificates the caller trusts (test CSCA, the Italian CSCA, a master list).
 #[derive(Debug, Clone, Default)]
 pub struct TrustStore {
@@ -94,6 +109,77 @@ impl TrustStore {
         let c = Certificate::from_der(der).map_err(|e| PaError::Certificate(e.to_string()))?;
         self.cscas.push(c);
         Ok(())
+    }
+
+    /// Add every CSCA of an ICAO master list (`.ml`: the ICAO PKD's, Germany's
+    /// `GermanMasterList`, Italy's `IT_MasterListCSCA` once unzipped): a CMS SignedData of
+    /// type 2.23.136.1.1.2 holding `CscaMasterList { version, certList SET OF Certificate }`.
+    /// The list's own signature is checked and reported, not required: trust in a master
+    /// list comes from where it was downloaded, and some States (DE, HU) sign it directly
+    /// with the CSCA rather than a list signer (emrtd.md §4).
+    pub fn add_master_list(&mut self, bytes: &[u8]) -> Result<MasterListInfo, PaError> {
+        use cms::content_info::ContentInfo;
+        let bad = |e: &dyn std::fmt::Display| PaError::Certificate(format!("master list: {e}"));
+        let ci = ContentInfo::from_der(bytes).map_err(|e| bad(&e))?;
+        let sd: cms::signed_data::SignedData = ci.content.decode_as().map_err(|e| bad(&e))?;
+        if sd.encap_content_info.econtent_type != oid::CSCA_MASTER_LIST {
+            return Err(bad(&format!(
+                "content type {} is not a CSCA master list",
+                sd.encap_content_info.econtent_type
+            )));
+        }
+        let econtent = sd
+            .encap_content_info
+            .econtent
+            .as_ref()
+            .ok_or_else(|| bad(&"no content"))?;
+        let content = der::asn1::OctetString::from_der(&econtent.to_der().map_err(|e| bad(&e))?)
+            .map_err(|e| bad(&e))?
+            .into_bytes();
+        let list = crate::tlv::Tlv::from_bytes(&content).map_err(|e| bad(&e))?;
+        let set = list
+            .children()
+            .filter_map(Result::ok)
+            .find(|c| c.tag == crate::tlv::Tag::new(0x31))
+            .ok_or_else(|| bad(&"no certificate list"))?;
+        let mut added = 0;
+        let mut skipped = 0;
+        let before = self.cscas.len();
+        for item in set.children() {
+            let item = item.map_err(|e| bad(&e))?;
+            let mut der = Vec::new();
+            crate::tlv::encode(item.tag, item.value, &mut der);
+            match Certificate::from_der(&der) {
+                Ok(c) => {
+                    self.cscas.push(c);
+                    added += 1;
+                }
+                // One odd certificate (explicit EC parameters, a State's encoding quirk)
+                // must not cost the other States'.
+                Err(_) => skipped += 1,
+            }
+        }
+        let raw = super::lds::sod::raw_signed_attrs(bytes).map_err(|e| bad(&e))?;
+        let signer_cert = signer_certificate_of(&sd);
+        let signature = signer_cert.as_ref().map_err(Clone::clone).and_then(|c| {
+            check_signed_data(&sd, &content, raw.as_deref(), oid::CSCA_MASTER_LIST, c)
+        });
+        // Does the list signer chain to a CSCA in the list itself (or is it one)?
+        let listed = TrustStore {
+            cscas: self.cscas[before..].to_vec(),
+        };
+        let signer_listed = signer_cert
+            .as_ref()
+            .is_ok_and(|c| listed.cscas.iter().any(|l| l == c) || check_chain(c, &listed).is_ok());
+        Ok(MasterListInfo {
+            added,
+            skipped,
+            signer: signer_cert
+                .ok()
+                .map(|c| c.tbs_certificate().subject().to_string()),
+            signature,
+            signer_chains_to_listed_csca: signer_listed,
+        })
     }
 
     /// Number of CSCAs.
@@ -132,6 +218,7 @@ mod oid {
     pub const CONTENT_TYPE: O = O::new_unwrap("1.2.840.113549.1.9.3");
     pub const MESSAGE_DIGEST: O = O::new_unwrap("1.2.840.113549.1.9.4");
     pub const MGF1: O = O::new_unwrap("1.2.840.113549.1.1.8");
+    pub const CSCA_MASTER_LIST: O = O::new_unwrap("2.23.136.1.1.2");
 }
 
 /// A hash function named by OID.
@@ -318,14 +405,16 @@ pub fn verify_signature(
 }
 
 fn signer_certificate(sod: &SecurityObject) -> Result<Certificate, PaError> {
-    let signer = sod
-        .signed_data
+    signer_certificate_of(&sod.signed_data)
+}
+
+fn signer_certificate_of(sd: &cms::signed_data::SignedData) -> Result<Certificate, PaError> {
+    let signer = sd
         .signer_infos
         .0
         .get(0)
         .ok_or_else(|| PaError::Certificate("no signer".into()))?;
-    let certs = sod
-        .signed_data
+    let certs = sd
         .certificates
         .as_ref()
         .ok_or_else(|| PaError::Certificate("no certificate in the SOD".into()))?;
@@ -349,20 +438,38 @@ fn signer_certificate(sod: &SecurityObject) -> Result<Certificate, PaError> {
 }
 
 fn check_sod_signature(sod: &SecurityObject, ds: &Certificate) -> Result<(), PaError> {
-    let signer = sod
-        .signed_data
+    check_signed_data(
+        &sod.signed_data,
+        &sod.content,
+        sod.signed_attrs_der.as_deref(),
+        OID_LDS_SECURITY_OBJECT,
+        ds,
+    )
+}
+
+/// Verify the first SignerInfo of `sd` over `content` (its signed attributes as raw DER when
+/// present), with `content_type` expected in both the encapsulated content and the
+/// content-type attribute, by the key of `signer`.
+fn check_signed_data(
+    sd: &cms::signed_data::SignedData,
+    content: &[u8],
+    signed_attrs_der: Option<&[u8]>,
+    content_type: ObjectIdentifier,
+    signer_cert: &Certificate,
+) -> Result<(), PaError> {
+    let signer = sd
         .signer_infos
         .0
         .get(0)
         .ok_or_else(|| PaError::Certificate("no signer".into()))?;
-    if sod.content_type != OID_LDS_SECURITY_OBJECT {
+    if sd.encap_content_info.econtent_type != content_type {
         return Err(PaError::Attributes(format!(
-            "content type {} is not an LDS security object",
-            sod.content_type
+            "content type {} is not {content_type}",
+            sd.encap_content_info.econtent_type
         )));
     }
     let digest = HashAlg::from_oid(&signer.digest_alg.oid)?;
-    let signed = match (&signer.signed_attrs, &sod.signed_attrs_der) {
+    let signed = match (&signer.signed_attrs, signed_attrs_der) {
         (Some(attrs), Some(raw)) => {
             let mut digest_ok = false;
             for a in attrs.iter() {
@@ -376,7 +483,7 @@ fn check_sod_signature(sod: &SecurityObject, ds: &Certificate) -> Result<(), PaE
                         &v.to_der().map_err(|e| PaError::Attributes(e.to_string()))?,
                     )
                     .map_err(|e| PaError::Attributes(e.to_string()))?;
-                    digest_ok = bool::from(md.as_bytes().ct_eq(&digest.digest(&sod.content)));
+                    digest_ok = bool::from(md.as_bytes().ct_eq(&digest.digest(content)));
                 } else if a.oid == oid::CONTENT_TYPE {
                     let v = a
                         .values
@@ -386,26 +493,29 @@ fn check_sod_signature(sod: &SecurityObject, ds: &Certificate) -> Result<(), PaE
                     let ct = v
                         .decode_as::<ObjectIdentifier>()
                         .map_err(|e: der::Error| PaError::Attributes(e.to_string()))?;
-                    if ct != OID_LDS_SECURITY_OBJECT {
+                    if ct != content_type {
                         return Err(PaError::Attributes("content type attribute differs".into()));
                     }
                 }
             }
             if !digest_ok {
                 return Err(PaError::Attributes(
-                    "message digest does not match the security object".into(),
+                    "message digest does not match the signed content".into(),
                 ));
             }
-            raw.clone()
+            raw.to_vec()
         }
-        (None, _) => sod.content.clone(),
+        (None, _) => content.to_vec(),
         (Some(_), None) => {
             return Err(PaError::Attributes(
                 "signed attributes not found in the file".into(),
             ));
         }
     };
-    let spki = ds.tbs_certificate().subject_public_key_info().clone();
+    let spki = signer_cert
+        .tbs_certificate()
+        .subject_public_key_info()
+        .clone();
     verify_signature(
         &spki,
         &signer.signature_algorithm,

@@ -71,7 +71,7 @@ fn invalid(reason: impl Into<String>) -> LdsError {
 }
 
 /// The raw `[0] IMPLICIT SignedAttributes` of the first SignerInfo, re-tagged as `SET OF`.
-fn raw_signed_attrs(content_info: &[u8]) -> Result<Option<Vec<u8>>, LdsError> {
+pub(crate) fn raw_signed_attrs(content_info: &[u8]) -> Result<Option<Vec<u8>>, LdsError> {
     let t = LdsError::tlv(FILE);
     let ci = Tlv::from_bytes(content_info).map_err(&t)?;
     let sd_wrapper = ci.require(Tag::new(0xA0), "SignedData").map_err(&t)?;
