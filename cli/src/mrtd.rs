@@ -120,7 +120,7 @@ fn trust_store(args: &ReadArgs, spec: &ReaderSpec) -> Result<(TrustStore, Vec<St
                 reason: format!("{}: a PEM block is not a certificate", path.display()),
             });
         }
-        if trust.len() > 0
+        if !trust.is_empty()
             && !names
                 .iter()
                 .any(|n| n.starts_with(&path.display().to_string()))
