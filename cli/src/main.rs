@@ -313,8 +313,13 @@ fn sim_vpcd(host: &str, port: u16, wait: Duration, card: &str) -> Result<(), Cli
         Some(slot) if slot < 10 => format!("pcsc:Virtual PCD 00 0{slot}"),
         _ => "pcsc:<the Virtual PCD reader listed by `cie-companion readers`>".into(),
     };
+    let what = if card == "passport" {
+        "Virtual passport"
+    } else {
+        "Virtual CIE"
+    };
     println!(
-        "Virtual CIE inserted into vpcd at {host}:{port}. Use it with --reader \"{reader}\"; \
+        "{what} inserted into vpcd at {host}:{port}. Use it with --reader \"{reader}\"; \
          stop with Ctrl+C."
     );
     let stats = vpcd::serve(&mut stream, || {

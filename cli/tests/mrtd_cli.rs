@@ -114,17 +114,40 @@ fn csca_from_a_master_list_file() {
     let dir = std::env::temp_dir().join(format!("cie-mrtd-ml-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let ml = dir.join("IT_MasterListCSCA.ml");
-    std::fs::write(&ml, card_sim::emrtd::master_list(&[card_sim::emrtd::CSCA_CERT_DER], card_sim::emrtd::DS_CERT_DER))
-        .unwrap();
-    let o = run(&["mrtd", "read", "--can", "123456", "--csca", ml.to_str().unwrap()]);
+    std::fs::write(
+        &ml,
+        card_sim::emrtd::master_list(
+            &[card_sim::emrtd::CSCA_CERT_DER],
+            card_sim::emrtd::DS_CERT_DER,
+        ),
+    )
+    .unwrap();
+    let o = run(&[
+        "mrtd",
+        "read",
+        "--can",
+        "123456",
+        "--csca",
+        ml.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = out(&o);
-    assert!(text.contains("master list: 1 CSCAs, signature valid"), "{text}");
+    assert!(
+        text.contains("master list: 1 CSCAs, signature valid"),
+        "{text}"
+    );
     assert!(text.contains("GENUINE"), "{text}");
     // A file that is neither: exit 2, one line.
     let junk = dir.join("junk.der");
     std::fs::write(&junk, b"\x30\x03\x02\x01\x00").unwrap();
-    let o = run(&["mrtd", "read", "--can", "123456", "--csca", junk.to_str().unwrap()]);
+    let o = run(&[
+        "mrtd",
+        "read",
+        "--can",
+        "123456",
+        "--csca",
+        junk.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&o.stderr).contains("neither a certificate nor a master list"));
     let _ = std::fs::remove_dir_all(&dir);

@@ -142,6 +142,25 @@ rc=$?
 set -e
 [ "$rc" -eq 3 ] || fail "expected exit code 3 for an unknown reader, got $rc"
 
+step "swap in the virtual passport (BAC only) and read it with the MRZ data"
+kill "$SIM_PID" 2>/dev/null
+wait "$SIM_PID" 2>/dev/null || true
+"$BIN" sim vpcd --card passport --host 127.0.0.1 --port 35963 --wait "$WAIT_SECS" >"$WORK/sim.log" 2>&1 &
+SIM_PID=$!
+ok=""
+for _ in $(seq $((WAIT_SECS * 4))); do
+    kill -0 "$SIM_PID" 2>/dev/null || fail "cie-companion sim vpcd --card passport exited early"
+    if "$BIN" card info --reader "pcsc:$READER" 2>/dev/null | grep -qE '^  IAS .*not present'; then ok=1; break; fi
+    sleep 0.25
+done
+[ -n "$ok" ] || fail "the virtual passport did not replace the CIE in \"$READER\" within ${WAIT_SECS}s"
+"$BIN" mrtd read --reader "pcsc:$READER" --mrz L898902C,690806,940623 \
+    --csca "$ROOT/card-sim/testdata/test_csca_cert.der" | tee "$WORK/passport.txt"
+grep -qF 'Access / accesso: Bac' "$WORK/passport.txt" || fail "the passport was not read with BAC"
+grep -qF 'ERIKSSON' "$WORK/passport.txt" || fail "the passport holder's name is missing"
+grep -qF 'GENUINE: the data is what the issuing State signed' "$WORK/passport.txt" \
+    || fail "passive authentication of the passport did not pass through pcscd"
+
 step "stopping pcscd: the virtual card client must end by itself, exit code 0"
 set +e
 stop_pcscd
