@@ -150,7 +150,9 @@ SIM_PID=$!
 ok=""
 for _ in $(seq $((WAIT_SECS * 4))); do
     kill -0 "$SIM_PID" 2>/dev/null || fail "cie-companion sim vpcd --card passport exited early"
-    if "$BIN" card info --reader "pcsc:$READER" 2>/dev/null | grep -qE '^  IAS .*not present'; then ok=1; break; fi
+    # Through a file, not a pipe: `grep -q` would close the pipe under the writer.
+    "$BIN" card info --reader "pcsc:$READER" >"$WORK/probe.txt" 2>/dev/null || true
+    if grep -qE '^  IAS .*not present' "$WORK/probe.txt"; then ok=1; break; fi
     sleep 0.25
 done
 [ -n "$ok" ] || fail "the virtual passport did not replace the CIE in \"$READER\" within ${WAIT_SECS}s"
