@@ -120,7 +120,7 @@ CP="$JNA:$KLIB/kotlinx-coroutines-core-jvm.jar:$KLIB/kotlin-test.jar:$KLIB/kotli
     "$KT_CORE" "$KT_SIM" tests/bindings/kotlin/*.kt
 java -Djna.library.path="$(dirname "$LIB")" -jar "$JUNIT" \
     -cp "$OUT/kotlin-test.jar:$CP:$KLIB/kotlin-stdlib.jar" \
-    --select-class CoreBindingsTest --select-class LoginBindingsTest --select-class OtpBindingsTest --fail-if-no-tests --disable-banner --details=tree
+    --select-class CoreBindingsTest --select-class LoginBindingsTest --select-class OtpBindingsTest --select-class DocumentBindingsTest --fail-if-no-tests --disable-banner --details=tree
 
 # ---- Swift (generation only) ----------------------------------------------------------
 step "Swift: generated files (not compiled: no Swift toolchain on Linux CI)"

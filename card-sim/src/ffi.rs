@@ -21,6 +21,28 @@ impl SimCard {
         })
     }
 
+    /// The virtual CIE as a phone's NFC link sees it: extended length (responses up to
+    /// 1 KiB), which the CIE's PACE (2048-bit DH) needs; eMRTD application with CAN `123456`.
+    #[uniffi::constructor]
+    pub fn cie_extended() -> Arc<Self> {
+        Arc::new(Self {
+            card: crate::cie::virtual_cie_with(
+                crate::ias::CieVariant::default(),
+                crate::card::CardConfig::extended(1024),
+                &crate::emrtd::EmrtdBuilder::cie(),
+            ),
+        })
+    }
+
+    /// The virtual e-passport (BAC only; ICAO specimen holder, MRZ `L898902C<`,
+    /// `690806`, `940623`).
+    #[uniffi::constructor]
+    pub fn passport() -> Arc<Self> {
+        Arc::new(Self {
+            card: crate::emrtd::virtual_passport_bac(crate::card::CardConfig::default()),
+        })
+    }
+
     /// A test card with MF / DF `5000` / EF `5001` (SFI 1) of `size` pattern bytes.
     #[uniffi::constructor]
     pub fn with_large_file(size: u32) -> Arc<Self> {
@@ -38,6 +60,12 @@ impl SimCard {
     pub fn apdu_count(&self) -> u32 {
         u32::try_from(self.card.apdu_count()).unwrap_or(u32::MAX)
     }
+}
+
+/// The test CSCA certificate (DER) that signs the virtual documents' Document Signer.
+#[uniffi::export]
+pub fn test_csca_der() -> Vec<u8> {
+    crate::emrtd::CSCA_CERT_DER.to_vec()
 }
 
 #[cfg(test)]

@@ -295,6 +295,69 @@ class OtpTest(unittest.TestCase):
             vault.add_uri(f"otpauth://hotp/Lab:bench?secret={SEED_B32}")
 
 
+class NfcTransport(SimTransport):
+    """Like SimTransport, but an NFC link with extended length (1 KiB), as Android's IsoDep
+    reports for the CIE."""
+
+    async def transmit(self, apdu):
+        self.sent += 1
+        await asyncio.sleep(0)
+        return self.sim.transmit(apdu)
+
+    def info(self):
+        return cie_core.TransportInfo(
+            kind=cie_core.TransportKind.NFC,
+            extended_length=True,
+            max_command_len=1030,
+            max_response_len=1026,
+            atr=None,
+        )
+
+
+class Bar(cie_core.DocumentListener):
+    def __init__(self):
+        self.seen = []
+
+    def on_progress(self, name, done, total):
+        self.seen.append((name, done, total))
+
+
+class DocumentTest(unittest.TestCase):
+    """The CIE's travel-document side through the FFI: PACE with the CAN, data, photo,
+    passive authentication."""
+
+    def test_read_the_virtual_cie_with_the_can(self):
+        reader = cie_core.DocumentReader.with_can("123456", [card_sim.test_csca_der()])
+        bar = Bar()
+        doc = run(reader.tap(NfcTransport(card_sim.SimCard.cie_extended()), bar))
+        self.assertTrue(doc.pace)
+        self.assertEqual(doc.document_number, "CA00000AA")
+        self.assertEqual((doc.surname, doc.given_names), ("TESTER", "MARIA"))
+        self.assertEqual(doc.codice_fiscale, "TSTTST80A01H501X")
+        self.assertEqual(doc.portrait.format, cie_core.ImageFormat.JPEG2000)
+        self.assertEqual((doc.portrait.width, doc.portrait.height), (60, 80))
+        self.assertEqual(len(doc.portrait.rgb), 60 * 80 * 3)
+        self.assertTrue(doc.verification.genuine)
+        self.assertEqual(doc.verification.altered, [])
+        self.assertIn("DG2", [n for n, _, _ in bar.seen])
+
+    def test_wrong_can_and_untrusted_signer(self):
+        reader = cie_core.DocumentReader.with_can("654321", [])
+        with self.assertRaises(CardError.WrongCan) as cm:
+            run(reader.tap(NfcTransport(card_sim.SimCard.cie_extended()), None))
+        self.assertIn("CAN errato", cie_core.card_error_message_it(cm.exception))
+        with self.assertRaises(CardError.InvalidAccessKey):
+            cie_core.DocumentReader.with_can("12345", [])
+        # The passport by BAC, with no CSCA trusted: read, but not verified.
+        reader = cie_core.DocumentReader.with_mrz("L898902C", "690806", "940623", [])
+        doc = run(reader.tap(SimTransport(card_sim.SimCard.passport()), None))
+        self.assertFalse(doc.pace)
+        self.assertEqual(doc.surname, "ERIKSSON")
+        self.assertTrue(doc.verification.signature_valid)
+        self.assertFalse(doc.verification.signer_trusted)
+        self.assertFalse(doc.verification.genuine)
+
+
 class MiscTest(unittest.TestCase):
     def test_italian_messages(self):
         msg = cie_core.card_error_message_it(CardError.TagLost())

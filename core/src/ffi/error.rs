@@ -81,6 +81,21 @@ pub enum CardError {
     /// Another call on the same object is running.
     #[error("another operation is running")]
     Busy,
+    /// The CAN was refused: check the 6 digits printed on the card.
+    #[error("wrong CAN: check the 6 digits printed on the front of the card")]
+    WrongCan,
+    /// The MRZ data (document number, birth, expiry) was refused.
+    #[error("wrong document data: check the document number, date of birth and date of expiry")]
+    WrongMrz,
+    /// The card blocked access with this secret.
+    #[error("the card has blocked access with this code")]
+    AccessBlocked,
+    /// The CAN or MRZ data is malformed (nothing was sent to the card).
+    #[error("invalid access data: {reason}")]
+    InvalidAccessKey {
+        /// What is wrong.
+        reason: String,
+    },
     /// The card's answer broke the protocol or did not decode.
     #[error("the card gave an invalid answer: {reason}; tap the card again")]
     InvalidResponse {
@@ -205,9 +220,42 @@ impl CardError {
             Self::PhoneUnsupported => "Questo telefono non può leggere la CIE: il suo NFC non supporta comandi abbastanza lunghi.".into(),
             Self::Storage { .. } => "Archivio sicuro del telefono non disponibile: riprova o inserisci il PIN completo.".into(),
             Self::Busy => "Un'altra operazione è in corso: attendi che finisca.".into(),
+            Self::WrongCan => "CAN errato: controlla le 6 cifre stampate sul fronte della carta.".into(),
+            Self::WrongMrz => "Dati del documento errati: controlla numero del documento, data di nascita e data di scadenza.".into(),
+            Self::AccessBlocked => "La carta ha bloccato l'accesso con questo codice: usa l'altro codice (CAN o dati del documento).".into(),
+            Self::InvalidAccessKey { .. } => "Dati di accesso non validi: il CAN è di 6 cifre; le date sono nel formato AAMMGG.".into(),
             Self::InvalidResponse { .. } => {
                 "La carta ha dato una risposta non valida: avvicinala di nuovo e riprova.".into()
             }
+        }
+    }
+}
+
+impl From<crate::applets::emrtd::EmrtdError> for CardError {
+    fn from(e: crate::applets::emrtd::EmrtdError) -> Self {
+        use crate::applets::emrtd::{EmrtdError as E, SecretKind};
+        match e {
+            E::Apdu(a) => a.into(),
+            E::WrongSecret {
+                kind: SecretKind::Can,
+                ..
+            } => Self::WrongCan,
+            E::WrongSecret {
+                kind: SecretKind::Mrz,
+                ..
+            } => Self::WrongMrz,
+            E::SecretBlocked => Self::AccessBlocked,
+            E::InvalidInput { reason, .. } => Self::InvalidAccessKey {
+                reason: reason.into(),
+            },
+            E::CardAuthenticationFailed => Self::NotGenuine,
+            E::Unsupported(reason) => Self::NotSupported { reason },
+            e @ E::Malformed { .. } => Self::InvalidResponse {
+                reason: e.to_string(),
+            },
+            E::Randomness => Self::Reader {
+                reason: "the system random number generator failed".into(),
+            },
         }
     }
 }

@@ -4,10 +4,12 @@
 //! errors are converted in one place ([`CardError::from`]) so Kotlin and Swift see the same
 //! outcomes the desktop program does.
 
+mod document;
 mod error;
 mod login;
 mod session;
 
+pub use document::{DocumentData, DocumentListener, DocumentReader, Portrait, Verification};
 pub use error::{CardError, card_error_message_it};
 pub use login::{CieLogin, LoginResult, ProgressListener};
 pub use session::{ApplicationAnswer, CardProbe, CardSession};
