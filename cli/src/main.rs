@@ -66,31 +66,7 @@ enum Cmd {
 enum MrtdCmd {
     /// Read the chip with the CAN (or the MRZ data), show the holder's data, save the
     /// photo, and check the data against the issuing State's signature.
-    Read {
-        /// `sim` (virtual CIE), `sim:passport` (virtual passport, BAC), `pcsc`, `pcsc:NAME`,
-        /// `nfc` or `nfc:CONNSTRING`.
-        #[arg(long, default_value = "sim")]
-        reader: String,
-        /// The card access number: the 6 digits printed on the front of the CIE.
-        #[arg(long, conflicts_with = "mrz")]
-        can: Option<String>,
-        /// The MRZ data instead: DOCUMENT_NUMBER,BIRTH_YYMMDD,EXPIRY_YYMMDD.
-        #[arg(long)]
-        mrz: Option<String>,
-        /// Save the photo here (.png converts; any other extension keeps the chip's JPEG or
-        /// JPEG 2000 bytes).
-        #[arg(long, value_name = "FILE")]
-        photo: Option<std::path::PathBuf>,
-        /// Trusted Country Signing CA certificates (DER or PEM; repeatable).
-        #[arg(long, value_name = "FILE")]
-        csca: Vec<std::path::PathBuf>,
-        /// Print JSON instead of text.
-        #[arg(long)]
-        json: bool,
-        /// PC/SC only: force extended-length APDUs on or off (default: ask the reader).
-        #[arg(long, value_name = "on|off", value_parser = parse_on_off)]
-        extended_length: Option<bool>,
-    },
+    Read(mrtd::ReadArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -191,25 +167,8 @@ fn main() -> ExitCode {
                 },
         } => sim_vpcd(&host, port, Duration::from_secs(wait), &card),
         Cmd::Mrtd {
-            command:
-                MrtdCmd::Read {
-                    reader,
-                    can,
-                    mrz,
-                    photo,
-                    csca,
-                    json,
-                    extended_length,
-                },
-        } => mrtd::read(mrtd::ReadArgs {
-            reader,
-            can,
-            mrz,
-            photo,
-            csca,
-            json,
-            extended_length,
-        }),
+            command: MrtdCmd::Read(args),
+        } => mrtd::read(args),
         Cmd::Otp { store, command } => match command {
             OtpCmd::Add { uri, qr } => otp::add(uri, qr, store),
             OtpCmd::List => otp::list(store),

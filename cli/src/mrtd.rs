@@ -16,20 +16,31 @@ use crate::error::CliError;
 use crate::transport::{self, OpenOptions, ReaderSpec};
 
 /// What `mrtd read` was asked.
+#[derive(Debug, clap::Args)]
 pub struct ReadArgs {
-    /// `--reader`.
+    /// `sim` (virtual CIE), `sim:passport` (virtual passport, BAC), `pcsc`, `pcsc:NAME`,
+    /// `nfc` or `nfc:CONNSTRING`.
+    #[arg(long, default_value = "sim")]
     pub reader: String,
-    /// `--can`.
+    /// The card access number: the 6 digits printed on the front of the CIE.
+    #[arg(long, conflicts_with = "mrz")]
     pub can: Option<String>,
-    /// `--mrz DOCUMENT,BIRTH,EXPIRY`.
+    /// The MRZ data instead: DOCUMENT_NUMBER,BIRTH_YYMMDD,EXPIRY_YYMMDD.
+    #[arg(long)]
     pub mrz: Option<String>,
-    /// `--photo FILE`.
+    /// Save the photo here (.png converts; any other extension keeps the chip's JPEG or
+    /// JPEG 2000 bytes).
+    #[arg(long, value_name = "FILE")]
     pub photo: Option<PathBuf>,
-    /// `--csca FILE` (DER or PEM certificates).
+    /// Trusted Country Signing CA certificates (DER or PEM) or ICAO master lists (.ml);
+    /// repeatable.
+    #[arg(long, value_name = "FILE")]
     pub csca: Vec<PathBuf>,
-    /// `--json`.
+    /// Print JSON instead of text.
+    #[arg(long)]
     pub json: bool,
-    /// `--extended-length`.
+    /// PC/SC only: force extended-length APDUs on or off (default: ask the reader).
+    #[arg(long, value_name = "on|off", value_parser = crate::parse_on_off)]
     pub extended_length: Option<bool>,
 }
 
