@@ -37,11 +37,13 @@ pub enum Access {
 }
 
 /// The data groups read when the chip lists them: everything a citizen's app shows and
-/// verifies. DG3/DG4 (fingerprints, iris) need terminal authentication and are not asked for.
-pub const DEFAULT_FILES: [File; 7] = [
+/// verifies (DG13 is kept raw: its content is each State's own). DG3/DG4 (fingerprints,
+/// iris) need terminal authentication and are not asked for.
+pub const DEFAULT_FILES: [File; 8] = [
     File::Dg(1),
     File::Dg(11),
     File::Dg(12),
+    File::Dg(13),
     File::Dg(14),
     File::Dg(15),
     File::Sod,
