@@ -7,14 +7,18 @@
 //! - [`pace`]: PACE Generic Mapping, DH and ECDH, 3DES and AES;
 //! - [`bac`]: Basic Access Control;
 //! - [`lds`]: the files (EF.COM, DG1, DG2, DG11, DG12, EF.SOD), each its own type;
-//! - [`passive`]: passive authentication (SOD signature, CSCA chain, data-group hashes).
+//! - [`passive`]: passive authentication (SOD signature, CSCA chain, data-group hashes);
+//! - [`chip_auth`]: Chip Authentication v1 with the DG14 key (new SM keys, anti-clone);
+//! - [`active_auth`]: Active Authentication with the DG15 key (anti-clone).
 //!
 //! Typical use: [`read_card_access`] (MF), [`pace::pace_with_card_access`] with the CAN,
 //! then [`select_applet`] over the returned secure channel; or, for documents without PACE,
 //! [`select_applet`] then [`bac::bac`] with the MRZ.
 
+pub mod active_auth;
 pub mod bac;
 pub mod card_access;
+pub mod chip_auth;
 pub mod domain;
 mod error;
 pub mod lds;
