@@ -252,3 +252,29 @@ fn no_dg15_is_not_offered() {
         assert_eq!(outcome, AaOutcome::NotOffered);
     });
 }
+
+#[test]
+fn ca_refused_by_the_chip_is_typed() {
+    // A key reference the chip does not have: MSE:Set AT is refused, under the old keys.
+    let builder = EmrtdBuilder::cie().chip_auth(Some(ChipAuth::EcdhP256Aes128));
+    let card = cie_with(&builder);
+    let ch = CardChannel::new(card);
+    block(async {
+        let infos = emrtd::read_card_access(&ch).await.unwrap().unwrap();
+        let pw = PacePassword::Can(Can::new(chip::TEST_CAN).unwrap());
+        let sm = pace::pace_with_card_access(&ch, &infos, &pw, &rng())
+            .await
+            .unwrap();
+        emrtd::select_applet(&sm).await.unwrap();
+        let dg14 = chip_auth::parse_dg14(&files::read_ef(&sm, DG14).await.unwrap()).unwrap();
+        let mut config = ChipAuthConfig::from_dg14(&dg14).unwrap().unwrap();
+        config.key_id = Some(5);
+        let err = chip_auth::chip_authentication_with(sm, &config, &rng())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, EmrtdError::ChipAuthenticationRefused { sw: 0x6A88 }),
+            "{err:?}"
+        );
+    });
+}

@@ -116,10 +116,11 @@ impl CaPublicKey {
             } else {
                 None
             };
-            let y = strip(Tlv::from_bytes(key)?.value).to_vec();
-            if Tlv::from_bytes(key)?.tag != TAG_INTEGER {
+            let y = Tlv::from_bytes(key)?;
+            if y.tag != TAG_INTEGER {
                 return Err(bad("DH public value not an INTEGER"));
             }
+            let y = strip(y.value).to_vec();
             if !(DH_MIN_LEN..=DH_MAX_LEN).contains(&p.len()) {
                 return Err(EmrtdError::Unsupported(format!(
                     "Chip Authentication DH modulus of {} bits",
