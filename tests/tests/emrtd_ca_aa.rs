@@ -278,3 +278,25 @@ fn ca_refused_by_the_chip_is_typed() {
         );
     });
 }
+
+#[test]
+fn aa_answer_corrupted_on_the_link_is_a_secure_messaging_error() {
+    use card_sim::{Fault, FaultyTransport};
+    // APDUs: SELECT, GET CHALLENGE, EXTERNAL AUTHENTICATE, then INTERNAL AUTHENTICATE (3).
+    let builder = EmrtdBuilder::new(Holder::icao_specimen_passport());
+    let key = active_auth::parse_dg15(builder.files().dg(15).unwrap()).unwrap();
+    let card: Arc<VirtualCard> = Arc::new(builder.build(CardConfig::default()));
+    let faulty = FaultyTransport::new(card).fail_at(3, Fault::CorruptByte { index: 20 });
+    let ch = CardChannel::new(Arc::new(faulty));
+    block(async {
+        let sm = bac_session(&ch).await;
+        let err = active_auth::active_authentication_with(&sm, &key, None, &rng())
+            .await
+            .unwrap_err();
+        // Not the clone error: the MAC check catches the link fault first.
+        assert!(
+            matches!(err, EmrtdError::Apdu(ApduError::SecureMessaging(_))),
+            "{err:?}"
+        );
+    });
+}
