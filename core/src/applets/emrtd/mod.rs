@@ -14,6 +14,10 @@
 //! Typical use: [`read_card_access`] (MF), [`pace::pace_with_card_access`] with the CAN,
 //! then [`select_applet`] over the returned secure channel; or, for documents without PACE,
 //! [`select_applet`] then [`bac::bac`] with the MRZ.
+//! Then, to tell a genuine chip from a clone: read DG14 ([`chip_auth::parse_dg14`]) and
+//! run [`chip_auth::chip_authentication`], which replaces the secure channel; and/or
+//! [`active_auth::active_authentication`] (DG15). Both keys are trusted only once passive
+//! authentication has verified DG14/DG15.
 
 pub mod active_auth;
 pub mod bac;
