@@ -10,7 +10,7 @@ use cie_core::applets::emrtd::lds::File;
 use cie_core::applets::emrtd::lds::dg2::ImageFormat;
 use cie_core::applets::emrtd::passive::{HashCheck, PassiveReport, TrustStore};
 use cie_core::applets::emrtd::{Can, EmrtdError, Mrz, OsRandomness, PacePassword};
-use cie_core::flows::document::{Document, DocumentProgress, DocumentRead};
+use cie_core::flows::document::{CloneCheck, Document, DocumentProgress, DocumentRead};
 
 use crate::error::CliError;
 use crate::transport::{self, OpenOptions, ReaderSpec};
@@ -242,6 +242,24 @@ fn verdict(report: &PassiveReport) -> (&'static str, &'static str) {
     }
 }
 
+fn clone_line(c: &CloneCheck) -> String {
+    match c {
+        CloneCheck::Verified => "passed: the chip holds its key (not a copy) / superata: il chip possiede la sua chiave (non è una copia)".into(),
+        CloneCheck::NotOffered => "not offered by this chip / non offerta da questo chip".into(),
+        CloneCheck::NotRun => "not run / non eseguita".into(),
+        CloneCheck::Failed(e) => format!("FAILED: possible cloned chip / FALLITA: possibile chip clonato ({e})"),
+    }
+}
+
+fn clone_json(c: &CloneCheck) -> &'static str {
+    match c {
+        CloneCheck::Verified => "\"verified\"",
+        CloneCheck::NotOffered => "\"not_offered\"",
+        CloneCheck::NotRun => "\"not_run\"",
+        CloneCheck::Failed(_) => "\"failed\"",
+    }
+}
+
 fn json_str(s: &str) -> String {
     serde_json::Value::String(s.to_owned()).to_string()
 }
@@ -286,7 +304,16 @@ pub fn read(args: ReadArgs) -> Result<(), CliError> {
     let pa = doc.passive(&trust).map_err(|e| CliError::Card {
         reason: e.to_string(),
     })?;
-    let (en, it) = verdict(&pa);
+    let cloned = matches!(doc.chip_authentication, CloneCheck::Failed(_))
+        || matches!(doc.active_authentication, CloneCheck::Failed(_));
+    let (en, it) = if cloned {
+        (
+            "NOT GENUINE: the chip failed the clone check",
+            "NON AUTENTICO: il chip non ha superato il controllo anti-clonazione",
+        )
+    } else {
+        verdict(&pa)
+    };
 
     if args.json {
         let mut fields = vec![format!("\"reader\":{}", json_str(&shown))];
@@ -322,6 +349,11 @@ pub fn read(args: ReadArgs) -> Result<(), CliError> {
             json_str(&pa.signature.as_ref().map_or_else(|e| e.to_string(), |()| "valid".into())),
             json_str(&pa.chain.as_ref().map_or_else(|e| e.to_string(), |c| format!("valid: {c}"))),
             dgs.join(",")
+        ));
+        fields.push(format!(
+            "\"chip_authentication\":{},\"active_authentication\":{}",
+            clone_json(&doc.chip_authentication),
+            clone_json(&doc.active_authentication)
         ));
         println!("{{{}}}", fields.join(","));
         return Ok(());
@@ -398,7 +430,12 @@ pub fn read(args: ReadArgs) -> Result<(), CliError> {
         println!("  {f:<6} {s}");
     }
     println!(
-        "  Chip and active authentication / autenticazione chip e attiva: not checked by this version"
+        "  Chip authentication / autenticazione del chip: {}",
+        clone_line(&doc.chip_authentication)
+    );
+    println!(
+        "  Active authentication / autenticazione attiva: {}",
+        clone_line(&doc.active_authentication)
     );
     Ok(())
 }

@@ -41,6 +41,8 @@ fn reads_the_virtual_cie_with_the_can_and_saves_the_photo() {
         "AUTENTICO",
         "DG2 matches",
         "(60×80 PNG)",
+        "Chip authentication / autenticazione del chip: passed",
+        "Active authentication / autenticazione attiva: passed",
     ] {
         assert!(text.contains(needle), "{needle:?} missing in:\n{text}");
     }
@@ -81,6 +83,11 @@ fn json_and_the_bac_passport() {
     assert_eq!(v["mrz"]["surname"], "ERIKSSON");
     assert_eq!(v["passive_authentication"]["valid"], true);
     assert_eq!(v["passive_authentication"]["data_groups"]["DG1"], "match");
+    assert_eq!(
+        v["chip_authentication"], "not_offered",
+        "the specimen passport has no DG14"
+    );
+    assert_eq!(v["active_authentication"], "verified");
 }
 
 #[test]

@@ -432,6 +432,73 @@ pub fn lds_files(data: &[u8]) {
     }
 }
 
+/// The Chip/Active Authentication parsers and the AA check on the same bytes: DG14 (and
+/// the CA choice from it, and the AA hash), DG15, each with its outer tag forced; the
+/// DG15 key (if any) against a fuzzed answer; the ISO 9796-2 block check on the bytes;
+/// and fixed keys: RSA with exponent 1 (so the "signature" is the recovered block) and a
+/// P-256 point. Oracle: an exact ISO 9796-2 block built from the fuzzer's M1 verifies,
+/// and the same block with one digest bit flipped does not.
+pub fn emrtd_auth(data: &[u8]) {
+    use crate::applets::emrtd::active_auth::{self, AaError, AaPublicKey};
+    use crate::applets::emrtd::chip_auth::{self, ChipAuthConfig};
+    use crate::applets::emrtd::domain::Curve;
+    use crate::applets::emrtd::passive::HashAlg;
+    let with_tag = |tag: u8| {
+        let mut v = data.to_vec();
+        if let Some(b) = v.first_mut() {
+            *b = tag;
+        }
+        v
+    };
+    for bytes in [data.to_vec(), with_tag(0x6E)] {
+        if let Ok(infos) = chip_auth::parse_dg14(&bytes) {
+            let _ = ChipAuthConfig::from_dg14(&infos).map(|c| c.map(|c| c.oid()));
+            let _ = active_auth::ecdsa_hash(&infos);
+        }
+    }
+    let _ = ChipAuthConfig::from_dg14(&Default::default());
+    let _ = chip_auth::CaPublicKey::from_spki(data);
+    let (challenge, sig) = data.split_at(data.len().min(8));
+    for bytes in [data.to_vec(), with_tag(0x6F)] {
+        if let Ok(key) = active_auth::parse_dg15(&bytes) {
+            let _ = active_auth::verify(&key, Some(HashAlg::Sha256), challenge, sig);
+        }
+    }
+    let _ = active_auth::check_iso9796_2(data, challenge);
+
+    // RSA with e = 1 over a 1024-bit modulus: F = s.
+    let mut n = vec![0xFF; 128];
+    n[127] = 0xF1;
+    let key = AaPublicKey::Rsa { n, e: vec![1] };
+    let _ = active_auth::verify(&key, None, challenge, sig);
+    let mut m1: Vec<u8> = sig
+        .iter()
+        .copied()
+        .chain(std::iter::repeat(0x5A))
+        .take(106)
+        .collect();
+    m1[0] &= 0x7F;
+    let mut m = m1.clone();
+    m.extend_from_slice(challenge);
+    let mut f = vec![0x6A];
+    f.extend_from_slice(&m1);
+    f.extend(HashAlg::Sha1.digest(&m));
+    f.push(0xBC);
+    assert_eq!(active_auth::verify(&key, None, challenge, &f), Ok(()));
+    f[110] ^= 0x01;
+    assert_eq!(
+        active_auth::verify(&key, None, challenge, &f),
+        Err(AaError::Mismatch)
+    );
+
+    // ECDSA with the point 1·G: any fuzzed signature goes through decoding and checking.
+    let mut one = [0u8; 32];
+    one[31] = 1;
+    if let Ok(point) = Curve::NistP256.ops().mul_base(&one) {
+        let _ = active_auth::verify(&AaPublicKey::P256(point), None, challenge, sig);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

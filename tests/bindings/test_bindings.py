@@ -339,6 +339,8 @@ class DocumentTest(unittest.TestCase):
         self.assertEqual(len(doc.portrait.rgb), 60 * 80 * 3)
         self.assertTrue(doc.verification.genuine)
         self.assertEqual(doc.verification.altered, [])
+        self.assertEqual(doc.verification.chip_authentication, cie_core.CloneStatus.VERIFIED)
+        self.assertEqual(doc.verification.active_authentication, cie_core.CloneStatus.VERIFIED)
         self.assertIn("DG2", [n for n, _, _ in bar.seen])
 
     def test_wrong_can_and_untrusted_signer(self):

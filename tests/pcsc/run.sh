@@ -128,6 +128,10 @@ grep -qF 'TSTTST80A01H501X' "$WORK/mrtd.txt" || fail "mrtd read did not show the
 grep -qF 'GENUINE: the data is what the issuing State signed' "$WORK/mrtd.txt" \
     || fail "passive authentication did not pass through pcscd"
 [ -s "$WORK/face.png" ] || fail "the photo was not written"
+grep -qF 'Chip authentication / autenticazione del chip: passed' "$WORK/mrtd.txt" \
+    || fail "chip authentication (DH, MSE:Set KAT) did not pass through pcscd"
+grep -qF 'Active authentication / autenticazione attiva: passed' "$WORK/mrtd.txt" \
+    || fail "active authentication did not pass through pcscd"
 set +e
 "$BIN" mrtd read --reader "pcsc:$READER" --extended-length on --can 654321 >/dev/null 2>"$WORK/wrongcan.txt"
 rc=$?

@@ -17,7 +17,7 @@ use cie_core::apdu::{ApduError, CardChannel};
 use cie_core::applets::emrtd::lds::File;
 use cie_core::applets::emrtd::passive::TrustStore;
 use cie_core::applets::emrtd::{Can, EmrtdError, PacePassword};
-use cie_core::flows::document::{Access, DocumentProgress, DocumentRead};
+use cie_core::flows::document::{Access, CloneCheck, DocumentProgress, DocumentRead};
 use cie_core::transport::TransportError;
 use common::Counter;
 
@@ -86,6 +86,9 @@ fn whole_read_with_progress_and_passive_authentication() {
     let mut trust = TrustStore::new();
     trust.add_der(chip::CSCA_CERT_DER).unwrap();
     assert!(doc.passive(&trust).unwrap().is_valid());
+    // The CIE's DG14 DH key (chip authentication) and DG15 RSA key (active authentication).
+    assert_eq!(doc.chip_authentication, CloneCheck::Verified);
+    assert_eq!(doc.active_authentication, CloneCheck::Verified);
     assert_eq!(
         doc.personal_details()
             .unwrap()

@@ -68,3 +68,8 @@ fn emrtd_session_regressions() {
 fn lds_files_regressions() {
     replay("lds_files", cie_core::fuzzing::lds_files);
 }
+
+#[test]
+fn emrtd_auth_regressions() {
+    replay("emrtd_auth", cie_core::fuzzing::emrtd_auth);
+}

@@ -10,7 +10,7 @@ use crate::applets::emrtd::lds::File;
 use crate::applets::emrtd::lds::dg2::ImageFormat;
 use crate::applets::emrtd::passive::{HashCheck, TrustStore};
 use crate::applets::emrtd::{Can, Mrz, OsRandomness, PacePassword};
-use crate::flows::document::{Access, DocumentProgress, DocumentRead};
+use crate::flows::document::{Access, CloneCheck, DocumentProgress, DocumentRead};
 use crate::transport::CardTransport;
 
 /// Progress of a document read, implemented by the shell (a progress bar for the photo).
@@ -45,11 +45,39 @@ pub struct Portrait {
     pub rgb: Vec<u8>,
 }
 
-/// Whether the chip's data is what the issuing State signed.
+/// The outcome of a clone check (chip or active authentication).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum CloneStatus {
+    /// The chip proved it holds its private key: not a copy.
+    Verified,
+    /// The chip does not offer this check.
+    NotOffered,
+    /// Not run (the other check failed first).
+    NotRun,
+    /// The chip failed it: possibly a clone.
+    Failed,
+}
+
+impl From<&CloneCheck> for CloneStatus {
+    fn from(c: &CloneCheck) -> Self {
+        match c {
+            CloneCheck::Verified => Self::Verified,
+            CloneCheck::NotOffered => Self::NotOffered,
+            CloneCheck::NotRun => Self::NotRun,
+            CloneCheck::Failed(_) => Self::Failed,
+        }
+    }
+}
+
+/// Whether the chip's data is what the issuing State signed, on the chip it was issued on.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct Verification {
-    /// Everything below verified.
+    /// Passive authentication passed and no clone check failed.
     pub genuine: bool,
+    /// Chip authentication (DG14 key).
+    pub chip_authentication: CloneStatus,
+    /// Active authentication (DG15 key).
+    pub active_authentication: CloneStatus,
     /// The security object's signature verifies with its signer's certificate.
     pub signature_valid: bool,
     /// The signer's certificate was issued by a trusted CSCA.
@@ -217,7 +245,11 @@ impl DocumentReader {
             date_of_issue: details.date_of_issue,
             portrait,
             verification: Verification {
-                genuine: pa.is_valid(),
+                genuine: pa.is_valid()
+                    && !matches!(doc.chip_authentication, CloneCheck::Failed(_))
+                    && !matches!(doc.active_authentication, CloneCheck::Failed(_)),
+                chip_authentication: (&doc.chip_authentication).into(),
+                active_authentication: (&doc.active_authentication).into(),
                 signature_valid: pa.signature.is_ok(),
                 signer_trusted: pa.chain.is_ok(),
                 altered: files(HashCheck::Mismatch),

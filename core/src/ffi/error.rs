@@ -248,7 +248,14 @@ impl From<crate::applets::emrtd::EmrtdError> for CardError {
             E::InvalidInput { reason, .. } => Self::InvalidAccessKey {
                 reason: reason.into(),
             },
-            E::CardAuthenticationFailed => Self::NotGenuine,
+            // A chip that fails chip or active authentication may be a clone.
+            E::CardAuthenticationFailed
+            | E::ChipAuthenticationFailed
+            | E::ActiveAuthenticationFailed(_) => Self::NotGenuine,
+            E::ChipAuthenticationRefused { sw } => Self::Refused {
+                sw,
+                reason: "chip authentication refused".into(),
+            },
             E::Unsupported(reason) => Self::NotSupported { reason },
             e @ E::Malformed { .. } => Self::InvalidResponse {
                 reason: e.to_string(),

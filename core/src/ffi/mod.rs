@@ -9,7 +9,9 @@ mod error;
 mod login;
 mod session;
 
-pub use document::{DocumentData, DocumentListener, DocumentReader, Portrait, Verification};
+pub use document::{
+    CloneStatus, DocumentData, DocumentListener, DocumentReader, Portrait, Verification,
+};
 pub use error::{CardError, card_error_message_it};
 pub use login::{CieLogin, LoginResult, ProgressListener};
 pub use session::{ApplicationAnswer, CardProbe, CardSession};

@@ -12,7 +12,9 @@ use crate::apdu::{ApduChannel, ApduError, Sw, files};
 use crate::applets::emrtd::card_access::SecurityInfos;
 use crate::applets::emrtd::lds::{self, File, LdsError};
 use crate::applets::emrtd::passive::{PassiveReport, TrustStore};
-use crate::applets::emrtd::{self, EmrtdError, PacePassword, Randomness, bac, pace};
+use crate::applets::emrtd::{
+    self, EmrtdError, PacePassword, Randomness, active_auth, bac, chip_auth, pace,
+};
 
 /// Progress of a read, for a progress bar: called after each chunk.
 pub trait DocumentProgress: Send + Sync {
@@ -36,6 +38,19 @@ pub enum Access {
     Bac,
 }
 
+/// The outcome of a clone check (chip or active authentication).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloneCheck {
+    /// The chip proved it holds the private key of its DG14 (CA) or DG15 (AA) public key.
+    Verified,
+    /// The chip does not offer it (no DG14 key / no DG15).
+    NotOffered,
+    /// Not run (the other check failed first and closed the session).
+    NotRun,
+    /// The chip failed it: possibly a clone.
+    Failed(String),
+}
+
 /// The data groups read when the chip lists them: everything a citizen's app shows and
 /// verifies (DG13 is kept raw: its content is each State's own). DG3/DG4 (fingerprints,
 /// iris) need terminal authentication and are not asked for.
@@ -57,6 +72,7 @@ pub struct DocumentRead {
     card_access: Option<Option<SecurityInfos>>,
     done: BTreeMap<File, Vec<u8>>,
     absent: Vec<File>,
+    checks: Option<(CloneCheck, CloneCheck)>,
 }
 
 impl std::fmt::Debug for DocumentRead {
@@ -74,6 +90,11 @@ pub struct Document {
     pub access: Access,
     /// Each file, as the chip holds it (tag and length included).
     pub files: BTreeMap<File, Vec<u8>>,
+    /// Chip authentication (DG14). Meaningful once passive authentication has shown DG14
+    /// is genuine: a cloned chip can copy the files but not the private key.
+    pub chip_authentication: CloneCheck,
+    /// Active authentication (DG15), likewise after passive authentication of DG15.
+    pub active_authentication: CloneCheck,
 }
 
 impl Document {
@@ -129,6 +150,7 @@ impl DocumentRead {
             card_access: None,
             done: BTreeMap::new(),
             absent: Vec::new(),
+            checks: None,
         }
     }
 
@@ -202,10 +224,67 @@ impl DocumentRead {
                 Err(e) => return Err(e),
             }
         }
+        if self.checks.is_none() {
+            self.checks = Some(self.clone_checks(sm, rng).await?);
+        }
+        let (chip_authentication, active_authentication) = self
+            .checks
+            .clone()
+            .unwrap_or((CloneCheck::NotRun, CloneCheck::NotRun));
         Ok(Document {
             access,
             files: self.done.clone(),
+            chip_authentication,
+            active_authentication,
         })
+    }
+
+    /// Chip authentication then active authentication, on the session that read the files.
+    /// A lost tag here is an error (tap again: only these run); a chip failing a check is a
+    /// result, not an error.
+    async fn clone_checks<C: ApduChannel>(
+        &self,
+        sm: crate::sm::SecureChannel<C>,
+        rng: &dyn Randomness,
+    ) -> Result<(CloneCheck, CloneCheck), EmrtdError> {
+        let dg14 = match self.done.get(&File::Dg(14)) {
+            Some(bytes) => Some(chip_auth::parse_dg14(bytes)?),
+            None => None,
+        };
+        let offered = match &dg14 {
+            Some(infos) => chip_auth::ChipAuthConfig::from_dg14(infos)?,
+            None => None,
+        };
+        let (ca, sm) = match offered {
+            None => (CloneCheck::NotOffered, Some(sm)),
+            Some(config) => match chip_auth::chip_authentication_with(sm, &config, rng).await {
+                Ok(new_sm) => (CloneCheck::Verified, Some(new_sm)),
+                Err(
+                    e @ (EmrtdError::ChipAuthenticationFailed
+                    | EmrtdError::ChipAuthenticationRefused { .. }),
+                ) => (CloneCheck::Failed(e.to_string()), None),
+                Err(e) => return Err(e),
+            },
+        };
+        let aa = match (self.done.get(&File::Dg(15)), sm) {
+            (None, _) => CloneCheck::NotOffered,
+            (Some(_), None) => CloneCheck::NotRun,
+            (Some(dg15), Some(sm)) => {
+                let key = active_auth::parse_dg15(dg15)?;
+                let hash = match &dg14 {
+                    Some(infos) => active_auth::ecdsa_hash(infos)?,
+                    None => None,
+                };
+                match active_auth::active_authentication_with(&sm, &key, hash, rng).await {
+                    Ok(()) => CloneCheck::Verified,
+                    Err(e @ EmrtdError::ActiveAuthenticationFailed(_)) => {
+                        CloneCheck::Failed(e.to_string())
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        };
+        Ok((ca, aa))
     }
 
     async fn read_file<C: ApduChannel>(

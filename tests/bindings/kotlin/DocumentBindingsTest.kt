@@ -4,6 +4,7 @@
 
 import it.ciecompanion.core.CardException
 import it.ciecompanion.core.CardTransport
+import it.ciecompanion.core.CloneStatus
 import it.ciecompanion.core.DocumentListener
 import it.ciecompanion.core.DocumentReader
 import it.ciecompanion.core.ImageFormat
@@ -56,6 +57,7 @@ class DocumentBindingsTest {
         assertEquals(60u, portrait.width)
         assertEquals(60 * 80 * 3, portrait.rgb.size)
         assertTrue(doc.verification.genuine)
+        assertEquals(CloneStatus.VERIFIED, doc.verification.chipAuthentication)
         assertTrue("DG2" in progress.files)
     }
 

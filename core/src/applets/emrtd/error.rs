@@ -59,6 +59,21 @@ pub enum EmrtdError {
     /// No random numbers could be drawn.
     #[error("the system random number generator failed")]
     Randomness,
+    /// The chip refused a Chip Authentication step (status word): a chip without the DG14
+    /// private key, or a DG14 that does not describe this chip.
+    #[error("the chip refused Chip Authentication (status {sw:04X})")]
+    ChipAuthenticationRefused {
+        /// The status word of the refused command.
+        sw: u16,
+    },
+    /// After Chip Authentication the chip's first answer did not verify under the new keys:
+    /// it does not hold the private key of DG14, so it may be a clone.
+    #[error("the chip failed Chip Authentication: it may be a clone")]
+    ChipAuthenticationFailed,
+    /// The chip's Active Authentication signature does not verify with the DG15 key: the
+    /// chip may be a clone.
+    #[error("the chip failed Active Authentication ({0}): it may be a clone")]
+    ActiveAuthenticationFailed(super::active_auth::AaError),
 }
 
 fn wrong_secret_en(kind: SecretKind) -> &'static str {
@@ -110,6 +125,12 @@ impl EmrtdError {
                 "La carta ha dato una risposta non valida: avvicina di nuovo la carta e riprova.".into()
             }
             Self::Randomness => "Errore interno del dispositivo (generatore casuale): riprova.".into(),
+            Self::ChipAuthenticationRefused { .. } => {
+                "Il chip ha rifiutato l'autenticazione del chip: il documento potrebbe non essere autentico.".into()
+            }
+            Self::ChipAuthenticationFailed | Self::ActiveAuthenticationFailed(_) => {
+                "Il chip non ha superato la verifica di autenticità: il documento potrebbe essere clonato.".into()
+            }
         }
     }
 }

@@ -7,14 +7,22 @@
 //! - [`pace`]: PACE Generic Mapping, DH and ECDH, 3DES and AES;
 //! - [`bac`]: Basic Access Control;
 //! - [`lds`]: the files (EF.COM, DG1, DG2, DG11, DG12, EF.SOD), each its own type;
-//! - [`passive`]: passive authentication (SOD signature, CSCA chain, data-group hashes).
+//! - [`passive`]: passive authentication (SOD signature, CSCA chain, data-group hashes);
+//! - [`chip_auth`]: Chip Authentication v1 with the DG14 key (new SM keys, anti-clone);
+//! - [`active_auth`]: Active Authentication with the DG15 key (anti-clone).
 //!
 //! Typical use: [`read_card_access`] (MF), [`pace::pace_with_card_access`] with the CAN,
 //! then [`select_applet`] over the returned secure channel; or, for documents without PACE,
 //! [`select_applet`] then [`bac::bac`] with the MRZ.
+//! Then, to tell a genuine chip from a clone: read DG14 ([`chip_auth::parse_dg14`]) and
+//! run [`chip_auth::chip_authentication`], which replaces the secure channel; and/or
+//! [`active_auth::active_authentication`] (DG15). Both keys are trusted only once passive
+//! authentication has verified DG14/DG15.
 
+pub mod active_auth;
 pub mod bac;
 pub mod card_access;
+pub mod chip_auth;
 pub mod domain;
 mod error;
 pub mod lds;
@@ -60,4 +68,30 @@ pub async fn read_card_access<C: ApduChannel + ?Sized>(
         Err(ApduError::Status { sw, .. }) if sw == crate::apdu::Sw::FILE_NOT_FOUND => Ok(None),
         Err(e) => Err(e.into()),
     }
+}
+
+/// A DER `SubjectPublicKeyInfo` split into its algorithm OID (content bytes), a reader over
+/// the algorithm parameters, and the key bits (no unused bits allowed). Shared by the DG14
+/// (chip authentication) and DG15 (active authentication) key decoders.
+pub(crate) fn split_spki<'a>(
+    der: &'a [u8],
+    what: &'static str,
+) -> Result<(&'a [u8], crate::tlv::Reader<'a>, &'a [u8]), EmrtdError> {
+    use crate::tlv::{Reader, Tag, Tlv};
+    let bad = |reason| EmrtdError::malformed(what, reason);
+    let spki = Tlv::from_bytes(der)?;
+    if spki.tag != Tag::new(0x30) {
+        return Err(bad("not a SEQUENCE"));
+    }
+    let mut r = Reader::new(spki.value);
+    let alg = r.expect_tlv(Tag::new(0x30))?;
+    let bits = r.expect_tlv(Tag::new(0x03))?;
+    r.expect_empty("SubjectPublicKeyInfo")?;
+    let key = match bits.value {
+        [0x00, rest @ ..] => rest,
+        _ => return Err(bad("BIT STRING with unused bits")),
+    };
+    let mut a = Reader::new(alg.value);
+    let oid = a.expect_tlv(Tag::new(0x06))?.value;
+    Ok((oid, a, key))
 }
