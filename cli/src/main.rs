@@ -145,7 +145,34 @@ fn parse_on_off(s: &str) -> Result<bool, String> {
     }
 }
 
+/// Whether a panic payload is `println!` failing because the reader of our standard output
+/// went away (`cie-companion … | head`).
+fn is_broken_pipe(payload: &(dyn std::any::Any + Send)) -> bool {
+    let text = payload
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| payload.downcast_ref::<&str>().copied())
+        .unwrap_or_default();
+    text.contains("failed printing to stdout") && text.contains("Broken pipe")
+}
+
 fn main() -> ExitCode {
+    // A closed output pipe is the reader saying "enough", not an error: stop quietly with
+    // status 0, as ripgrep and coreutils-style tools do, instead of a panic trace.
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        if !is_broken_pipe(info.payload()) {
+            default_hook(info);
+        }
+    }));
+    match std::panic::catch_unwind(run) {
+        Ok(code) => code,
+        Err(payload) if is_broken_pipe(&*payload) => ExitCode::SUCCESS,
+        Err(payload) => std::panic::resume_unwind(payload),
+    }
+}
+
+fn run() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Cmd::Readers => readers(),

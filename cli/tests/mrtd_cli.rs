@@ -159,3 +159,20 @@ fn csca_from_a_master_list_file() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("neither a certificate nor a master list"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_closed_output_pipe_ends_quietly() {
+    // The reader of our output is gone before we write (as with `| head` after one line).
+    let mut child = Command::new(env!("CARGO_BIN_EXE_cie-companion"))
+        .args(["mrtd", "read", "--can", "123456"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{:?}: {err}", o.status);
+    assert!(!err.contains("panicked"), "{err}");
+}
