@@ -217,7 +217,6 @@ mod oid {
     pub const P384: O = O::new_unwrap("1.3.132.0.34");
     pub const CONTENT_TYPE: O = O::new_unwrap("1.2.840.113549.1.9.3");
     pub const MESSAGE_DIGEST: O = O::new_unwrap("1.2.840.113549.1.9.4");
-    pub const MGF1: O = O::new_unwrap("1.2.840.113549.1.1.8");
     pub const CSCA_MASTER_LIST: O = O::new_unwrap("2.23.136.1.1.2");
 }
 
@@ -362,6 +361,14 @@ fn pss_hash(alg: &AlgorithmIdentifierOwned) -> Result<HashAlg, PaError> {
     }
 }
 
+/// The signature scheme a signature-algorithm OID names.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Scheme {
+    Pkcs1,
+    Pss,
+    Ecdsa,
+}
+
 /// Verify `sig` over `msg` by the key in `spki` with signature algorithm `alg`.
 pub fn verify_signature(
     spki: &SubjectPublicKeyInfoOwned,
@@ -370,32 +377,34 @@ pub fn verify_signature(
     msg: &[u8],
     sig: &[u8],
 ) -> Result<(), PaError> {
-    let (kind, hash) = match alg.oid {
-        oid::SHA1_RSA => ("rsa", HashAlg::Sha1),
-        oid::SHA224_RSA => ("rsa", HashAlg::Sha224),
-        oid::SHA256_RSA => ("rsa", HashAlg::Sha256),
-        oid::SHA384_RSA => ("rsa", HashAlg::Sha384),
-        oid::SHA512_RSA => ("rsa", HashAlg::Sha512),
+    let (scheme, hash) = match alg.oid {
+        oid::SHA1_RSA => (Scheme::Pkcs1, HashAlg::Sha1),
+        oid::SHA224_RSA => (Scheme::Pkcs1, HashAlg::Sha224),
+        oid::SHA256_RSA => (Scheme::Pkcs1, HashAlg::Sha256),
+        oid::SHA384_RSA => (Scheme::Pkcs1, HashAlg::Sha384),
+        oid::SHA512_RSA => (Scheme::Pkcs1, HashAlg::Sha512),
         // Plain rsaEncryption in a SignerInfo: the digest algorithm says which hash.
         oid::RSA => (
-            "rsa",
+            Scheme::Pkcs1,
             digest_hint
                 .ok_or_else(|| PaError::Unsupported("rsaEncryption without digest".into()))?,
         ),
-        oid::RSA_PSS => ("pss", pss_hash(alg)?),
-        oid::ECDSA_SHA1 => ("ec", HashAlg::Sha1),
-        oid::ECDSA_SHA224 => ("ec", HashAlg::Sha224),
-        oid::ECDSA_SHA256 => ("ec", HashAlg::Sha256),
-        oid::ECDSA_SHA384 => ("ec", HashAlg::Sha384),
-        oid::ECDSA_SHA512 => ("ec", HashAlg::Sha512),
+        oid::RSA_PSS => (Scheme::Pss, pss_hash(alg)?),
+        oid::ECDSA_SHA1 => (Scheme::Ecdsa, HashAlg::Sha1),
+        oid::ECDSA_SHA224 => (Scheme::Ecdsa, HashAlg::Sha224),
+        oid::ECDSA_SHA256 => (Scheme::Ecdsa, HashAlg::Sha256),
+        oid::ECDSA_SHA384 => (Scheme::Ecdsa, HashAlg::Sha384),
+        oid::ECDSA_SHA512 => (Scheme::Ecdsa, HashAlg::Sha512),
         other => return Err(PaError::Unsupported(format!("signature {other}"))),
     };
-    let _ = oid::MGF1;
     let hashed = hash.digest(msg);
-    match kind {
-        "ec" if spki.algorithm.oid == oid::EC_PUBLIC_KEY => ecdsa_verify(spki, &hashed, sig),
-        "rsa" | "pss" if spki.algorithm.oid == oid::RSA || spki.algorithm.oid == oid::RSA_PSS => {
-            rsa_verify(spki, hash, kind == "pss", &hashed, sig)
+    let rsa_key = spki.algorithm.oid == oid::RSA || spki.algorithm.oid == oid::RSA_PSS;
+    match scheme {
+        Scheme::Ecdsa if spki.algorithm.oid == oid::EC_PUBLIC_KEY => {
+            ecdsa_verify(spki, &hashed, sig)
+        }
+        Scheme::Pkcs1 | Scheme::Pss if rsa_key => {
+            rsa_verify(spki, hash, scheme == Scheme::Pss, &hashed, sig)
         }
         _ => Err(PaError::Unsupported(format!(
             "key {} with signature {}",
