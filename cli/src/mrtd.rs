@@ -101,43 +101,30 @@ fn trust_store(args: &ReadArgs, spec: &ReaderSpec) -> Result<(TrustStore, Vec<St
         let bytes = std::fs::read(path).map_err(|e| CliError::Input {
             reason: format!("cannot read {}: {e}", path.display()),
         })?;
-        let ders = pem_or_der(&bytes);
-        let one_file = ders.len() == 1;
-        for der in ders {
-            if trust.add_der(&der).is_ok() {
-                continue;
-            }
-            // Not a certificate: an ICAO master list (.ml) then.
-            if one_file {
-                let info = trust.add_master_list(&der).map_err(|e| CliError::Input {
+        let mut label = path.display().to_string();
+        for der in pem_or_der(&bytes) {
+            let list = trust
+                .add_certificate_or_master_list(&der)
+                .map_err(|e| CliError::Input {
                     reason: format!(
                         "{}: neither a certificate nor a master list ({e})",
                         path.display()
                     ),
                 })?;
-                names.push(format!(
-                    "{} (master list: {} CSCAs, signature {})",
+            if let Some(info) = list {
+                let signature = if info.signature.is_ok() {
+                    "valid"
+                } else {
+                    "NOT valid"
+                };
+                label = format!(
+                    "{} (master list: {} CSCAs, signature {signature})",
                     path.display(),
-                    info.added,
-                    if info.signature.is_ok() {
-                        "valid"
-                    } else {
-                        "NOT valid"
-                    }
-                ));
-                continue;
+                    info.added
+                );
             }
-            return Err(CliError::Input {
-                reason: format!("{}: a PEM block is not a certificate", path.display()),
-            });
         }
-        if !trust.is_empty()
-            && !names
-                .iter()
-                .any(|n| n.starts_with(&path.display().to_string()))
-        {
-            names.push(path.display().to_string());
-        }
+        names.push(label);
     }
     if matches!(spec, ReaderSpec::Sim | ReaderSpec::SimPassport) && args.csca.is_empty() {
         // The virtual card is signed by card-sim's test CSCA: trust it for the demo only.

@@ -137,13 +137,11 @@ pub struct DocumentReader {
 fn trust_from(csca_der: Vec<Vec<u8>>) -> Result<TrustStore, CardError> {
     let mut trust = TrustStore::new();
     for der in csca_der {
-        if trust.add_der(&der).is_err() {
-            trust
-                .add_master_list(&der)
-                .map_err(|e| CardError::InvalidAccessKey {
-                    reason: format!("trusted CSCA: {e}"),
-                })?;
-        }
+        trust
+            .add_certificate_or_master_list(&der)
+            .map_err(|e| CardError::InvalidAccessKey {
+                reason: format!("trusted CSCA: {e}"),
+            })?;
     }
     Ok(trust)
 }

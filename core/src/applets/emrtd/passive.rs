@@ -182,6 +182,18 @@ impl TrustStore {
         })
     }
 
+    /// Add a CSCA certificate or, when the DER is not one, an ICAO master list (`Some` with
+    /// what the list held). Trust files come as either.
+    pub fn add_certificate_or_master_list(
+        &mut self,
+        der: &[u8],
+    ) -> Result<Option<MasterListInfo>, PaError> {
+        match self.add_der(der) {
+            Ok(()) => Ok(None),
+            Err(_) => self.add_master_list(der).map(Some),
+        }
+    }
+
     /// Number of CSCAs.
     pub fn len(&self) -> usize {
         self.cscas.len()
