@@ -4,3 +4,4 @@
 pub mod document;
 pub mod login;
 pub mod pairing;
+pub mod wire;
