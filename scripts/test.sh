@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Run every test: formatting, lints, unit/integration/doc tests, the bindings tests (when
 # present) and the PC/SC end-to-end test through real pcscd + vpcd.
-# Installs missing system packages first (scripts/deps.sh; root or passwordless sudo).
+# Installs missing system packages first (scripts/deps.sh; root or passwordless sudo) and
+# starts a local PostgreSQL for the store tests (scripts/postgres.sh), unless
+# CIE_TEST_POSTGRES_URL already names one.
 #   CIE_SKIP_PCSC=1   skip the PC/SC end-to-end test (it needs root and no running pcscd)
 set -euo pipefail
 
@@ -17,6 +19,17 @@ step "dependencies (scripts/deps.sh)"
 # shellcheck source=scripts/deps.sh
 source scripts/deps.sh
 ensure_all_deps
+
+step "PostgreSQL on loopback (scripts/postgres.sh) for the store tests"
+if [ -n "${CIE_TEST_POSTGRES_URL:-}" ]; then
+    echo "using CIE_TEST_POSTGRES_URL from the environment"
+elif [ "$(id -u)" -eq 0 ] || { command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; }; then
+    eval "$(bash scripts/postgres.sh)"
+    export CIE_TEST_POSTGRES_URL
+else
+    echo "no root to start PostgreSQL: set CIE_TEST_POSTGRES_URL to a database the tests may use" >&2
+    [ "${CI:-}" = true ] && exit 1
+fi
 
 step "cargo fmt --check"
 cargo fmt --all -- --check

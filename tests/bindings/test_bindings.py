@@ -360,6 +360,16 @@ class DocumentTest(unittest.TestCase):
         self.assertFalse(doc.verification.genuine)
 
 
+class QrFrameTest(unittest.TestCase):
+    def test_blank_frame_has_no_code_and_bad_frames_are_typed(self):
+        # A padded 64x48 plane (row stride 80), all white: nothing to decode.
+        self.assertIsNone(cie_core.scan_qr_frame(64, 48, 80, bytes([255]) * (80 * 48)))
+        with self.assertRaises(cie_core.QrError.BadFrame):
+            cie_core.scan_qr_frame(64, 48, 32, bytes(64 * 48))  # stride below width
+        with self.assertRaises(cie_core.QrError.BadFrame):
+            cie_core.scan_qr_frame(64, 48, 64, bytes(100))  # buffer too short
+
+
 class MiscTest(unittest.TestCase):
     def test_italian_messages(self):
         msg = cie_core.card_error_message_it(CardError.TagLost())

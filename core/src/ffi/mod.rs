@@ -7,6 +7,7 @@
 mod document;
 mod error;
 mod login;
+mod qr;
 mod session;
 
 pub use document::{
@@ -14,6 +15,7 @@ pub use document::{
 };
 pub use error::{CardError, card_error_message_it};
 pub use login::{CieLogin, LoginResult, ProgressListener};
+pub use qr::scan_qr_frame;
 pub use session::{ApplicationAnswer, CardProbe, CardSession};
 
 /// The core's version, so the shells can report it.

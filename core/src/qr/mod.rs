@@ -19,7 +19,7 @@ pub struct LumaFrame<'a> {
 }
 
 /// A frame the scanner cannot read at all (a shell bug, not a camera problem).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum QrError {
     /// Dimensions and buffer disagree.
     #[error("bad frame: {reason}")]
