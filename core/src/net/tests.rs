@@ -115,7 +115,7 @@ async fn read_request<S: tokio::io::AsyncRead + Unpin>(s: &mut S) -> Option<Vec<
 }
 
 fn client(server: &Server, pin: &str) -> ApiClient {
-    ApiClient::new(&[server.origin.clone()], &[pin.to_owned()])
+    ApiClient::new(std::slice::from_ref(&server.origin), &[pin.to_owned()])
         .unwrap()
         .with_backoff(Duration::from_millis(10))
 }
