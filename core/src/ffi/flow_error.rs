@@ -21,14 +21,14 @@ pub enum FlowError {
     },
     /// The server refused. `code` says why; `tries_left` (wrong code) and `retry_after`
     /// (rate limit, seconds) when they apply.
-    #[error("{message}")]
+    #[error("{message_en}")]
     Server {
         /// Stable code (`Internal` when the answer had no error body).
         code: ErrorCode,
         /// HTTP status.
         status: u16,
-        /// English message.
-        message: String,
+        /// English message (not `message`: Kotlin exceptions have one already).
+        message_en: String,
         /// Italian message.
         message_it: String,
         /// Code guesses left.
@@ -121,7 +121,7 @@ impl From<NetError> for FlowError {
             NetError::Refused(r) => Self::Server {
                 code: r.code,
                 status: r.status,
-                message: r.message,
+                message_en: r.message,
                 message_it,
                 tries_left: r.tries_left,
                 retry_after: r.retry_after,
@@ -129,7 +129,7 @@ impl From<NetError> for FlowError {
             e @ NetError::Status { status } => Self::Server {
                 code: ErrorCode::Internal,
                 status,
-                message: e.to_string(),
+                message_en: e.to_string(),
                 message_it,
                 tries_left: None,
                 retry_after: None,
