@@ -7,6 +7,7 @@
 //! - [`tlv`]: BER-TLV decoding that never panics on card bytes;
 //! - [`applets`]: card applications (today: which known ones a card has);
 //! - [`flows`]: what the user does (the one-tap login, pairing);
+//! - `net` (feature `net`): the pinned HTTPS client of the login flows;
 //! - [`otp`]: one-time codes (HOTP/TOTP, otpauth links, saved tokens);
 //! - [`qr`]: QR codes in camera frames;
 //! - [`ffi`]: the UniFFI surface the shells call.
@@ -17,6 +18,8 @@ pub mod ffi;
 pub mod flows;
 #[doc(hidden)]
 pub mod fuzzing;
+#[cfg(feature = "net")]
+pub mod net;
 pub mod otp;
 pub mod qr;
 pub mod sm;

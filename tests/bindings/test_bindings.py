@@ -387,5 +387,138 @@ class MiscTest(unittest.TestCase):
         self.assertRegex(cie_core.core_version(), r"^\d+\.\d+\.\d+")
 
 
+# ---- login flows: the parts that need no server ---------------------------------------
+# A P-256 ECDSA signer in plain Python (test only: fixed key, deterministic nonce), so the
+# core's DER -> raw r||s conversion is exercised through a foreign `DeviceSigner`.
+P256_P = 0xFFFFFFFF00000001000000000000000000000000FFFFFFFFFFFFFFFFFFFFFFFF
+P256_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+P256_A = P256_P - 3
+P256_G = (
+    0x6B17D1F2E12C4247F8BCE6E563A440F277037D812DEB33A0F4A13945D898C296,
+    0x4FE342E2FE1A7F9B8EE7EB4A7C0F9E162BCE33576B315ECECBB6406837BF51F5,
+)
+
+
+def _ec_add(a, b):
+    if a is None:
+        return b
+    if b is None:
+        return a
+    if a[0] == b[0] and (a[1] + b[1]) % P256_P == 0:
+        return None
+    if a == b:
+        lam = (3 * a[0] * a[0] + P256_A) * pow(2 * a[1], -1, P256_P)
+    else:
+        lam = (b[1] - a[1]) * pow(b[0] - a[0], -1, P256_P)
+    x = (lam * lam - a[0] - b[0]) % P256_P
+    return (x, (lam * (a[0] - x) - a[1]) % P256_P)
+
+
+def _ec_mul(k, point):
+    out = None
+    while k:
+        if k & 1:
+            out = _ec_add(out, point)
+        point = _ec_add(point, point)
+        k >>= 1
+    return out
+
+
+def _der_int(v):
+    b = v.to_bytes(33, "big").lstrip(b"\x00")
+    if b[0] & 0x80:
+        b = b"\x00" + b
+    return b"\x02" + bytes([len(b)]) + b
+
+
+class PySigner(cie_core.DeviceSigner):
+    """`form`: "der", "der-high-s", "raw", "junk" or "cancel"."""
+
+    def __init__(self, form, secret=0x42):
+        self.form = form
+        self.d = secret
+        x, y = _ec_mul(secret, P256_G)
+        self.pub = b"\x04" + x.to_bytes(32, "big") + y.to_bytes(32, "big")
+
+    def public_key(self):
+        return self.pub
+
+    def rs(self, message):
+        import hashlib
+
+        z = int.from_bytes(hashlib.sha256(message).digest(), "big")
+        k = int.from_bytes(hashlib.sha256(b"k" + message).digest(), "big") % P256_N
+        r = _ec_mul(k, P256_G)[0] % P256_N
+        s = pow(k, -1, P256_N) * (z + r * self.d) % P256_N
+        return r, s
+
+    async def sign(self, message):
+        if self.form == "cancel":
+            raise cie_core.StoreError.Cancelled()
+        if self.form == "junk":
+            return b"\x30\x02\x01\x01"
+        r, s = self.rs(message)
+        if self.form == "raw":
+            return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        if self.form == "der-high-s":
+            s = s if s > P256_N // 2 else P256_N - s
+        body = _der_int(r) + _der_int(s)
+        return b"\x30" + bytes([len(body)]) + body
+
+
+ORIGIN = "https://login.example.it"
+PIN = "A" * 43  # any 32-byte base64url pin: these tests never connect
+
+
+class FlowLocalTest(unittest.TestCase):
+    def client(self):
+        return cie_core.CompanionClient([ORIGIN], [PIN], None)
+
+    def test_qr_payload_errors(self):
+        c = self.client()
+        rid, k = "B" * 21 + "A", "C" * 21 + "A"  # 16 bytes each, canonical base64url
+        self.assertEqual(c.check_desktop_qr(f"{ORIGIN}/q#v1.{rid}.{k}"), ORIGIN)
+        with self.assertRaises(cie_core.FlowError.NotALoginCode) as e:
+            c.check_desktop_qr("otpauth://totp/x?secret=AAAA")
+        self.assertIn("inquadra", cie_core.flow_error_message_it(e.exception))
+        with self.assertRaises(cie_core.FlowError.UntrustedSite) as e:
+            c.check_desktop_qr(f"https://login.example.it.evil.com/q#v1.{rid}.{k}")
+        self.assertEqual(e.exception.origin, "https://login.example.it.evil.com")
+        self.assertIn("non proseguire", cie_core.flow_error_message_it(e.exception))
+        with self.assertRaises(cie_core.FlowError.AppTooOld):
+            c.check_desktop_qr(f"{ORIGIN}/q#v2.{rid}.{k}")
+
+    def test_bad_configuration(self):
+        with self.assertRaises(cie_core.FlowError.Internal):
+            cie_core.CompanionClient([ORIGIN], ["not-a-pin"], None)
+        with self.assertRaises(cie_core.FlowError.Internal):
+            cie_core.CompanionClient(["http://login.example.it"], [PIN], None)
+
+    def test_device_signatures_become_raw(self):
+        msg = b"cie-companion/v1 pending"
+        signer = PySigner("der")
+        r, s = signer.rs(msg)
+        raw = run(cie_core.device_signature(signer, msg))
+        self.assertEqual(raw, r.to_bytes(32, "big") + s.to_bytes(32, "big"))
+        self.assertEqual(run(cie_core.device_signature(PySigner("raw"), msg)), raw)
+        high = run(cie_core.device_signature(PySigner("der-high-s"), msg))
+        self.assertEqual(len(high), 64)
+        self.assertEqual(high[:32], raw[:32])
+        # Kept as the keystore gave it (high S), not normalised.
+        self.assertGreater(int.from_bytes(high[32:], "big"), P256_N // 2)
+        with self.assertRaises(cie_core.FlowError.DeviceKey):
+            run(cie_core.device_signature(PySigner("junk"), msg))
+        with self.assertRaises(cie_core.FlowError.Cancelled):
+            run(cie_core.device_signature(PySigner("cancel"), msg))
+
+    def test_flow_error_messages(self):
+        card = cie_core.FlowError.Card(error=CardError.TagLost())
+        self.assertIn("avvicinala di nuovo", cie_core.flow_error_message_it(card))
+        self.assertIn(
+            "controlla la connessione",
+            cie_core.flow_error_message_it(cie_core.FlowError.Network(reason="dns")),
+        )
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -20,7 +20,7 @@ pub trait ProgressListener: Send + Sync {
     fn on_step(&self, step: LoginStep, done: u32, total: u32);
 }
 
-struct Forward(Option<Arc<dyn ProgressListener>>);
+pub(crate) struct Forward(pub(crate) Option<Arc<dyn ProgressListener>>);
 
 impl LoginProgress for Forward {
     fn on_step(&self, step: LoginStep, done: u32, total: u32) {
@@ -60,7 +60,7 @@ pub struct CieLogin {
     tap: Mutex<Option<LoginTap>>,
 }
 
-fn pin_entry(pin: &str) -> Result<PinEntry, CardError> {
+pub(crate) fn pin_entry(pin: &str) -> Result<PinEntry, CardError> {
     let invalid = |e: crate::applets::ias::pin::PinFormatError| CardError::InvalidPin {
         reason: e.to_string(),
     };

@@ -4,16 +4,27 @@
 //! errors are converted in one place ([`CardError::from`]) so Kotlin and Swift see the same
 //! outcomes the desktop program does.
 
+#[cfg(feature = "net")]
+mod companion;
 mod document;
 mod error;
+#[cfg(feature = "net")]
+mod flow_error;
 mod login;
 mod qr;
 mod session;
 
+#[cfg(feature = "net")]
+pub use companion::{
+    CardLoginResult, CardLoginSession, CompanionClient, DesktopCode, DesktopSession,
+    DeviceEnrollmentSession, EnrolledDevice, PendingApprovalInfo, device_signature,
+};
 pub use document::{
     CloneStatus, DocumentData, DocumentListener, DocumentReader, Portrait, Verification,
 };
 pub use error::{CardError, card_error_message_it};
+#[cfg(feature = "net")]
+pub use flow_error::{FlowError, flow_error_message_it};
 pub use login::{CieLogin, LoginResult, ProgressListener};
 pub use qr::scan_qr_frame;
 pub use session::{ApplicationAnswer, CardProbe, CardSession};

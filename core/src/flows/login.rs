@@ -188,6 +188,23 @@ impl LoginTap {
         self.pin = Some(pin);
     }
 
+    /// Whether the card has signed the challenge (from then on the challenge is fixed).
+    pub fn has_signed(&self) -> bool {
+        self.signature.is_some()
+    }
+
+    /// Sign `challenge` instead (the server's expired before the card signed): keeps the
+    /// PIN and the card's identity, drops what depended on the old challenge. Refused
+    /// (`false`) once the card has signed.
+    pub fn replace_challenge(&mut self, challenge: Vec<u8>) -> bool {
+        if self.signature.is_some() {
+            return false;
+        }
+        self.challenge = challenge;
+        self.genuine = None;
+        true
+    }
+
     /// Run (or resume) the tap on `ch`.
     pub async fn run<C: ApduChannel + ?Sized>(
         &mut self,

@@ -451,8 +451,8 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
 }
 
-/// Stable error codes of the API.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Stable error codes of the API (also on the UniFFI surface, inside `FlowError::Server`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, uniffi::Enum)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
     /// The request is malformed.
