@@ -83,6 +83,15 @@ pub struct PemTls {
     pub der: Vec<u8>,
 }
 
+impl PemTls {
+    pub fn source(&self) -> TlsSource {
+        TlsSource::PemFiles {
+            cert: self.dir.path().join("cert.pem"),
+            key: self.dir.path().join("key.pem"),
+        }
+    }
+}
+
 pub fn pem_tls() -> PemTls {
     let dir = tempfile::tempdir().unwrap();
     let key = rcgen::KeyPair::generate().unwrap();
@@ -127,6 +136,22 @@ impl Harness {
             db_url: db.url.clone(),
             jar: Arc::new(reqwest::cookie::Jar::default()),
         }
+    }
+
+    /// Stop the server and start a new one on the same database, TLS identity and origin
+    /// (so signatures and the browser's cookies still apply); the clock goes on.
+    pub async fn restart(&mut self, tls: &PemTls) {
+        if let Some(old) = self.server.take() {
+            old.shutdown().await;
+        }
+        let mut config = Config::new(self.db_url.clone());
+        config.card_cas = vec![TEST_CA.to_vec()];
+        config.clock = Arc::new(self.clock.clone());
+        config.service_name = "Servizio di prova".into();
+        config.public_origin = Some(self.origin.clone());
+        config.tls = tls.source();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        self.server = Some(serve(config, listener).await.unwrap());
     }
 
     pub fn server(&self) -> &RunningServer {
