@@ -444,6 +444,23 @@ impl SqlStore {
         self.backend
     }
 
+    /// The audit trail, oldest first: (kind, subject, outcome, client).
+    pub async fn audit_log(&self) -> Result<Vec<(String, String, String, String)>> {
+        let rows = sqlx::query("SELECT kind, subject, outcome, client FROM audit ORDER BY id")
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok((
+                    r.try_get("kind")?,
+                    r.try_get("subject")?,
+                    r.try_get("outcome")?,
+                    r.try_get("client")?,
+                ))
+            })
+            .collect()
+    }
+
     /// Close the pool (waits for connections to be returned).
     pub async fn close(&self) {
         self.pool.close().await;

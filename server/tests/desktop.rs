@@ -11,10 +11,12 @@ use common::*;
 use serde_json::{Value, json};
 
 async fn new_qr(h: &Harness, browser: &reqwest::Client) -> (String, DesktopQr) {
-    let (status, body) = h.post(browser, "/api/v1/desktop/rendezvous", &json!({})).await;
+    let (status, body) = h
+        .post(browser, "/api/v1/desktop/rendezvous", &json!({}))
+        .await;
     assert_eq!(status, 200, "{body}");
     assert!(body["qr_svg"].as_str().unwrap().contains("<svg"));
-    let qr = DesktopQr::parse(body["qr"].as_str().unwrap(), &[h.origin.clone()]).unwrap();
+    let qr = DesktopQr::parse(body["qr"].as_str().unwrap(), std::slice::from_ref(&h.origin)).unwrap();
     assert_eq!(b64(&qr.rid), body["rid"].as_str().unwrap());
     (body["rid"].as_str().unwrap().to_owned(), qr)
 }
@@ -103,7 +105,10 @@ async fn desktop_happy_path() {
         assert!(waited < Duration::from_secs(5), "{waited:?}");
         let ctx = &claimed["context"];
         assert_eq!(ctx["service"], "Servizio di prova");
-        assert_eq!((ctx["browser"].as_str(), ctx["os"].as_str()), (Some("Chrome"), Some("Linux")));
+        assert_eq!(
+            (ctx["browser"].as_str(), ctx["os"].as_str()),
+            (Some("Chrome"), Some("Linux"))
+        );
         assert_eq!(ctx["place"], "rete locale");
         assert_eq!(ctx["ip"], "127.0.0.1");
 
@@ -112,7 +117,10 @@ async fn desktop_happy_path() {
         let code = approved["code"].as_str().unwrap().to_owned();
         assert_eq!(code.len(), 4);
         let st = status(&h, &browser, &rid).await.1;
-        assert_eq!((st["state"].as_str(), st["tries_left"].as_u64()), (Some("approved"), Some(3)));
+        assert_eq!(
+            (st["state"].as_str(), st["tries_left"].as_u64()),
+            (Some("approved"), Some(3))
+        );
 
         let (s, done) = send_code(&h, &browser, &rid, &code).await;
         assert_eq!(s, 200, "{}: {done}", db.name);
@@ -146,7 +154,12 @@ async fn second_claim_aborts() {
         let (s, claimed) = claim(&h, &phone1, &qr).await;
         assert_eq!(s, 200);
         let (s, err) = claim(&h, &phone2, &qr).await;
-        assert_eq!((s, code_of(&err)), (409, "already_claimed"), "{}: {err}", db.name);
+        assert_eq!(
+            (s, code_of(&err)),
+            (409, "already_claimed"),
+            "{}: {err}",
+            db.name
+        );
         // The first phone is told too, and cannot approve.
         let (s, err) = approve(&h, &phone1, &rid, &claimed).await;
         assert_eq!((s, code_of(&err)), (409, "already_claimed"), "{err}");
@@ -203,7 +216,12 @@ async fn three_wrong_codes_abort() {
         let code = approved["code"].as_str().unwrap().to_owned();
         for left in [2u64, 1, 0] {
             let (s, err) = send_code(&h, &browser, &rid, &wrong(&code)).await;
-            assert_eq!((s, code_of(&err)), (401, "wrong_code"), "{}: {err}", db.name);
+            assert_eq!(
+                (s, code_of(&err)),
+                (401, "wrong_code"),
+                "{}: {err}",
+                db.name
+            );
             assert_eq!(err["tries_left"].as_u64(), Some(left));
         }
         assert_eq!(status(&h, &browser, &rid).await.1["state"], "aborted");
@@ -276,7 +294,9 @@ async fn rendezvous_creation_is_rate_limited() {
     let browser = h.browser();
     new_qr(&h, &browser).await;
     new_qr(&h, &browser).await;
-    let (s, err) = h.post(&browser, "/api/v1/desktop/rendezvous", &json!({})).await;
+    let (s, err) = h
+        .post(&browser, "/api/v1/desktop/rendezvous", &json!({}))
+        .await;
     assert_eq!((s, code_of(&err)), (429, "rate_limited"), "{err}");
     assert!(err["retry_after"].as_u64().unwrap() <= 60);
 }
@@ -299,7 +319,10 @@ async fn restart_mid_flow_loses_nothing() {
         let (s, done) = send_code(&h, &browser, &rid, approved["code"].as_str().unwrap()).await;
         assert_eq!(s, 200, "{}: {done}", db.name);
         let (s, me) = h.get(&browser, "/api/v1/session").await;
-        assert_eq!((s, me["identity"]["codice_fiscale"].as_str()), (200, Some(TEST_CF)));
+        assert_eq!(
+            (s, me["identity"]["codice_fiscale"].as_str()),
+            (200, Some(TEST_CF))
+        );
     }
 }
 
@@ -309,14 +332,32 @@ async fn the_page_is_served_with_a_strict_policy() {
     let h = Harness::start(&db).await;
     let c = h.other_client();
     let resp = c.get(h.url("/")).send().await.unwrap();
-    let csp = resp.headers()["content-security-policy"].to_str().unwrap().to_owned();
-    assert!(csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"), "{csp}");
+    let csp = resp.headers()["content-security-policy"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        csp.contains("script-src 'self'") && !csp.contains("unsafe-inline"),
+        "{csp}"
+    );
     let html = resp.text().await.unwrap();
-    for id in ["id=\"qr\"", "id=\"qr-text\"", "id=\"code\"", "id=\"submit\"", "id=\"status\"", "id=\"who\""] {
+    for id in [
+        "id=\"qr\"",
+        "id=\"qr-text\"",
+        "id=\"code\"",
+        "id=\"submit\"",
+        "id=\"status\"",
+        "id=\"who\"",
+    ] {
         assert!(html.contains(id), "{id}");
     }
     assert!(!html.contains("<script>"), "no inline script");
     let js = c.get(h.url("/static/app.js")).send().await.unwrap();
     assert_eq!(js.status(), 200);
-    assert!(js.text().await.unwrap().contains("/api/v1/desktop/rendezvous"));
+    assert!(
+        js.text()
+            .await
+            .unwrap()
+            .contains("/api/v1/desktop/rendezvous")
+    );
 }
