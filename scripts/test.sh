@@ -24,6 +24,12 @@ cargo fmt --all -- --check
 step "cargo clippy (workspace, all targets, -D warnings)"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "PostgreSQL for the companion-server store tests (scripts/postgres.sh)"
+# The server's tests run on SQLite and on this PostgreSQL (they fail under CI=true without it).
+if [ -z "${CIE_TEST_POSTGRES_URL:-}" ]; then
+    eval "$(bash scripts/postgres.sh)"
+fi
+
 if cargo nextest --version >/dev/null 2>&1; then
     step "cargo nextest run --workspace"
     cargo nextest run --workspace
