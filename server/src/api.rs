@@ -12,10 +12,11 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use cie_core::flows::wire::{
-    ApproveRequest, ApproveResponse, CardLoginRequest, CardStatement, ChallengePurpose,
-    ChallengeRequest, ChallengeResponse, ClaimRequest, ClaimResponse, CodeRequest, DenyRequest,
-    DesktopQr, ErrorCode, Identity, LoginContext, LoginResponse, Origin, RendezvousCreated,
-    RendezvousState, RendezvousStatus, b64, claim_proof, ct_eq, unb64, unb64_array,
+    ApprovalTranscript, ApproveRequest, ApproveResponse, CardLoginRequest, CardStatement,
+    ChallengePurpose, ChallengeRequest, ChallengeResponse, ClaimRequest, ClaimResponse,
+    CodeRequest, Decision, DenyRequest, DesktopQr, EnrollRequest, EnrollResponse, ErrorCode,
+    Identity, LoginContext, LoginResponse, Origin, RendezvousCreated, RendezvousState,
+    RendezvousStatus, TranscriptKind, b64, claim_proof, ct_eq, unb64, unb64_array,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -25,8 +26,8 @@ use crate::card::{CardVerifier, VerifiedCard};
 use crate::clock::Clock;
 use crate::error::Refusal;
 use crate::store::{
-    AuditEntry, ChallengeRecord, Claim, IssuedCode, Limited, NewRendezvous, NewSession,
-    RendezvousRecord, Store,
+    AuditEntry, ChallengeRecord, Claim, DeviceApproval, IssuedCode, Limited, NewRendezvous,
+    NewSession, RendezvousRecord, Store,
 };
 use crate::{context, page, random_bytes, random_id};
 
@@ -160,6 +161,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/rendezvous/{rid}/approve", post(approve))
         .route("/api/v1/rendezvous/{rid}/deny", post(deny))
         .route("/api/v1/session", get(session))
+        .route("/api/v1/devices", post(enroll_device))
         .fallback(|| async { Refusal::new(ErrorCode::NotFound) })
         .layer(middleware::from_fn(no_store));
     Router::new()
@@ -309,14 +311,7 @@ async fn card_challenge(
     let now = s.now();
     let client = peer.ip().to_string();
     let rid = match req.purpose {
-        ChallengePurpose::Login => None,
-        ChallengePurpose::DeviceEnroll => {
-            return Err(Refusal::with(
-                ErrorCode::BadRequest,
-                "Device enrolment is not available on this server yet.",
-                "La registrazione del dispositivo non è ancora disponibile su questo server.",
-            ));
-        }
+        ChallengePurpose::Login | ChallengePurpose::DeviceEnroll => None,
         ChallengePurpose::DesktopApprove => {
             let (Some(rid), Some(token)) = (req.rid.as_deref(), req.claim_token.as_deref()) else {
                 return Err(bad_field("rid"));
@@ -573,18 +568,22 @@ async fn approve(
 ) -> Result<Json<ApproveResponse>, Refusal> {
     let now = s.now();
     let client = peer.ip().to_string();
-    let ApproveRequest::Cie {
-        claim_token,
-        challenge_id,
-        certificate,
-        signature,
-    } = req
-    else {
-        return Err(Refusal::with(
-            ErrorCode::BadRequest,
-            "Approval with an enrolled device is not available on this server yet: use the card.",
-            "L'autorizzazione con il dispositivo registrato non è ancora disponibile su questo server: usa la carta.",
-        ));
+    let (claim_token, challenge_id, certificate, signature) = match req {
+        ApproveRequest::Cie {
+            claim_token,
+            challenge_id,
+            certificate,
+            signature,
+        } => (claim_token, challenge_id, certificate, signature),
+        ApproveRequest::Device {
+            claim_token,
+            transcript,
+            signature,
+        } => {
+            return approve_with_device(&s, &rid, &client, &claim_token, &transcript, &signature)
+                .await
+                .map(Json);
+        }
     };
     let checked = async {
         let rec = s
@@ -644,6 +643,180 @@ async fn approve(
     Ok(Json(ApproveResponse {
         code,
         expires_at: issued.expires,
+    }))
+}
+
+/// Transcript `iat` skew allowed (docs/protocol.md §4).
+pub const IAT_SKEW: u64 = 60;
+
+/// ES256 (raw r‖s) by the P-256 key `sec1` over `msg`. High-S signatures are accepted:
+/// platforms do not normalise.
+fn verify_es256(sec1: &[u8], msg: &[u8], sig: &[u8]) -> bool {
+    use p256::ecdsa::signature::Verifier;
+    let Ok(key) = p256::ecdsa::VerifyingKey::from_sec1_bytes(sec1) else {
+        return false;
+    };
+    let Ok(sig) = p256::ecdsa::Signature::from_slice(sig) else {
+        return false;
+    };
+    key.verify(msg, &sig).is_ok()
+}
+
+/// `"method":"device"`: an enrolled device's ES256 over an [`ApprovalTranscript`] of kind
+/// `desktop`. Level 2 (a key on a phone, not the card).
+async fn approve_with_device(
+    s: &AppState,
+    rid: &str,
+    client: &str,
+    claim_token: &str,
+    transcript: &str,
+    signature: &str,
+) -> Result<ApproveResponse, Refusal> {
+    let now = s.now();
+    let checked = async {
+        let rec = s
+            .rendezvous(rid)
+            .await?
+            .ok_or_else(|| Refusal::new(ErrorCode::NotFound))?;
+        if rec.state != RendezvousState::Claimed {
+            return Err(state_refusal(&rec));
+        }
+        let token_hash = check_claim_token(&rec, claim_token)?;
+        let bytes = unb64(transcript).ok_or_else(|| bad_field("transcript"))?;
+        let sig = unb64(signature).ok_or_else(|| bad_field("signature"))?;
+        // Parse only to find the device; the signature is checked over the bytes received.
+        let t: ApprovalTranscript =
+            serde_json::from_slice(&bytes).map_err(|_| bad_field("transcript"))?;
+        let (identity, key) =
+            s.0.store
+                .device(&t.device_id)
+                .await?
+                .ok_or_else(|| Refusal::new(ErrorCode::WrongDevice))?;
+        if !verify_es256(&key, &bytes, &sig) {
+            return Err(Refusal::new(ErrorCode::BadSignature));
+        }
+        let ctx: LoginContext = serde_json::from_str(&rec.context_json)
+            .map_err(|_| Refusal::new(ErrorCode::Internal))?;
+        if t.v != cie_core::flows::wire::VERSION
+            || t.iss != s.0.origin
+            || t.kind != TranscriptKind::Desktop
+            || t.id != rid
+        {
+            return Err(Refusal::new(ErrorCode::BadRequest));
+        }
+        if t.service != ctx.service || t.level != ctx.level || t.context_hash != rec.context_hash {
+            return Err(Refusal::new(ErrorCode::ContextMismatch));
+        }
+        if t.iat.abs_diff(now) > IAT_SKEW {
+            return Err(Refusal::with(
+                ErrorCode::Expired,
+                "The approval is too old or the phone's clock is wrong: try again.",
+                "L'autorizzazione è troppo vecchia o l'orologio del telefono è sbagliato: riprova.",
+            ));
+        }
+        if unb64_array::<16>(&t.jti).is_none() {
+            return Err(bad_field("jti"));
+        }
+        if t.decision != Decision::Approve {
+            // A refusal goes to /deny; this endpoint only approves.
+            return Err(bad_field("decision"));
+        }
+        Ok((token_hash, t, identity))
+    }
+    .await;
+    let (token_hash, t, identity) = match checked {
+        Ok(v) => v,
+        Err(r) => return Err(s.refuse("rendezvous_approve", rid, client, r).await),
+    };
+    let code = four_digit_code()?;
+    let issued = IssuedCode {
+        code_hash: code_hash(rid, &code),
+        expires: now + CODE_SECS,
+        tries: CODE_TRIES,
+    };
+    let audit = AuditEntry::new("rendezvous_approve", rid, "ok (device)", client);
+    let outcome =
+        s.0.store
+            .approve_with_device(
+                rid,
+                &token_hash,
+                &identity.id,
+                &t.jti,
+                now + 2 * IAT_SKEW,
+                &issued,
+                &audit,
+                now,
+            )
+            .await?;
+    match outcome {
+        DeviceApproval::Approved => {
+            s.0.waiters.wake(rid);
+            Ok(ApproveResponse {
+                code,
+                expires_at: issued.expires,
+            })
+        }
+        DeviceApproval::Replayed => Err(Refusal::new(ErrorCode::Replayed)),
+        DeviceApproval::WrongState => Err(match s.rendezvous(rid).await? {
+            Some(rec) => state_refusal(&rec),
+            None => Refusal::new(ErrorCode::NotFound),
+        }),
+    }
+}
+
+/// `POST /api/v1/devices`: the card vouches for a device key.
+async fn enroll_device(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ApiJson(req): ApiJson<EnrollRequest>,
+) -> Result<Json<EnrollResponse>, Refusal> {
+    let now = s.now();
+    let client = peer.ip().to_string();
+    let subject = req.challenge_id.as_str();
+    let checked = async {
+        if req.device_name.chars().count() > 64 {
+            return Err(bad_field("device_name"));
+        }
+        let key = unb64(&req.device_key).ok_or_else(|| bad_field("device_key"))?;
+        // SEC1 uncompressed, on the curve.
+        if key.len() != 65 || p256::ecdsa::VerifyingKey::from_sec1_bytes(&key).is_err() {
+            return Err(bad_field("device_key"));
+        }
+        let c = s.0.store.challenge(&req.challenge_id).await?;
+        let c = check_challenge(c, ChallengePurpose::DeviceEnroll, None, now)?;
+        let statement = CardStatement::DeviceEnroll {
+            origin: &s.0.origin,
+            challenge: &c.challenge,
+            device_key: &req.device_key,
+        }
+        .to_bytes();
+        let card = verify_card(&s, &req.certificate, &req.signature, &statement, now)?;
+        Ok((key, card))
+    }
+    .await;
+    let (key, card) = match checked {
+        Ok(v) => v,
+        Err(r) => return Err(s.refuse("device_enroll", subject, &client, r).await),
+    };
+    let device_id = random_id::<16>()?;
+    let audit = AuditEntry::new("device_enroll", subject, "ok", &client);
+    let identity =
+        s.0.store
+            .enroll_device(
+                &req.challenge_id,
+                &card,
+                &device_id,
+                &key,
+                &req.device_name,
+                &audit,
+                now,
+            )
+            .await?
+            .ok_or_else(|| Refusal::new(ErrorCode::Replayed))?;
+    tracing::info!(identity = %identity.id, device = %device_id, "device enrolled");
+    Ok(Json(EnrollResponse {
+        device_id,
+        identity,
     }))
 }
 

@@ -268,9 +268,51 @@ pub trait Store: Send + Sync + 'static {
         audit: &AuditEntry,
         now: u64,
     ) -> Result<Option<Identity>>;
+    /// Device enrolment, one transaction: consume the `device_enroll` challenge, map the
+    /// card's identity, store the device key. `None` when the challenge was consumed or
+    /// expired meanwhile.
+    #[allow(clippy::too_many_arguments)]
+    async fn enroll_device(
+        &self,
+        challenge_id: &str,
+        card: &VerifiedCard,
+        device_id: &str,
+        public_key: &[u8],
+        name: &str,
+        audit: &AuditEntry,
+        now: u64,
+    ) -> Result<Option<Identity>>;
+    /// An enrolled device: its identity and public key (SEC1).
+    async fn device(&self, device_id: &str) -> Result<Option<(Identity, Vec<u8>)>>;
+    /// `claimed → approved` by an enrolled device, one transaction: the transcript's `jti`
+    /// is recorded (a replay fails), the claim token checked, the code stored. `Err`-free
+    /// outcomes: see [`DeviceApproval`].
+    #[allow(clippy::too_many_arguments)]
+    async fn approve_with_device(
+        &self,
+        rid: &str,
+        claim_token_hash: &[u8; 32],
+        identity_id: &str,
+        jti: &str,
+        jti_expires: u64,
+        code: &IssuedCode,
+        audit: &AuditEntry,
+        now: u64,
+    ) -> Result<DeviceApproval>;
     /// The live session of a token hash.
     async fn session(&self, token_hash: &[u8; 32], now: u64)
     -> Result<Option<(Identity, u8, u64)>>;
+}
+
+/// What a device approval did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceApproval {
+    /// Approved.
+    Approved,
+    /// The transcript id was used before.
+    Replayed,
+    /// The rendezvous was no longer claimed by this phone.
+    WrongState,
 }
 
 /// Which database is behind the URL.
@@ -1033,6 +1075,133 @@ impl Store for SqlStore {
         Self::write_audit(&mut tx, &entry, now).await?;
         tx.commit().await?;
         Ok(Some(identity))
+    }
+
+    async fn enroll_device(
+        &self,
+        challenge_id: &str,
+        card: &VerifiedCard,
+        device_id: &str,
+        public_key: &[u8],
+        name: &str,
+        audit: &AuditEntry,
+        now: u64,
+    ) -> Result<Option<Identity>> {
+        let mut tx = self.begin().await?;
+        if !Self::consume_challenge(
+            &mut tx,
+            challenge_id,
+            ChallengePurpose::DeviceEnroll,
+            None,
+            now,
+        )
+        .await?
+        {
+            let refused = AuditEntry {
+                outcome: "replayed".into(),
+                ..audit.clone()
+            };
+            Self::write_audit(&mut tx, &refused, now).await?;
+            tx.commit().await?;
+            return Ok(None);
+        }
+        let identity = Self::map_identity(&mut tx, card, now).await?;
+        sqlx::query(
+            "INSERT INTO devices (id, identity_id, public_key, name, created)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(device_id)
+        .bind(&identity.id)
+        .bind(public_key.to_vec())
+        .bind(name)
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await?;
+        let entry = AuditEntry {
+            subject: format!("{device_id} {}", identity.id),
+            ..audit.clone()
+        };
+        Self::write_audit(&mut tx, &entry, now).await?;
+        tx.commit().await?;
+        Ok(Some(identity))
+    }
+
+    async fn device(&self, device_id: &str) -> Result<Option<(Identity, Vec<u8>)>> {
+        let row = sqlx::query(
+            "SELECT i.id, i.codice_fiscale, i.given_name, i.surname, d.public_key
+             FROM devices d JOIN identities i ON i.id = d.identity_id WHERE d.id = $1",
+        )
+        .bind(device_id)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.map(|row| Ok((identity_from_row(&row)?, row.try_get("public_key")?)))
+            .transpose()
+    }
+
+    async fn approve_with_device(
+        &self,
+        rid: &str,
+        claim_token_hash: &[u8; 32],
+        identity_id: &str,
+        jti: &str,
+        jti_expires: u64,
+        code: &IssuedCode,
+        audit: &AuditEntry,
+        now: u64,
+    ) -> Result<DeviceApproval> {
+        let mut tx = self.begin().await?;
+        sqlx::query("DELETE FROM used_jti WHERE expires < $1")
+            .bind(ts(now))
+            .execute(&mut *tx)
+            .await?;
+        let fresh = sqlx::query(
+            "INSERT INTO used_jti (jti, expires) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING",
+        )
+        .bind(jti)
+        .bind(ts(jti_expires))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !fresh {
+            let entry = AuditEntry {
+                outcome: "replayed".into(),
+                ..audit.clone()
+            };
+            Self::write_audit(&mut tx, &entry, now).await?;
+            tx.commit().await?;
+            return Ok(DeviceApproval::Replayed);
+        }
+        let done = sqlx::query(
+            "UPDATE rendezvous SET state = 'approved', identity_id = $3, level = 2,
+                 code_hash = $4, code_expires = $5, code_tries = $6
+             WHERE rid = $1 AND state = 'claimed' AND claim_token_hash = $2
+               AND claim_expires > $7 AND expires > $7",
+        )
+        .bind(rid)
+        .bind(claim_token_hash.to_vec())
+        .bind(identity_id)
+        .bind(code.code_hash.to_vec())
+        .bind(ts(code.expires))
+        .bind(i64::from(code.tries))
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !done {
+            // Nothing happened: the jti stays unspent.
+            tx.rollback().await?;
+            let entry = AuditEntry {
+                outcome: "wrong_state".into(),
+                ..audit.clone()
+            };
+            self.audit(&entry, now).await?;
+            return Ok(DeviceApproval::WrongState);
+        }
+        Self::write_audit(&mut tx, audit, now).await?;
+        tx.commit().await?;
+        Ok(DeviceApproval::Approved)
     }
 
     async fn session(

@@ -16,7 +16,11 @@ async fn new_qr(h: &Harness, browser: &reqwest::Client) -> (String, DesktopQr) {
         .await;
     assert_eq!(status, 200, "{body}");
     assert!(body["qr_svg"].as_str().unwrap().contains("<svg"));
-    let qr = DesktopQr::parse(body["qr"].as_str().unwrap(), std::slice::from_ref(&h.origin)).unwrap();
+    let qr = DesktopQr::parse(
+        body["qr"].as_str().unwrap(),
+        std::slice::from_ref(&h.origin),
+    )
+    .unwrap();
     assert_eq!(b64(&qr.rid), body["rid"].as_str().unwrap());
     (body["rid"].as_str().unwrap().to_owned(), qr)
 }
