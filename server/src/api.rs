@@ -891,7 +891,7 @@ async fn bound_rendezvous(
 /// `?after=<state>`: wait while the state is still that one.
 #[derive(Debug, Deserialize)]
 struct PollQuery {
-    after: Option<RendezvousState>,
+    after: Option<String>,
 }
 
 fn status_of(rec: &RendezvousRecord) -> RendezvousStatus {
@@ -916,6 +916,7 @@ async fn rendezvous_status(
     let Some(after) = q.after else {
         return Ok(Json(status_of(&rec)));
     };
+    let after = RendezvousState::parse(&after).ok_or_else(|| bad_field("after"))?;
     let deadline = tokio::time::Instant::now() + LONG_POLL;
     let notify = s.0.waiters.get(&rid);
     let result = async {

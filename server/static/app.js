@@ -34,7 +34,14 @@
 
   async function newQr() {
     clearTimeout(rotateTimer);
-    const r = await api("POST", API);
+    let r;
+    try {
+      r = await api("POST", API);
+    } catch (_) {
+      say("Server non raggiungibile: nuovo tentativo tra poco.", "Server unreachable: retrying shortly.");
+      rotateTimer = setTimeout(newQr, 5000);
+      return;
+    }
     if (!r.ok) {
       const wait = (r.json && r.json.retry_after) || 10;
       say((r.json && r.json.message_it) || "Errore", r.json && r.json.message);
@@ -104,7 +111,13 @@
   async function submitCode(ev) {
     ev.preventDefault();
     const code = $("code").value.trim();
-    const r = await api("POST", API + "/" + encodeURIComponent(rid) + "/code", { code });
+    let r;
+    try {
+      r = await api("POST", API + "/" + encodeURIComponent(rid) + "/code", { code });
+    } catch (_) {
+      say("Server non raggiungibile: riprova.", "Server unreachable: try again.");
+      return;
+    }
     if (r.ok) {
       generation += 1;
       state = "consumed";

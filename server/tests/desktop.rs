@@ -331,6 +331,47 @@ async fn restart_mid_flow_loses_nothing() {
 }
 
 #[tokio::test]
+async fn two_instances_share_one_database() {
+    for db in backends().await {
+        let tls = pem_tls();
+        let a = Harness::start_with(&db, |c| c.tls = tls.source()).await;
+        let b = a.second_instance(&tls).await;
+        let browser_a = a.browser();
+        let browser_b = b.browser();
+        let phone = b.other_client();
+        let (rid, qr) = new_qr(&a, &browser_a).await;
+        // The desktop waits on A; the phone claims on B: A's poll sees it by re-reading.
+        let poll = {
+            let url = a.url(&format!("/api/v1/desktop/rendezvous/{rid}?after=created"));
+            let browser = browser_a.clone();
+            tokio::spawn(async move {
+                let v: Value = browser.get(url).send().await.unwrap().json().await.unwrap();
+                v
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (s, claimed) = claim(&b, &phone, &qr).await;
+        assert_eq!(s, 200, "{}: {claimed}", db.name);
+        let polled = tokio::time::timeout(Duration::from_secs(5), poll)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(polled["state"], "claimed", "{}", db.name);
+        // A second claim through A aborts what B granted.
+        let (s, err) = claim(&a, &a.other_client(), &qr).await;
+        assert_eq!((s, code_of(&err)), (409, "already_claimed"), "{err}");
+
+        // A full flow split across the two.
+        let (rid, qr) = new_qr(&b, &browser_b).await;
+        let (_, claimed) = claim(&a, &a.other_client(), &qr).await;
+        let (s, approved) = approve(&b, &phone, &rid, &claimed).await;
+        assert_eq!(s, 200, "{}: {approved}", db.name);
+        let (s, done) = send_code(&a, &browser_a, &rid, approved["code"].as_str().unwrap()).await;
+        assert_eq!(s, 200, "{}: {done}", db.name);
+    }
+}
+
+#[tokio::test]
 async fn the_page_is_served_with_a_strict_policy() {
     let db = sqlite();
     let h = Harness::start(&db).await;

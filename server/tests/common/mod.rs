@@ -154,6 +154,25 @@ impl Harness {
         self.server = Some(serve(config, listener).await.unwrap());
     }
 
+    /// Another instance on the same database, TLS identity, origin, clock and browser
+    /// cookies (two servers behind one name).
+    pub async fn second_instance(&self, tls: &PemTls) -> Self {
+        let mut config = Config::new(self.db_url.clone());
+        config.card_cas = vec![TEST_CA.to_vec()];
+        config.clock = Arc::new(self.clock.clone());
+        config.service_name = "Servizio di prova".into();
+        config.public_origin = Some(self.origin.clone());
+        config.tls = tls.source();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self {
+            server: Some(serve(config, listener).await.unwrap()),
+            clock: self.clock.clone(),
+            db_url: self.db_url.clone(),
+            jar: self.jar.clone(),
+            origin: self.origin.clone(),
+        }
+    }
+
     pub fn server(&self) -> &RunningServer {
         self.server.as_ref().unwrap()
     }
