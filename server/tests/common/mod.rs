@@ -46,8 +46,33 @@ pub async fn postgres() -> Option<TestDb> {
         );
         return None;
     };
-    let schema = format!("test_{}", hex_lower(&companion_server_random::<8>()));
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let schema = format!("test_{now}_{}", hex_lower(&companion_server_random::<8>()));
     let mut conn = sqlx::PgConnection::connect(&base).await.unwrap();
+    // Schemas of runs more than an hour old are leftovers: drop them so the database does
+    // not grow run after run (concurrent runs' schemas are younger).
+    let names: Vec<(String,)> =
+        sqlx::query_as("SELECT nspname FROM pg_namespace WHERE nspname LIKE 'test\\_%'")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    for (name,) in names {
+        let stale = name
+            .split('_')
+            .nth(1)
+            .and_then(|t| t.parse::<u64>().ok())
+            .is_some_and(|t| t + 3600 < now);
+        if stale {
+            let _ = sqlx::Executor::execute(
+                &mut conn,
+                format!("DROP SCHEMA IF EXISTS {name} CASCADE").as_str(),
+            )
+            .await;
+        }
+    }
     sqlx::Executor::execute(&mut conn, format!("CREATE SCHEMA {schema}").as_str())
         .await
         .unwrap();
