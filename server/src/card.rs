@@ -4,8 +4,10 @@
 //!
 //! Signature checks reuse `cie_core`'s passive-authentication verifier (RSA PKCS#1 v1.5 and
 //! PSS, ECDSA P-256/P-384 over the same x509-cert types), so the server and the app trust one
-//! implementation. rustls-webpki would also verify the chain, but it insists on the TLS
-//! client-auth extended key usage and on SAN/EKU shapes that CIE certificates do not carry.
+//! implementation. rustls-webpki would also verify the chain, but it is shaped for TLS
+//! (extended-key-usage policy, no access to the subject attributes we map identities from),
+//! would add a second RSA verifier and certificate parser, and the mutual-TLS mode can still
+//! use it later for the handshake itself.
 
 use std::collections::HashSet;
 use std::path::Path;
