@@ -1,0 +1,450 @@
+//! `cie-companion demo`: the three login flows end to end on this machine, through the same
+//! public API the phone app uses (`CompanionClient`), against the reference server started
+//! in this process on loopback (real TLS, pinned key, SQLite file), with the virtual CIE
+//! (or a real card on a desktop reader). It prints what each screen would show.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use cie_core::ffi::{
+    CompanionClient, DeviceSigner, FlowError, ProgressListener, flow_error_message_it,
+    scan_qr_frame,
+};
+use cie_core::flows::login::LoginStep;
+use cie_core::flows::pairing::{Protection, SecretStore, StoreError};
+use cie_core::flows::wire::{
+    CodeRequest, Decision, LoginContext, RendezvousCreated, RendezvousStatus,
+};
+use companion_server::{Config, RunningServer};
+use p256::ecdsa::signature::Signer;
+use zeroize::Zeroizing;
+
+use crate::error::CliError;
+use crate::transport::{OpenOptions, ReaderSpec};
+
+/// `demo` options.
+#[derive(Debug, clap::Args)]
+pub struct DemoArgs {
+    /// The card: `sim` (virtual CIE), `pcsc`, `pcsc:NAME`, `nfc` or `nfc:CONNSTRING`.
+    #[arg(long, default_value = "sim")]
+    pub reader: String,
+    /// Database of the embedded server: `sqlite:PATH` or `postgres://…` (default: a SQLite
+    /// file in a fresh temporary folder).
+    #[arg(long, value_name = "URL")]
+    pub database: Option<String>,
+    /// CA that issued a real card's certificate (PEM or DER; the Ministry's CIE CA). The
+    /// virtual CIE's test CA is always trusted.
+    #[arg(long, value_name = "FILE")]
+    pub card_ca: Vec<PathBuf>,
+}
+
+/// The virtual CIE's PIN: with `--reader sim` it is typed for the user.
+const SIM_PIN: &str = "12345678";
+
+pub fn run(args: DemoArgs) -> Result<(), CliError> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::Input {
+            reason: format!("cannot start the async runtime: {e}"),
+        })?;
+    rt.block_on(demo(args))
+}
+
+fn flow(e: FlowError) -> CliError {
+    CliError::Flow {
+        message: e.to_string(),
+        message_it: flow_error_message_it(e),
+    }
+}
+
+fn input(reason: impl Into<String>) -> CliError {
+    CliError::Input {
+        reason: reason.into(),
+    }
+}
+
+async fn demo(args: DemoArgs) -> Result<(), CliError> {
+    let spec: ReaderSpec = args.reader.parse()?;
+    let is_sim = spec == ReaderSpec::Sim;
+    let (transport, reader_name) = crate::transport::open(&spec, OpenOptions::default())?;
+
+    // ---- the server ------------------------------------------------------------------
+    let tmp = tempfile::tempdir().map_err(|e| input(format!("temporary folder: {e}")))?;
+    let database = args.database.clone().unwrap_or_else(|| {
+        format!("sqlite:{}", tmp.path().join("companion.sqlite").display())
+    });
+    let mut config = Config::new(database.clone());
+    config.service_name = "Comune di Prova (demo)".into();
+    config.card_cas.push(card_sim::ias::pki::TEST_CA_CERT_DER.to_vec());
+    for path in &args.card_ca {
+        config.card_cas.push(read_cert(path)?);
+    }
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .map_err(|e| input(format!("cannot listen on loopback: {e}")))?;
+    let server = companion_server::serve(config, listener)
+        .await
+        .map_err(|e| input(format!("the server did not start: {e}")))?;
+    let origin = server.origin().as_string();
+    println!("== Server di riferimento / reference server");
+    println!("   {origin}  (database {})", redact_db(&database));
+    println!("   chiave pinnata nell'app / key pinned in the app: sha256/{}", server.spki_pin());
+    println!("   carta / card: {reader_name}");
+
+    let store: Arc<dyn SecretStore> = Arc::new(MemoryStore::default());
+    let client = CompanionClient::new(
+        vec![origin.clone()],
+        vec![server.spki_pin().to_string()],
+        Some(store),
+    )
+    .map_err(flow)?;
+    let pin = if is_sim {
+        Zeroizing::new(SIM_PIN.to_string())
+    } else {
+        Zeroizing::new(
+            rpassword::prompt_password("PIN della CIE (8 cifre) / CIE PIN (8 digits): ")
+                .map_err(|e| input(format!("cannot read the PIN: {e}")))?,
+        )
+    };
+
+    // ---- 1. phone-tap login ----------------------------------------------------------
+    println!("\n== 1. Accesso con CIE sul telefono / phone-tap CIE login");
+    let login = client.start_card_login(origin.clone()).await.map_err(flow)?;
+    println!("[telefono] sfida ricevuta dal server prima del tocco / challenge fetched before the tap");
+    println!("[telefono] Avvicina la CIE al telefono e tienila ferma / hold the card to the phone");
+    let result = login
+        .tap(transport.clone(), Some(pin.to_string()), Some(progress()))
+        .await
+        .map_err(flow)?;
+    println!(
+        "[telefono] Accesso effettuato: {} {} ({}), livello {}{}",
+        result.identity.given_name,
+        result.identity.surname,
+        result.identity.codice_fiscale,
+        result.level,
+        if result.paired_now {
+            " — carta abbinata: la prossima volta bastano le ultime 4 cifre del PIN"
+        } else {
+            ""
+        }
+    );
+
+    // ---- 2. desktop QR ---------------------------------------------------------------
+    println!("\n== 2. Accesso dal computer con il QR / desktop QR authorisation");
+    let browser = Browser::new(&server)?;
+    let created: RendezvousCreated = browser.post("/api/v1/desktop/rendezvous", &()).await?;
+    println!("[computer] la pagina {origin}/ mostra / the page shows:");
+    print_qr(&created.qr)?;
+    let scanned = scan_like_a_camera(&created.qr)?;
+    println!("[telefono] QR inquadrato / QR scanned");
+    let session = client
+        .claim_desktop_qr(scanned, "cie-companion demo".into(), None)
+        .await
+        .map_err(flow)?;
+    show_context(&session.context().map_err(flow)?);
+    println!("[telefono] [ Autorizza ]   [ Nega / non sono stato io ]   → Autorizza");
+    let last4 = Zeroizing::new(pin[pin.len().saturating_sub(4)..].to_string());
+    println!("[telefono] ultime 4 cifre del PIN: ****; avvicina la carta / last 4 PIN digits, tap the card");
+    let code = session
+        .approve_with_card(transport.clone(), Some(last4.to_string()), Some(progress()))
+        .await
+        .map_err(flow)?;
+    println!("[telefono] Codice da digitare sul computer / code to type on the computer: {}", code.code);
+    let status: RendezvousStatus = browser
+        .get(&format!("/api/v1/desktop/rendezvous/{}", created.rid))
+        .await?;
+    println!("[computer] stato / state: {:?}; digito il codice / typing the code", status.state);
+    browser
+        .post::<serde_json::Value, _>(
+            &format!("/api/v1/desktop/rendezvous/{}/code", created.rid),
+            &CodeRequest { code: code.code.clone() },
+        )
+        .await?;
+    let me: serde_json::Value = browser.get("/api/v1/session").await?;
+    println!("[computer] Accesso effettuato / logged in: {}", who(&me));
+
+    // ---- 3. app approval -------------------------------------------------------------
+    println!("\n== 3. Approvazione con l'app / app approval (device key, number matching)");
+    let signer = Arc::new(SoftwareDeviceKey::generate());
+    let enrol = client
+        .start_device_enrollment(origin.clone(), signer.clone(), "cie-companion demo".into())
+        .await
+        .map_err(flow)?;
+    println!("[telefono] registro questo dispositivo: ultime 4 cifre del PIN e tocco della carta");
+    let device = enrol
+        .tap(transport.clone(), Some(last4.to_string()), Some(progress()))
+        .await
+        .map_err(flow)?;
+    println!(
+        "[telefono] dispositivo registrato per {} {} (id {})",
+        device.identity.given_name, device.identity.surname, device.device_id
+    );
+    let browser = Browser::new(&server)?;
+    let asked: serde_json::Value = browser
+        .post(
+            "/api/v1/approvals",
+            &serde_json::json!({ "codice_fiscale": device.identity.codice_fiscale }),
+        )
+        .await?;
+    let number = asked["number"].as_u64().unwrap_or_default();
+    let request_id = asked["request_id"].as_str().unwrap_or_default().to_string();
+    println!("[computer] \"Apri l'app e scegli il numero\" / pick this number in the app: {number:02}");
+    let pending = client
+        .pending_approvals(origin.clone(), device.device_id.clone(), signer.clone())
+        .await
+        .map_err(flow)?;
+    let approval = pending
+        .into_iter()
+        .find(|p| p.request_id == request_id)
+        .ok_or_else(|| input("the approval request did not reach the phone"))?;
+    show_context(&approval.context);
+    let choices: Vec<String> = approval.choices.iter().map(|c| format!("{c:02}")).collect();
+    println!("[telefono] quale numero vedi sul computer? / which number is shown? {}", choices.join("  "));
+    let picked = u8::try_from(number).map_err(|_| input("bad number from the server"))?;
+    println!("[telefono] scelto / picked {picked:02} → Autorizza");
+    client
+        .decide_approval(
+            approval,
+            device.device_id.clone(),
+            signer,
+            Decision::Approve,
+            Some(picked),
+        )
+        .await
+        .map_err(flow)?;
+    let _: serde_json::Value = browser
+        .get(&format!("/api/v1/approvals/{request_id}"))
+        .await?;
+    let me: serde_json::Value = browser.get("/api/v1/session").await?;
+    println!("[computer] Accesso effettuato / logged in: {}", who(&me));
+
+    println!("\nDemo completata: tre accessi riusciti / demo complete: three logins succeeded.");
+    server.shutdown().await;
+    Ok(())
+}
+
+fn read_cert(path: &PathBuf) -> Result<Vec<u8>, CliError> {
+    let bytes = std::fs::read(path).map_err(|e| input(format!("{}: {e}", path.display())))?;
+    match std::str::from_utf8(&bytes) {
+        Ok(text) if text.contains("-----BEGIN CERTIFICATE-----") => {
+            let body: String = text
+                .lines()
+                .skip_while(|l| !l.starts_with("-----BEGIN CERTIFICATE-----"))
+                .skip(1)
+                .take_while(|l| !l.starts_with("-----END"))
+                .collect();
+            data_encoding::BASE64
+                .decode(body.trim().as_bytes())
+                .map_err(|e| input(format!("{}: bad PEM: {e}", path.display())))
+        }
+        _ => Ok(bytes),
+    }
+}
+
+/// A database URL without its password.
+fn redact_db(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://…@{}", &url[..s], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
+fn who(me: &serde_json::Value) -> String {
+    let id = &me["identity"];
+    format!(
+        "{} {} ({}), livello {}",
+        id["given_name"].as_str().unwrap_or("?"),
+        id["surname"].as_str().unwrap_or("?"),
+        id["codice_fiscale"].as_str().unwrap_or("?"),
+        me["level"]
+    )
+}
+
+fn show_context(c: &LoginContext) {
+    println!("[telefono] ┌ Richiesta di accesso / login request");
+    println!("[telefono] │ servizio: {} (livello {})", c.service, c.level);
+    println!("[telefono] │ computer: {} su {}, {} ({})", c.browser, c.os, c.place, c.ip);
+    let ago = now().saturating_sub(c.created_at);
+    println!("[telefono] └ richiesta avviata {ago} s fa");
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// Draw the QR in the terminal (two rows per character).
+fn print_qr(text: &str) -> Result<(), CliError> {
+    let code = qrcode::QrCode::new(text.as_bytes()).map_err(|e| input(format!("QR: {e}")))?;
+    let art = code
+        .render::<qrcode::render::unicode::Dense1x2>()
+        .quiet_zone(true)
+        .build();
+    for line in art.lines() {
+        println!("   {line}");
+    }
+    Ok(())
+}
+
+/// What the phone's camera does: the QR as grey pixels, in a frame wider than the code with
+/// padded rows, decoded by the core's frame scanner.
+fn scan_like_a_camera(text: &str) -> Result<String, CliError> {
+    let code = qrcode::QrCode::new(text.as_bytes()).map_err(|e| input(format!("QR: {e}")))?;
+    let image = code
+        .render::<image::Luma<u8>>()
+        .module_dimensions(4, 4)
+        .build();
+    let (w, h) = (image.width() + 64, image.height() + 48);
+    let stride = w + 16;
+    let mut plane = vec![255u8; (stride * h) as usize];
+    for (x, y, px) in image.enumerate_pixels() {
+        plane[((y + 24) * stride + x + 32) as usize] = px.0[0];
+    }
+    scan_qr_frame(w, h, stride, plane)
+        .map_err(|e| input(format!("camera frame: {e}")))?
+        .ok_or_else(|| input("the phone could not read the QR"))
+}
+
+fn progress() -> Arc<dyn ProgressListener> {
+    Arc::new(PrintProgress)
+}
+
+struct PrintProgress;
+
+impl ProgressListener for PrintProgress {
+    fn on_step(&self, step: LoginStep, done: u32, total: u32) {
+        let what = match step {
+            LoginStep::Connecting => "collegamento alla carta",
+            LoginStep::ReadingIdentity => "lettura identificativo",
+            LoginStep::CheckingCard => "verifica autenticità",
+            LoginStep::SecureChannel => "canale sicuro",
+            LoginStep::VerifyingPin => "verifica PIN",
+            LoginStep::Signing => "firma",
+            LoginStep::ReadingCertificate => "lettura certificato",
+            LoginStep::Done => "fatto: puoi allontanare la carta",
+        };
+        println!("[telefono]   {done}/{total} {what}");
+    }
+}
+
+/// The desktop browser: keeps its cookies, trusts the demo server's certificate.
+struct Browser {
+    http: reqwest::Client,
+    origin: String,
+}
+
+impl Browser {
+    fn new(server: &RunningServer) -> Result<Self, CliError> {
+        let cert = reqwest::Certificate::from_der(server.certificate_der())
+            .map_err(|e| input(format!("server certificate: {e}")))?;
+        let http = reqwest::Client::builder()
+            .tls_built_in_root_certs(false)
+            .add_root_certificate(cert)
+            .cookie_store(true)
+            .user_agent("Mozilla/5.0 (X11; Linux x86_64) Firefox/140.0")
+            .timeout(Duration::from_secs(40))
+            .build()
+            .map_err(|e| input(format!("browser: {e}")))?;
+        Ok(Self {
+            http,
+            origin: server.origin().as_string(),
+        })
+    }
+
+    async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {
+        let resp = self.http.get(format!("{}{path}", self.origin)).send().await;
+        Self::answer(path, resp).await
+    }
+
+    async fn post<T: serde::de::DeserializeOwned, B: serde::Serialize>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, CliError> {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.origin))
+            .json(body)
+            .send()
+            .await;
+        Self::answer(path, resp).await
+    }
+
+    async fn answer<T: serde::de::DeserializeOwned>(
+        path: &str,
+        resp: reqwest::Result<reqwest::Response>,
+    ) -> Result<T, CliError> {
+        let resp = resp.map_err(|e| input(format!("{path}: {e}")))?;
+        let status = resp.status();
+        let text = resp
+            .text()
+            .await
+            .map_err(|e| input(format!("{path}: {e}")))?;
+        if !status.is_success() {
+            return Err(input(format!("{path}: HTTP {status}: {text}")));
+        }
+        serde_json::from_str(if text.is_empty() { "null" } else { &text })
+            .map_err(|e| input(format!("{path}: {e}")))
+    }
+}
+
+/// The phone's keystore, in memory for the demo (the shells use Android Keystore / iOS
+/// Keychain).
+#[derive(Default)]
+struct MemoryStore(Mutex<std::collections::HashMap<String, Vec<u8>>>);
+
+impl SecretStore for MemoryStore {
+    fn load(&self, name: String) -> Result<Option<Vec<u8>>, StoreError> {
+        let map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        Ok(map.get(&name).cloned())
+    }
+    fn save(&self, name: String, value: Vec<u8>, _: Protection) -> Result<(), StoreError> {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        map.insert(name, value);
+        Ok(())
+    }
+    fn remove(&self, name: String) -> Result<(), StoreError> {
+        let mut map = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        map.remove(&name);
+        Ok(())
+    }
+}
+
+/// A device key in memory (the phone keeps it in the secure hardware). Signs DER, as the
+/// platform keystores do, so the core's DER → raw conversion runs.
+struct SoftwareDeviceKey(p256::ecdsa::SigningKey);
+
+impl SoftwareDeviceKey {
+    fn generate() -> Self {
+        let mut seed = Zeroizing::new([0u8; 32]);
+        loop {
+            if getrandom::fill(seed.as_mut()).is_err() {
+                continue;
+            }
+            if let Ok(k) = p256::ecdsa::SigningKey::from_slice(seed.as_ref()) {
+                return Self(k);
+            }
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl DeviceSigner for SoftwareDeviceKey {
+    fn public_key(&self) -> Result<Vec<u8>, StoreError> {
+        Ok(self
+            .0
+            .verifying_key()
+            .to_encoded_point(false)
+            .as_bytes()
+            .to_vec())
+    }
+    async fn sign(&self, message: Vec<u8>) -> Result<Vec<u8>, StoreError> {
+        let sig: p256::ecdsa::Signature = self.0.sign(&message);
+        Ok(sig.to_der().as_bytes().to_vec())
+    }
+}

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Browser end-to-end test of the desktop QR login: a real `companion-server` on loopback,
+# Debian's Chromium driven headless by Playwright loads the desktop page, the QR is read
+# from a screenshot by the core's scanner through the Python bindings, the core claims and
+# approves it with the virtual CIE, and the browser types the code and ends up logged in.
+#
+#   bash scripts/browser-test.sh        (after scripts/bindings-test.sh built build/bindings)
+#
+# Installs Debian's chromium and, in a cached virtualenv, Playwright and Pillow from PyPI
+# (pinned). Honours CARGO_TARGET_DIR.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+PLAYWRIGHT_VERSION=1.65.2
+PILLOW_VERSION=13.0.0
+
+# shellcheck source=scripts/deps.sh
+source scripts/deps.sh
+ensure_apt chromium
+
+VENV="${XDG_CACHE_HOME:-$HOME/.cache}/cie-companion/browser-venv-$PLAYWRIGHT_VERSION"
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import playwright, PIL' 2>/dev/null; then
+    rm -rf "$VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check \
+        "playwright==$PLAYWRIGHT_VERSION" "pillow==$PILLOW_VERSION" </dev/null
+fi
+
+[ -f build/bindings/cie_core.py ] || bash scripts/bindings-test.sh
+cargo build -q -p companion-server
+export SERVER_BIN="$TARGET/debug/companion-server"
+export BINDINGS_DIR="$ROOT/build/bindings"
+export CARD_CA="$ROOT/card-sim/testdata/test_ca_cert.der"
+export CHROMIUM=/usr/bin/chromium
+"$VENV/bin/python" tests/browser/test_desktop_qr.py -v

@@ -1,0 +1,1086 @@
+//! The HTTP API of docs/protocol.md §1–2 and the desktop page.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use cie_core::flows::wire::{
+    ApprovalTranscript, ApproveRequest, ApproveResponse, CardLoginRequest, CardStatement,
+    ChallengePurpose, ChallengeRequest, ChallengeResponse, ClaimRequest, ClaimResponse,
+    CodeRequest, Decision, DenyRequest, DesktopQr, EnrollRequest, EnrollResponse, ErrorCode,
+    Identity, LoginContext, LoginResponse, Origin, RendezvousCreated, RendezvousState,
+    RendezvousStatus, TranscriptKind, b64, claim_proof, ct_eq, unb64, unb64_array,
+};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use tokio::sync::Notify;
+
+use crate::card::{CardVerifier, VerifiedCard};
+use crate::clock::Clock;
+use crate::error::Refusal;
+use crate::store::{
+    AuditEntry, ChallengeRecord, Claim, DeviceApproval, IssuedCode, Limited, NewRendezvous,
+    NewSession, RendezvousRecord, Store,
+};
+use crate::{context, page, random_bytes, random_id};
+
+/// Challenge life (docs/protocol.md §4).
+pub const CHALLENGE_SECS: u64 = 120;
+/// QR rotation.
+pub const ROTATE_SECS: u64 = 30;
+/// Rendezvous life until approval.
+pub const RENDEZVOUS_SECS: u64 = 120;
+/// Approval window after the claim.
+pub const CLAIM_SECS: u64 = 90;
+/// Code-back life.
+pub const CODE_SECS: u64 = 120;
+/// Code guesses.
+pub const CODE_TRIES: u8 = 3;
+/// Longest long poll.
+pub const LONG_POLL: Duration = Duration::from_secs(25);
+/// How often a long poll re-reads the database even without a local wake-up (a change made
+/// by another instance, or time running out).
+pub const POLL_FALLBACK: Duration = Duration::from_secs(1);
+/// Session life.
+pub const SESSION_SECS: u64 = 8 * 3600;
+
+const BIND_COOKIE: &str = "cc_bind";
+const SESSION_COOKIE: &str = "cc_session";
+
+/// `GET /api/v1/session` and the desktop's successful code.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// Who.
+    pub identity: Identity,
+    /// Level reached.
+    pub level: u8,
+    /// Unix seconds.
+    pub expires_at: u64,
+}
+
+/// Long-poll wake-ups, one `Notify` per rendezvous someone is waiting on. Only a cache:
+/// waiters also re-read the database every [`POLL_FALLBACK`].
+#[derive(Default)]
+struct Waiters(Mutex<HashMap<String, Arc<Notify>>>);
+
+impl Waiters {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Notify>>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn get(&self, rid: &str) -> Arc<Notify> {
+        self.lock().entry(rid.to_owned()).or_default().clone()
+    }
+
+    fn wake(&self, rid: &str) {
+        if let Some(n) = self.lock().get(rid) {
+            n.notify_waiters();
+        }
+    }
+
+    fn release(&self, rid: &str, n: Arc<Notify>) {
+        drop(n);
+        let mut map = self.lock();
+        if map.get(rid).is_some_and(|n| Arc::strong_count(n) == 1) {
+            map.remove(rid);
+        }
+    }
+}
+
+/// Shared by all handlers.
+#[derive(Clone)]
+pub struct AppState(Arc<Inner>);
+
+struct Inner {
+    store: Arc<dyn Store>,
+    verifier: CardVerifier,
+    origin: Origin,
+    service: String,
+    clock: Arc<dyn Clock>,
+    per_minute: u32,
+    waiters: Waiters,
+}
+
+impl AppState {
+    /// Bundle the pieces.
+    pub fn new(
+        store: Arc<dyn Store>,
+        verifier: CardVerifier,
+        origin: Origin,
+        service: String,
+        clock: Arc<dyn Clock>,
+        per_minute: u32,
+    ) -> Self {
+        Self(Arc::new(Inner {
+            store,
+            verifier,
+            origin,
+            service,
+            clock,
+            per_minute,
+            waiters: Waiters::default(),
+        }))
+    }
+
+    fn now(&self) -> u64 {
+        self.0.clock.now()
+    }
+
+    /// Audit a refusal (best effort: the refusal stands even if the audit write fails)
+    /// and return it.
+    async fn refuse(&self, kind: &'static str, subject: &str, client: &str, r: Refusal) -> Refusal {
+        let entry = AuditEntry::new(kind, subject, &r.code_str(), client);
+        if let Err(e) = self.0.store.audit(&entry, self.now()).await {
+            tracing::error!(error = %e, "audit write failed");
+        }
+        tracing::info!(kind, subject, outcome = %entry.outcome, client, "refused");
+        r
+    }
+
+    async fn rendezvous(&self, rid: &str) -> Result<Option<RendezvousRecord>, Refusal> {
+        Ok(self.0.store.rendezvous(rid, self.now()).await?)
+    }
+}
+
+/// The routes.
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .route("/api/v1/card/challenge", post(card_challenge))
+        .route("/api/v1/card/login", post(card_login))
+        .route("/api/v1/desktop/rendezvous", post(create_rendezvous))
+        .route("/api/v1/desktop/rendezvous/{rid}", get(rendezvous_status))
+        .route("/api/v1/desktop/rendezvous/{rid}/code", post(submit_code))
+        .route("/api/v1/rendezvous/claim", post(claim))
+        .route("/api/v1/rendezvous/{rid}/approve", post(approve))
+        .route("/api/v1/rendezvous/{rid}/deny", post(deny))
+        .route("/api/v1/session", get(session))
+        .route("/api/v1/devices", post(enroll_device))
+        .fallback(|| async { Refusal::new(ErrorCode::NotFound) })
+        .layer(middleware::from_fn(no_store));
+    Router::new()
+        .merge(page::routes())
+        .merge(api)
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .with_state(state)
+}
+
+/// API answers are per-user and short-lived: never cached.
+async fn no_store(req: Request, next: Next) -> Response {
+    let mut resp = next.run(req).await;
+    resp.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+/// JSON body whose rejection is an `ApiError`, not axum's plain text.
+pub struct ApiJson<T>(pub T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<T> {
+    type Rejection = Refusal;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        Json::<T>::from_request(req, state)
+            .await
+            .map(|Json(v)| Self(v))
+            .map_err(|e| {
+                tracing::debug!(error = %e, "bad JSON body");
+                Refusal::new(ErrorCode::BadRequest)
+            })
+    }
+}
+
+fn hash(bytes: &[u8]) -> [u8; 32] {
+    Sha256::digest(bytes).into()
+}
+
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == name)
+        .map(|(_, v)| v.to_owned())
+}
+
+fn set_cookie(name: &str, value: &str, path: &str, max_age: u64) -> Option<HeaderValue> {
+    HeaderValue::from_str(&format!(
+        "{name}={value}; HttpOnly; Secure; SameSite=Strict; Path={path}; Max-Age={max_age}"
+    ))
+    .ok()
+}
+
+fn bad_field(field: &str) -> Refusal {
+    Refusal::with(
+        ErrorCode::BadRequest,
+        &format!("Malformed field `{field}`: update the app and try again."),
+        &format!("Campo `{field}` non valido: aggiorna l'app e riprova."),
+    )
+}
+
+/// The refusal that describes a rendezvous no longer in the expected state.
+fn state_refusal(rec: &RendezvousRecord) -> Refusal {
+    match (rec.state, rec.abort_reason.as_deref()) {
+        (RendezvousState::Expired, _) => Refusal::new(ErrorCode::Expired),
+        (RendezvousState::Aborted, Some("second_claim")) => Refusal::new(ErrorCode::AlreadyClaimed),
+        (RendezvousState::Aborted, Some("too_many_codes")) => {
+            Refusal::new(ErrorCode::TooManyAttempts)
+        }
+        _ => Refusal::new(ErrorCode::WrongState),
+    }
+}
+
+/// The claim token belongs to this rendezvous: its hash, compared in constant time.
+fn check_claim_token(rec: &RendezvousRecord, token: &str) -> Result<[u8; 32], Refusal> {
+    let raw = unb64(token).ok_or_else(|| bad_field("claim_token"))?;
+    let h = hash(&raw);
+    match &rec.claim_token_hash {
+        Some(stored) if ct_eq(stored, &h) => Ok(h),
+        _ => Err(Refusal::with(
+            ErrorCode::BadSignature,
+            "This phone did not scan this code: scan it again.",
+            "Questo telefono non ha inquadrato questo codice: inquadralo di nuovo.",
+        )),
+    }
+}
+
+/// A challenge usable for `purpose` (and `rid`) now, or the refusal saying why not.
+fn check_challenge(
+    c: Option<ChallengeRecord>,
+    purpose: ChallengePurpose,
+    rid: Option<&str>,
+    now: u64,
+) -> Result<ChallengeRecord, Refusal> {
+    let c = c.ok_or_else(|| Refusal::new(ErrorCode::NotFound))?;
+    if c.purpose != purpose || c.rid.as_deref() != rid {
+        return Err(Refusal::new(ErrorCode::WrongState));
+    }
+    if c.used {
+        return Err(Refusal::new(ErrorCode::Replayed));
+    }
+    if c.expires <= now {
+        return Err(Refusal::new(ErrorCode::Expired));
+    }
+    Ok(c)
+}
+
+/// Certificate and signature, decoded and checked.
+fn verify_card(
+    s: &AppState,
+    certificate: &str,
+    signature: &str,
+    statement: &[u8],
+    now: u64,
+) -> Result<VerifiedCard, Refusal> {
+    let cert = unb64(certificate).ok_or_else(|| bad_field("certificate"))?;
+    let sig = unb64(signature).ok_or_else(|| bad_field("signature"))?;
+    Ok(s.0.verifier.verify(&cert, statement, &sig, now)?)
+}
+
+/// 4 decimal digits, uniform (rejection sampling over u32).
+fn four_digit_code() -> Result<String, getrandom::Error> {
+    const LIMIT: u32 = u32::MAX - u32::MAX % 10_000;
+    loop {
+        let n = u32::from_be_bytes(random_bytes::<4>()?);
+        if n < LIMIT {
+            return Ok(format!("{:04}", n % 10_000));
+        }
+    }
+}
+
+fn code_hash(rid: &str, code: &str) -> [u8; 32] {
+    hash(format!("{rid}:{code}").as_bytes())
+}
+
+// ---------------------------------------------------------------------------------------
+// §1 Card login
+
+async fn card_challenge(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ApiJson(req): ApiJson<ChallengeRequest>,
+) -> Result<Json<ChallengeResponse>, Refusal> {
+    let now = s.now();
+    let client = peer.ip().to_string();
+    let rid = match req.purpose {
+        ChallengePurpose::Login | ChallengePurpose::DeviceEnroll => None,
+        ChallengePurpose::DesktopApprove => {
+            let (Some(rid), Some(token)) = (req.rid.as_deref(), req.claim_token.as_deref()) else {
+                return Err(bad_field("rid"));
+            };
+            let Some(rec) = s.rendezvous(rid).await? else {
+                return Err(Refusal::new(ErrorCode::NotFound));
+            };
+            if rec.state != RendezvousState::Claimed {
+                let r = state_refusal(&rec);
+                return Err(s.refuse("challenge", rid, &client, r).await);
+            }
+            if let Err(r) = check_claim_token(&rec, token) {
+                return Err(s.refuse("challenge", rid, &client, r).await);
+            }
+            Some(rid.to_owned())
+        }
+    };
+    let record = ChallengeRecord {
+        id: random_id::<16>()?,
+        purpose: req.purpose,
+        challenge: random_id::<32>()?,
+        rid,
+        expires: now + CHALLENGE_SECS,
+        used: false,
+    };
+    let audit = AuditEntry::new("challenge", &record.id, "ok", &client);
+    s.0.store.insert_challenge(&record, &audit, now).await?;
+    Ok(Json(ChallengeResponse {
+        challenge_id: record.id,
+        challenge: record.challenge,
+        expires_at: record.expires,
+    }))
+}
+
+async fn card_login(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ApiJson(req): ApiJson<CardLoginRequest>,
+) -> Result<Json<LoginResponse>, Refusal> {
+    let now = s.now();
+    let client = peer.ip().to_string();
+    let subject = req.challenge_id.as_str();
+    let checked = async {
+        let c = s.0.store.challenge(&req.challenge_id).await?;
+        let c = check_challenge(c, ChallengePurpose::Login, None, now)?;
+        let statement = CardStatement::Login {
+            origin: &s.0.origin,
+            challenge: &c.challenge,
+        }
+        .to_bytes();
+        verify_card(&s, &req.certificate, &req.signature, &statement, now)
+    }
+    .await;
+    let card = match checked {
+        Ok(card) => card,
+        Err(r) => return Err(s.refuse("card_login", subject, &client, r).await),
+    };
+    let token = random_bytes::<32>()?;
+    let session = NewSession {
+        token_hash: hash(&token),
+        level: 3,
+        kind: "app",
+        expires: now + SESSION_SECS,
+    };
+    let audit = AuditEntry::new("card_login", subject, "ok", &client);
+    let Some(identity) =
+        s.0.store
+            .card_login(&req.challenge_id, &card, &session, &audit, now)
+            .await?
+    else {
+        return Err(Refusal::new(ErrorCode::Replayed));
+    };
+    tracing::info!(identity = %identity.id, "card login");
+    Ok(Json(LoginResponse {
+        identity,
+        level: 3,
+        session: b64(&token),
+    }))
+}
+
+// ---------------------------------------------------------------------------------------
+// §2 Desktop QR
+
+async fn create_rendezvous(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Response, Refusal> {
+    let now = s.now();
+    let client = peer.ip().to_string();
+    // The same browser keeps its binding cookie, so a new QR replaces its previous one.
+    let bind = cookie(&headers, BIND_COOKIE)
+        .filter(|v| unb64_array::<32>(v).is_some())
+        .map_or_else(random_id::<32>, Ok)?;
+    let rid_bytes = random_bytes::<16>()?;
+    let secret = random_bytes::<16>()?;
+    let rid = b64(&rid_bytes);
+    let ua = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let ctx = LoginContext {
+        service: s.0.service.clone(),
+        level: 3,
+        browser: context::browser(ua).into(),
+        os: context::os(ua).into(),
+        place: context::place(peer.ip()).into(),
+        ip: client.clone(),
+        created_at: now,
+    };
+    let context_json =
+        serde_json::to_string(&ctx).map_err(|_| Refusal::new(ErrorCode::Internal))?;
+    let new = NewRendezvous {
+        rid: rid.clone(),
+        secret,
+        bind_hash: hash(bind.as_bytes()),
+        context_json,
+        context_hash: ctx.hash(),
+        created: now,
+        expires: now + RENDEZVOUS_SECS,
+        client: client.clone(),
+    };
+    let audit = AuditEntry::new("rendezvous_create", &rid, "ok", &client);
+    if let Limited::RetryAfter(secs) =
+        s.0.store
+            .create_rendezvous(&new, s.0.per_minute, &audit)
+            .await?
+    {
+        return Err(Refusal::rate_limited(secs));
+    }
+    let qr = DesktopQr {
+        origin: s.0.origin.clone(),
+        rid: rid_bytes,
+        secret,
+    }
+    .to_uri();
+    let qr_svg = qrcode::QrCode::with_error_correction_level(qr.as_bytes(), qrcode::EcLevel::M)
+        .map(|c| {
+            c.render::<qrcode::render::svg::Color<'_>>()
+                .min_dimensions(240, 240)
+                .build()
+        })
+        .map_err(|_| Refusal::new(ErrorCode::Internal))?;
+    let body = RendezvousCreated {
+        rid,
+        qr,
+        qr_svg,
+        rotate_at: now + ROTATE_SECS,
+        expires_at: now + RENDEZVOUS_SECS,
+    };
+    let mut resp = Json(body).into_response();
+    if let Some(c) = set_cookie(BIND_COOKIE, &bind, "/api/v1/desktop", 3600) {
+        resp.headers_mut().insert(header::SET_COOKIE, c);
+    }
+    Ok(resp)
+}
+
+async fn claim(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ApiJson(req): ApiJson<ClaimRequest>,
+) -> Result<Json<ClaimResponse>, Refusal> {
+    let now = s.now();
+    let client = peer.ip().to_string();
+    let rid_bytes = unb64_array::<16>(&req.rid).ok_or_else(|| bad_field("rid"))?;
+    let proof = unb64_array::<32>(&req.proof).ok_or_else(|| bad_field("proof"))?;
+    if req.device_name.chars().count() > 64 {
+        return Err(bad_field("device_name"));
+    }
+    let rid = req.rid.as_str();
+    let Some(rec) = s.rendezvous(rid).await? else {
+        return Err(s
+            .refuse(
+                "rendezvous_claim",
+                rid,
+                &client,
+                Refusal::new(ErrorCode::NotFound),
+            )
+            .await);
+    };
+    let secret: [u8; 16] = rec
+        .secret
+        .as_slice()
+        .try_into()
+        .map_err(|_| Refusal::new(ErrorCode::Internal))?;
+    if !ct_eq(&claim_proof(&secret, &s.0.origin, &rid_bytes), &proof) {
+        let r = Refusal::with(
+            ErrorCode::BadSignature,
+            "This code does not match: scan the code on the screen again.",
+            "Il codice non corrisponde: inquadra di nuovo il codice sullo schermo.",
+        );
+        return Err(s.refuse("rendezvous_claim", rid, &client, r).await);
+    }
+    let mut state = rec.state;
+    if state == RendezvousState::Created {
+        let token = random_bytes::<32>()?;
+        let claim = Claim {
+            claim_token_hash: hash(&token),
+            device_name: req.device_name.clone(),
+            device_id: req.device_id.clone(),
+            claim_expires: (now + CLAIM_SECS).min(rec.expires),
+        };
+        let audit = AuditEntry::new("rendezvous_claim", rid, "ok", &client);
+        if s.0.store.claim(rid, &claim, &audit, now).await? {
+            s.0.waiters.wake(rid);
+            let context: LoginContext = serde_json::from_str(&rec.context_json)
+                .map_err(|_| Refusal::new(ErrorCode::Internal))?;
+            return Ok(Json(ClaimResponse {
+                claim_token: b64(&token),
+                context,
+                context_hash: rec.context_hash,
+                expires_at: claim.claim_expires,
+            }));
+        }
+        // Another phone won the race: re-read and treat this as the second claim.
+        state = match s.rendezvous(rid).await? {
+            Some(r) => r.state,
+            None => return Err(Refusal::new(ErrorCode::NotFound)),
+        };
+    }
+    match state {
+        // Someone else scanned the same code: cancel it, both phones are told.
+        RendezvousState::Claimed | RendezvousState::Approved => {
+            let audit = AuditEntry::new("rendezvous_second_claim", rid, "aborted", &client);
+            s.0.store
+                .transition(
+                    rid,
+                    state,
+                    RendezvousState::Aborted,
+                    Some("second_claim"),
+                    &audit,
+                    now,
+                )
+                .await?;
+            s.0.waiters.wake(rid);
+            tracing::warn!(rid, "second claim: rendezvous aborted");
+            Err(Refusal::new(ErrorCode::AlreadyClaimed))
+        }
+        _ => {
+            let rec = s.rendezvous(rid).await?;
+            let r = rec
+                .as_ref()
+                .map_or(Refusal::new(ErrorCode::NotFound), state_refusal);
+            Err(s.refuse("rendezvous_claim", rid, &client, r).await)
+        }
+    }
+}
+
+async fn approve(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(rid): Path<String>,
+    ApiJson(req): ApiJson<ApproveRequest>,
+) -> Result<Json<ApproveResponse>, Refusal> {
+    let now = s.now();
+    let client = peer.ip().to_string();
+    let (claim_token, challenge_id, certificate, signature) = match req {
+        ApproveRequest::Cie {
+            claim_token,
+            challenge_id,
+            certificate,
+            signature,
+        } => (claim_token, challenge_id, certificate, signature),
+        ApproveRequest::Device {
+            claim_token,
+            transcript,
+            signature,
+        } => {
+            return approve_with_device(&s, &rid, &client, &claim_token, &transcript, &signature)
+                .await
+                .map(Json);
+        }
+    };
+    let checked = async {
+        let rec = s
+            .rendezvous(&rid)
+            .await?
+            .ok_or_else(|| Refusal::new(ErrorCode::NotFound))?;
+        if rec.state != RendezvousState::Claimed {
+            return Err(state_refusal(&rec));
+        }
+        let token_hash = check_claim_token(&rec, &claim_token)?;
+        let c = s.0.store.challenge(&challenge_id).await?;
+        let c = check_challenge(c, ChallengePurpose::DesktopApprove, Some(&rid), now)?;
+        let statement = CardStatement::DesktopApprove {
+            origin: &s.0.origin,
+            rid: &rid,
+            context_hash: &rec.context_hash,
+            challenge: &c.challenge,
+        }
+        .to_bytes();
+        let card = verify_card(&s, &certificate, &signature, &statement, now)?;
+        Ok((token_hash, card))
+    }
+    .await;
+    let (token_hash, card) = match checked {
+        Ok(v) => v,
+        Err(r) => return Err(s.refuse("rendezvous_approve", &rid, &client, r).await),
+    };
+    let code = four_digit_code()?;
+    let issued = IssuedCode {
+        code_hash: code_hash(&rid, &code),
+        expires: now + CODE_SECS,
+        tries: CODE_TRIES,
+    };
+    let audit = AuditEntry::new("rendezvous_approve", &rid, "ok", &client);
+    let approved =
+        s.0.store
+            .approve_with_card(
+                &rid,
+                &token_hash,
+                &challenge_id,
+                &card,
+                &issued,
+                &audit,
+                now,
+            )
+            .await?;
+    if approved.is_none() {
+        // The challenge or the rendezvous changed meanwhile: say which.
+        let rec = s.rendezvous(&rid).await?;
+        return Err(match rec {
+            Some(rec) if rec.state != RendezvousState::Claimed => state_refusal(&rec),
+            Some(_) => Refusal::new(ErrorCode::Replayed),
+            None => Refusal::new(ErrorCode::NotFound),
+        });
+    }
+    s.0.waiters.wake(&rid);
+    Ok(Json(ApproveResponse {
+        code,
+        expires_at: issued.expires,
+    }))
+}
+
+/// Transcript `iat` skew allowed (docs/protocol.md §4).
+pub const IAT_SKEW: u64 = 60;
+
+/// ES256 (raw r‖s) by the P-256 key `sec1` over `msg`. High-S signatures are accepted:
+/// platforms do not normalise.
+fn verify_es256(sec1: &[u8], msg: &[u8], sig: &[u8]) -> bool {
+    use p256::ecdsa::signature::Verifier;
+    let Ok(key) = p256::ecdsa::VerifyingKey::from_sec1_bytes(sec1) else {
+        return false;
+    };
+    let Ok(sig) = p256::ecdsa::Signature::from_slice(sig) else {
+        return false;
+    };
+    key.verify(msg, &sig).is_ok()
+}
+
+/// `"method":"device"`: an enrolled device's ES256 over an [`ApprovalTranscript`] of kind
+/// `desktop`. Level 2 (a key on a phone, not the card).
+async fn approve_with_device(
+    s: &AppState,
+    rid: &str,
+    client: &str,
+    claim_token: &str,
+    transcript: &str,
+    signature: &str,
+) -> Result<ApproveResponse, Refusal> {
+    let now = s.now();
+    let checked = async {
+        let rec = s
+            .rendezvous(rid)
+            .await?
+            .ok_or_else(|| Refusal::new(ErrorCode::NotFound))?;
+        if rec.state != RendezvousState::Claimed {
+            return Err(state_refusal(&rec));
+        }
+        let token_hash = check_claim_token(&rec, claim_token)?;
+        let bytes = unb64(transcript).ok_or_else(|| bad_field("transcript"))?;
+        let sig = unb64(signature).ok_or_else(|| bad_field("signature"))?;
+        // Parse only to find the device; the signature is checked over the bytes received.
+        let t: ApprovalTranscript =
+            serde_json::from_slice(&bytes).map_err(|_| bad_field("transcript"))?;
+        let (identity, key) =
+            s.0.store
+                .device(&t.device_id)
+                .await?
+                .ok_or_else(|| Refusal::new(ErrorCode::WrongDevice))?;
+        if !verify_es256(&key, &bytes, &sig) {
+            return Err(Refusal::new(ErrorCode::BadSignature));
+        }
+        let ctx: LoginContext = serde_json::from_str(&rec.context_json)
+            .map_err(|_| Refusal::new(ErrorCode::Internal))?;
+        if t.v != cie_core::flows::wire::VERSION
+            || t.iss != s.0.origin
+            || t.kind != TranscriptKind::Desktop
+            || t.id != rid
+        {
+            return Err(Refusal::new(ErrorCode::BadRequest));
+        }
+        if t.service != ctx.service || t.level != ctx.level || t.context_hash != rec.context_hash {
+            return Err(Refusal::new(ErrorCode::ContextMismatch));
+        }
+        if t.iat.abs_diff(now) > IAT_SKEW {
+            return Err(Refusal::with(
+                ErrorCode::Expired,
+                "The approval is too old or the phone's clock is wrong: try again.",
+                "L'autorizzazione è troppo vecchia o l'orologio del telefono è sbagliato: riprova.",
+            ));
+        }
+        if unb64_array::<16>(&t.jti).is_none() {
+            return Err(bad_field("jti"));
+        }
+        if t.decision != Decision::Approve {
+            // A refusal goes to /deny; this endpoint only approves.
+            return Err(bad_field("decision"));
+        }
+        Ok((token_hash, t, identity))
+    }
+    .await;
+    let (token_hash, t, identity) = match checked {
+        Ok(v) => v,
+        Err(r) => return Err(s.refuse("rendezvous_approve", rid, client, r).await),
+    };
+    let code = four_digit_code()?;
+    let issued = IssuedCode {
+        code_hash: code_hash(rid, &code),
+        expires: now + CODE_SECS,
+        tries: CODE_TRIES,
+    };
+    let audit = AuditEntry::new("rendezvous_approve", rid, "ok (device)", client);
+    let outcome =
+        s.0.store
+            .approve_with_device(
+                rid,
+                &token_hash,
+                &identity.id,
+                &t.jti,
+                now + 2 * IAT_SKEW,
+                &issued,
+                &audit,
+                now,
+            )
+            .await?;
+    match outcome {
+        DeviceApproval::Approved => {
+            s.0.waiters.wake(rid);
+            Ok(ApproveResponse {
+                code,
+                expires_at: issued.expires,
+            })
+        }
+        DeviceApproval::Replayed => Err(Refusal::new(ErrorCode::Replayed)),
+        DeviceApproval::WrongState => Err(match s.rendezvous(rid).await? {
+            Some(rec) => state_refusal(&rec),
+            None => Refusal::new(ErrorCode::NotFound),
+        }),
+    }
+}
+
+/// `POST /api/v1/devices`: the card vouches for a device key.
+async fn enroll_device(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ApiJson(req): ApiJson<EnrollRequest>,
+) -> Result<Json<EnrollResponse>, Refusal> {
+    let now = s.now();
+    let client = peer.ip().to_string();
+    let subject = req.challenge_id.as_str();
+    let checked = async {
+        if req.device_name.chars().count() > 64 {
+            return Err(bad_field("device_name"));
+        }
+        let key = unb64(&req.device_key).ok_or_else(|| bad_field("device_key"))?;
+        // SEC1 uncompressed, on the curve.
+        if key.len() != 65 || p256::ecdsa::VerifyingKey::from_sec1_bytes(&key).is_err() {
+            return Err(bad_field("device_key"));
+        }
+        let c = s.0.store.challenge(&req.challenge_id).await?;
+        let c = check_challenge(c, ChallengePurpose::DeviceEnroll, None, now)?;
+        let statement = CardStatement::DeviceEnroll {
+            origin: &s.0.origin,
+            challenge: &c.challenge,
+            device_key: &req.device_key,
+        }
+        .to_bytes();
+        let card = verify_card(&s, &req.certificate, &req.signature, &statement, now)?;
+        Ok((key, card))
+    }
+    .await;
+    let (key, card) = match checked {
+        Ok(v) => v,
+        Err(r) => return Err(s.refuse("device_enroll", subject, &client, r).await),
+    };
+    let device_id = random_id::<16>()?;
+    let audit = AuditEntry::new("device_enroll", subject, "ok", &client);
+    let identity =
+        s.0.store
+            .enroll_device(
+                &req.challenge_id,
+                &card,
+                &device_id,
+                &key,
+                &req.device_name,
+                &audit,
+                now,
+            )
+            .await?
+            .ok_or_else(|| Refusal::new(ErrorCode::Replayed))?;
+    tracing::info!(identity = %identity.id, device = %device_id, "device enrolled");
+    Ok(Json(EnrollResponse {
+        device_id,
+        identity,
+    }))
+}
+
+async fn deny(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(rid): Path<String>,
+    ApiJson(req): ApiJson<DenyRequest>,
+) -> Result<StatusCode, Refusal> {
+    let now = s.now();
+    let client = peer.ip().to_string();
+    let checked = async {
+        let rec = s
+            .rendezvous(&rid)
+            .await?
+            .ok_or_else(|| Refusal::new(ErrorCode::NotFound))?;
+        if rec.state != RendezvousState::Claimed {
+            return Err(state_refusal(&rec));
+        }
+        check_claim_token(&rec, &req.claim_token)
+    }
+    .await;
+    if let Err(r) = checked {
+        return Err(s.refuse("rendezvous_deny", &rid, &client, r).await);
+    }
+    let outcome = if req.report {
+        "denied reported"
+    } else {
+        "denied"
+    };
+    let audit = AuditEntry::new("rendezvous_deny", &rid, outcome, &client);
+    let done =
+        s.0.store
+            .transition(
+                &rid,
+                RendezvousState::Claimed,
+                RendezvousState::Denied,
+                None,
+                &audit,
+                now,
+            )
+            .await?;
+    if !done {
+        return Err(Refusal::new(ErrorCode::WrongState));
+    }
+    if req.report {
+        tracing::warn!(rid = %rid, "desktop login denied and reported by the phone");
+    }
+    s.0.waiters.wake(&rid);
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// The rendezvous, if this browser made it.
+async fn bound_rendezvous(
+    s: &AppState,
+    rid: &str,
+    headers: &HeaderMap,
+) -> Result<RendezvousRecord, Refusal> {
+    let rec = s
+        .rendezvous(rid)
+        .await?
+        .ok_or_else(|| Refusal::new(ErrorCode::NotFound))?;
+    let bound =
+        cookie(headers, BIND_COOKIE).is_some_and(|c| ct_eq(&hash(c.as_bytes()), &rec.bind_hash));
+    if bound {
+        Ok(rec)
+    } else {
+        Err(Refusal::new(ErrorCode::NotThisBrowser))
+    }
+}
+
+/// `?after=<state>`: wait while the state is still that one.
+#[derive(Debug, Deserialize)]
+struct PollQuery {
+    after: Option<String>,
+}
+
+fn status_of(rec: &RendezvousRecord) -> RendezvousStatus {
+    RendezvousStatus {
+        state: rec.state,
+        tries_left: rec.code_tries,
+    }
+}
+
+async fn rendezvous_status(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(rid): Path<String>,
+    Query(q): Query<PollQuery>,
+    headers: HeaderMap,
+) -> Result<Json<RendezvousStatus>, Refusal> {
+    let client = peer.ip().to_string();
+    let rec = match bound_rendezvous(&s, &rid, &headers).await {
+        Ok(rec) => rec,
+        Err(r) => return Err(s.refuse("rendezvous_poll", &rid, &client, r).await),
+    };
+    let Some(after) = q.after else {
+        return Ok(Json(status_of(&rec)));
+    };
+    let after = RendezvousState::parse(&after).ok_or_else(|| bad_field("after"))?;
+    let deadline = tokio::time::Instant::now() + LONG_POLL;
+    let notify = s.0.waiters.get(&rid);
+    let result = async {
+        let mut rec = rec;
+        loop {
+            if rec.state != after {
+                return Ok(rec);
+            }
+            let notified = notify.notified();
+            tokio::pin!(notified);
+            // Registered before the re-read, so a change between the two is not missed.
+            notified.as_mut().enable();
+            rec = s
+                .rendezvous(&rid)
+                .await?
+                .ok_or_else(|| Refusal::new(ErrorCode::NotFound))?;
+            let now = tokio::time::Instant::now();
+            if rec.state != after || now >= deadline {
+                return Ok(rec);
+            }
+            let nap = (deadline - now).min(POLL_FALLBACK);
+            tokio::select! {
+                _ = notified => {}
+                _ = tokio::time::sleep(nap) => {}
+            }
+        }
+    }
+    .await;
+    s.0.waiters.release(&rid, notify);
+    result.map(|rec: RendezvousRecord| Json(status_of(&rec)))
+}
+
+async fn submit_code(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Path(rid): Path<String>,
+    headers: HeaderMap,
+    ApiJson(req): ApiJson<CodeRequest>,
+) -> Result<Response, Refusal> {
+    let now = s.now();
+    let client = peer.ip().to_string();
+    let rec = match bound_rendezvous(&s, &rid, &headers).await {
+        Ok(rec) if rec.state == RendezvousState::Approved => rec,
+        Ok(rec) => {
+            let r = state_refusal(&rec);
+            return Err(s.refuse("rendezvous_code", &rid, &client, r).await);
+        }
+        Err(r) => return Err(s.refuse("rendezvous_code", &rid, &client, r).await),
+    };
+    let code = req.code.trim();
+    if code.len() != 4 || !code.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(Refusal::with(
+            ErrorCode::BadRequest,
+            "Type the 4 digits shown on your phone.",
+            "Digita le 4 cifre mostrate sul telefono.",
+        ));
+    }
+    let right = rec
+        .code_hash
+        .as_deref()
+        .is_some_and(|h| ct_eq(h, &code_hash(&rid, code)));
+    let audit = AuditEntry::new("rendezvous_code", &rid, "ok", &client);
+    if !right {
+        let left =
+            s.0.store
+                .wrong_code(&rid, rec.code_tries, &audit, now)
+                .await?;
+        s.0.waiters.wake(&rid);
+        return Err(match left {
+            Some(left) => Refusal::wrong_code(left),
+            // Another guess landed meanwhile: answer from the state it left.
+            None => match s.rendezvous(&rid).await? {
+                Some(rec) if rec.state == RendezvousState::Approved => {
+                    Refusal::wrong_code(rec.code_tries)
+                }
+                Some(rec) => state_refusal(&rec),
+                None => Refusal::new(ErrorCode::NotFound),
+            },
+        });
+    }
+    let token = random_bytes::<32>()?;
+    let session = NewSession {
+        token_hash: hash(&token),
+        level: rec.level.unwrap_or(3),
+        kind: "desktop",
+        expires: now + SESSION_SECS,
+    };
+    let Some(identity) =
+        s.0.store
+            .consume_with_code(&rid, rec.code_tries, &session, &audit, now)
+            .await?
+    else {
+        let rec = s.rendezvous(&rid).await?;
+        return Err(rec
+            .as_ref()
+            .map_or(Refusal::new(ErrorCode::NotFound), state_refusal));
+    };
+    s.0.waiters.wake(&rid);
+    tracing::info!(identity = %identity.id, "desktop login");
+    let info = SessionInfo {
+        identity,
+        level: session.level,
+        expires_at: session.expires,
+    };
+    let mut resp = Json(info).into_response();
+    if let Some(c) = set_cookie(SESSION_COOKIE, &b64(&token), "/", SESSION_SECS) {
+        resp.headers_mut().insert(header::SET_COOKIE, c);
+    }
+    Ok(resp)
+}
+
+async fn session(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+) -> Result<Json<SessionInfo>, Refusal> {
+    let bearer = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::to_owned);
+    let token = bearer
+        .or_else(|| cookie(&headers, SESSION_COOKIE))
+        .and_then(|t| unb64(&t));
+    let not_in = || {
+        Refusal::with(
+            ErrorCode::NotFound,
+            "You are not logged in: log in again.",
+            "Non hai effettuato l'accesso: accedi di nuovo.",
+        )
+    };
+    let token = token.ok_or_else(not_in)?;
+    let (identity, level, expires_at) =
+        s.0.store
+            .session(&hash(&token), s.now())
+            .await?
+            .ok_or_else(not_in)?;
+    Ok(Json(SessionInfo {
+        identity,
+        level,
+        expires_at,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_four_digits() {
+        for _ in 0..200 {
+            let c = four_digit_code().unwrap();
+            assert_eq!(c.len(), 4);
+            assert!(c.bytes().all(|b| b.is_ascii_digit()));
+        }
+    }
+
+    #[test]
+    fn cookies_parse() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; cc_bind=xyz; b=2"),
+        );
+        assert_eq!(cookie(&h, "cc_bind").as_deref(), Some("xyz"));
+        assert_eq!(cookie(&h, "cc_session"), None);
+    }
+}

@@ -1,0 +1,95 @@
+//! `companion-server`: run the reference identity server.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use cie_core::flows::wire::Origin;
+use clap::Parser;
+use companion_server::{Config, RevokedSerials, ServerError, TlsSource, card, serve};
+
+/// The cie-companion reference identity server (docs/protocol.md).
+#[derive(Debug, Parser)]
+#[command(version)]
+struct Args {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8443")]
+    listen: String,
+    /// `sqlite:PATH` (created if missing) or `postgres://user:pass@host/db`.
+    #[arg(long, default_value = "sqlite:companion.db")]
+    database: String,
+    /// Trusted card CA certificate, PEM or DER (repeatable).
+    #[arg(long = "card-ca")]
+    card_ca: Vec<PathBuf>,
+    /// Revoked card serials, one hex serial a line.
+    #[arg(long)]
+    revoked: Option<PathBuf>,
+    /// The public origin (`https://host[:port]`) the app and the signatures name; default
+    /// `https://<listen address>`.
+    #[arg(long)]
+    public_origin: Option<String>,
+    /// Service name shown on the phone.
+    #[arg(long, default_value = "cie-companion (server di prova)")]
+    service_name: String,
+    /// TLS certificate chain, PEM (with --tls-key); default: self-signed at start.
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// TLS private key, PEM.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Write the TLS key pin (base64url SHA-256 of the SPKI) to this file.
+    #[arg(long)]
+    pin_file: Option<PathBuf>,
+    /// Rendezvous creations per minute per client address.
+    #[arg(long, default_value_t = 10)]
+    rendezvous_per_minute: u32,
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| "companion_server=info".into()),
+        )
+        .init();
+    match run(Args::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("companion-server: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Args) -> Result<(), ServerError> {
+    let mut config = Config::new(args.database);
+    config.service_name = args.service_name;
+    config.rendezvous_per_minute = args.rendezvous_per_minute;
+    if let Some(o) = args.public_origin {
+        config.public_origin =
+            Some(Origin::parse(&o).map_err(|e| ServerError::Config(e.to_string()))?);
+    }
+    for path in &args.card_ca {
+        let bytes = std::fs::read(path)
+            .map_err(|e| ServerError::Config(format!("--card-ca {}: {e}", path.display())))?;
+        config.card_cas.extend(card::parse_certificates(&bytes)?);
+    }
+    if let Some(path) = &args.revoked {
+        config.revocation = Arc::new(RevokedSerials::from_file(path)?);
+    }
+    if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
+        config.tls = TlsSource::PemFiles { cert, key };
+    }
+    let listener = tokio::net::TcpListener::bind(&args.listen).await?;
+    let server = serve(config, listener).await?;
+    println!("listening on {}", server.local_addr());
+    println!("origin {}", server.origin());
+    println!("tls pin sha256/{}", server.spki_pin());
+    if let Some(path) = &args.pin_file {
+        std::fs::write(path, format!("{}\n", server.spki_pin()))?;
+    }
+    tokio::signal::ctrl_c().await?;
+    tracing::info!("stopping");
+    server.shutdown().await;
+    Ok(())
+}

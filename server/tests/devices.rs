@@ -1,0 +1,218 @@
+//! Device enrolment (card-signed) and device approval of a desktop rendezvous (ES256 over
+//! an `ApprovalTranscript`).
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use cie_core::flows::wire::{
+    ApprovalTranscript, CardStatement, Decision, DesktopQr, TranscriptKind, b64,
+};
+use common::*;
+use p256::ecdsa::signature::Signer;
+use p256::ecdsa::{Signature, SigningKey};
+use serde_json::{Value, json};
+
+fn device_key(seed: u8) -> (SigningKey, String) {
+    let sk = SigningKey::from_slice(&[seed; 32]).unwrap();
+    let public = sk.verifying_key().to_sec1_point(false);
+    (sk.clone(), b64(public.as_bytes()))
+}
+
+async fn enroll(h: &Harness, key_b64: &str) -> (u16, Value) {
+    let phone = h.other_client();
+    let (_, ch) = h
+        .post(
+            &phone,
+            "/api/v1/card/challenge",
+            &json!({"purpose": "device_enroll"}),
+        )
+        .await;
+    let signature = card_sign(&CardStatement::DeviceEnroll {
+        origin: &h.origin,
+        challenge: ch["challenge"].as_str().unwrap(),
+        device_key: key_b64,
+    });
+    let body = json!({
+        "challenge_id": ch["challenge_id"],
+        "certificate": b64(AUTH_CERT),
+        "signature": signature,
+        "device_key": key_b64,
+        "device_name": "Pixel 8",
+    });
+    h.post(&phone, "/api/v1/devices", &body).await
+}
+
+/// A claimed rendezvous: (rid, claim answer).
+async fn claimed(h: &Harness, browser: &reqwest::Client) -> (String, Value) {
+    let (_, created) = h
+        .post(browser, "/api/v1/desktop/rendezvous", &json!({}))
+        .await;
+    let qr = DesktopQr::parse(
+        created["qr"].as_str().unwrap(),
+        std::slice::from_ref(&h.origin),
+    )
+    .unwrap();
+    let body =
+        json!({"rid": b64(&qr.rid), "proof": b64(&qr.claim_proof()), "device_name": "Pixel 8"});
+    let (s, c) = h
+        .post(&h.other_client(), "/api/v1/rendezvous/claim", &body)
+        .await;
+    assert_eq!(s, 200, "{c}");
+    (created["rid"].as_str().unwrap().to_owned(), c)
+}
+
+fn transcript(
+    h: &Harness,
+    rid: &str,
+    claim: &Value,
+    device_id: &str,
+    jti: u8,
+) -> ApprovalTranscript {
+    ApprovalTranscript {
+        v: 1,
+        iss: h.origin.clone(),
+        kind: TranscriptKind::Desktop,
+        id: rid.into(),
+        service: claim["context"]["service"].as_str().unwrap().into(),
+        level: claim["context"]["level"].as_u64().unwrap() as u8,
+        context_hash: claim["context_hash"].as_str().unwrap().into(),
+        decision: Decision::Approve,
+        number: None,
+        device_id: device_id.into(),
+        iat: cie_core_now(h),
+        jti: b64(&[jti; 16]),
+    }
+}
+
+fn cie_core_now(h: &Harness) -> u64 {
+    use companion_server::Clock;
+    h.clock.now()
+}
+
+async fn approve(
+    h: &Harness,
+    rid: &str,
+    claim: &Value,
+    t: &ApprovalTranscript,
+    key: &SigningKey,
+) -> (u16, Value) {
+    let bytes = t.to_bytes();
+    let sig: Signature = key.sign(&bytes);
+    let body = json!({
+        "method": "device",
+        "claim_token": claim["claim_token"],
+        "transcript": b64(&bytes),
+        "signature": b64(&sig.to_bytes()),
+    });
+    h.post(
+        &h.other_client(),
+        &format!("/api/v1/rendezvous/{rid}/approve"),
+        &body,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn enrolled_device_approves_a_desktop_login_at_level_2() {
+    for db in backends().await {
+        let h = Harness::start(&db).await;
+        let (key, public) = device_key(0x11);
+        let (s, enrolled) = enroll(&h, &public).await;
+        assert_eq!(s, 200, "{}: {enrolled}", db.name);
+        assert_eq!(enrolled["identity"]["codice_fiscale"], TEST_CF);
+        let device_id = enrolled["device_id"].as_str().unwrap();
+
+        let browser = h.browser();
+        let (rid, claim) = claimed(&h, &browser).await;
+        let t = transcript(&h, &rid, &claim, device_id, 1);
+        let (s, approved) = approve(&h, &rid, &claim, &t, &key).await;
+        assert_eq!(s, 200, "{}: {approved}", db.name);
+        let (s, done) = h
+            .post(
+                &browser,
+                &format!("/api/v1/desktop/rendezvous/{rid}/code"),
+                &json!({"code": approved["code"]}),
+            )
+            .await;
+        assert_eq!(s, 200, "{done}");
+        assert_eq!(done["level"], 2);
+        assert_eq!(done["identity"]["given_name"], "MARIA");
+
+        // The same transcript id on another rendezvous is a replay.
+        let (rid2, claim2) = claimed(&h, &h.other_client()).await;
+        let t2 = transcript(&h, &rid2, &claim2, device_id, 1);
+        let (s, err) = approve(&h, &rid2, &claim2, &t2, &key).await;
+        assert_eq!((s, code(&err)), (409, "replayed"), "{}: {err}", db.name);
+    }
+}
+
+#[tokio::test]
+async fn device_approvals_are_checked_field_by_field() {
+    let db = sqlite();
+    let h = Harness::start(&db).await;
+    let (key, public) = device_key(0x22);
+    let (_, enrolled) = enroll(&h, &public).await;
+    let device_id = enrolled["device_id"].as_str().unwrap();
+    let browser = h.browser();
+    let (rid, claim) = claimed(&h, &browser).await;
+
+    // Another key.
+    let (other, _) = device_key(0x33);
+    let t = transcript(&h, &rid, &claim, device_id, 2);
+    let (s, err) = approve(&h, &rid, &claim, &t, &other).await;
+    assert_eq!((s, code(&err)), (403, "bad_signature"), "{err}");
+    // A device nobody enrolled.
+    let t = transcript(&h, &rid, &claim, "AAAAAAAAAAAAAAAAAAAAAA", 3);
+    let (s, err) = approve(&h, &rid, &claim, &t, &key).await;
+    assert_eq!((s, code(&err)), (403, "wrong_device"), "{err}");
+    // Another context than the one shown.
+    let mut t = transcript(&h, &rid, &claim, device_id, 4);
+    t.context_hash = b64(&[0; 32]);
+    let (s, err) = approve(&h, &rid, &claim, &t, &key).await;
+    assert_eq!((s, code(&err)), (403, "context_mismatch"), "{err}");
+    // Signed too long ago.
+    let mut t = transcript(&h, &rid, &claim, device_id, 5);
+    t.iat -= 61;
+    let (s, err) = approve(&h, &rid, &claim, &t, &key).await;
+    assert_eq!((s, code(&err)), (410, "expired"), "{err}");
+    // Nothing above changed the state; the honest transcript still works.
+    let t = transcript(&h, &rid, &claim, device_id, 6);
+    let (s, ok) = approve(&h, &rid, &claim, &t, &key).await;
+    assert_eq!(s, 200, "{ok}");
+}
+
+#[tokio::test]
+async fn enrolment_needs_the_card_signature_over_the_key() {
+    let db = sqlite();
+    let h = Harness::start(&db).await;
+    let (_, public) = device_key(0x44);
+    let (_, other_public) = device_key(0x55);
+    let phone = h.other_client();
+    let (_, ch) = h
+        .post(
+            &phone,
+            "/api/v1/card/challenge",
+            &json!({"purpose": "device_enroll"}),
+        )
+        .await;
+    // The card signed one key, the request carries another.
+    let signature = card_sign(&CardStatement::DeviceEnroll {
+        origin: &h.origin,
+        challenge: ch["challenge"].as_str().unwrap(),
+        device_key: &public,
+    });
+    let body = json!({
+        "challenge_id": ch["challenge_id"],
+        "certificate": b64(AUTH_CERT),
+        "signature": signature,
+        "device_key": other_public,
+        "device_name": "x",
+    });
+    let (s, err) = h.post(&phone, "/api/v1/devices", &body).await;
+    assert_eq!((s, code(&err)), (403, "bad_signature"), "{err}");
+    // Not a point on the curve.
+    let mut bad = body.clone();
+    bad["device_key"] = json!(b64(&[4u8; 65]));
+    let (s, err) = h.post(&phone, "/api/v1/devices", &bad).await;
+    assert_eq!((s, code(&err)), (400, "bad_request"), "{err}");
+}
