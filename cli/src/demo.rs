@@ -8,14 +8,13 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use cie_core::ffi::{
-    CompanionClient, DeviceSigner, FlowError, ProgressListener, flow_error_message_it,
-    scan_qr_frame,
+    CompanionClient, FlowError, ProgressListener, flow_error_message_it, scan_qr_frame,
 };
+use cie_core::flows::device_key::DeviceSigner;
 use cie_core::flows::login::LoginStep;
 use cie_core::flows::pairing::{Protection, SecretStore, StoreError};
-use cie_core::flows::wire::{
-    CodeRequest, Decision, LoginContext, RendezvousCreated, RendezvousStatus,
-};
+use cie_core::flows::wire::{CodeRequest, LoginContext, RendezvousCreated, RendezvousStatus};
+use cie_core::transport::SharedTransport;
 use companion_server::{Config, RunningServer};
 use p256::ecdsa::signature::Signer;
 use zeroize::Zeroizing;
@@ -73,12 +72,15 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
 
     // ---- the server ------------------------------------------------------------------
     let tmp = tempfile::tempdir().map_err(|e| input(format!("temporary folder: {e}")))?;
-    let database = args.database.clone().unwrap_or_else(|| {
-        format!("sqlite:{}", tmp.path().join("companion.sqlite").display())
-    });
+    let database = args
+        .database
+        .clone()
+        .unwrap_or_else(|| format!("sqlite:{}", tmp.path().join("companion.sqlite").display()));
     let mut config = Config::new(database.clone());
     config.service_name = "Comune di Prova (demo)".into();
-    config.card_cas.push(card_sim::ias::pki::TEST_CA_CERT_DER.to_vec());
+    config
+        .card_cas
+        .push(card_sim::ias::pki::TEST_CA_CERT_DER.to_vec());
     for path in &args.card_ca {
         config.card_cas.push(read_cert(path)?);
     }
@@ -91,7 +93,10 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
     let origin = server.origin().as_string();
     println!("== Server di riferimento / reference server");
     println!("   {origin}  (database {})", redact_db(&database));
-    println!("   chiave pinnata nell'app / key pinned in the app: sha256/{}", server.spki_pin());
+    println!(
+        "   chiave pinnata nell'app / key pinned in the app: sha256/{}",
+        server.spki_pin()
+    );
     println!("   carta / card: {reader_name}");
 
     let store: Arc<dyn SecretStore> = Arc::new(MemoryStore::default());
@@ -112,8 +117,13 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
 
     // ---- 1. phone-tap login ----------------------------------------------------------
     println!("\n== 1. Accesso con CIE sul telefono / phone-tap CIE login");
-    let login = client.start_card_login(origin.clone()).await.map_err(flow)?;
-    println!("[telefono] sfida ricevuta dal server prima del tocco / challenge fetched before the tap");
+    let login = client
+        .start_card_login(origin.clone())
+        .await
+        .map_err(flow)?;
+    println!(
+        "[telefono] sfida ricevuta dal server prima del tocco / challenge fetched before the tap"
+    );
     println!("[telefono] Avvicina la CIE al telefono e tienila ferma / hold the card to the phone");
     let result = login
         .tap(transport.clone(), Some(pin.to_string()), Some(progress()))
@@ -134,40 +144,19 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
 
     // ---- 2. desktop QR ---------------------------------------------------------------
     println!("\n== 2. Accesso dal computer con il QR / desktop QR authorisation");
-    let browser = Browser::new(&server)?;
-    let created: RendezvousCreated = browser.post("/api/v1/desktop/rendezvous", &()).await?;
-    println!("[computer] la pagina {origin}/ mostra / the page shows:");
-    print_qr(&created.qr)?;
-    let scanned = scan_like_a_camera(&created.qr)?;
-    println!("[telefono] QR inquadrato / QR scanned");
-    let session = client
-        .claim_desktop_qr(scanned, "cie-companion demo".into(), None)
-        .await
-        .map_err(flow)?;
-    show_context(&session.context().map_err(flow)?);
-    println!("[telefono] [ Autorizza ]   [ Nega / non sono stato io ]   → Autorizza");
     let last4 = Zeroizing::new(pin[pin.len().saturating_sub(4)..].to_string());
-    println!("[telefono] ultime 4 cifre del PIN: ****; avvicina la carta / last 4 PIN digits, tap the card");
-    let code = session
-        .approve_with_card(transport.clone(), Some(last4.to_string()), Some(progress()))
-        .await
-        .map_err(flow)?;
-    println!("[telefono] Codice da digitare sul computer / code to type on the computer: {}", code.code);
-    let status: RendezvousStatus = browser
-        .get(&format!("/api/v1/desktop/rendezvous/{}", created.rid))
-        .await?;
-    println!("[computer] stato / state: {:?}; digito il codice / typing the code", status.state);
-    browser
-        .post::<serde_json::Value, _>(
-            &format!("/api/v1/desktop/rendezvous/{}/code", created.rid),
-            &CodeRequest { code: code.code.clone() },
-        )
-        .await?;
-    let me: serde_json::Value = browser.get("/api/v1/session").await?;
-    println!("[computer] Accesso effettuato / logged in: {}", who(&me));
+    desktop_qr(
+        &client,
+        &server,
+        Approver::Card {
+            transport: transport.clone(),
+            last4: last4.clone(),
+        },
+    )
+    .await?;
 
     // ---- 3. app approval -------------------------------------------------------------
-    println!("\n== 3. Approvazione con l'app / app approval (device key, number matching)");
+    println!("\n== 3. Approvazione con l'app / app approval (device key)");
     let signer = Arc::new(SoftwareDeviceKey::generate());
     let enrol = client
         .start_device_enrollment(origin.clone(), signer.clone(), "cie-companion demo".into())
@@ -182,47 +171,92 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
         "[telefono] dispositivo registrato per {} {} (id {})",
         device.identity.given_name, device.identity.surname, device.device_id
     );
-    let browser = Browser::new(&server)?;
-    let asked: serde_json::Value = browser
-        .post(
-            "/api/v1/approvals",
-            &serde_json::json!({ "codice_fiscale": device.identity.codice_fiscale }),
-        )
-        .await?;
-    let number = asked["number"].as_u64().unwrap_or_default();
-    let request_id = asked["request_id"].as_str().unwrap_or_default().to_string();
-    println!("[computer] \"Apri l'app e scegli il numero\" / pick this number in the app: {number:02}");
-    let pending = client
-        .pending_approvals(origin.clone(), device.device_id.clone(), signer.clone())
-        .await
-        .map_err(flow)?;
-    let approval = pending
-        .into_iter()
-        .find(|p| p.request_id == request_id)
-        .ok_or_else(|| input("the approval request did not reach the phone"))?;
-    show_context(&approval.context);
-    let choices: Vec<String> = approval.choices.iter().map(|c| format!("{c:02}")).collect();
-    println!("[telefono] quale numero vedi sul computer? / which number is shown? {}", choices.join("  "));
-    let picked = u8::try_from(number).map_err(|_| input("bad number from the server"))?;
-    println!("[telefono] scelto / picked {picked:02} → Autorizza");
-    client
-        .decide_approval(
-            approval,
-            device.device_id.clone(),
+    println!("[computer] nuovo accesso dal QR, approvato con la chiave del telefono (senza carta)");
+    desktop_qr(
+        &client,
+        &server,
+        Approver::Device {
+            device_id: device.device_id.clone(),
             signer,
-            Decision::Approve,
-            Some(picked),
-        )
-        .await
-        .map_err(flow)?;
-    let _: serde_json::Value = browser
-        .get(&format!("/api/v1/approvals/{request_id}"))
-        .await?;
-    let me: serde_json::Value = browser.get("/api/v1/session").await?;
-    println!("[computer] Accesso effettuato / logged in: {}", who(&me));
+        },
+    )
+    .await?;
 
     println!("\nDemo completata: tre accessi riusciti / demo complete: three logins succeeded.");
     server.shutdown().await;
+    Ok(())
+}
+
+/// How the phone approves a desktop QR.
+enum Approver {
+    /// Last 4 PIN digits and a card tap (level 3).
+    Card {
+        transport: SharedTransport,
+        last4: Zeroizing<String>,
+    },
+    /// The enrolled device key (level 2).
+    Device {
+        device_id: String,
+        signer: Arc<SoftwareDeviceKey>,
+    },
+}
+
+/// One desktop QR login: the page's QR, the phone's scan, claim, context, approval, the code
+/// typed on the desktop.
+async fn desktop_qr(
+    client: &CompanionClient,
+    server: &RunningServer,
+    approver: Approver,
+) -> Result<(), CliError> {
+    let browser = Browser::new(server)?;
+    let created: RendezvousCreated = browser.post("/api/v1/desktop/rendezvous", &()).await?;
+    println!(
+        "[computer] la pagina {}/ mostra / the page shows:",
+        server.origin()
+    );
+    print_qr(&created.qr)?;
+    let scanned = scan_like_a_camera(&created.qr)?;
+    println!("[telefono] QR inquadrato / QR scanned");
+    let session = client
+        .claim_desktop_qr(scanned, "cie-companion demo".into(), None)
+        .await
+        .map_err(flow)?;
+    show_context(&session.context().map_err(flow)?);
+    println!("[telefono] [ Autorizza ]   [ Nega / non sono stato io ]   → Autorizza");
+    let code = match approver {
+        Approver::Card { transport, last4 } => {
+            println!("[telefono] ultime 4 cifre del PIN: ****; avvicina la carta / last 4 PIN digits, tap the card");
+            session
+                .approve_with_card(transport, Some(last4.to_string()), Some(progress()))
+                .await
+        }
+        Approver::Device { device_id, signer } => {
+            println!("[telefono] conferma con impronta o PIN del telefono / confirm with the phone's biometrics");
+            session.approve_with_device(device_id, signer).await
+        }
+    }
+    .map_err(flow)?;
+    println!(
+        "[telefono] Codice da digitare sul computer / code to type on the computer: {}",
+        code.code
+    );
+    let status: RendezvousStatus = browser
+        .get(&format!("/api/v1/desktop/rendezvous/{}", created.rid))
+        .await?;
+    println!(
+        "[computer] stato / state: {:?}; digito il codice / typing the code",
+        status.state
+    );
+    browser
+        .post::<serde_json::Value, _>(
+            &format!("/api/v1/desktop/rendezvous/{}/code", created.rid),
+            &CodeRequest {
+                code: code.code.clone(),
+            },
+        )
+        .await?;
+    let me: serde_json::Value = browser.get("/api/v1/session").await?;
+    println!("[computer] Accesso effettuato / logged in: {}", who(&me));
     Ok(())
 }
 
@@ -266,7 +300,10 @@ fn who(me: &serde_json::Value) -> String {
 fn show_context(c: &LoginContext) {
     println!("[telefono] ┌ Richiesta di accesso / login request");
     println!("[telefono] │ servizio: {} (livello {})", c.service, c.level);
-    println!("[telefono] │ computer: {} su {}, {} ({})", c.browser, c.os, c.place, c.ip);
+    println!(
+        "[telefono] │ computer: {} su {}, {} ({})",
+        c.browser, c.os, c.place, c.ip
+    );
     let ago = now().saturating_sub(c.created_at);
     println!("[telefono] └ richiesta avviata {ago} s fa");
 }
@@ -439,7 +476,7 @@ impl DeviceSigner for SoftwareDeviceKey {
         Ok(self
             .0
             .verifying_key()
-            .to_encoded_point(false)
+            .to_sec1_point(false)
             .as_bytes()
             .to_vec())
     }

@@ -19,6 +19,8 @@ pub mod exit {
     pub const VPCD: u8 = 5;
     /// The encrypted store could not be opened (wrong passphrase, damaged, unwritable).
     pub const STORE: u8 = 6;
+    /// A login flow (`demo`) was refused or failed: card, server or network.
+    pub const FLOW: u8 = 7;
 }
 
 /// Everything that can stop a command.
@@ -51,6 +53,8 @@ pub enum CliError {
     Otp(OtpError),
     /// Reading an identity document: wrong CAN/MRZ, unsupported chip, card refusal.
     Document(EmrtdError),
+    /// A login flow stopped (card, server refusal, network), with the core's messages.
+    Flow { message: String, message_it: String },
 }
 
 impl CliError {
@@ -71,6 +75,7 @@ impl CliError {
                 exit::USAGE
             }
             Self::Document(_) => exit::CARD,
+            Self::Flow { .. } => exit::FLOW,
         }
     }
 
@@ -116,6 +121,7 @@ impl CliError {
             Self::Input { reason } => format!("{reason}."),
             Self::Otp(e) => format!("{e}."),
             Self::Document(e) => format!("{e}."),
+            Self::Flow { message, .. } => format!("{message}."),
         }
     }
 
@@ -150,6 +156,7 @@ impl CliError {
             Self::Input { reason } => format!("Dati non validi: {reason}."),
             Self::Otp(e) => format!("{}.", e.message_it()),
             Self::Document(e) => e.message_it(),
+            Self::Flow { message_it, .. } => message_it.clone(),
         }
     }
 

@@ -1,6 +1,7 @@
 //! `cie-companion`: the desktop program. Lists readers, shows what a card answers, and plugs
 //! the virtual CIE into pcscd through vsmartcard's vpcd.
 
+mod demo;
 mod error;
 mod mrtd;
 mod otp;
@@ -20,7 +21,7 @@ use crate::transport::{OpenOptions, ReaderSpec};
 
 const EXIT_CODES: &str = "Exit codes: 0 ok, 2 usage, 3 reader or reader service \
 missing, 4 card missing or card/link error, 5 vpcd (virtual reader driver) error, 6 code \
-store unreadable (wrong passphrase, damaged). One-time codes are kept in an encrypted file \
+store unreadable (wrong passphrase, damaged), 7 login flow refused or failed (demo). One-time codes are kept in an encrypted file \
 ($CIE_COMPANION_STORE, default ~/.local/share/cie-companion/secrets.enc) whose passphrase is \
 asked for, or read from $CIE_COMPANION_PASSPHRASE.";
 
@@ -34,6 +35,9 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Cmd {
+    /// Run the three login flows end to end: a reference server on loopback (SQLite), the
+    /// virtual CIE (or a real card with --reader), and the phone app's own API.
+    Demo(demo::DemoArgs),
     /// List PC/SC card readers and libnfc NFC devices.
     Readers,
     /// Work with a card.
@@ -175,6 +179,7 @@ fn main() -> ExitCode {
 fn run() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Cmd::Demo(args) => demo::run(args),
         Cmd::Readers => readers(),
         Cmd::Card {
             command:

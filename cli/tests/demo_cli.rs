@@ -1,0 +1,96 @@
+//! `cie-companion demo` as the README runs it: the real binary, no terminal, the embedded
+//! server (SQLite, and PostgreSQL when the test database is there), the virtual CIE.
+
+#![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
+
+use std::process::{Command, Stdio};
+
+fn demo(extra: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_cie-companion"))
+        .arg("demo")
+        .args(extra)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn assert_three_logins(stdout: &str) {
+    let logins: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.contains("Accesso effettuato"))
+        .collect();
+    assert_eq!(
+        logins.len(),
+        3,
+        "phone, desktop by card, desktop by device key:\n{stdout}"
+    );
+    for login in &logins {
+        assert!(
+            login.contains("MARIA TESTER (TSTTST80A01H501X), livello"),
+            "{stdout}"
+        );
+    }
+    assert!(
+        logins[0].starts_with("[telefono]") && logins[0].contains("livello 3"),
+        "{stdout}"
+    );
+    assert!(
+        logins[1].starts_with("[computer]") && logins[1].ends_with("livello 3"),
+        "{stdout}"
+    );
+    assert!(
+        logins[2].starts_with("[computer]") && logins[2].ends_with("livello 2"),
+        "{stdout}"
+    );
+    // The code the phone showed is what the desktop typed; the QR was drawn and scanned.
+    assert_eq!(
+        stdout.matches("Codice da digitare sul computer").count(),
+        2,
+        "{stdout}"
+    );
+    assert_eq!(stdout.matches("QR inquadrato").count(), 2, "{stdout}");
+    assert!(stdout.contains("Demo completata"), "{stdout}");
+    // Nothing secret on the screen: the PIN is never echoed.
+    assert!(
+        !stdout.contains("12345678") && !stdout.contains(" 5678"),
+        "{stdout}"
+    );
+}
+
+#[test]
+fn demo_runs_the_three_flows_on_sqlite() {
+    let (ok, stdout, stderr) = demo(&[]);
+    assert!(ok, "{stdout}\n{stderr}");
+    assert_three_logins(&stdout);
+}
+
+#[test]
+fn demo_runs_the_three_flows_on_postgresql() {
+    let Ok(url) = std::env::var("CIE_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "CI=true but CIE_TEST_POSTGRES_URL is not set"
+        );
+        eprintln!("NOTICE: CIE_TEST_POSTGRES_URL not set, skipping the PostgreSQL demo");
+        return;
+    };
+    let (ok, stdout, stderr) = demo(&["--database", &url]);
+    assert!(ok, "{stdout}\n{stderr}");
+    assert_three_logins(&stdout);
+    assert!(
+        !stdout.contains(":cie@"),
+        "the database password is not shown: {stdout}"
+    );
+}
+
+#[test]
+fn a_missing_reader_is_a_clear_error_not_a_hang() {
+    let (ok, _, stderr) = demo(&["--reader", "usb"]);
+    assert!(!ok);
+    assert!(stderr.contains("is not a reader"), "{stderr}");
+}
