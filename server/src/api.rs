@@ -1,4 +1,5 @@
-//! The HTTP API of docs/protocol.md §1–2 and the desktop page.
+//! The HTTP API of docs/protocol.md §1–3 (§3, app approvals, in `api/approvals.rs`) and the
+//! desktop page.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -30,6 +31,9 @@ use crate::store::{
     NewSession, RendezvousRecord, Store,
 };
 use crate::{context, page, random_bytes, random_id};
+
+mod approvals;
+pub use approvals::{APPROVAL_SECS, APPROVALS_PER_MINUTE};
 
 /// Challenge life (docs/protocol.md §4).
 pub const CHALLENGE_SECS: u64 = 120;
@@ -162,6 +166,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/rendezvous/{rid}/deny", post(deny))
         .route("/api/v1/session", get(session))
         .route("/api/v1/devices", post(enroll_device))
+        .merge(approvals::routes())
         .fallback(|| async { Refusal::new(ErrorCode::NotFound) })
         .layer(middleware::from_fn(no_store));
     Router::new()
@@ -395,6 +400,29 @@ async fn card_login(
 // ---------------------------------------------------------------------------------------
 // §2 Desktop QR
 
+/// What the phone shows about the desktop that asks (a rendezvous, an app approval).
+fn desktop_context(
+    s: &AppState,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    level: u8,
+    now: u64,
+) -> LoginContext {
+    let ua = headers
+        .get(header::USER_AGENT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    LoginContext {
+        service: s.0.service.clone(),
+        level,
+        browser: context::browser(ua).into(),
+        os: context::os(ua).into(),
+        place: context::place(peer.ip()).into(),
+        ip: peer.ip().to_string(),
+        created_at: now,
+    }
+}
+
 async fn create_rendezvous(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -409,19 +437,7 @@ async fn create_rendezvous(
     let rid_bytes = random_bytes::<16>()?;
     let secret = random_bytes::<16>()?;
     let rid = b64(&rid_bytes);
-    let ua = headers
-        .get(header::USER_AGENT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let ctx = LoginContext {
-        service: s.0.service.clone(),
-        level: 3,
-        browser: context::browser(ua).into(),
-        os: context::os(ua).into(),
-        place: context::place(peer.ip()).into(),
-        ip: client.clone(),
-        created_at: now,
-    };
+    let ctx = desktop_context(&s, &headers, peer, 3, now);
     let context_json =
         serde_json::to_string(&ctx).map_err(|_| Refusal::new(ErrorCode::Internal))?;
     let new = NewRendezvous {
@@ -662,6 +678,83 @@ fn verify_es256(sec1: &[u8], msg: &[u8], sig: &[u8]) -> bool {
     key.verify(msg, &sig).is_ok()
 }
 
+/// `msg` signed (ES256, base64url raw r‖s) by the enrolled device `device_id`: its holder.
+async fn verify_device_signature(
+    s: &AppState,
+    device_id: &str,
+    msg: &[u8],
+    signature: &str,
+) -> Result<Identity, Refusal> {
+    let sig = unb64(signature).ok_or_else(|| bad_field("signature"))?;
+    let (identity, key) =
+        s.0.store
+            .device(device_id)
+            .await?
+            .ok_or_else(|| Refusal::new(ErrorCode::WrongDevice))?;
+    if !verify_es256(&key, msg, &sig) {
+        return Err(Refusal::new(ErrorCode::BadSignature));
+    }
+    Ok(identity)
+}
+
+/// A device-signed time within [`IAT_SKEW`] of ours.
+fn check_iat(iat: u64, now: u64) -> Result<(), Refusal> {
+    if iat.abs_diff(now) > IAT_SKEW {
+        return Err(Refusal::with(
+            ErrorCode::Expired,
+            "The approval is too old or the phone's clock is wrong: try again.",
+            "L'autorizzazione è troppo vecchia o l'orologio del telefono è sbagliato: riprova.",
+        ));
+    }
+    Ok(())
+}
+
+/// What a device transcript must name: the server's view of the request it approves.
+struct Expected<'a> {
+    kind: TranscriptKind,
+    id: &'a str,
+    service: &'a str,
+    level: u8,
+    context_hash: &'a str,
+}
+
+/// An [`ApprovalTranscript`] as received (base64url bytes) and its signature: verified over
+/// those exact bytes under the key of the enrolled device it names, then every field
+/// compared with `want`, `iat` within ±[`IAT_SKEW`], `jti` well formed. The holder of the
+/// device is returned; whether it may decide, and whether the `jti` is fresh, is the
+/// caller's (the latter in the transaction that records it).
+async fn verify_transcript(
+    s: &AppState,
+    transcript: &str,
+    signature: &str,
+    want: &Expected<'_>,
+    now: u64,
+) -> Result<(ApprovalTranscript, Identity), Refusal> {
+    let bytes = unb64(transcript).ok_or_else(|| bad_field("transcript"))?;
+    // Parse only to find the device; the signature is checked over the bytes received.
+    let t: ApprovalTranscript =
+        serde_json::from_slice(&bytes).map_err(|_| bad_field("transcript"))?;
+    let identity = verify_device_signature(s, &t.device_id, &bytes, signature).await?;
+    if t.v != cie_core::flows::wire::VERSION
+        || t.iss != s.0.origin
+        || t.kind != want.kind
+        || !ct_eq(t.id.as_bytes(), want.id.as_bytes())
+    {
+        return Err(Refusal::new(ErrorCode::BadRequest));
+    }
+    if t.service != want.service
+        || t.level != want.level
+        || !ct_eq(t.context_hash.as_bytes(), want.context_hash.as_bytes())
+    {
+        return Err(Refusal::new(ErrorCode::ContextMismatch));
+    }
+    check_iat(t.iat, now)?;
+    if unb64_array::<16>(&t.jti).is_none() {
+        return Err(bad_field("jti"));
+    }
+    Ok((t, identity))
+}
+
 /// `"method":"device"`: an enrolled device's ES256 over an [`ApprovalTranscript`] of kind
 /// `desktop`. Level 2 (a key on a phone, not the card).
 async fn approve_with_device(
@@ -682,41 +775,16 @@ async fn approve_with_device(
             return Err(state_refusal(&rec));
         }
         let token_hash = check_claim_token(&rec, claim_token)?;
-        let bytes = unb64(transcript).ok_or_else(|| bad_field("transcript"))?;
-        let sig = unb64(signature).ok_or_else(|| bad_field("signature"))?;
-        // Parse only to find the device; the signature is checked over the bytes received.
-        let t: ApprovalTranscript =
-            serde_json::from_slice(&bytes).map_err(|_| bad_field("transcript"))?;
-        let (identity, key) =
-            s.0.store
-                .device(&t.device_id)
-                .await?
-                .ok_or_else(|| Refusal::new(ErrorCode::WrongDevice))?;
-        if !verify_es256(&key, &bytes, &sig) {
-            return Err(Refusal::new(ErrorCode::BadSignature));
-        }
         let ctx: LoginContext = serde_json::from_str(&rec.context_json)
             .map_err(|_| Refusal::new(ErrorCode::Internal))?;
-        if t.v != cie_core::flows::wire::VERSION
-            || t.iss != s.0.origin
-            || t.kind != TranscriptKind::Desktop
-            || t.id != rid
-        {
-            return Err(Refusal::new(ErrorCode::BadRequest));
-        }
-        if t.service != ctx.service || t.level != ctx.level || t.context_hash != rec.context_hash {
-            return Err(Refusal::new(ErrorCode::ContextMismatch));
-        }
-        if t.iat.abs_diff(now) > IAT_SKEW {
-            return Err(Refusal::with(
-                ErrorCode::Expired,
-                "The approval is too old or the phone's clock is wrong: try again.",
-                "L'autorizzazione è troppo vecchia o l'orologio del telefono è sbagliato: riprova.",
-            ));
-        }
-        if unb64_array::<16>(&t.jti).is_none() {
-            return Err(bad_field("jti"));
-        }
+        let want = Expected {
+            kind: TranscriptKind::Desktop,
+            id: rid,
+            service: &ctx.service,
+            level: ctx.level,
+            context_hash: &rec.context_hash,
+        };
+        let (t, identity) = verify_transcript(s, transcript, signature, &want, now).await?;
         if t.decision != Decision::Approve {
             // A refusal goes to /deny; this endpoint only approves.
             return Err(bad_field("decision"));
@@ -917,24 +985,49 @@ async fn rendezvous_status(
         return Ok(Json(status_of(&rec)));
     };
     let after = RendezvousState::parse(&after).ok_or_else(|| bad_field("after"))?;
+    let rec = long_poll(
+        &s,
+        &rid,
+        rec,
+        |r| r.state != after,
+        || async {
+            s.rendezvous(&rid)
+                .await?
+                .ok_or_else(|| Refusal::new(ErrorCode::NotFound))
+        },
+    )
+    .await?;
+    Ok(Json(status_of(&rec)))
+}
+
+/// Wait up to [`LONG_POLL`] until `changed(record)`: woken by [`Waiters::wake`] of `key`
+/// on this instance, and re-reading with `reread` every [`POLL_FALLBACK`] (another
+/// instance, or time running out). The last record read is returned either way.
+async fn long_poll<T, F, Fut>(
+    s: &AppState,
+    key: &str,
+    first: T,
+    changed: impl Fn(&T) -> bool,
+    reread: F,
+) -> Result<T, Refusal>
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = Result<T, Refusal>>,
+{
+    if changed(&first) {
+        return Ok(first);
+    }
     let deadline = tokio::time::Instant::now() + LONG_POLL;
-    let notify = s.0.waiters.get(&rid);
+    let notify = s.0.waiters.get(key);
     let result = async {
-        let mut rec = rec;
         loop {
-            if rec.state != after {
-                return Ok(rec);
-            }
             let notified = notify.notified();
             tokio::pin!(notified);
             // Registered before the re-read, so a change between the two is not missed.
             notified.as_mut().enable();
-            rec = s
-                .rendezvous(&rid)
-                .await?
-                .ok_or_else(|| Refusal::new(ErrorCode::NotFound))?;
+            let rec = reread().await?;
             let now = tokio::time::Instant::now();
-            if rec.state != after || now >= deadline {
+            if changed(&rec) || now >= deadline {
                 return Ok(rec);
             }
             let nap = (deadline - now).min(POLL_FALLBACK);
@@ -945,8 +1038,8 @@ async fn rendezvous_status(
         }
     }
     .await;
-    s.0.waiters.release(&rid, notify);
-    result.map(|rec: RendezvousRecord| Json(status_of(&rec)))
+    s.0.waiters.release(key, notify);
+    result
 }
 
 async fn submit_code(

@@ -12,6 +12,12 @@ use sqlx::{Any, AnyConnection, Executor, Pool, Row, Transaction};
 
 use crate::card::VerifiedCard;
 
+mod approvals;
+pub use approvals::{
+    ApprovalRecord, ApprovalState, ApprovalStore, CONSUME_SECS, DecisionOutcome, NewApproval,
+    NewDecision,
+};
+
 /// A storage failure (the client gets `internal`).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -188,9 +194,9 @@ pub enum Limited {
     RetryAfter(u64),
 }
 
-/// The server's memory.
+/// The server's memory (app approvals: [`ApprovalStore`]).
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: ApprovalStore + Send + Sync + 'static {
     /// Record a refusal that changes nothing else.
     async fn audit(&self, entry: &AuditEntry, now: u64) -> Result<()>;
     /// Store a new challenge.
@@ -518,7 +524,7 @@ impl SqlStore {
             // Two instances starting together must not both create the same table.
             tx.execute("SELECT pg_advisory_xact_lock(731001)").await?;
         }
-        for stmt in SCHEMA {
+        for stmt in SCHEMA.iter().chain(approvals::SCHEMA) {
             let sql = stmt.replace("{blob}", blob).replace("{serial}", serial);
             tx.execute(sql.as_str()).await?;
         }

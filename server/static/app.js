@@ -1,4 +1,5 @@
-// Desktop side of docs/protocol.md §2: show the QR, rotate it, long-poll, take the code.
+// Desktop side of docs/protocol.md §2 (show the QR, rotate it, long-poll, take the code) and
+// §3 ("Entra con l'app": ask for a codice fiscale, show the number, long-poll the request).
 "use strict";
 
 (function () {
@@ -15,8 +16,9 @@
   }
 
   function show(step) {
-    for (const s of ["step-qr", "step-code", "step-done"]) {
-      $(s).hidden = s !== step;
+    for (const s of ["step-qr", "step-app", "step-code", "step-done"]) {
+      // The app login sits beside the QR.
+      $(s).hidden = s !== step && !(s === "step-app" && step === "step-qr");
     }
   }
 
@@ -120,6 +122,7 @@
     }
     if (r.ok) {
       generation += 1;
+      approvalGen += 1;
       state = "consumed";
       $("who").textContent = r.json.identity.given_name + " " + r.json.identity.surname;
       show("step-done");
@@ -135,8 +138,96 @@
     }
   }
 
+  // §3: number matching with the enrolled phone.
+  const APPROVALS = "/api/v1/approvals";
+  let approvalGen = 0; // a poll for an older request stops when a new one is made
+
+  function endApproval() {
+    $("app-wait").hidden = true;
+    $("number").textContent = "";
+  }
+
+  async function appLogin(ev) {
+    ev.preventDefault();
+    const cf = $("cf").value.trim().toUpperCase();
+    let r;
+    try {
+      r = await api("POST", APPROVALS, { codice_fiscale: cf });
+    } catch (_) {
+      say("Server non raggiungibile: riprova.", "Server unreachable: try again.");
+      return;
+    }
+    if (!r.ok) {
+      const e = r.json || {};
+      say(e.message_it || "Errore", e.message);
+      return;
+    }
+    approvalGen += 1;
+    $("number").textContent = String(r.json.number);
+    $("app-wait").hidden = false;
+    say("Apri l'app sul telefono e scegli il numero mostrato qui.",
+        "Open the app on your phone and pick the number shown here.");
+    pollApproval(r.json.request_id, approvalGen);
+  }
+
+  async function pollApproval(id, gen) {
+    let st = "pending";
+    while (gen === approvalGen) {
+      let r;
+      try {
+        r = await api("GET", APPROVALS + "/" + encodeURIComponent(id) + "?after=" + st);
+      } catch (_) {
+        await new Promise((ok) => setTimeout(ok, 2000));
+        continue;
+      }
+      if (gen !== approvalGen) return;
+      if (!r.ok) {
+        say((r.json && r.json.message_it) || "Errore", r.json && r.json.message);
+        endApproval();
+        return;
+      }
+      st = r.json.state;
+      switch (st) {
+        case "consumed":
+          await appLoggedIn();
+          return;
+        case "denied":
+          say("Accesso negato dal telefono.", "Denied on the phone.");
+          endApproval();
+          return;
+        case "aborted":
+          say("Richiesta annullata (numero errato o nuova richiesta): riprova.",
+              "Request cancelled (wrong number or a newer request): try again.");
+          endApproval();
+          return;
+        case "expired":
+          say("Richiesta scaduta: riprova.", "Request expired: try again.");
+          endApproval();
+          return;
+        default: // pending, approved: keep waiting
+          continue;
+      }
+    }
+  }
+
+  async function appLoggedIn() {
+    generation += 1; // the QR's poll stops
+    clearTimeout(rotateTimer);
+    state = "consumed";
+    endApproval();
+    try {
+      const r = await api("GET", "/api/v1/session");
+      if (r.ok) {
+        $("who").textContent = r.json.identity.given_name + " " + r.json.identity.surname;
+      }
+    } catch (_) { /* the session exists; the name is only a courtesy */ }
+    show("step-done");
+    say("");
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     $("code-form").addEventListener("submit", submitCode);
+    $("app-form").addEventListener("submit", appLogin);
     newQr();
   });
 })();
