@@ -27,10 +27,10 @@ if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import playwright, PI
         "playwright==$PLAYWRIGHT_VERSION" "pillow==$PILLOW_VERSION" </dev/null
 fi
 
-[ -f build/bindings/cie_core.py ] || bash scripts/bindings-test.sh
+[ -f build/bindings/python/cie_core.py ] || bash scripts/bindings-test.sh
 cargo build -q -p companion-server
 export SERVER_BIN="$TARGET/debug/companion-server"
-export BINDINGS_DIR="$ROOT/build/bindings"
+export BINDINGS_DIR="$ROOT/build/bindings/python"
 export CARD_CA="$ROOT/card-sim/testdata/test_ca_cert.der"
 export CHROMIUM=/usr/bin/chromium
 "$VENV/bin/python" tests/browser/test_desktop_qr.py -v

@@ -50,6 +50,9 @@ fi
 step "bindings tests (scripts/bindings-test.sh: Python and Kotlin run, Swift generated)"
 bash scripts/bindings-test.sh
 
+step "browser test (scripts/browser-test.sh: Chromium + desktop page + core through Python)"
+bash scripts/browser-test.sh
+
 step "mobile targets type-check (scripts/cross-check.sh: aarch64 Android and iOS)"
 bash scripts/cross-check.sh
 

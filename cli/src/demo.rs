@@ -13,7 +13,10 @@ use cie_core::ffi::{
 use cie_core::flows::device_key::DeviceSigner;
 use cie_core::flows::login::LoginStep;
 use cie_core::flows::pairing::{Protection, SecretStore, StoreError};
-use cie_core::flows::wire::{CodeRequest, LoginContext, RendezvousCreated, RendezvousStatus};
+use cie_core::flows::wire::{
+    ApprovalCreate, ApprovalCreated, ApprovalStatus, CodeRequest, Decision, LoginContext,
+    RendezvousCreated, RendezvousStatus,
+};
 use cie_core::transport::SharedTransport;
 use companion_server::{Config, RunningServer};
 use p256::ecdsa::signature::Signer;
@@ -156,7 +159,7 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
     .await?;
 
     // ---- 3. app approval -------------------------------------------------------------
-    println!("\n== 3. Approvazione con l'app / app approval (device key)");
+    println!("\n== 3. Approvazione con l'app / app approval (device key, number matching)");
     let signer = Arc::new(SoftwareDeviceKey::generate());
     let enrol = client
         .start_device_enrollment(origin.clone(), signer.clone(), "cie-companion demo".into())
@@ -171,7 +174,64 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
         "[telefono] dispositivo registrato per {} {} (id {})",
         device.identity.given_name, device.identity.surname, device.device_id
     );
-    println!("[computer] nuovo accesso dal QR, approvato con la chiave del telefono (senza carta)");
+
+    println!(
+        "[computer] \"Entra con l'app\": codice fiscale {}",
+        device.identity.codice_fiscale
+    );
+    let browser = Browser::new(&server)?;
+    let asked: ApprovalCreated = browser
+        .post(
+            "/api/v1/approvals",
+            &ApprovalCreate {
+                codice_fiscale: device.identity.codice_fiscale.clone(),
+            },
+        )
+        .await?;
+    println!(
+        "[computer] apri l'app e scegli questo numero / pick this number in the app: {:02}",
+        asked.number
+    );
+    let pending = client
+        .pending_approvals(origin.clone(), device.device_id.clone(), signer.clone())
+        .await
+        .map_err(flow)?;
+    let approval = pending
+        .into_iter()
+        .find(|p| p.request_id == asked.request_id)
+        .ok_or_else(|| input("the approval request did not reach the phone"))?;
+    show_context(&approval.context);
+    let choices: Vec<String> = approval.choices.iter().map(|c| format!("{c:02}")).collect();
+    println!(
+        "[telefono] quale numero vedi sul computer? / which number does the computer show? {}",
+        choices.join("   ")
+    );
+    // The user reads the number off the desktop screen.
+    let picked = asked.number;
+    println!("[telefono] scelto {picked:02}, conferma con impronta o PIN del telefono → Autorizza");
+    client
+        .decide_approval(
+            approval,
+            device.device_id.clone(),
+            signer.clone(),
+            Decision::Approve,
+            Some(picked),
+        )
+        .await
+        .map_err(flow)?;
+    let status: ApprovalStatus = browser
+        .get(&format!(
+            "/api/v1/approvals/{}?after=pending",
+            asked.request_id
+        ))
+        .await?;
+    println!("[computer] stato / state: {}", status.state);
+    let me: serde_json::Value = browser.get("/api/v1/session").await?;
+    println!("[computer] Accesso effettuato / logged in: {}", who(&me));
+
+    println!(
+        "\n== 3b. QR dal computer approvato con la chiave del telefono, senza carta / desktop QR approved with the device key"
+    );
     desktop_qr(
         &client,
         &server,
@@ -182,7 +242,9 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
     )
     .await?;
 
-    println!("\nDemo completata: tre accessi riusciti / demo complete: three logins succeeded.");
+    println!(
+        "\nDemo completata: i tre flussi sono riusciti / demo complete: the three flows succeeded."
+    );
     server.shutdown().await;
     Ok(())
 }

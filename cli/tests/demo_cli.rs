@@ -26,8 +26,8 @@ fn assert_three_logins(stdout: &str) {
         .collect();
     assert_eq!(
         logins.len(),
-        3,
-        "phone, desktop by card, desktop by device key:\n{stdout}"
+        4,
+        "phone, desktop QR by card, app approval, desktop QR by device key:\n{stdout}"
     );
     for login in &logins {
         assert!(
@@ -47,6 +47,23 @@ fn assert_three_logins(stdout: &str) {
         logins[2].starts_with("[computer]") && logins[2].ends_with("livello 2"),
         "{stdout}"
     );
+    assert!(
+        logins[3].starts_with("[computer]") && logins[3].ends_with("livello 2"),
+        "{stdout}"
+    );
+    // Number matching: the number the desktop showed is among the phone's three choices.
+    let shown = stdout
+        .lines()
+        .find_map(|l| l.split("pick this number in the app: ").nth(1))
+        .unwrap()
+        .trim()
+        .to_string();
+    let choices = stdout
+        .lines()
+        .find_map(|l| l.split("which number does the computer show? ").nth(1))
+        .unwrap();
+    assert_eq!(choices.split_whitespace().count(), 3, "{stdout}");
+    assert!(choices.split_whitespace().any(|c| c == shown), "{stdout}");
     // The code the phone showed is what the desktop typed; the QR was drawn and scanned.
     assert_eq!(
         stdout.matches("Codice da digitare sul computer").count(),

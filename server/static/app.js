@@ -130,7 +130,13 @@
       return;
     }
     const e = r.json || {};
-    say(e.message_it || "Errore", e.message);
+    if (e.error === "wrong_code" && typeof e.tries_left === "number" && e.tries_left > 0) {
+      const n = e.tries_left;
+      say((e.message_it || "Codice errato") + (n === 1 ? " Resta 1 tentativo." : " Restano " + n + " tentativi."),
+          (e.message || "Wrong code") + (n === 1 ? " 1 try left." : " " + n + " tries left."));
+    } else {
+      say(e.message_it || "Errore", e.message);
+    }
     $("code").value = "";
     if (e.error === "too_many_attempts" || (e.error === "wrong_code" && e.tries_left === 0)
         || e.error === "expired" || e.error === "wrong_state") {

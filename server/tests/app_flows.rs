@@ -14,7 +14,7 @@ use card_sim::{Fault, FaultyTransport, VirtualCard};
 use cie_core::ffi::{CardError, CompanionClient, FlowError};
 use cie_core::flows::device_key::DeviceSigner;
 use cie_core::flows::pairing::{Protection, SecretStore, StoreError};
-use cie_core::flows::wire::{DesktopQr, ErrorCode, RendezvousState};
+use cie_core::flows::wire::{ApprovalCreated, Decision, DesktopQr, ErrorCode, RendezvousState};
 use cie_core::transport::CardTransport;
 use common::{Harness, TEST_CF, backends, pem_tls};
 use p256::ecdsa::signature::Signer;
@@ -107,6 +107,19 @@ async fn state(h: &Harness, rid: &str) -> RendezvousState {
     serde_json::from_value(body["state"].clone()).unwrap()
 }
 
+/// "Entra con l'app" on the desktop page for the test holder.
+async fn ask_app_approval(h: &Harness) -> ApprovalCreated {
+    let (status, body) = h
+        .post(
+            &h.browser(),
+            "/api/v1/approvals",
+            &serde_json::json!({ "codice_fiscale": TEST_CF }),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_value(body).unwrap()
+}
+
 fn server_code(e: &FlowError) -> Option<ErrorCode> {
     match e {
         FlowError::Server { code, .. } => Some(*code),
@@ -176,13 +189,87 @@ async fn three_flows_through_the_app_api() {
             .await
             .unwrap();
         let code = session
-            .approve_with_device(device.device_id.clone(), key)
+            .approve_with_device(device.device_id.clone(), key.clone())
             .await
             .unwrap();
         let (status, _) = type_code(&h, &rid, &code.code).await;
         assert_eq!(status, 200);
         let (_, me) = h.get(&h.browser(), "/api/v1/session").await;
         assert_eq!(me["level"], 2, "{}", db.name);
+
+        // App approval with number matching: the desktop asks by codice fiscale and shows
+        // two digits; the phone lists its pending requests (signed), picks the number.
+        let asked = ask_app_approval(&h).await;
+        let pending = app
+            .pending_approvals(origin.clone(), device.device_id.clone(), key.clone())
+            .await
+            .unwrap();
+        let p = pending
+            .iter()
+            .find(|p| p.request_id == asked.request_id)
+            .unwrap()
+            .clone();
+        assert_eq!(p.choices.len(), 3);
+        assert!(p.choices.contains(&asked.number));
+        assert_eq!(p.context.level, 2);
+        app.decide_approval(
+            p,
+            device.device_id.clone(),
+            key.clone(),
+            Decision::Approve,
+            Some(asked.number),
+        )
+        .await
+        .unwrap();
+        let (status, body) = h
+            .get(
+                &h.browser(),
+                &format!("/api/v1/approvals/{}?after=pending", asked.request_id),
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        let (_, me) = h.get(&h.browser(), "/api/v1/session").await;
+        assert_eq!(me["level"], 2, "{}", db.name);
+
+        // Picking a wrong number (a push-bombing guess) kills the request: no second try.
+        let asked = ask_app_approval(&h).await;
+        let p = app
+            .pending_approvals(origin.clone(), device.device_id.clone(), key.clone())
+            .await
+            .unwrap()
+            .into_iter()
+            .find(|p| p.request_id == asked.request_id)
+            .unwrap();
+        let wrong = *p.choices.iter().find(|&&c| c != asked.number).unwrap();
+        let err = app
+            .decide_approval(
+                p.clone(),
+                device.device_id.clone(),
+                key.clone(),
+                Decision::Approve,
+                Some(wrong),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(server_code(&err), Some(ErrorCode::WrongNumber), "{err:?}");
+        let err = app
+            .decide_approval(
+                p,
+                device.device_id.clone(),
+                key.clone(),
+                Decision::Approve,
+                Some(asked.number),
+            )
+            .await
+            .unwrap_err();
+        assert!(server_code(&err).is_some(), "{err:?}");
+        let (_, body) = h
+            .get(
+                &h.browser(),
+                &format!("/api/v1/approvals/{}", asked.request_id),
+            )
+            .await;
+        assert_eq!(body["state"], "aborted");
 
         // A key that was never enrolled cannot approve, even with a valid device id.
         let (rid, qr) = show_qr(&h).await;
