@@ -12,6 +12,8 @@ use sqlx::{Any, AnyConnection, Executor, Pool, Row, Transaction};
 
 use crate::card::VerifiedCard;
 
+mod mtls;
+
 /// A storage failure (the client gets `internal`).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
