@@ -16,9 +16,10 @@ use cie_core::ffi::{CardError, CompanionClient, FlowError};
 use cie_core::flows::login::{LoginError, NoProgress, PinEntry};
 use cie_core::flows::mtls_login::MtlsLogin;
 use cie_core::flows::step::StepError;
+use cie_core::flows::wire::ErrorCode;
 use cie_core::net::ApiClient;
 use cie_core::net::pin::{PinnedVerifier, parse_pin};
-use companion_server::{Config, RunningServer};
+use companion_server::{Config, ManualClock, RevokedSerials, RunningServer};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -319,13 +320,13 @@ async fn a_client_without_a_certificate_is_refused() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_core_reports_a_refused_card_as_a_typed_refusal() {
-    // A server that trusts no card CA: the card's certificate draws `unknown_ca`, which
-    // the core reports as the server's refusal of the certificate, not as "not our server".
+/// Log the virtual CIE in at a server configured by `setup`; the refusal the app gets.
+async fn refused_card(setup: impl FnOnce(&mut Config)) -> FlowError {
     let dir = tempfile::tempdir().unwrap();
     let mut config = Config::new(format!("sqlite:{}", dir.path().join("s.db").display()));
+    config.card_cas = vec![card_sim::ias::pki::TEST_CA_CERT_DER.to_vec()];
     config.mtls_listen = Some("127.0.0.1:0".parse().unwrap());
+    setup(&mut config);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = companion_server::serve(config, listener).await.unwrap();
     let mtls = format!("https://{}", server.mtls_addr().unwrap());
@@ -340,15 +341,41 @@ async fn the_core_reports_a_refused_card_as_a_typed_refusal() {
         .mtls_login(mtls, card, "12345678".into(), None)
         .await
         .unwrap_err();
-    let FlowError::Server {
-        code, message_it, ..
-    } = &err
-    else {
-        panic!("{err:?}");
-    };
-    assert_eq!(
-        *code,
-        cie_core::flows::wire::ErrorCode::UntrustedCertificate
+    let logins = server.store().audit_log().await.unwrap();
+    assert!(
+        logins
+            .iter()
+            .all(|(kind, _, outcome, _)| kind != "mtls_login" || outcome != "ok"),
+        "{logins:?}"
     );
-    assert!(message_it.contains("carta"), "{message_it}");
+    err
+}
+
+fn server_code(err: &FlowError) -> (ErrorCode, String) {
+    match err {
+        FlowError::Server {
+            code, message_it, ..
+        } => (*code, message_it.clone()),
+        other => panic!("not a server refusal: {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_core_reports_the_servers_alerts_as_typed_refusals_of_the_card() {
+    // Not "this is not our server": the server refused the card, and says why.
+    let (code, it) = server_code(&refused_card(|c| c.card_cas.clear()).await);
+    assert_eq!(code, ErrorCode::UntrustedCertificate);
+    assert!(it.contains("autorità"), "{it}");
+
+    let clock = ManualClock::new();
+    clock.set(2_400_000_000); // 2046: past the card's notAfter (2045)
+    let (code, it) = server_code(&refused_card(|c| c.clock = Arc::new(clock)).await);
+    assert_eq!(code, ErrorCode::CertificateExpired);
+    assert!(it.contains("scaduto"), "{it}");
+
+    let (code, it) = server_code(
+        &refused_card(|c| c.revocation = Arc::new(RevokedSerials::new(["1003"]))).await,
+    );
+    assert_eq!(code, ErrorCode::CertificateRevoked);
+    assert!(it.contains("revocato"), "{it}");
 }
