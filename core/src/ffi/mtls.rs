@@ -26,8 +26,11 @@ impl CompanionClient {
         }))
     }
 
-    /// Mutual-TLS login in one call (a lost tag means calling it again, PIN included).
-    /// `pin`: all 8 digits, or the last 4 on a paired card.
+    /// Mutual-TLS login in one call: a lost tag means calling it again, PIN included, and
+    /// starting over loses what the session form keeps (the card's identity, and the
+    /// check that a PIN try whose answer was lost is reported rather than retried), so
+    /// prefer `start_mtls_login` + `tap`. `pin`: all 8 digits, or the last 4 on a paired
+    /// card.
     pub async fn mtls_login(
         &self,
         origin: String,
