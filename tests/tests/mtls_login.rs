@@ -379,3 +379,65 @@ async fn the_core_reports_the_servers_alerts_as_typed_refusals_of_the_card() {
     assert_eq!(code, ErrorCode::CertificateRevoked);
     assert!(it.contains("revocato"), "{it}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tag_lost_while_the_card_signs_the_handshake_resumes_with_the_pin_held() {
+    use card_sim::{Fault, FaultyTransport};
+    use cie_core::apdu::ApduError;
+    use cie_core::transport::TransportError;
+    let h = Harness::start().await;
+    let api = h.api();
+    let origin = api.origin(&h.mtls_origin()).unwrap();
+    let card = Arc::new(VirtualCard::cie());
+    // A clean login shows where the handshake's signature is: the last INTERNAL
+    // AUTHENTICATE the card receives.
+    let mut clean = MtlsLogin::new(&api, origin.clone(), None).unwrap();
+    let ch = CardChannel::new(card.clone());
+    clean
+        .tap(
+            &api,
+            &ch,
+            Some(full_pin("12345678")),
+            &Counter::new(1),
+            &NoProgress,
+        )
+        .await
+        .unwrap();
+    let sign_at = card.log().iter().rposition(|a| a[1] == 0x88).unwrap();
+    card.power_cycle();
+    card.clear_log();
+
+    let mut login = MtlsLogin::new(&api, origin, None).unwrap();
+    let faulty = Arc::new(FaultyTransport::new(card.clone()).fail_at(sign_at, Fault::TagLost));
+    let ch = CardChannel::new(faulty);
+    let err = login
+        .tap(
+            &api,
+            &ch,
+            Some(full_pin("12345678")),
+            &Counter::new(1),
+            &NoProgress,
+        )
+        .await
+        .unwrap_err();
+    // The card's error, not the TLS failure it caused.
+    assert_eq!(
+        err,
+        StepError::Card(LoginError::Card(IasError::Apdu(ApduError::Transport(
+            TransportError::TagLost
+        ))))
+    );
+    // Everything up to the signature reached the card (PIN verified, certificate read):
+    // the tag was lost mid-handshake.
+    assert_eq!(card.log().len(), sign_at);
+    // Tap again, no PIN typed: the held one is verified in the new session.
+    card.power_cycle();
+    let ch = CardChannel::new(card.clone());
+    let done = login
+        .tap(&api, &ch, None, &Counter::new(2), &NoProgress)
+        .await
+        .unwrap();
+    assert_eq!(done.response.identity.codice_fiscale, TEST_CF);
+    let oks = h.audit("mtls_login").await;
+    assert_eq!(oks.iter().filter(|(_, o)| o == "ok").count(), 2, "{oks:?}");
+}
