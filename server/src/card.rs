@@ -189,6 +189,29 @@ impl CardVerifier {
         signature: &[u8],
         now: u64,
     ) -> Result<VerifiedCard, CardError> {
+        let cert = self.check_chain(certificate, now)?;
+        let alg = AlgorithmIdentifierOwned {
+            oid: SHA256_WITH_RSA,
+            parameters: None,
+        };
+        let spki = cert.tbs_certificate().subject_public_key_info().clone();
+        verify_signature(&spki, &alg, None, statement, signature)
+            .map_err(|_| CardError::BadSignature)?;
+        holder(&cert, certificate)
+    }
+
+    /// Check `certificate` (DER) alone at `now`: chain, validity, revocation, holder. For
+    /// the mutual-TLS login, where the signature is the TLS handshake's (rustls checks it).
+    pub fn check_certificate(
+        &self,
+        certificate: &[u8],
+        now: u64,
+    ) -> Result<VerifiedCard, CardError> {
+        let cert = self.check_chain(certificate, now)?;
+        holder(&cert, certificate)
+    }
+
+    fn check_chain(&self, certificate: &[u8], now: u64) -> Result<Certificate, CardError> {
         let cert =
             Certificate::from_der(certificate).map_err(|e| CardError::Malformed(e.to_string()))?;
         let tbs = cert.tbs_certificate();
@@ -227,24 +250,23 @@ impl CardVerifier {
         if self.revocation.is_revoked(&issuer, &serial) {
             return Err(CardError::Revoked);
         }
-        let alg = AlgorithmIdentifierOwned {
-            oid: SHA256_WITH_RSA,
-            parameters: None,
-        };
-        let spki = tbs.subject_public_key_info().clone();
-        verify_signature(&spki, &alg, None, statement, signature)
-            .map_err(|_| CardError::BadSignature)?;
-        let holder = CieCertificate::from_der(certificate)
-            .map_err(|e| CardError::Malformed(e.to_string()))?;
-        let codice_fiscale = holder.codice_fiscale.ok_or(CardError::UnknownIdentity)?;
-        Ok(VerifiedCard {
-            codice_fiscale,
-            given_name: holder.given_name.unwrap_or_default(),
-            surname: holder.surname.unwrap_or_default(),
-            issuer,
-            serial,
-        })
+        Ok(cert)
     }
+}
+
+/// The holder a checked certificate names.
+fn holder(cert: &Certificate, der: &[u8]) -> Result<VerifiedCard, CardError> {
+    let tbs = cert.tbs_certificate();
+    let holder = CieCertificate::from_der(der).map_err(|e| CardError::Malformed(e.to_string()))?;
+    let codice_fiscale = holder.codice_fiscale.ok_or(CardError::UnknownIdentity)?;
+    Ok(VerifiedCard {
+        codice_fiscale,
+        given_name: holder.given_name.unwrap_or_default(),
+        surname: holder.surname.unwrap_or_default(),
+        issuer: tbs.issuer().to_string(),
+        serial: normalise_serial(&hex_upper(tbs.serial_number().as_bytes()))
+            .unwrap_or_else(|| "0".into()),
+    })
 }
 
 fn hex_upper(bytes: &[u8]) -> String {

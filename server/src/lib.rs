@@ -18,6 +18,7 @@ pub mod card;
 pub mod clock;
 pub mod context;
 pub mod error;
+pub mod mtls;
 mod page;
 pub mod store;
 pub mod tls;
@@ -92,6 +93,8 @@ pub struct Config {
     pub clock: Arc<dyn Clock>,
     /// Rendezvous creations per minute per client address.
     pub rendezvous_per_minute: u32,
+    /// Where the mutual-TLS card login listens (`None`: not served).
+    pub mtls_listen: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for Config {
@@ -103,6 +106,7 @@ impl std::fmt::Debug for Config {
             .field("card_cas", &self.card_cas.len())
             .field("tls", &self.tls)
             .field("rendezvous_per_minute", &self.rendezvous_per_minute)
+            .field("mtls_listen", &self.mtls_listen)
             .finish_non_exhaustive()
     }
 }
@@ -120,6 +124,7 @@ impl Config {
             tls: TlsSource::SelfSigned,
             clock: Arc::new(SystemClock),
             rendezvous_per_minute: 10,
+            mtls_listen: None,
         }
     }
 }
@@ -133,6 +138,7 @@ pub struct RunningServer {
     store: Arc<SqlStore>,
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
+    mtls: Option<(SocketAddr, JoinHandle<()>)>,
 }
 
 impl std::fmt::Debug for RunningServer {
@@ -166,6 +172,11 @@ impl RunningServer {
         &self.certificate
     }
 
+    /// The mutual-TLS listener's address, when configured.
+    pub fn mtls_addr(&self) -> Option<SocketAddr> {
+        self.mtls.as_ref().map(|(addr, _)| *addr)
+    }
+
     /// The store (tests inspect state through it).
     pub fn store(&self) -> Arc<SqlStore> {
         self.store.clone()
@@ -177,6 +188,9 @@ impl RunningServer {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
+        if let Some((_, task)) = self.mtls.take() {
+            let _ = task.await;
+        }
         self.store.close().await;
     }
 }
@@ -185,6 +199,9 @@ impl Drop for RunningServer {
     fn drop(&mut self) {
         let _ = self.stop.send(true);
         if let Some(task) = self.task.take() {
+            task.abort();
+        }
+        if let Some((_, task)) = self.mtls.take() {
             task.abort();
         }
     }
@@ -230,6 +247,19 @@ pub async fn serve(config: Config, listener: TcpListener) -> Result<RunningServe
     }
     let verifier = CardVerifier::new(&config.card_cas, config.revocation.clone())?;
     let store = Arc::new(SqlStore::connect(&config.database).await?);
+    let (stop, stop_rx) = watch::channel(false);
+    let mtls = match config.mtls_listen {
+        Some(at) => Some(mtls::start(mtls::MtlsSetup {
+            listener: TcpListener::bind(at).await?,
+            material: &material,
+            cards: verifier.clone(),
+            card_cas: &config.card_cas,
+            store: store.clone(),
+            clock: config.clock.clone(),
+            stop: stop_rx.clone(),
+        })?),
+        None => None,
+    };
     let state = api::AppState::new(
         store.clone(),
         verifier,
@@ -239,7 +269,6 @@ pub async fn serve(config: Config, listener: TcpListener) -> Result<RunningServe
         config.rendezvous_per_minute,
     );
     let app = api::router(state);
-    let (stop, stop_rx) = watch::channel(false);
     let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);
     let task = tokio::spawn(accept_loop(listener, acceptor, app, stop_rx));
     tracing::info!(%addr, %origin, pin = %material.spki_pin, "serving");
@@ -255,6 +284,7 @@ pub async fn serve(config: Config, listener: TcpListener) -> Result<RunningServe
         store,
         stop,
         task: Some(task),
+        mtls,
     })
 }
 

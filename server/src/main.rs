@@ -42,6 +42,9 @@ struct Args {
     /// Rendezvous creations per minute per client address.
     #[arg(long, default_value_t = 10)]
     rendezvous_per_minute: u32,
+    /// Also serve the mutual-TLS card login (client certificate = the CIE's) here.
+    #[arg(long)]
+    mtls_listen: Option<std::net::SocketAddr>,
 }
 
 #[tokio::main]
@@ -65,6 +68,7 @@ async fn run(args: Args) -> Result<(), ServerError> {
     let mut config = Config::new(args.database);
     config.service_name = args.service_name;
     config.rendezvous_per_minute = args.rendezvous_per_minute;
+    config.mtls_listen = args.mtls_listen;
     if let Some(o) = args.public_origin {
         config.public_origin =
             Some(Origin::parse(&o).map_err(|e| ServerError::Config(e.to_string()))?);
@@ -84,6 +88,9 @@ async fn run(args: Args) -> Result<(), ServerError> {
     let server = serve(config, listener).await?;
     println!("listening on {}", server.local_addr());
     println!("origin {}", server.origin());
+    if let Some(addr) = server.mtls_addr() {
+        println!("mutual-TLS card login on https://{addr}");
+    }
     println!("tls pin sha256/{}", server.spki_pin());
     if let Some(path) = &args.pin_file {
         std::fs::write(path, format!("{}\n", server.spki_pin()))?;

@@ -17,6 +17,7 @@ pub use approvals::{
     ApprovalRecord, ApprovalState, ApprovalStore, CONSUME_SECS, DecisionOutcome, NewApproval,
     NewDecision,
 };
+mod mtls;
 
 /// A storage failure (the client gets `internal`).
 #[derive(Debug, thiserror::Error)]

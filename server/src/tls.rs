@@ -86,6 +86,17 @@ impl TlsMaterial {
     }
 }
 
+impl TlsMaterial {
+    /// The rustls configuration of the mutual-TLS listener: the same identity, client
+    /// certificates checked by `verifier`.
+    pub fn mtls_server_config(
+        &self,
+        verifier: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+    ) -> Result<Arc<rustls::ServerConfig>, ServerError> {
+        crate::mtls::server_config(verifier, self.certs.clone(), self.key.clone_key())
+    }
+}
+
 /// base64url(SHA-256(SubjectPublicKeyInfo)) of a DER certificate: the app's pin.
 pub fn spki_pin_of_certificate(der: &[u8]) -> Result<String, ServerError> {
     let cert = x509_cert::Certificate::from_der(der)

@@ -87,8 +87,8 @@ pub struct PendingApprovalInfo {
 /// The app's client of its login server(s).
 #[derive(uniffi::Object)]
 pub struct CompanionClient {
-    api: Arc<ApiClient>,
-    store: Option<Arc<dyn SecretStore>>,
+    pub(super) api: Arc<ApiClient>,
+    pub(super) store: Option<Arc<dyn SecretStore>>,
 }
 
 impl std::fmt::Debug for CompanionClient {
@@ -99,7 +99,7 @@ impl std::fmt::Debug for CompanionClient {
     }
 }
 
-fn pin_option(pin: Option<String>) -> Result<Option<PinEntry>, FlowError> {
+pub(super) fn pin_option(pin: Option<String>) -> Result<Option<PinEntry>, FlowError> {
     pin.map(|p| pin_entry(&Zeroizing::new(p)).map_err(FlowError::from))
         .transpose()
 }
@@ -261,14 +261,14 @@ pub async fn device_signature(
 
 /// A flow held by an FFI object: taken for the length of one call (calls never overlap:
 /// a second one fails with `Busy`) and put back, so no lock is held across an await.
-struct Slot<T>(Mutex<Option<T>>);
+pub(super) struct Slot<T>(Mutex<Option<T>>);
 
 impl<T> Slot<T> {
-    fn new(flow: T) -> Self {
+    pub(super) fn new(flow: T) -> Self {
         Self(Mutex::new(Some(flow)))
     }
 
-    fn take(&self) -> Result<T, FlowError> {
+    pub(super) fn take(&self) -> Result<T, FlowError> {
         self.0
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -276,11 +276,11 @@ impl<T> Slot<T> {
             .ok_or(FlowError::Busy)
     }
 
-    fn put(&self, flow: T) {
+    pub(super) fn put(&self, flow: T) {
         *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some(flow);
     }
 
-    fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, FlowError> {
+    pub(super) fn with<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, FlowError> {
         let mut guard = self.0.lock().unwrap_or_else(PoisonError::into_inner);
         guard.as_mut().map(f).ok_or(FlowError::Busy)
     }

@@ -14,10 +14,11 @@ use crate::applets::ias::certificate::CieCertificate;
 use crate::applets::ias::digest_info::{DigestAlgorithm, digest_info};
 use crate::applets::ias::genuine::{GenuineProof, pkcs1_type1_matches};
 use crate::applets::ias::pin::Pin;
-use crate::applets::ias::secure::{PinStatus, Randomness};
+use crate::applets::ias::secure::{PinStatus, Randomness, SecureIas};
 use crate::applets::ias::{IasApplet, IasError, Nis};
 use crate::sm::SM_CHAIN_PIECE;
 use sha2::{Digest, Sha256, Sha384, Sha512};
+use std::sync::atomic::{AtomicBool, Ordering};
 use zeroize::Zeroizing;
 
 /// How the user gives the PIN.
@@ -60,9 +61,9 @@ pub enum LoginStep {
 }
 
 impl LoginStep {
-    const ALL: u32 = 8;
+    pub(crate) const ALL: u32 = 8;
 
-    fn index(self) -> u32 {
+    pub(crate) fn index(self) -> u32 {
         self as u32 + 1
     }
 }
@@ -213,6 +214,41 @@ impl LoginTap {
         progress: &dyn LoginProgress,
     ) -> Result<LoginOutcome, LoginError> {
         let step = |s: LoginStep| progress.on_step(s, s.index() - 1, LoginStep::ALL);
+        let (ias, nis) = self.identify(ch, progress).await?;
+        let key = nis.text();
+        if self.check_genuine && self.genuine.is_none() {
+            step(LoginStep::CheckingCard);
+            let nonce = Sha256::digest(&self.challenge);
+            self.genuine = Some(ias.verify_card_genuine(&nonce).await?);
+        }
+        if self.signature.is_none() || self.certificate.is_none() {
+            step(LoginStep::SecureChannel);
+            let secure = ias.open_secure(rng).await?;
+            if self.signature.is_none() {
+                step(LoginStep::VerifyingPin);
+                self.verify_pin_on(&secure, &key).await?;
+                step(LoginStep::Signing);
+                let digest = hash(self.algorithm, &self.challenge);
+                self.signature = Some(secure.sign(self.algorithm, &digest).await?);
+            }
+            if self.certificate.is_none() {
+                step(LoginStep::ReadingCertificate);
+                self.certificate = Some((secure.read_certificate().await?, false));
+            }
+        }
+        step(LoginStep::Done);
+        self.finish(nis)
+    }
+
+    /// The start of every tap: the link can carry the CIE's commands, the IAS application
+    /// is selected, the NIS read and compared with an earlier tap's, and a paired card's
+    /// certificate taken from the cache.
+    async fn identify<'c, C: ApduChannel + ?Sized>(
+        &mut self,
+        ch: &'c C,
+        progress: &dyn LoginProgress,
+    ) -> Result<(IasApplet<'c, C>, Nis), LoginError> {
+        let step = |s: LoginStep| progress.on_step(s, s.index() - 1, LoginStep::ALL);
         // The secure channel chains 231-byte pieces: a link that cannot carry a short APDU
         // with 255 data bytes would fail mid-login, so say so before the PIN is asked.
         if ch.limits().max_command_data < SM_CHAIN_PIECE + 24 {
@@ -226,59 +262,146 @@ impl LoginTap {
             Some(prev) if *prev != nis => return Err(LoginError::DifferentCard),
             _ => self.nis = Some(nis.clone()),
         }
-        let key = nis.text();
         if self.certificate.is_none()
             && let Some(store) = &self.store
-            && let Some(der) = store.load(cert_key(&key))?
+            && let Some(der) = store.load(cert_key(&nis.text()))?
         {
             self.certificate = Some((der, true));
         }
-        if self.check_genuine && self.genuine.is_none() {
-            step(LoginStep::CheckingCard);
-            let nonce = Sha256::digest(&self.challenge);
-            self.genuine = Some(ias.verify_card_genuine(&nonce).await?);
+        Ok((ias, nis))
+    }
+
+    /// Run the tap up to the signature, for a message that exists only once the card is
+    /// ready: the TLS CertificateVerify of mutual TLS, whose transcript includes the
+    /// certificate sent just before it. The card is identified, the PIN verified and the
+    /// certificate known (from the pairing cache, or read now), all in this tap; the
+    /// returned [`CardSigner`] then signs while the card stays in the field. End with
+    /// [`Self::finish_signing`]. The challenge and the genuineness check of [`Self::new`]
+    /// play no part here.
+    pub async fn open_for_signing<'c, C: ApduChannel + ?Sized>(
+        &mut self,
+        ch: &'c C,
+        rng: &dyn Randomness,
+        progress: &dyn LoginProgress,
+    ) -> Result<CardSigner<'c, C>, LoginError> {
+        let step = |s: LoginStep| progress.on_step(s, s.index() - 1, LoginStep::ALL);
+        let (ias, nis) = self.identify(ch, progress).await?;
+        step(LoginStep::SecureChannel);
+        let secure = ias.open_secure(rng).await?;
+        step(LoginStep::VerifyingPin);
+        // Every tap opens a new secure session, whose PIN state starts unverified.
+        self.verify_pin_on(&secure, &nis.text()).await?;
+        if self.certificate.is_none() {
+            step(LoginStep::ReadingCertificate);
+            self.certificate = Some((secure.read_certificate().await?, false));
         }
-        if self.signature.is_none() || self.certificate.is_none() {
-            step(LoginStep::SecureChannel);
-            let secure = ias.open_secure(rng).await?;
-            if self.signature.is_none() {
-                step(LoginStep::VerifyingPin);
-                let pin = self.resolve_pin(&key)?;
-                let status = secure.pin_status().await?;
-                if let (Some(before), PinStatus::TriesLeft(now)) =
-                    (self.tries_before_verify, status)
-                    && now < before
-                {
-                    // The previous tap's VERIFY reached the card and was wrong, but its
-                    // answer was lost: tell the user now, do not try the same PIN again.
-                    self.forget_pin();
-                    return Err(IasError::WrongPin { remaining: now }.into());
-                }
-                if let PinStatus::TriesLeft(n) = status {
-                    self.tries_before_verify = Some(n);
-                }
-                match secure
-                    .verify_pin_with_status(&pin, status, self.confirm_last_try)
-                    .await
-                {
-                    Ok(()) => self.tries_before_verify = None,
-                    Err(e @ (IasError::WrongPin { .. } | IasError::PinBlocked)) => {
-                        self.forget_pin();
-                        return Err(e.into());
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-                step(LoginStep::Signing);
-                let digest = hash(self.algorithm, &self.challenge);
-                self.signature = Some(secure.sign(self.algorithm, &digest).await?);
+        let (der, from_cache) = self.certificate.clone().ok_or(LoginError::PinNeeded)?;
+        let certificate = match CieCertificate::from_der(&der) {
+            Ok(c) => c,
+            Err(e) => {
+                self.drop_certificate(&nis)?;
+                return Err(e.into());
             }
-            if self.certificate.is_none() {
-                step(LoginStep::ReadingCertificate);
-                self.certificate = Some((secure.read_certificate().await?, false));
-            }
+        };
+        Ok(CardSigner {
+            secure,
+            nis,
+            certificate,
+            der,
+            from_cache,
+            algorithm: self.algorithm,
+            key_mismatch: AtomicBool::new(false),
+        })
+    }
+
+    /// After the signatures of [`Self::open_for_signing`]: a cached certificate whose key
+    /// did not match the card's signature is dropped; when `signed` (the card signed and
+    /// the signature checked out) a full-PIN login pairs the card and the PIN is cleared.
+    pub fn finish_signing<C: ApduChannel + ?Sized>(
+        &mut self,
+        signer: CardSigner<'_, C>,
+        signed: bool,
+    ) -> Result<SigningOutcome, LoginError> {
+        if signer.key_mismatch.load(Ordering::Relaxed) {
+            self.drop_certificate(&signer.nis)?;
+            return Err(IasError::NotGenuine.into());
         }
-        step(LoginStep::Done);
-        self.finish(nis)
+        let mut paired_now = false;
+        if signed {
+            paired_now = self.pair(&signer.nis, &signer.der, signer.from_cache)?;
+            self.pin = None;
+        }
+        Ok(SigningOutcome {
+            nis: signer.nis,
+            certificate: signer.certificate,
+            certificate_from_cache: signer.from_cache,
+            paired_now,
+        })
+    }
+
+    /// Forget the certificate (cached or read): the next tap reads it from the card.
+    fn drop_certificate(&mut self, nis: &Nis) -> Result<(), LoginError> {
+        if let Some((_, true)) = self.certificate
+            && let Some(store) = &self.store
+        {
+            store.remove(cert_key(&nis.text()))?;
+        }
+        self.certificate = None;
+        Ok(())
+    }
+
+    /// A full-PIN login pairs the card: the first 4 digits go to the keystore behind the
+    /// user's presence, the certificate to plain storage. Whether it did.
+    fn pair(&self, nis: &Nis, der: &[u8], from_cache: bool) -> Result<bool, LoginError> {
+        let (Some(store), Some(PinEntry::Full(pin))) = (&self.store, &self.pin) else {
+            return Ok(false);
+        };
+        let key = nis.text();
+        store.save(
+            pin_half_key(&key),
+            pin.first_half().as_bytes().to_vec(),
+            Protection::UserPresence,
+        )?;
+        if !from_cache {
+            store.save(cert_key(&key), der.to_vec(), Protection::Public)?;
+        }
+        Ok(true)
+    }
+
+    /// VERIFY the PIN in `secure`, reporting a try spent in an earlier tap whose answer was
+    /// lost, and forgetting a wrong PIN so it is never sent twice.
+    async fn verify_pin_on<S: ApduChannel>(
+        &mut self,
+        secure: &SecureIas<S>,
+        key: &str,
+    ) -> Result<(), LoginError> {
+        let pin = self.resolve_pin(key)?;
+        let status = secure.pin_status().await?;
+        if let (Some(before), PinStatus::TriesLeft(now)) = (self.tries_before_verify, status)
+            && now < before
+        {
+            // The previous tap's VERIFY reached the card and was wrong, but its answer was
+            // lost: tell the user now, do not try the same PIN again.
+            self.forget_pin();
+            return Err(IasError::WrongPin { remaining: now }.into());
+        }
+        if let PinStatus::TriesLeft(n) = status {
+            self.tries_before_verify = Some(n);
+        }
+        match secure
+            .verify_pin_with_status(&pin, status, self.confirm_last_try)
+            .await
+        {
+            Ok(()) => {
+                self.tries_before_verify = None;
+                Ok(())
+            }
+            Err(e @ (IasError::WrongPin { .. } | IasError::PinBlocked)) => {
+                self.forget_pin();
+                Err(e.into())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     fn resolve_pin(&self, key: &str) -> Result<Pin, LoginError> {
@@ -311,27 +434,10 @@ impl LoginTap {
         let signature = self.signature.clone().ok_or(LoginError::PinNeeded)?;
         let digest = hash(self.algorithm, &self.challenge);
         if !pkcs1_v15_matches(&certificate, self.algorithm, &digest, &signature)? {
-            if from_cache && let Some(store) = &self.store {
-                store.remove(cert_key(&nis.text()))?;
-            }
-            self.certificate = None;
+            self.drop_certificate(&nis)?;
             return Err(IasError::NotGenuine.into());
         }
-        // A full-PIN login pairs the card: the first 4 digits go to the keystore behind
-        // the user's presence, the certificate to plain storage.
-        let mut paired_now = false;
-        if let (Some(store), Some(PinEntry::Full(pin))) = (&self.store, &self.pin) {
-            let key = nis.text();
-            store.save(
-                pin_half_key(&key),
-                pin.first_half().as_bytes().to_vec(),
-                Protection::UserPresence,
-            )?;
-            if !from_cache {
-                store.save(cert_key(&key), der, Protection::Public)?;
-            }
-            paired_now = true;
-        }
+        let paired_now = self.pair(&nis, &der, from_cache)?;
         self.pin = None;
         Ok(LoginOutcome {
             nis,
@@ -342,6 +448,64 @@ impl LoginTap {
             certificate_from_cache: from_cache,
             paired_now,
         })
+    }
+}
+
+/// What a mutual-TLS tap gave, besides the signatures made for the handshake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SigningOutcome {
+    /// The card's NIS.
+    pub nis: Nis,
+    /// The authentication certificate (the TLS client certificate).
+    pub certificate: CieCertificate,
+    /// Whether the certificate came from the pairing cache (no read from the card).
+    pub certificate_from_cache: bool,
+    /// Whether this tap paired the card on this device.
+    pub paired_now: bool,
+}
+
+/// A card ready to sign in the current tap: PIN verified, certificate known.
+pub struct CardSigner<'c, C: ApduChannel + ?Sized> {
+    secure: SecureIas<&'c C>,
+    nis: Nis,
+    certificate: CieCertificate,
+    der: Vec<u8>,
+    from_cache: bool,
+    algorithm: DigestAlgorithm,
+    // Set when a signature did not verify under the certificate: a stale cache entry, or
+    // a card signing with another key.
+    key_mismatch: AtomicBool,
+}
+
+impl<C: ApduChannel + ?Sized> std::fmt::Debug for CardSigner<'_, C> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CardSigner")
+            .field("from_cache", &self.from_cache)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<C: ApduChannel + ?Sized> CardSigner<'_, C> {
+    /// The certificate, DER (as the card stores it, padding cut).
+    pub fn certificate_der(&self) -> &[u8] {
+        &self.der
+    }
+
+    /// The parsed certificate.
+    pub fn certificate(&self) -> &CieCertificate {
+        &self.certificate
+    }
+
+    /// Have the card sign `DigestInfo(hash(message))` (PKCS#1 v1.5), checked against the
+    /// certificate before it is used.
+    pub async fn sign(&self, message: &[u8]) -> Result<Vec<u8>, LoginError> {
+        let digest = hash(self.algorithm, message);
+        let signature = self.secure.sign(self.algorithm, &digest).await?;
+        if !pkcs1_v15_matches(&self.certificate, self.algorithm, &digest, &signature)? {
+            self.key_mismatch.store(true, Ordering::Relaxed);
+            return Err(IasError::NotGenuine.into());
+        }
+        Ok(signature)
     }
 }
 

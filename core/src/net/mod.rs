@@ -6,6 +6,7 @@
 //! trust is the pin set alone ([`pin`]). Redirects are not followed (a redirect could lead
 //! off the allow-list) and no proxy is used.
 
+pub mod card_key;
 pub mod pin;
 
 use crate::flows::wire::{ApiError, ErrorCode, Origin};
@@ -177,6 +178,8 @@ pub fn device_now() -> u64 {
 /// The client: one per app, shared by the flows.
 pub struct ApiClient {
     origins: Vec<Origin>,
+    // Kept for the per-login clients of mutual TLS (`card_key`), which carry a card key.
+    pins: Vec<pin::Pin>,
     http: reqwest::Client,
     clock: Mutex<Option<ClockOffset>>,
     backoff: Duration,
@@ -215,7 +218,8 @@ impl ApiClient {
             });
         }
         let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let verifier = pin::PinnedVerifier::new(pins, provider.signature_verification_algorithms);
+        let verifier =
+            pin::PinnedVerifier::new(pins.clone(), provider.signature_verification_algorithms);
         let tls = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .map_err(|e| NetError::Config {
@@ -238,6 +242,7 @@ impl ApiClient {
             })?;
         Ok(Self {
             origins,
+            pins,
             http,
             clock: Mutex::new(None),
             backoff: Duration::from_millis(500),
@@ -341,7 +346,7 @@ impl ApiClient {
 
     /// The URL of `path` on `origin`, refused unless the origin is allowed and the URL
     /// still names exactly that origin (a path cannot smuggle another host in).
-    fn url(&self, origin: &Origin, path: &str) -> Result<reqwest::Url, NetError> {
+    pub(crate) fn url(&self, origin: &Origin, path: &str) -> Result<reqwest::Url, NetError> {
         let untrusted = || NetError::UntrustedOrigin {
             origin: origin.as_string(),
         };
@@ -364,53 +369,95 @@ impl ApiClient {
         body: Option<Vec<u8>>,
         timeout: Duration,
     ) -> Result<Vec<u8>, NetError> {
-        let request = match body {
-            Some(body) => self
-                .http
-                .post(url)
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body),
-            None => self.http.get(url),
-        };
-        let mut response = request
-            .header(reqwest::header::ACCEPT, "application/json")
-            .timeout(timeout)
-            .send()
-            .await
-            .map_err(classify)?;
-        self.record_date(&response);
-        let status = response.status();
-        let mut bytes = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(classify)? {
-            if bytes.len() + chunk.len() > MAX_BODY {
-                return Err(NetError::BadResponse {
-                    reason: "answer too large".into(),
-                });
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-        if status.is_success() {
-            Ok(bytes)
-        } else {
-            Err(refusal_from_body(status.as_u16(), &bytes))
-        }
+        let answer = fetch(&self.http, url, body, timeout).await?;
+        self.record(&answer);
+        answer.into_body()
     }
 
-    fn record_date(&self, response: &reqwest::Response) {
-        let offset = response
-            .headers()
-            .get(reqwest::header::DATE)
-            .and_then(|d| d.to_str().ok())
-            .and_then(|d| ClockOffset::from_http_date(d, device_now()).ok());
-        if let Some(offset) = offset {
+    /// The key pins.
+    pub(crate) fn pins(&self) -> &[pin::Pin] {
+        &self.pins
+    }
+
+    /// Take the server clock from an answer's `Date`.
+    pub(crate) fn record(&self, answer: &Answer) {
+        if let Some(offset) = answer.clock {
             *self.clock.lock().unwrap_or_else(PoisonError::into_inner) = Some(offset);
         }
     }
 }
 
+/// An HTTP answer, read whole.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    status: u16,
+    body: Vec<u8>,
+    clock: Option<ClockOffset>,
+}
+
+impl Answer {
+    /// The body of a 2xx answer, or the refusal.
+    pub(crate) fn into_body(self) -> Result<Vec<u8>, NetError> {
+        if (200..300).contains(&self.status) {
+            Ok(self.body)
+        } else {
+            Err(refusal_from_body(self.status, &self.body))
+        }
+    }
+}
+
+/// One request on `http` (JSON `body` posted, or a GET), the answer read up to
+/// [`MAX_BODY`].
+pub(crate) async fn fetch(
+    http: &reqwest::Client,
+    url: reqwest::Url,
+    body: Option<Vec<u8>>,
+    timeout: Duration,
+) -> Result<Answer, NetError> {
+    let request = match body {
+        Some(body) => http
+            .post(url)
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body),
+        None => http.get(url),
+    };
+    let mut response = request
+        .header(reqwest::header::ACCEPT, "application/json")
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(classify)?;
+    let clock = response
+        .headers()
+        .get(reqwest::header::DATE)
+        .and_then(|d| d.to_str().ok())
+        .and_then(|d| ClockOffset::from_http_date(d, device_now()).ok());
+    let status = response.status().as_u16();
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(classify)? {
+        if bytes.len() + chunk.len() > MAX_BODY {
+            return Err(NetError::BadResponse {
+                reason: "answer too large".into(),
+            });
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    Ok(Answer {
+        status,
+        body: bytes,
+        clock,
+    })
+}
+
 /// A reqwest failure as the user needs it: not our server, no connection, too slow.
 fn classify(e: reqwest::Error) -> NetError {
     if let Some(tls) = tls_error(&e) {
+        // Only a card login sends a client certificate, so only it can draw these.
+        if let rustls::Error::AlertReceived(alert) = tls
+            && let Some(refusal) = card_key::alert_refusal(alert)
+        {
+            return refusal;
+        }
         return NetError::UntrustedServer {
             reason: tls.to_string(),
         };
