@@ -92,6 +92,9 @@ pub struct Config {
     pub clock: Arc<dyn Clock>,
     /// Rendezvous creations per minute per client address.
     pub rendezvous_per_minute: u32,
+    /// The key sealing TOTP seeds at rest (docs/protocol.md §3 "OTP fallback"); without
+    /// one the OTP endpoints are off.
+    pub otp_key: Option<api::OtpKey>,
 }
 
 impl std::fmt::Debug for Config {
@@ -120,6 +123,7 @@ impl Config {
             tls: TlsSource::SelfSigned,
             clock: Arc::new(SystemClock),
             rendezvous_per_minute: 10,
+            otp_key: None,
         }
     }
 }
@@ -237,6 +241,7 @@ pub async fn serve(config: Config, listener: TcpListener) -> Result<RunningServe
         config.service_name.clone(),
         config.clock.clone(),
         config.rendezvous_per_minute,
+        config.otp_key.clone(),
     );
     let app = api::router(state);
     let (stop, stop_rx) = watch::channel(false);

@@ -42,6 +42,10 @@ struct Args {
     /// Rendezvous creations per minute per client address.
     #[arg(long, default_value_t = 10)]
     rendezvous_per_minute: u32,
+    /// 32 random bytes sealing the TOTP seeds at rest (`head -c 32 /dev/urandom`); without
+    /// it the OTP fallback is off.
+    #[arg(long)]
+    otp_key_file: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -76,6 +80,12 @@ async fn run(args: Args) -> Result<(), ServerError> {
     }
     if let Some(path) = &args.revoked {
         config.revocation = Arc::new(RevokedSerials::from_file(path)?);
+    }
+    if let Some(path) = &args.otp_key_file {
+        config.otp_key = Some(
+            companion_server::api::OtpKey::from_file(path)
+                .map_err(|e| ServerError::Config(format!("--otp-key-file {e}")))?,
+        );
     }
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
         config.tls = TlsSource::PemFiles { cert, key };
