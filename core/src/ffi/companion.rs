@@ -87,7 +87,7 @@ pub struct PendingApprovalInfo {
 /// The app's client of its login server(s).
 #[derive(uniffi::Object)]
 pub struct CompanionClient {
-    api: Arc<ApiClient>,
+    pub(super) api: Arc<ApiClient>,
     store: Option<Arc<dyn SecretStore>>,
 }
 

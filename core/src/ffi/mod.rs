@@ -11,6 +11,8 @@ mod error;
 #[cfg(feature = "net")]
 mod flow_error;
 mod login;
+#[cfg(feature = "net")]
+mod otp;
 mod qr;
 mod session;
 
@@ -26,6 +28,8 @@ pub use error::{CardError, card_error_message_it};
 #[cfg(feature = "net")]
 pub use flow_error::{FlowError, flow_error_message_it};
 pub use login::{CieLogin, LoginResult, ProgressListener};
+#[cfg(feature = "net")]
+pub use otp::OtpTokenInfo;
 pub use qr::scan_qr_frame;
 pub use session::{ApplicationAnswer, CardProbe, CardSession};
 

@@ -10,6 +10,8 @@ pub mod device;
 pub mod device_key;
 pub mod document;
 pub mod login;
+#[cfg(feature = "net")]
+pub mod otp_enroll;
 pub mod pairing;
 #[cfg(feature = "net")]
 pub mod step;
