@@ -31,8 +31,8 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use cie_core::flows::wire::{
-    ErrorCode, Identity, OtpEnrollRequest, OtpEnrolled, OtpLoginRequest, b64,
-    otp_enroll_statement, unb64_array,
+    ErrorCode, Identity, OtpEnrollRequest, OtpEnrolled, OtpLoginRequest, b64, otp_enroll_statement,
+    unb64_array,
 };
 use cie_core::otp::verify::{AccountState, Credential, Policy, Verdict, verify_totp};
 use cie_core::otp::{Algorithm, KeyUri, OtpKind, Secret, TimeStep};
@@ -77,9 +77,8 @@ impl OtpKey {
 
     /// From a file of exactly 32 bytes (`head -c 32 /dev/urandom > otp.key`).
     pub fn from_file(path: &Path) -> Result<Self, String> {
-        let bytes = Zeroizing::new(
-            std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?,
-        );
+        let bytes =
+            Zeroizing::new(std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?);
         Self::from_bytes(&bytes).ok_or_else(|| {
             format!(
                 "{}: an OTP key file holds exactly 32 random bytes (head -c 32 /dev/urandom)",
@@ -147,7 +146,13 @@ fn policy() -> Policy {
 /// Checked against when the codice fiscale has no token, so the work is the same.
 fn dummy_seed() -> &'static Secret {
     static DUMMY: OnceLock<Secret> = OnceLock::new();
-    DUMMY.get_or_init(|| Secret::new(random_bytes::<SEED_LEN>().unwrap_or([0x5a; SEED_LEN]).to_vec()))
+    DUMMY.get_or_init(|| {
+        Secret::new(
+            random_bytes::<SEED_LEN>()
+                .unwrap_or([0x5a; SEED_LEN])
+                .to_vec(),
+        )
+    })
 }
 
 fn not_offered() -> Refusal {
@@ -329,11 +334,10 @@ async fn login(
     let check = move |t: Option<&OtpSubject<'_>>, st: &mut AccountState| {
         check_code(key.as_ref(), &code, now, t, st)
     };
-    let attempt = s
-        .0
-        .store
-        .otp_login(&codice_fiscale, &check, &session, &audit, now)
-        .await?;
+    let attempt =
+        s.0.store
+            .otp_login(&codice_fiscale, &check, &session, &audit, now)
+            .await?;
     match attempt {
         OtpAttempt::Accepted(identity) => {
             tracing::info!(identity = %identity.id, "desktop login by one-time code");

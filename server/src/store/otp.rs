@@ -227,7 +227,9 @@ impl OtpStore for SqlStore {
             .fetch_optional(&mut *tx)
             .await?;
             let token: Option<(String, Vec<u8>)> = token
-                .map(|r| Ok::<_, StoreError>((r.try_get("identity_id")?, r.try_get("sealed_seed")?)))
+                .map(|r| {
+                    Ok::<_, StoreError>((r.try_get("identity_id")?, r.try_get("sealed_seed")?))
+                })
                 .transpose()?;
             let subject = token.as_ref().map(|(id, seed)| OtpSubject {
                 identity_id: id,
