@@ -33,7 +33,9 @@ use crate::store::{
 use crate::{context, page, random_bytes, random_id};
 
 mod approvals;
+mod otp;
 pub use approvals::{APPROVAL_SECS, APPROVALS_PER_MINUTE};
+pub use otp::OtpKey;
 
 /// Challenge life (docs/protocol.md §4).
 pub const CHALLENGE_SECS: u64 = 120;
@@ -110,6 +112,7 @@ struct Inner {
     clock: Arc<dyn Clock>,
     per_minute: u32,
     waiters: Waiters,
+    otp_key: Option<OtpKey>,
 }
 
 impl AppState {
@@ -121,6 +124,7 @@ impl AppState {
         service: String,
         clock: Arc<dyn Clock>,
         per_minute: u32,
+        otp_key: Option<OtpKey>,
     ) -> Self {
         Self(Arc::new(Inner {
             store,
@@ -130,6 +134,7 @@ impl AppState {
             clock,
             per_minute,
             waiters: Waiters::default(),
+            otp_key,
         }))
     }
 
@@ -167,6 +172,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/session", get(session))
         .route("/api/v1/devices", post(enroll_device))
         .merge(approvals::routes())
+        .merge(otp::routes())
         .fallback(|| async { Refusal::new(ErrorCode::NotFound) })
         .layer(middleware::from_fn(no_store));
     Router::new()

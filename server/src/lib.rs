@@ -95,6 +95,9 @@ pub struct Config {
     pub rendezvous_per_minute: u32,
     /// Where the mutual-TLS card login listens (`None`: not served).
     pub mtls_listen: Option<SocketAddr>,
+    /// The key sealing TOTP seeds at rest (docs/protocol.md §3 "OTP fallback"); without
+    /// one the OTP endpoints are off.
+    pub otp_key: Option<api::OtpKey>,
 }
 
 impl std::fmt::Debug for Config {
@@ -125,6 +128,7 @@ impl Config {
             clock: Arc::new(SystemClock),
             rendezvous_per_minute: 10,
             mtls_listen: None,
+            otp_key: None,
         }
     }
 }
@@ -267,6 +271,7 @@ pub async fn serve(config: Config, listener: TcpListener) -> Result<RunningServe
         config.service_name.clone(),
         config.clock.clone(),
         config.rendezvous_per_minute,
+        config.otp_key.clone(),
     );
     let app = api::router(state);
     let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);

@@ -45,6 +45,10 @@ struct Args {
     /// Also serve the mutual-TLS card login (client certificate = the CIE's) here.
     #[arg(long)]
     mtls_listen: Option<std::net::SocketAddr>,
+    /// 32 random bytes sealing the TOTP seeds at rest (`head -c 32 /dev/urandom`); without
+    /// it the OTP fallback is off.
+    #[arg(long)]
+    otp_key_file: Option<PathBuf>,
 }
 
 #[tokio::main]
@@ -80,6 +84,12 @@ async fn run(args: Args) -> Result<(), ServerError> {
     }
     if let Some(path) = &args.revoked {
         config.revocation = Arc::new(RevokedSerials::from_file(path)?);
+    }
+    if let Some(path) = &args.otp_key_file {
+        config.otp_key = Some(
+            companion_server::api::OtpKey::from_file(path)
+                .map_err(|e| ServerError::Config(format!("--otp-key-file {e}")))?,
+        );
     }
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
         config.tls = TlsSource::PemFiles { cert, key };

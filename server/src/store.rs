@@ -18,6 +18,8 @@ pub use approvals::{
     NewDecision,
 };
 mod mtls;
+mod otp;
+pub use otp::{NewOtpToken, OtpAttempt, OtpCheck, OtpStore, OtpSubject, otp_state_key};
 
 /// A storage failure (the client gets `internal`).
 #[derive(Debug, thiserror::Error)]
@@ -197,7 +199,7 @@ pub enum Limited {
 
 /// The server's memory (app approvals: [`ApprovalStore`]).
 #[async_trait]
-pub trait Store: ApprovalStore + Send + Sync + 'static {
+pub trait Store: ApprovalStore + OtpStore + Send + Sync + 'static {
     /// Record a refusal that changes nothing else.
     async fn audit(&self, entry: &AuditEntry, now: u64) -> Result<()>;
     /// Store a new challenge.
@@ -525,7 +527,7 @@ impl SqlStore {
             // Two instances starting together must not both create the same table.
             tx.execute("SELECT pg_advisory_xact_lock(731001)").await?;
         }
-        for stmt in SCHEMA.iter().chain(approvals::SCHEMA) {
+        for stmt in SCHEMA.iter().chain(approvals::SCHEMA).chain(otp::SCHEMA) {
             let sql = stmt.replace("{blob}", blob).replace("{serial}", serial);
             tx.execute(sql.as_str()).await?;
         }

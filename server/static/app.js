@@ -16,9 +16,9 @@
   }
 
   function show(step) {
-    for (const s of ["step-qr", "step-app", "step-code", "step-done"]) {
-      // The app login sits beside the QR.
-      $(s).hidden = s !== step && !(s === "step-app" && step === "step-qr");
+    for (const s of ["step-qr", "step-app", "step-otp", "step-code", "step-done"]) {
+      // The app and code logins sit beside the QR.
+      $(s).hidden = s !== step && !((s === "step-app" || s === "step-otp") && step === "step-qr");
     }
   }
 
@@ -231,9 +231,46 @@
     say("");
   }
 
+  // §3 OTP fallback: codice fiscale and the app's offline 6-digit code.
+  async function otpLogin(ev) {
+    ev.preventDefault();
+    const cf = $("otp-cf").value.trim().toUpperCase();
+    const code = $("otp-code").value.trim();
+    let r;
+    try {
+      r = await api("POST", "/api/v1/otp/login", { codice_fiscale: cf, code });
+    } catch (_) {
+      say("Server non raggiungibile: riprova.", "Server unreachable: try again.");
+      return;
+    }
+    $("otp-code").value = "";
+    if (r.ok) {
+      generation += 1; // the QR's poll stops
+      approvalGen += 1;
+      clearTimeout(rotateTimer);
+      state = "consumed";
+      $("who").textContent = r.json.identity.given_name + " " + r.json.identity.surname;
+      show("step-done");
+      say("");
+      return;
+    }
+    const e = r.json || {};
+    let it = e.message_it || "Errore";
+    let en = e.message;
+    if (typeof e.retry_after === "number" && e.retry_after > 0) {
+      it += " Attendi " + e.retry_after + " s.";
+      en = (en || "") + " Wait " + e.retry_after + " s.";
+    } else if (e.error === "wrong_code" && typeof e.tries_left === "number" && e.tries_left > 0) {
+      it += e.tries_left === 1 ? " Resta 1 tentativo." : " Restano " + e.tries_left + " tentativi.";
+      en = (en || "") + (e.tries_left === 1 ? " 1 try left." : " " + e.tries_left + " tries left.");
+    }
+    say(it, en);
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     $("code-form").addEventListener("submit", submitCode);
     $("app-form").addEventListener("submit", appLogin);
+    $("otp-form").addEventListener("submit", otpLogin);
     newQr();
   });
 })();

@@ -811,6 +811,69 @@ pub struct ApprovalStatus {
     pub state: String,
 }
 
+/// `POST /api/v1/otp/enroll` (the phone): authenticated by a device signature over
+/// [`otp_enroll_statement`]; creates or replaces the holder's TOTP token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OtpEnrollRequest {
+    /// Device id.
+    pub device_id: String,
+    /// Unix seconds.
+    pub iat: u64,
+    /// Random (base64url of 16 bytes), single use.
+    pub nonce: String,
+    /// ES256 raw r‖s over [`otp_enroll_statement`].
+    pub signature: String,
+}
+
+/// The statement a device signs to enrol a TOTP token:
+/// `"cie-companion/v1 otp-enroll\n<origin>\n<device_id>\n<iat>\n<nonce>"`.
+pub fn otp_enroll_statement(origin: &Origin, device_id: &str, iat: u64, nonce: &str) -> Vec<u8> {
+    format!("cie-companion/v{VERSION} otp-enroll\n{origin}\n{device_id}\n{iat}\n{nonce}")
+        .into_bytes()
+}
+
+/// The token: an `otpauth://totp/…` Key URI holding the seed. Never printed.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OtpEnrolled {
+    /// `otpauth://totp/<issuer>:<account>?secret=…&issuer=…&algorithm=SHA1&digits=6&period=30`.
+    pub uri: String,
+}
+
+impl std::fmt::Debug for OtpEnrolled {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OtpEnrolled { uri: <redacted> }")
+    }
+}
+
+impl Drop for OtpEnrolled {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.uri);
+    }
+}
+
+/// `POST /api/v1/otp/login` (the desktop page "Entra con un codice").
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OtpLoginRequest {
+    /// Whose token.
+    pub codice_fiscale: String,
+    /// The 6 digits the app shows.
+    pub code: String,
+}
+
+impl std::fmt::Debug for OtpLoginRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OtpLoginRequest")
+            .field("codice_fiscale", &self.codice_fiscale)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for OtpLoginRequest {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.code);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -936,6 +999,25 @@ mod tests {
         assert_eq!(back, t);
         let extra = String::from_utf8(bytes).unwrap().replace("}", r#","x":1}"#);
         assert!(serde_json::from_str::<ApprovalTranscript>(&extra).is_err());
+    }
+
+    #[test]
+    fn otp_enroll_statement_and_redaction() {
+        let s = otp_enroll_statement(&origin(), "d", 7, "n");
+        assert_eq!(
+            s,
+            b"cie-companion/v1 otp-enroll\nhttps://login.example.it\nd\n7\nn"
+        );
+        assert_ne!(s, pending_statement(&origin(), "d", 7, "n"));
+        let e = OtpEnrolled {
+            uri: "otpauth://totp/x?secret=GEZDGNBV".into(),
+        };
+        assert!(!format!("{e:?}").contains("GEZ"));
+        let l = OtpLoginRequest {
+            codice_fiscale: "X".into(),
+            code: "123456".into(),
+        };
+        assert!(!format!("{l:?}").contains("123456"));
     }
 
     #[test]

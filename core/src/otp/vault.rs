@@ -189,7 +189,8 @@ impl OtpVault {
         }
     }
 
-    fn add_parsed(&self, parsed: KeyUri) -> Result<AddedToken, OtpError> {
+    /// Add a parsed token (the seed goes from the parse to the keystore without another copy).
+    pub(crate) fn add_parsed(&self, parsed: KeyUri) -> Result<AddedToken, OtpError> {
         let _guard = self.index_lock.lock().map_err(|_| OtpError::Internal {
             reason: "lock".into(),
         })?;

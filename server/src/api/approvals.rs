@@ -57,7 +57,7 @@ fn waiter_key(id: &str) -> String {
 }
 
 /// 16 letters and digits, upper-cased (omocodia letters included); `None` otherwise.
-fn normalise_cf(text: &str) -> Option<String> {
+pub(super) fn normalise_cf(text: &str) -> Option<String> {
     let cf = text.trim().to_ascii_uppercase();
     (cf.len() == 16 && cf.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(cf)
 }
@@ -97,7 +97,7 @@ fn number_and_choices() -> Result<(u8, [u8; 3]), getrandom::Error> {
 
 /// Request ids and device ids are 16 random bytes: anything else is not ours (and is not
 /// written to the audit trail).
-fn check_id(id: &str, field: &str) -> Result<(), Refusal> {
+pub(super) fn check_id(id: &str, field: &str) -> Result<(), Refusal> {
     if unb64_array::<16>(id).is_some() {
         Ok(())
     } else if field == "id" {

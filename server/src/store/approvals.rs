@@ -280,7 +280,12 @@ async fn hit(conn: &mut AnyConnection, key: &str, bucket: u64) -> Result<i64> {
 }
 
 /// Record a single-use key (`jti`, pending nonce); `false` if it was seen before.
-async fn spend_once(conn: &mut AnyConnection, key: &str, expires: u64, now: u64) -> Result<bool> {
+pub(super) async fn spend_once(
+    conn: &mut AnyConnection,
+    key: &str,
+    expires: u64,
+    now: u64,
+) -> Result<bool> {
     sqlx::query("DELETE FROM used_jti WHERE expires < $1")
         .bind(ts(now))
         .execute(&mut *conn)
