@@ -150,7 +150,6 @@ fn main() -> BenchResult<()> {
     emrtd_section(&mut md)?;
     let mut load_ok = true;
     if !std::env::args().any(|a| a == "--no-load") {
-        md.push('\n');
         load_ok = cie_bench::load::section(&mut md, &cie_bench::load::SectionOptions::default())?;
     }
     print!("{md}");

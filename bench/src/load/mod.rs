@@ -72,7 +72,12 @@ impl RunResult {
     }
 
     fn label(&self) -> String {
-        format!("{}, {}", self.spec.db.name(), self.spec.method.name())
+        format!(
+            "{}, {}, {} users",
+            self.spec.db.name(),
+            self.spec.method.name(),
+            self.spec.users
+        )
     }
 }
 
@@ -267,6 +272,14 @@ pub fn section(md: &mut String, o: &SectionOptions) -> Res<bool> {
         };
         runs.push(rt.block_on(run(&bin, &spec))?);
     }
+    // Light load: the latency of a login when the server is not saturated.
+    let light = RunSpec {
+        users: 4,
+        duration: o.duration / 3,
+        trivial: None,
+        ..main.clone()
+    };
+    runs.push(rt.block_on(run(&bin, &light))?);
     let cie = RunSpec {
         method: Method::Cie,
         duration: o.duration / 3,
@@ -443,6 +456,15 @@ fn report(md: &mut String, runs: &[RunResult]) {
         pass(main.p(0.99) <= TARGET_P99_MS),
         pass(runs.iter().all(|r| r.check.passed())),
     );
+    for r in &runs[1..] {
+        let _ = writeln!(
+            md,
+            "- (info) {}: {:.0} logins/s, p99 {} ms",
+            r.label(),
+            r.rate(),
+            ms(r.p(0.99))
+        );
+    }
 }
 
 /// CI's quick mode: a few seconds on SQLite (device method, then a short card-method run),
