@@ -1,17 +1,27 @@
 #!/usr/bin/env bash
 # Benchmarks: run the single entry point (`cargo run -p cie-bench --release`), print its
 # Markdown figures, and rewrite BENCHMARKS.md with them, the date, a machine note and the
-# exact command. Every figure comes from the ISO 14443 link model in front of the virtual
-# CIE with seeded randomness (counts and modelled link time, no wall clock), so a run is
-# deterministic and the ratios compare peers measured in the same run.
+# exact command. Sections 1-3 come from the ISO 14443 link model in front of the virtual
+# CIE with seeded randomness (counts and modelled link time, no wall clock), so they are
+# deterministic; section 4 is wall clock: desktop QR logins under load against the release
+# companion-server binary (built by the entry point) on loopback, with its PostgreSQL peer
+# when a local PostgreSQL can be had (scripts/postgres.sh). Every ratio compares peers
+# measured in the same run.
 #
 #   bash scripts/bench.sh
 #
-# Honours CARGO_TARGET_DIR.
+# Honours CARGO_TARGET_DIR and CIE_TEST_POSTGRES_URL.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
+
+# The load section's PostgreSQL peer.
+if [ -z "${CIE_TEST_POSTGRES_URL:-}" ] && { [ "$(id -u)" -eq 0 ] || sudo -n true 2>/dev/null; }; then
+    eval "$(bash scripts/postgres.sh)" || echo "bench: no PostgreSQL, the load peer is skipped" >&2
+fi
+export CIE_TEST_POSTGRES_URL="${CIE_TEST_POSTGRES_URL:-}"
+[ -n "$CIE_TEST_POSTGRES_URL" ] || unset CIE_TEST_POSTGRES_URL
 
 CMD=(cargo run -p cie-bench --release)
 out="$(mktemp)"
@@ -28,9 +38,10 @@ cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head 
     echo
     echo "- Command: \`${CMD[*]}\` (via \`bash scripts/bench.sh\`)"
     echo "- Date: $(date -u +%Y-%m-%dT%H:%MZ)"
-    echo "- Commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- core card-sim bench 2>/dev/null || echo ' (with uncommitted changes)')"
+    echo "- Commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- core card-sim bench server 2>/dev/null || echo ' (with uncommitted changes)')"
     echo "- Machine: $(uname -srm)${cpu:+, $cpu}; $(rustc -V)"
-    echo "- Note: the figures are counts and modelled link time (\`card_sim::LinkModel\`), not wall-clock timings: they do not depend on the machine, and every ratio is against a peer measured in the same run."
+    echo "- Machine size: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo) (load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))"
+    echo "- Note: sections 1-3 are counts and modelled link time (\`card_sim::LinkModel\`), not wall-clock timings: they do not depend on the machine. Section 4 is wall clock on this machine (client and server processes sharing its cores). Every ratio is against a peer measured in the same run."
     echo
     cat "$out"
 } >BENCHMARKS.md

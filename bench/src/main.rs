@@ -5,6 +5,12 @@
 //! and for the eMRTD read, models of JMRTD's 223-byte and NFCPassportReader's 160-byte
 //! chunking). A missed eMRTD read target makes it exit non-zero (the bench's own check).
 //! Prints a Markdown report; `scripts/bench.sh` writes it to BENCHMARKS.md.
+//!
+//! Section 4 is the exception: desktop QR logins under load, wall clock, this process as the
+//! client of a `companion-server` process on loopback (`cie_bench::load`; alone:
+//! `companion-load`). Its peers (PostgreSQL, the raw TLS+HTTP rate of a trivial endpoint)
+//! run on the same machine in the same run. A failed, lost or duplicated login exits
+//! non-zero. `--no-load` skips it.
 
 mod common;
 mod emrtd;
@@ -142,7 +148,14 @@ fn main() -> BenchResult<()> {
     tap_section(&mut md, &rows)?;
     reads_section(&mut md)?;
     emrtd_section(&mut md)?;
+    let mut load_ok = true;
+    if !std::env::args().any(|a| a == "--no-load") {
+        load_ok = cie_bench::load::section(&mut md, &cie_bench::load::SectionOptions::default())?;
+    }
     print!("{md}");
+    if !load_ok {
+        return fail("load bench: a login failed or the lost/duplicated check failed");
+    }
     Ok(())
 }
 

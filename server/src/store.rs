@@ -9,6 +9,8 @@ use async_trait::async_trait;
 use cie_core::flows::wire::{ChallengePurpose, Identity, RendezvousState};
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::{Any, AnyConnection, Executor, Pool, Row, Transaction};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::card::VerifiedCard;
 
@@ -337,8 +339,21 @@ pub enum Backend {
 #[derive(Debug, Clone)]
 pub struct SqlStore {
     pool: Pool<Any>,
+    /// Write transactions. On SQLite, one connection: writers wait in the pool's fair async
+    /// queue instead of SQLite's sleeping busy handler (which under load serialised them
+    /// anyway, with millisecond naps); reads stay on `pool` (WAL readers do not block). On
+    /// PostgreSQL, `pool` itself.
+    writer: Pool<Any>,
     backend: Backend,
+    /// Unix second of this instance's last prune of spent `used_jti` rows and old
+    /// `rate_limits` buckets: housekeeping, at most once a second rather than a statement in
+    /// every transaction (expired rows never change an outcome: jtis are random and their
+    /// transcripts' `iat` has expired too; buckets are keyed by minute).
+    pruned: Arc<[AtomicU64; 2]>,
 }
+
+const PRUNE_JTI: usize = 0;
+const PRUNE_RATE: usize = 1;
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS identities (
@@ -398,6 +413,10 @@ const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS used_jti (
         jti TEXT PRIMARY KEY,
         expires BIGINT NOT NULL)",
+    // Every approval prunes spent jtis and every challenge old challenges: by index, not by
+    // scanning a table that holds minutes of traffic.
+    "CREATE INDEX IF NOT EXISTS used_jti_expires ON used_jti (expires)",
+    "CREATE INDEX IF NOT EXISTS challenges_expires ON challenges (expires)",
     "CREATE TABLE IF NOT EXISTS rate_limits (
         bucket_key TEXT NOT NULL,
         bucket BIGINT NOT NULL,
@@ -465,29 +484,46 @@ impl SqlStore {
             Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
             _ => url.to_owned(),
         };
-        let pool = AnyPoolOptions::new()
-            .max_connections(match backend {
-                Backend::Sqlite => 4,
-                Backend::Postgres => 8,
-            })
-            .after_connect(move |conn, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // WAL lets the long polls read while a transition writes; the busy
-                        // timeout makes competing writers queue instead of failing.
-                        conn.execute("PRAGMA journal_mode = WAL").await?;
-                        conn.execute("PRAGMA busy_timeout = 5000").await?;
-                        conn.execute("PRAGMA foreign_keys = ON").await?;
-                        conn.execute("PRAGMA synchronous = NORMAL").await?;
-                    }
-                    Ok(())
+        let options = move |max: u32| {
+            AnyPoolOptions::new()
+                .max_connections(max)
+                .after_connect(move |conn, _| {
+                    Box::pin(async move {
+                        if backend == Backend::Sqlite {
+                            // WAL lets the long polls read while a transition writes; the busy
+                            // timeout makes competing writers queue instead of failing.
+                            conn.execute("PRAGMA journal_mode = WAL").await?;
+                            conn.execute("PRAGMA busy_timeout = 5000").await?;
+                            conn.execute("PRAGMA foreign_keys = ON").await?;
+                            conn.execute("PRAGMA synchronous = NORMAL").await?;
+                        }
+                        Ok(())
+                    })
                 })
-            })
-            .connect(&url)
-            .await?;
-        let store = Self { pool, backend };
+        };
+        let pool = options(match backend {
+            Backend::Sqlite => 4,
+            Backend::Postgres => 8,
+        })
+        .connect(&url)
+        .await?;
+        let writer = match backend {
+            Backend::Sqlite => options(1).connect(&url).await?,
+            Backend::Postgres => pool.clone(),
+        };
+        let store = Self {
+            pool,
+            writer,
+            backend,
+            pruned: Arc::default(),
+        };
         store.create_schema().await?;
         Ok(store)
+    }
+
+    /// Whether `what` is due for pruning at `now` (once a second per instance).
+    fn prune_due(&self, what: usize, now: u64) -> bool {
+        self.pruned[what].swap(now, Ordering::Relaxed) != now
     }
 
     /// Which database this is.
@@ -514,6 +550,7 @@ impl SqlStore {
 
     /// Close the pool (waits for connections to be returned).
     pub async fn close(&self) {
+        self.writer.close().await;
         self.pool.close().await;
     }
 
@@ -540,8 +577,8 @@ impl SqlStore {
     /// make the compare-and-set updates wait and re-check.
     async fn begin(&self) -> Result<Transaction<'static, Any>> {
         Ok(match self.backend {
-            Backend::Sqlite => self.pool.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.pool.begin().await?,
+            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
+            Backend::Postgres => self.writer.begin().await?,
         })
     }
 
@@ -697,7 +734,7 @@ fn rendezvous_from_row(row: &AnyRow) -> Result<RendezvousRecord> {
 #[async_trait]
 impl Store for SqlStore {
     async fn audit(&self, entry: &AuditEntry, now: u64) -> Result<()> {
-        let mut conn = self.pool.acquire().await?;
+        let mut conn = self.writer.acquire().await?;
         Self::write_audit(&mut conn, entry, now).await
     }
 
@@ -801,10 +838,12 @@ impl Store for SqlStore {
         .fetch_one(&mut *tx)
         .await?
         .try_get("hits")?;
-        sqlx::query("DELETE FROM rate_limits WHERE bucket < $1")
-            .bind(ts(bucket.saturating_sub(1)))
-            .execute(&mut *tx)
-            .await?;
+        if self.prune_due(PRUNE_RATE, now) {
+            sqlx::query("DELETE FROM rate_limits WHERE bucket < $1")
+                .bind(ts(bucket.saturating_sub(1)))
+                .execute(&mut *tx)
+                .await?;
+        }
         if hits > i64::from(per_minute) {
             let refused = AuditEntry {
                 outcome: "rate_limited".into(),
@@ -843,26 +882,29 @@ impl Store for SqlStore {
     }
 
     async fn rendezvous(&self, rid: &str, now: u64) -> Result<Option<RendezvousRecord>> {
-        let mut conn = self.pool.acquire().await?;
-        // Cheap check first, so a read does not take SQLite's write lock needlessly.
-        let due: Option<String> = sqlx::query(&format!(
-            "SELECT rid FROM rendezvous WHERE rid = $1 AND {DUE}"
+        // One read that also says whether the row is due to expire, so the common case is
+        // a single query and only a due row takes the write lock.
+        let row = sqlx::query(&format!(
+            "SELECT {RENDEZVOUS_COLUMNS}, CAST(CASE WHEN {DUE} THEN 1 ELSE 0 END AS BIGINT) AS due
+             FROM rendezvous WHERE rid = $1"
         ))
         .bind(rid)
         .bind(ts(now))
-        .fetch_optional(&mut *conn)
-        .await?
-        .map(|r| r.try_get("rid"))
-        .transpose()?;
-        drop(conn);
-        if due.is_some() {
-            let mut tx = self.begin().await?;
-            if Self::expire_due(&mut tx, rid, now).await? {
-                let e = AuditEntry::new("rendezvous_expire", rid, "ok", "");
-                Self::write_audit(&mut tx, &e, now).await?;
+        .fetch_optional(&self.pool)
+        .await?;
+        match &row {
+            None => return Ok(None),
+            Some(r) if r.try_get::<i64, _>("due")? == 0 => {
+                return rendezvous_from_row(r).map(Some);
             }
-            tx.commit().await?;
+            Some(_) => {}
         }
+        let mut tx = self.begin().await?;
+        if Self::expire_due(&mut tx, rid, now).await? {
+            let e = AuditEntry::new("rendezvous_expire", rid, "ok", "");
+            Self::write_audit(&mut tx, &e, now).await?;
+        }
+        tx.commit().await?;
         let row = sqlx::query(&format!(
             "SELECT {RENDEZVOUS_COLUMNS} FROM rendezvous WHERE rid = $1"
         ))
@@ -1159,10 +1201,12 @@ impl Store for SqlStore {
         now: u64,
     ) -> Result<DeviceApproval> {
         let mut tx = self.begin().await?;
-        sqlx::query("DELETE FROM used_jti WHERE expires < $1")
-            .bind(ts(now))
-            .execute(&mut *tx)
-            .await?;
+        if self.prune_due(PRUNE_JTI, now) {
+            sqlx::query("DELETE FROM used_jti WHERE expires < $1")
+                .bind(ts(now))
+                .execute(&mut *tx)
+                .await?;
+        }
         let fresh = sqlx::query(
             "INSERT INTO used_jti (jti, expires) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING",
         )
