@@ -47,6 +47,9 @@ else
     cargo test --workspace
 fi
 
+step "desktop QR load, quick mode (scripts/load-quick.sh: zero lost or duplicated logins)"
+bash scripts/load-quick.sh
+
 step "bindings tests (scripts/bindings-test.sh: Python and Kotlin run, Swift generated)"
 bash scripts/bindings-test.sh
 
