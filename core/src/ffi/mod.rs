@@ -13,6 +13,7 @@ mod flow_error;
 mod login;
 #[cfg(feature = "net")]
 mod mtls;
+#[cfg(feature = "net")]
 mod otp;
 mod qr;
 mod session;
@@ -31,6 +32,7 @@ pub use flow_error::{FlowError, flow_error_message_it};
 pub use login::{CieLogin, LoginResult, ProgressListener};
 #[cfg(feature = "net")]
 pub use mtls::MtlsLoginSession;
+#[cfg(feature = "net")]
 pub use otp::OtpTokenInfo;
 pub use qr::scan_qr_frame;
 pub use session::{ApplicationAnswer, CardProbe, CardSession};

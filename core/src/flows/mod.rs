@@ -12,6 +12,7 @@ pub mod document;
 pub mod login;
 #[cfg(feature = "net")]
 pub mod mtls_login;
+#[cfg(feature = "net")]
 pub mod otp_enroll;
 pub mod pairing;
 #[cfg(feature = "net")]
