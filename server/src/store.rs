@@ -53,6 +53,22 @@ pub struct AuditEntry {
 }
 
 impl AuditEntry {
+    /// The same entry with another outcome (a refusal, or what a transition found).
+    pub fn with_outcome(&self, outcome: impl Into<String>) -> Self {
+        Self {
+            outcome: outcome.into(),
+            ..self.clone()
+        }
+    }
+
+    /// The same entry naming the identity it ended at (`<subject> <identity id>`).
+    pub fn for_identity(&self, identity_id: &str) -> Self {
+        Self {
+            subject: format!("{} {identity_id}", self.subject),
+            ..self.clone()
+        }
+    }
+
     /// An entry.
     pub fn new(kind: &'static str, subject: &str, outcome: &str, client: &str) -> Self {
         Self {
@@ -800,20 +816,14 @@ impl Store for SqlStore {
         if !Self::consume_challenge(&mut tx, challenge_id, ChallengePurpose::Login, None, now)
             .await?
         {
-            let refused = AuditEntry {
-                outcome: "replayed".into(),
-                ..audit.clone()
-            };
+            let refused = audit.with_outcome("replayed");
             Self::write_audit(&mut tx, &refused, now).await?;
             tx.commit().await?;
             return Ok(None);
         }
         let identity = Self::map_identity(&mut tx, card, now).await?;
         Self::insert_session(&mut tx, &identity.id, session, now).await?;
-        let done = AuditEntry {
-            subject: format!("{} {}", audit.subject, identity.id),
-            ..audit.clone()
-        };
+        let done = audit.for_identity(&identity.id);
         Self::write_audit(&mut tx, &done, now).await?;
         tx.commit().await?;
         Ok(Some(identity))
@@ -845,10 +855,7 @@ impl Store for SqlStore {
                 .await?;
         }
         if hits > i64::from(per_minute) {
-            let refused = AuditEntry {
-                outcome: "rate_limited".into(),
-                ..audit.clone()
-            };
+            let refused = audit.with_outcome("rate_limited");
             Self::write_audit(&mut tx, &refused, now).await?;
             tx.commit().await?;
             return Ok(Limited::RetryAfter(60 - now % 60));
@@ -931,13 +938,10 @@ impl Store for SqlStore {
         .await?
         .rows_affected()
             == 1;
-        let entry = AuditEntry {
-            outcome: if done {
-                audit.outcome.clone()
-            } else {
-                "wrong_state".into()
-            },
-            ..audit.clone()
+        let entry = if done {
+            audit.clone()
+        } else {
+            audit.with_outcome("wrong_state")
         };
         Self::write_audit(&mut tx, &entry, now).await?;
         tx.commit().await?;
@@ -965,13 +969,10 @@ impl Store for SqlStore {
         .await?
         .rows_affected()
             == 1;
-        let entry = AuditEntry {
-            outcome: if done {
-                audit.outcome.clone()
-            } else {
-                "wrong_state".into()
-            },
-            ..audit.clone()
+        let entry = if done {
+            audit.clone()
+        } else {
+            audit.with_outcome("wrong_state")
         };
         Self::write_audit(&mut tx, &entry, now).await?;
         tx.commit().await?;
@@ -989,10 +990,7 @@ impl Store for SqlStore {
         now: u64,
     ) -> Result<Option<Identity>> {
         let mut tx = self.begin().await?;
-        let refuse = |outcome: &str| AuditEntry {
-            outcome: outcome.into(),
-            ..audit.clone()
-        };
+        let refuse = |outcome: &str| audit.with_outcome(outcome);
         if !Self::consume_challenge(
             &mut tx,
             challenge_id,
@@ -1030,10 +1028,7 @@ impl Store for SqlStore {
             self.audit(&refuse("wrong_state"), now).await?;
             return Ok(None);
         }
-        let entry = AuditEntry {
-            subject: format!("{} {}", audit.subject, identity.id),
-            ..audit.clone()
-        };
+        let entry = audit.for_identity(&identity.id);
         Self::write_audit(&mut tx, &entry, now).await?;
         tx.commit().await?;
         Ok(Some(identity))
@@ -1061,14 +1056,11 @@ impl Store for SqlStore {
         .await?
         .rows_affected()
             == 1;
-        let entry = AuditEntry {
-            outcome: if done {
-                format!("wrong_code tries_left={left}")
-            } else {
-                "wrong_state".into()
-            },
-            ..audit.clone()
-        };
+        let entry = audit.with_outcome(if done {
+            format!("wrong_code tries_left={left}")
+        } else {
+            "wrong_state".into()
+        });
         Self::write_audit(&mut tx, &entry, now).await?;
         tx.commit().await?;
         Ok(done.then_some(left))
@@ -1094,10 +1086,7 @@ impl Store for SqlStore {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
-            let entry = AuditEntry {
-                outcome: "wrong_state".into(),
-                ..audit.clone()
-            };
+            let entry = audit.with_outcome("wrong_state");
             Self::write_audit(&mut tx, &entry, now).await?;
             tx.commit().await?;
             return Ok(None);
@@ -1119,10 +1108,7 @@ impl Store for SqlStore {
             .fetch_one(&mut *tx)
             .await?,
         )?;
-        let entry = AuditEntry {
-            subject: format!("{} {}", audit.subject, identity.id),
-            ..audit.clone()
-        };
+        let entry = audit.for_identity(&identity.id);
         Self::write_audit(&mut tx, &entry, now).await?;
         tx.commit().await?;
         Ok(Some(identity))
@@ -1148,10 +1134,7 @@ impl Store for SqlStore {
         )
         .await?
         {
-            let refused = AuditEntry {
-                outcome: "replayed".into(),
-                ..audit.clone()
-            };
+            let refused = audit.with_outcome("replayed");
             Self::write_audit(&mut tx, &refused, now).await?;
             tx.commit().await?;
             return Ok(None);
@@ -1217,10 +1200,7 @@ impl Store for SqlStore {
         .rows_affected()
             == 1;
         if !fresh {
-            let entry = AuditEntry {
-                outcome: "replayed".into(),
-                ..audit.clone()
-            };
+            let entry = audit.with_outcome("replayed");
             Self::write_audit(&mut tx, &entry, now).await?;
             tx.commit().await?;
             return Ok(DeviceApproval::Replayed);
@@ -1245,10 +1225,7 @@ impl Store for SqlStore {
         if !done {
             // Nothing happened: the jti stays unspent.
             tx.rollback().await?;
-            let entry = AuditEntry {
-                outcome: "wrong_state".into(),
-                ..audit.clone()
-            };
+            let entry = audit.with_outcome("wrong_state");
             self.audit(&entry, now).await?;
             return Ok(DeviceApproval::WrongState);
         }

@@ -301,13 +301,6 @@ pub(super) async fn spend_once(
         == 1)
 }
 
-fn with_outcome(audit: &AuditEntry, outcome: &str) -> AuditEntry {
-    AuditEntry {
-        outcome: outcome.into(),
-        ..audit.clone()
-    }
-}
-
 #[async_trait]
 impl ApprovalStore for SqlStore {
     async fn create_approval(
@@ -333,7 +326,7 @@ impl ApprovalStore for SqlStore {
         let limit = i64::from(per_minute);
         if by_cf > limit || by_client > limit {
             let which = if by_cf > limit { "identity" } else { "address" };
-            let refused = with_outcome(audit, &format!("rate_limited ({which})"));
+            let refused = audit.with_outcome(format!("rate_limited ({which})"));
             Self::write_audit(&mut tx, &refused, now).await?;
             tx.commit().await?;
             return Ok(Limited::RetryAfter(60 - now % 60));
@@ -427,7 +420,7 @@ impl ApprovalStore for SqlStore {
     ) -> Result<Option<Vec<ApprovalRecord>>> {
         let mut tx = self.begin().await?;
         if !spend_once(&mut tx, nonce_key, nonce_expires, now).await? {
-            Self::write_audit(&mut tx, &with_outcome(audit, "replayed"), now).await?;
+            Self::write_audit(&mut tx, &audit.with_outcome("replayed"), now).await?;
             tx.commit().await?;
             return Ok(None);
         }
@@ -441,7 +434,7 @@ impl ApprovalStore for SqlStore {
         .fetch_all(&mut *tx)
         .await?;
         let list = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
-        let entry = with_outcome(audit, &format!("ok ({} pending)", list.len()));
+        let entry = audit.with_outcome(format!("ok ({} pending)", list.len()));
         Self::write_audit(&mut tx, &entry, now).await?;
         tx.commit().await?;
         Ok(Some(list))
@@ -455,7 +448,7 @@ impl ApprovalStore for SqlStore {
     ) -> Result<DecisionOutcome> {
         let mut tx = self.begin().await?;
         if !spend_once(&mut tx, d.jti, d.jti_expires, now).await? {
-            Self::write_audit(&mut tx, &with_outcome(audit, "replayed"), now).await?;
+            Self::write_audit(&mut tx, &audit.with_outcome("replayed"), now).await?;
             tx.commit().await?;
             return Ok(DecisionOutcome::Replayed);
         }
@@ -479,7 +472,7 @@ impl ApprovalStore for SqlStore {
         if !done {
             // Nothing happened: the jti stays unspent.
             tx.rollback().await?;
-            Store::audit(self, &with_outcome(audit, "wrong_state"), now).await?;
+            Store::audit(self, &audit.with_outcome("wrong_state"), now).await?;
             return Ok(DecisionOutcome::WrongState);
         }
         Self::write_audit(&mut tx, audit, now).await?;
@@ -505,7 +498,7 @@ impl ApprovalStore for SqlStore {
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
-            Self::write_audit(&mut tx, &with_outcome(audit, "wrong_state"), now).await?;
+            Self::write_audit(&mut tx, &audit.with_outcome("wrong_state"), now).await?;
             tx.commit().await?;
             return Ok(None);
         };
@@ -521,10 +514,7 @@ impl ApprovalStore for SqlStore {
             .fetch_one(&mut *tx)
             .await?,
         )?;
-        let entry = AuditEntry {
-            subject: format!("{} {}", audit.subject, identity.id),
-            ..audit.clone()
-        };
+        let entry = audit.for_identity(&identity.id);
         Self::write_audit(&mut tx, &entry, now).await?;
         tx.commit().await?;
         Ok(Some(identity))

@@ -21,10 +21,7 @@ impl SqlStore {
         let mut tx = self.begin().await?;
         let identity = Self::map_identity(&mut tx, card, now).await?;
         Self::insert_session(&mut tx, &identity.id, session, now).await?;
-        let done = AuditEntry {
-            subject: format!("{} {}", audit.subject, identity.id),
-            ..audit.clone()
-        };
+        let done = audit.for_identity(&identity.id);
         Self::write_audit(&mut tx, &done, now).await?;
         tx.commit().await?;
         Ok(identity)

@@ -136,10 +136,7 @@ impl OtpStore for SqlStore {
     async fn enroll_otp(&self, t: &NewOtpToken<'_>, audit: &AuditEntry, now: u64) -> Result<bool> {
         let mut tx = self.begin().await?;
         if !spend_once(&mut tx, t.nonce_key, t.nonce_expires, now).await? {
-            let refused = AuditEntry {
-                outcome: "replayed".into(),
-                ..audit.clone()
-            };
+            let refused = audit.with_outcome("replayed");
             Self::write_audit(&mut tx, &refused, now).await?;
             tx.commit().await?;
             return Ok(false);
@@ -181,10 +178,7 @@ impl OtpStore for SqlStore {
         .bind(ts(now))
         .execute(&mut *tx)
         .await?;
-        let entry = AuditEntry {
-            outcome: if replaced { "replaced" } else { "created" }.into(),
-            ..audit.clone()
-        };
+        let entry = audit.with_outcome(if replaced { "replaced" } else { "created" });
         Self::write_audit(&mut tx, &entry, now).await?;
         tx.commit().await?;
         Ok(true)
