@@ -470,13 +470,7 @@ async fn create_rendezvous(
         secret,
     }
     .to_uri();
-    let qr_svg = qrcode::QrCode::with_error_correction_level(qr.as_bytes(), qrcode::EcLevel::M)
-        .map(|c| {
-            c.render::<qrcode::render::svg::Color<'_>>()
-                .min_dimensions(240, 240)
-                .build()
-        })
-        .map_err(|_| Refusal::new(ErrorCode::Internal))?;
+    let qr_svg = crate::page::qr_svg(&qr).ok_or_else(|| Refusal::new(ErrorCode::Internal))?;
     let body = RendezvousCreated {
         rid,
         qr,
@@ -671,17 +665,13 @@ async fn approve(
 /// Transcript `iat` skew allowed (docs/protocol.md §4).
 pub const IAT_SKEW: u64 = 60;
 
-/// ES256 (raw r‖s) by the P-256 key `sec1` over `msg`. High-S signatures are accepted:
-/// platforms do not normalise.
+/// ES256 (raw r‖s) by the P-256 key `sec1` (uncompressed) over `msg`. High-S signatures
+/// are accepted: platforms do not normalise. ring rather than the p256 crate: this runs once
+/// per device approval and ring's verification is several times faster.
 fn verify_es256(sec1: &[u8], msg: &[u8], sig: &[u8]) -> bool {
-    use p256::ecdsa::signature::Verifier;
-    let Ok(key) = p256::ecdsa::VerifyingKey::from_sec1_bytes(sec1) else {
-        return false;
-    };
-    let Ok(sig) = p256::ecdsa::Signature::from_slice(sig) else {
-        return false;
-    };
-    key.verify(msg, &sig).is_ok()
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_FIXED, sec1)
+        .verify(msg, sig)
+        .is_ok()
 }
 
 /// `msg` signed (ES256, base64url raw r‖s) by the enrolled device `device_id`: its holder.
@@ -1162,6 +1152,35 @@ async fn session(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Signatures from the p256 crate (what the app side uses) verify under ring, in both
+    /// S forms; anything else does not.
+    #[test]
+    fn es256_accepts_both_s_forms_and_nothing_else() {
+        use p256::ecdsa::signature::Signer;
+        use p256::ecdsa::{Signature, SigningKey};
+        let k = SigningKey::from_slice(&[0x42; 32]).unwrap();
+        let sec1 = k.verifying_key().to_sec1_point(false).as_bytes().to_vec();
+        let msg = b"cie-companion/v1 approve";
+        let sig: Signature = k.sign(msg);
+        let (r, s_) = sig.split_scalars();
+        let twin = Signature::from_scalars(r, -*s_).unwrap();
+        for sig in [sig, twin] {
+            let raw = sig.to_bytes();
+            assert!(verify_es256(&sec1, msg, &raw));
+            assert!(!verify_es256(&sec1, b"cie-companion/v1 deny", &raw));
+            let mut bad = raw.to_vec();
+            bad[10] ^= 1;
+            assert!(!verify_es256(&sec1, msg, &bad));
+            assert!(!verify_es256(&sec1, msg, &raw[..63]));
+        }
+        let compressed = k.verifying_key().to_sec1_point(true).as_bytes().to_vec();
+        let sig: Signature = k.sign(msg);
+        assert!(!verify_es256(&compressed, msg, &sig.to_bytes()));
+        let other = SigningKey::from_slice(&[0x43; 32]).unwrap();
+        let other_sig: Signature = other.sign(msg);
+        assert!(!verify_es256(&sec1, msg, &other_sig.to_bytes()));
+    }
 
     #[test]
     fn codes_are_four_digits() {

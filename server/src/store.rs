@@ -1,5 +1,6 @@
-//! Everything the server remembers, in SQLite or PostgreSQL through one SQL text (sqlx's
-//! `Any` driver; `$1` placeholders work on both). Each state change is one transaction and
+//! Everything the server remembers, in SQLite or PostgreSQL through one SQL text (`db`:
+//! rusqlite in the calling task for SQLite, sqlx for PostgreSQL; `$1` placeholders work on
+//! both). Each state change is one transaction and
 //! each state transition a compare-and-set (`UPDATE … WHERE state = <from>`, rows counted),
 //! so two instances on one PostgreSQL never both win and a restart loses nothing: no state
 //! lives in memory. The audit row of a change or a refusal is written in the same
@@ -7,12 +8,13 @@
 
 use async_trait::async_trait;
 use cie_core::flows::wire::{ChallengePurpose, Identity, RendezvousState};
-use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{Any, AnyConnection, Executor, Pool, Row, Transaction};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::card::VerifiedCard;
+
+mod db;
+use db::{Db, Row, Tx, query};
 
 mod approvals;
 pub use approvals::{
@@ -29,6 +31,9 @@ pub enum StoreError {
     /// The database refused or could not be reached.
     #[error("database: {0}")]
     Db(#[from] sqlx::Error),
+    /// SQLite refused.
+    #[error("database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
     /// A row the server wrote no longer parses.
     #[error("corrupt row: {0}")]
     Corrupt(String),
@@ -354,12 +359,9 @@ pub enum Backend {
 /// The SQL implementation of [`Store`].
 #[derive(Debug, Clone)]
 pub struct SqlStore {
-    pool: Pool<Any>,
-    /// Write transactions. On SQLite, one connection: writers wait in the pool's fair async
-    /// queue instead of SQLite's sleeping busy handler (which under load serialised them
-    /// anyway, with millisecond naps); reads stay on `pool` (WAL readers do not block). On
-    /// PostgreSQL, `pool` itself.
-    writer: Pool<Any>,
+    /// Reads go to it directly, writes through [`Db::begin`] (see `db` for how SQLite
+    /// queues writers).
+    pool: Arc<Db>,
     backend: Backend,
     /// Unix second of this instance's last prune of spent `used_jti` rows and old
     /// `rate_limits` buckets: housekeeping, at most once a second rather than a statement in
@@ -488,48 +490,13 @@ impl SqlStore {
     /// Connect to `sqlite:PATH` (created if missing; WAL, busy timeout) or
     /// `postgres://…`, and create the tables if needed.
     pub async fn connect(url: &str) -> Result<Self> {
-        sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
-        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Backend::Postgres
-        } else {
-            return Err(StoreError::UnsupportedUrl);
-        };
-        let url = match backend {
-            Backend::Sqlite if !url.contains('?') => format!("{url}?mode=rwc"),
-            _ => url.to_owned(),
-        };
-        let options = move |max: u32| {
-            AnyPoolOptions::new()
-                .max_connections(max)
-                .after_connect(move |conn, _| {
-                    Box::pin(async move {
-                        if backend == Backend::Sqlite {
-                            // WAL lets the long polls read while a transition writes; the busy
-                            // timeout makes competing writers queue instead of failing.
-                            conn.execute("PRAGMA journal_mode = WAL").await?;
-                            conn.execute("PRAGMA busy_timeout = 5000").await?;
-                            conn.execute("PRAGMA foreign_keys = ON").await?;
-                            conn.execute("PRAGMA synchronous = NORMAL").await?;
-                        }
-                        Ok(())
-                    })
-                })
-        };
-        let pool = options(match backend {
-            Backend::Sqlite => 4,
-            Backend::Postgres => 8,
-        })
-        .connect(&url)
-        .await?;
-        let writer = match backend {
-            Backend::Sqlite => options(1).connect(&url).await?,
-            Backend::Postgres => pool.clone(),
+        let pool = Db::connect(url).await?;
+        let backend = match pool {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Pg(_) => Backend::Postgres,
         };
         let store = Self {
-            pool,
-            writer,
+            pool: Arc::new(pool),
             backend,
             pruned: Arc::default(),
         };
@@ -549,7 +516,7 @@ impl SqlStore {
 
     /// The audit trail, oldest first: (kind, subject, outcome, client).
     pub async fn audit_log(&self) -> Result<Vec<(String, String, String, String)>> {
-        let rows = sqlx::query("SELECT kind, subject, outcome, client FROM audit ORDER BY id")
+        let rows = query("SELECT kind, subject, outcome, client FROM audit ORDER BY id")
             .fetch_all(&self.pool)
             .await?;
         rows.iter()
@@ -564,9 +531,8 @@ impl SqlStore {
             .collect()
     }
 
-    /// Close the pool (waits for connections to be returned).
+    /// Close the pool (PostgreSQL: waits for connections to be returned).
     pub async fn close(&self) {
-        self.writer.close().await;
         self.pool.close().await;
     }
 
@@ -578,43 +544,38 @@ impl SqlStore {
         let mut tx = self.begin().await?;
         if self.backend == Backend::Postgres {
             // Two instances starting together must not both create the same table.
-            tx.execute("SELECT pg_advisory_xact_lock(731001)").await?;
+            query("SELECT pg_advisory_xact_lock(731001)")
+                .execute(&mut tx)
+                .await?;
         }
         for stmt in SCHEMA.iter().chain(approvals::SCHEMA).chain(otp::SCHEMA) {
             let sql = stmt.replace("{blob}", blob).replace("{serial}", serial);
-            tx.execute(sql.as_str()).await?;
+            query(&sql).execute(&mut tx).await?;
         }
         tx.commit().await?;
         Ok(())
     }
 
-    /// A write transaction. SQLite takes the write lock up front (`BEGIN IMMEDIATE`) so a
-    /// read-then-write transaction never fails on a stale snapshot; PostgreSQL's row locks
-    /// make the compare-and-set updates wait and re-check.
-    async fn begin(&self) -> Result<Transaction<'static, Any>> {
-        Ok(match self.backend {
-            Backend::Sqlite => self.writer.begin_with("BEGIN IMMEDIATE").await?,
-            Backend::Postgres => self.writer.begin().await?,
-        })
+    /// A write transaction (see [`Db::begin`]).
+    async fn begin(&self) -> Result<Tx> {
+        self.pool.begin().await
     }
 
-    async fn write_audit(conn: &mut AnyConnection, e: &AuditEntry, now: u64) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO audit (at, kind, subject, outcome, client) VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(ts(now))
-        .bind(e.kind)
-        .bind(&e.subject)
-        .bind(&e.outcome)
-        .bind(&e.client)
-        .execute(conn)
-        .await?;
+    async fn write_audit(conn: &mut Tx, e: &AuditEntry, now: u64) -> Result<()> {
+        query("INSERT INTO audit (at, kind, subject, outcome, client) VALUES ($1, $2, $3, $4, $5)")
+            .bind(ts(now))
+            .bind(e.kind)
+            .bind(&e.subject)
+            .bind(&e.outcome)
+            .bind(&e.client)
+            .execute(conn)
+            .await?;
         Ok(())
     }
 
     /// Mark due rendezvous expired (any of its clocks ran out).
-    async fn expire_due(conn: &mut AnyConnection, rid: &str, now: u64) -> Result<bool> {
-        let done = sqlx::query(&format!(
+    async fn expire_due(conn: &mut Tx, rid: &str, now: u64) -> Result<bool> {
+        let done = query(&format!(
             "UPDATE rendezvous SET state = 'expired' WHERE rid = $1 AND {DUE}"
         ))
         .bind(rid)
@@ -625,13 +586,9 @@ impl SqlStore {
     }
 
     /// Insert or refresh the identity a card names, and remember the card.
-    async fn map_identity(
-        conn: &mut AnyConnection,
-        card: &VerifiedCard,
-        now: u64,
-    ) -> Result<Identity> {
+    async fn map_identity(conn: &mut Tx, card: &VerifiedCard, now: u64) -> Result<Identity> {
         let new_id = crate::random_id::<16>().map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        sqlx::query(
+        query(
             "INSERT INTO identities (id, codice_fiscale, given_name, surname, created)
              VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (codice_fiscale) DO UPDATE
@@ -644,7 +601,7 @@ impl SqlStore {
         .bind(ts(now))
         .execute(&mut *conn)
         .await?;
-        let row = sqlx::query(
+        let row = query(
             "SELECT id, codice_fiscale, given_name, surname FROM identities
              WHERE codice_fiscale = $1",
         )
@@ -652,7 +609,7 @@ impl SqlStore {
         .fetch_one(&mut *conn)
         .await?;
         let identity = identity_from_row(&row)?;
-        sqlx::query(
+        query(
             "INSERT INTO cards (issuer, serial, identity_id, first_seen, last_seen)
              VALUES ($1, $2, $3, $4, $4)
              ON CONFLICT (issuer, serial) DO UPDATE SET last_seen = excluded.last_seen",
@@ -667,12 +624,12 @@ impl SqlStore {
     }
 
     async fn insert_session(
-        conn: &mut AnyConnection,
+        conn: &mut Tx,
         identity_id: &str,
         s: &NewSession,
         now: u64,
     ) -> Result<()> {
-        sqlx::query(
+        query(
             "INSERT INTO sessions (token_hash, identity_id, level, kind, created, expires)
              VALUES ($1, $2, $3, $4, $5, $6)",
         )
@@ -689,13 +646,13 @@ impl SqlStore {
 
     /// Consume a challenge: unused, unexpired, of `purpose` (and of `rid` when given).
     async fn consume_challenge(
-        conn: &mut AnyConnection,
+        conn: &mut Tx,
         id: &str,
         purpose: ChallengePurpose,
         rid: Option<&str>,
         now: u64,
     ) -> Result<bool> {
-        let done = sqlx::query(
+        let done = query(
             "UPDATE challenges SET used = 1
              WHERE id = $1 AND used = 0 AND purpose = $2 AND expires > $3
                AND ($4 = '' OR rid = $4)",
@@ -710,7 +667,7 @@ impl SqlStore {
     }
 }
 
-fn identity_from_row(row: &AnyRow) -> Result<Identity> {
+fn identity_from_row(row: &Row) -> Result<Identity> {
     Ok(Identity {
         id: row.try_get("id")?,
         codice_fiscale: row.try_get("codice_fiscale")?,
@@ -723,7 +680,7 @@ fn small(v: Option<i64>) -> Option<u8> {
     v.and_then(|v| u8::try_from(v).ok())
 }
 
-fn rendezvous_from_row(row: &AnyRow) -> Result<RendezvousRecord> {
+fn rendezvous_from_row(row: &Row) -> Result<RendezvousRecord> {
     let state: String = row.try_get("state")?;
     Ok(RendezvousRecord {
         rid: row.try_get("rid")?,
@@ -738,11 +695,11 @@ fn rendezvous_from_row(row: &AnyRow) -> Result<RendezvousRecord> {
         expires: un_ts(row.try_get("expires")?),
         claim_token_hash: row.try_get("claim_token_hash")?,
         device_name: row.try_get("device_name")?,
-        claim_expires: row.try_get::<Option<i64>, _>("claim_expires")?.map(un_ts),
+        claim_expires: row.try_get::<Option<i64>>("claim_expires")?.map(un_ts),
         identity_id: row.try_get("identity_id")?,
         level: small(row.try_get("level")?),
         code_hash: row.try_get("code_hash")?,
-        code_expires: row.try_get::<Option<i64>, _>("code_expires")?.map(un_ts),
+        code_expires: row.try_get::<Option<i64>>("code_expires")?.map(un_ts),
         code_tries: small(Some(row.try_get("code_tries")?)).unwrap_or(0),
     })
 }
@@ -750,8 +707,9 @@ fn rendezvous_from_row(row: &AnyRow) -> Result<RendezvousRecord> {
 #[async_trait]
 impl Store for SqlStore {
     async fn audit(&self, entry: &AuditEntry, now: u64) -> Result<()> {
-        let mut conn = self.writer.acquire().await?;
-        Self::write_audit(&mut conn, entry, now).await
+        let mut tx = self.begin().await?;
+        Self::write_audit(&mut tx, entry, now).await?;
+        tx.commit().await
     }
 
     async fn insert_challenge(
@@ -761,7 +719,7 @@ impl Store for SqlStore {
         now: u64,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
-        sqlx::query(
+        query(
             "INSERT INTO challenges (id, purpose, challenge, rid, expires, used)
              VALUES ($1, $2, $3, $4, $5, 0)",
         )
@@ -770,12 +728,12 @@ impl Store for SqlStore {
         .bind(&c.challenge)
         .bind(c.rid.clone())
         .bind(ts(c.expires))
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         // Spent challenges are useless after their life: keep the table small.
-        sqlx::query("DELETE FROM challenges WHERE expires < $1")
+        query("DELETE FROM challenges WHERE expires < $1")
             .bind(ts(now.saturating_sub(3600)))
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         Self::write_audit(&mut tx, audit, now).await?;
         tx.commit().await?;
@@ -783,7 +741,7 @@ impl Store for SqlStore {
     }
 
     async fn challenge(&self, id: &str) -> Result<Option<ChallengeRecord>> {
-        let row = sqlx::query(
+        let row = query(
             "SELECT id, purpose, challenge, rid, expires, used FROM challenges WHERE id = $1",
         )
         .bind(id)
@@ -798,7 +756,7 @@ impl Store for SqlStore {
                 challenge: row.try_get("challenge")?,
                 rid: row.try_get("rid")?,
                 expires: un_ts(row.try_get("expires")?),
-                used: row.try_get::<i64, _>("used")? != 0,
+                used: row.try_get::<i64>("used")? != 0,
             })
         })
         .transpose()
@@ -838,20 +796,20 @@ impl Store for SqlStore {
         let now = r.created;
         let bucket = now / 60;
         let mut tx = self.begin().await?;
-        let hits: i64 = sqlx::query(
+        let hits: i64 = query(
             "INSERT INTO rate_limits (bucket_key, bucket, hits) VALUES ($1, $2, 1)
              ON CONFLICT (bucket_key, bucket) DO UPDATE SET hits = rate_limits.hits + 1
              RETURNING hits",
         )
         .bind(format!("rendezvous:{}", r.client))
         .bind(ts(bucket))
-        .fetch_one(&mut *tx)
+        .fetch_one(&mut tx)
         .await?
         .try_get("hits")?;
         if self.prune_due(PRUNE_RATE, now) {
-            sqlx::query("DELETE FROM rate_limits WHERE bucket < $1")
+            query("DELETE FROM rate_limits WHERE bucket < $1")
                 .bind(ts(bucket.saturating_sub(1)))
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
         }
         if hits > i64::from(per_minute) {
@@ -861,14 +819,14 @@ impl Store for SqlStore {
             return Ok(Limited::RetryAfter(60 - now % 60));
         }
         // A new QR for the same browser replaces its unclaimed one.
-        sqlx::query(
+        query(
             "UPDATE rendezvous SET state = 'aborted', abort_reason = 'replaced'
              WHERE bind_hash = $1 AND state = 'created'",
         )
         .bind(r.bind_hash.to_vec())
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
-        sqlx::query(
+        query(
             "INSERT INTO rendezvous (rid, secret, bind_hash, state, context, context_hash,
                  created, expires, client, code_tries)
              VALUES ($1, $2, $3, 'created', $4, $5, $6, $7, $8, 0)",
@@ -881,7 +839,7 @@ impl Store for SqlStore {
         .bind(ts(r.created))
         .bind(ts(r.expires))
         .bind(&r.client)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         Self::write_audit(&mut tx, audit, now).await?;
         tx.commit().await?;
@@ -891,7 +849,7 @@ impl Store for SqlStore {
     async fn rendezvous(&self, rid: &str, now: u64) -> Result<Option<RendezvousRecord>> {
         // One read that also says whether the row is due to expire, so the common case is
         // a single query and only a due row takes the write lock.
-        let row = sqlx::query(&format!(
+        let row = query(&format!(
             "SELECT {RENDEZVOUS_COLUMNS}, CAST(CASE WHEN {DUE} THEN 1 ELSE 0 END AS BIGINT) AS due
              FROM rendezvous WHERE rid = $1"
         ))
@@ -901,7 +859,7 @@ impl Store for SqlStore {
         .await?;
         match &row {
             None => return Ok(None),
-            Some(r) if r.try_get::<i64, _>("due")? == 0 => {
+            Some(r) if r.try_get::<i64>("due")? == 0 => {
                 return rendezvous_from_row(r).map(Some);
             }
             Some(_) => {}
@@ -912,7 +870,7 @@ impl Store for SqlStore {
             Self::write_audit(&mut tx, &e, now).await?;
         }
         tx.commit().await?;
-        let row = sqlx::query(&format!(
+        let row = query(&format!(
             "SELECT {RENDEZVOUS_COLUMNS} FROM rendezvous WHERE rid = $1"
         ))
         .bind(rid)
@@ -923,7 +881,7 @@ impl Store for SqlStore {
 
     async fn claim(&self, rid: &str, claim: &Claim, audit: &AuditEntry, now: u64) -> Result<bool> {
         let mut tx = self.begin().await?;
-        let done = sqlx::query(
+        let done = query(
             "UPDATE rendezvous SET state = 'claimed', claim_token_hash = $2, device_name = $3,
                  device_id = $4, claim_expires = $5
              WHERE rid = $1 AND state = 'created' AND expires > $6",
@@ -934,7 +892,7 @@ impl Store for SqlStore {
         .bind(claim.device_id.clone())
         .bind(ts(claim.claim_expires))
         .bind(ts(now))
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?
         .rows_affected()
             == 1;
@@ -958,14 +916,14 @@ impl Store for SqlStore {
         now: u64,
     ) -> Result<bool> {
         let mut tx = self.begin().await?;
-        let done = sqlx::query(
+        let done = query(
             "UPDATE rendezvous SET state = $3, abort_reason = $4 WHERE rid = $1 AND state = $2",
         )
         .bind(rid)
         .bind(from.as_str())
         .bind(to.as_str())
         .bind(reason.map(str::to_owned))
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?
         .rows_affected()
             == 1;
@@ -1005,7 +963,7 @@ impl Store for SqlStore {
             return Ok(None);
         }
         let identity = Self::map_identity(&mut tx, card, now).await?;
-        let done = sqlx::query(
+        let done = query(
             "UPDATE rendezvous SET state = 'approved', identity_id = $3, level = 3,
                  code_hash = $4, code_expires = $5, code_tries = $6
              WHERE rid = $1 AND state = 'claimed' AND claim_token_hash = $2
@@ -1018,7 +976,7 @@ impl Store for SqlStore {
         .bind(ts(code.expires))
         .bind(i64::from(code.tries))
         .bind(ts(now))
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?
         .rows_affected()
             == 1;
@@ -1043,7 +1001,7 @@ impl Store for SqlStore {
     ) -> Result<Option<u8>> {
         let left = tries_before.saturating_sub(1);
         let mut tx = self.begin().await?;
-        let done = sqlx::query(
+        let done = query(
             "UPDATE rendezvous SET code_tries = $3,
                  state = CASE WHEN $3 = 0 THEN 'aborted' ELSE state END,
                  abort_reason = CASE WHEN $3 = 0 THEN 'too_many_codes' ELSE abort_reason END
@@ -1052,7 +1010,7 @@ impl Store for SqlStore {
         .bind(rid)
         .bind(i64::from(tries_before))
         .bind(i64::from(left))
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?
         .rows_affected()
             == 1;
@@ -1075,7 +1033,7 @@ impl Store for SqlStore {
         now: u64,
     ) -> Result<Option<Identity>> {
         let mut tx = self.begin().await?;
-        let row = sqlx::query(
+        let row = query(
             "UPDATE rendezvous SET state = 'consumed'
              WHERE rid = $1 AND state = 'approved' AND code_tries = $2 AND code_expires > $3
              RETURNING identity_id, level",
@@ -1083,7 +1041,7 @@ impl Store for SqlStore {
         .bind(rid)
         .bind(i64::from(tries_before))
         .bind(ts(now))
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut tx)
         .await?;
         let Some(row) = row else {
             let entry = audit.with_outcome("wrong_state");
@@ -1101,12 +1059,10 @@ impl Store for SqlStore {
         };
         Self::insert_session(&mut tx, &identity_id, &session, now).await?;
         let identity = identity_from_row(
-            &sqlx::query(
-                "SELECT id, codice_fiscale, given_name, surname FROM identities WHERE id = $1",
-            )
-            .bind(&identity_id)
-            .fetch_one(&mut *tx)
-            .await?,
+            &query("SELECT id, codice_fiscale, given_name, surname FROM identities WHERE id = $1")
+                .bind(&identity_id)
+                .fetch_one(&mut tx)
+                .await?,
         )?;
         let entry = audit.for_identity(&identity.id);
         Self::write_audit(&mut tx, &entry, now).await?;
@@ -1140,7 +1096,7 @@ impl Store for SqlStore {
             return Ok(None);
         }
         let identity = Self::map_identity(&mut tx, card, now).await?;
-        sqlx::query(
+        query(
             "INSERT INTO devices (id, identity_id, public_key, name, created)
              VALUES ($1, $2, $3, $4, $5)",
         )
@@ -1149,7 +1105,7 @@ impl Store for SqlStore {
         .bind(public_key.to_vec())
         .bind(name)
         .bind(ts(now))
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         let entry = AuditEntry {
             subject: format!("{device_id} {}", identity.id),
@@ -1161,7 +1117,7 @@ impl Store for SqlStore {
     }
 
     async fn device(&self, device_id: &str) -> Result<Option<(Identity, Vec<u8>)>> {
-        let row = sqlx::query(
+        let row = query(
             "SELECT i.id, i.codice_fiscale, i.given_name, i.surname, d.public_key
              FROM devices d JOIN identities i ON i.id = d.identity_id WHERE d.id = $1",
         )
@@ -1185,17 +1141,17 @@ impl Store for SqlStore {
     ) -> Result<DeviceApproval> {
         let mut tx = self.begin().await?;
         if self.prune_due(PRUNE_JTI, now) {
-            sqlx::query("DELETE FROM used_jti WHERE expires < $1")
+            query("DELETE FROM used_jti WHERE expires < $1")
                 .bind(ts(now))
-                .execute(&mut *tx)
+                .execute(&mut tx)
                 .await?;
         }
-        let fresh = sqlx::query(
+        let fresh = query(
             "INSERT INTO used_jti (jti, expires) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING",
         )
         .bind(jti)
         .bind(ts(jti_expires))
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?
         .rows_affected()
             == 1;
@@ -1205,7 +1161,7 @@ impl Store for SqlStore {
             tx.commit().await?;
             return Ok(DeviceApproval::Replayed);
         }
-        let done = sqlx::query(
+        let done = query(
             "UPDATE rendezvous SET state = 'approved', identity_id = $3, level = 2,
                  code_hash = $4, code_expires = $5, code_tries = $6
              WHERE rid = $1 AND state = 'claimed' AND claim_token_hash = $2
@@ -1218,7 +1174,7 @@ impl Store for SqlStore {
         .bind(ts(code.expires))
         .bind(i64::from(code.tries))
         .bind(ts(now))
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?
         .rows_affected()
             == 1;
@@ -1239,7 +1195,7 @@ impl Store for SqlStore {
         token_hash: &[u8; 32],
         now: u64,
     ) -> Result<Option<(Identity, u8, u64)>> {
-        let row = sqlx::query(
+        let row = query(
             "SELECT i.id, i.codice_fiscale, i.given_name, i.surname, s.level, s.expires
              FROM sessions s JOIN identities i ON i.id = s.identity_id
              WHERE s.token_hash = $1 AND s.expires > $2",

@@ -6,12 +6,10 @@
 use async_trait::async_trait;
 use cie_core::flows::wire::{Identity, b64};
 use sha2::{Digest, Sha256};
-use sqlx::Row;
-use sqlx::any::AnyRow;
 
 use super::{
-    AnyConnection, AuditEntry, Limited, NewSession, Result, SqlStore, Store, StoreError,
-    identity_from_row, small, ts, un_ts,
+    AuditEntry, Limited, NewSession, Result, Row, SqlStore, Store, StoreError, Tx,
+    identity_from_row, query, small, ts, un_ts,
 };
 
 /// The tables of this module (created with the others at start).
@@ -240,7 +238,7 @@ const COLUMNS: &str = "id, identity_id, bind_hash, state, abort_reason, context,
 const DUE: &str = "((state = 'pending' AND expires <= $2)
     OR (state = 'approved' AND consume_by <= $2))";
 
-fn from_row(row: &AnyRow) -> Result<ApprovalRecord> {
+fn from_row(row: &Row) -> Result<ApprovalRecord> {
     let state: String = row.try_get("state")?;
     let choices: String = row.try_get("choices")?;
     let choices = choices
@@ -266,8 +264,8 @@ fn from_row(row: &AnyRow) -> Result<ApprovalRecord> {
 }
 
 /// One more hit in `key`'s one-minute bucket; the hits so far.
-async fn hit(conn: &mut AnyConnection, key: &str, bucket: u64) -> Result<i64> {
-    Ok(sqlx::query(
+async fn hit(conn: &mut Tx, key: &str, bucket: u64) -> Result<i64> {
+    query(
         "INSERT INTO rate_limits (bucket_key, bucket, hits) VALUES ($1, $2, 1)
          ON CONFLICT (bucket_key, bucket) DO UPDATE SET hits = rate_limits.hits + 1
          RETURNING hits",
@@ -276,29 +274,24 @@ async fn hit(conn: &mut AnyConnection, key: &str, bucket: u64) -> Result<i64> {
     .bind(ts(bucket))
     .fetch_one(conn)
     .await?
-    .try_get("hits")?)
+    .try_get("hits")
 }
 
 /// Record a single-use key (`jti`, pending nonce); `false` if it was seen before.
-pub(super) async fn spend_once(
-    conn: &mut AnyConnection,
-    key: &str,
-    expires: u64,
-    now: u64,
-) -> Result<bool> {
-    sqlx::query("DELETE FROM used_jti WHERE expires < $1")
+pub(super) async fn spend_once(conn: &mut Tx, key: &str, expires: u64, now: u64) -> Result<bool> {
+    query("DELETE FROM used_jti WHERE expires < $1")
         .bind(ts(now))
         .execute(&mut *conn)
         .await?;
-    Ok(sqlx::query(
-        "INSERT INTO used_jti (jti, expires) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING",
+    Ok(
+        query("INSERT INTO used_jti (jti, expires) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING")
+            .bind(key)
+            .bind(ts(expires))
+            .execute(conn)
+            .await?
+            .rows_affected()
+            == 1,
     )
-    .bind(key)
-    .bind(ts(expires))
-    .execute(conn)
-    .await?
-    .rows_affected()
-        == 1)
 }
 
 #[async_trait]
@@ -319,9 +312,9 @@ impl ApprovalStore for SqlStore {
         );
         let by_cf = hit(&mut tx, &cf_key, bucket).await?;
         let by_client = hit(&mut tx, &format!("approval-ip:{}", a.client), bucket).await?;
-        sqlx::query("DELETE FROM rate_limits WHERE bucket < $1")
+        query("DELETE FROM rate_limits WHERE bucket < $1")
             .bind(ts(bucket.saturating_sub(1)))
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         let limit = i64::from(per_minute);
         if by_cf > limit || by_client > limit {
@@ -332,22 +325,22 @@ impl ApprovalStore for SqlStore {
             return Ok(Limited::RetryAfter(60 - now % 60));
         }
         let identity_id: Option<String> =
-            sqlx::query("SELECT id FROM identities WHERE codice_fiscale = $1")
+            query("SELECT id FROM identities WHERE codice_fiscale = $1")
                 .bind(&a.codice_fiscale)
-                .fetch_optional(&mut *tx)
+                .fetch_optional(&mut tx)
                 .await?
                 .map(|r| r.try_get("id"))
                 .transpose()?;
         // One request at a time per browser.
-        sqlx::query(
+        query(
             "UPDATE approvals SET state = 'aborted', abort_reason = 'replaced'
              WHERE bind_hash = $1 AND state = 'pending'",
         )
         .bind(a.bind_hash.to_vec())
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         let choices = a.choices.map(|c| c.to_string()).join(",");
-        sqlx::query(
+        query(
             "INSERT INTO approvals (id, identity_id, bind_hash, state, context, context_hash,
                  number, choices, created, expires, client)
              VALUES ($1, $2, $3, 'pending', $4, $5, $6, $7, $8, $9, $10)",
@@ -362,7 +355,7 @@ impl ApprovalStore for SqlStore {
         .bind(ts(a.created))
         .bind(ts(a.expires))
         .bind(&a.client)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         let entry = AuditEntry {
             subject: format!(
@@ -379,7 +372,7 @@ impl ApprovalStore for SqlStore {
 
     async fn approval(&self, id: &str, now: u64) -> Result<Option<ApprovalRecord>> {
         let due: Option<String> =
-            sqlx::query(&format!("SELECT id FROM approvals WHERE id = $1 AND {DUE}"))
+            query(&format!("SELECT id FROM approvals WHERE id = $1 AND {DUE}"))
                 .bind(id)
                 .bind(ts(now))
                 .fetch_optional(&self.pool)
@@ -388,12 +381,12 @@ impl ApprovalStore for SqlStore {
                 .transpose()?;
         if due.is_some() {
             let mut tx = self.begin().await?;
-            let expired = sqlx::query(&format!(
+            let expired = query(&format!(
                 "UPDATE approvals SET state = 'expired' WHERE id = $1 AND {DUE}"
             ))
             .bind(id)
             .bind(ts(now))
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?
             .rows_affected()
                 == 1;
@@ -403,7 +396,7 @@ impl ApprovalStore for SqlStore {
             }
             tx.commit().await?;
         }
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM approvals WHERE id = $1"))
+        let row = query(&format!("SELECT {COLUMNS} FROM approvals WHERE id = $1"))
             .bind(id)
             .fetch_optional(&self.pool)
             .await?;
@@ -424,14 +417,14 @@ impl ApprovalStore for SqlStore {
             tx.commit().await?;
             return Ok(None);
         }
-        let rows = sqlx::query(&format!(
+        let rows = query(&format!(
             "SELECT {COLUMNS} FROM approvals
              WHERE identity_id = $1 AND state = 'pending' AND expires > $2
              ORDER BY created, id LIMIT 20"
         ))
         .bind(identity_id)
         .bind(ts(now))
-        .fetch_all(&mut *tx)
+        .fetch_all(&mut tx)
         .await?;
         let list = rows.iter().map(from_row).collect::<Result<Vec<_>>>()?;
         let entry = audit.with_outcome(format!("ok ({} pending)", list.len()));
@@ -453,7 +446,7 @@ impl ApprovalStore for SqlStore {
             return Ok(DecisionOutcome::Replayed);
         }
         let consume_by = (d.to == ApprovalState::Approved).then_some(ts(now + CONSUME_SECS));
-        let done = sqlx::query(
+        let done = query(
             "UPDATE approvals SET state = $3, abort_reason = $4, device_id = $5, decided = $6,
                  consume_by = $7
              WHERE id = $1 AND identity_id = $2 AND state = 'pending' AND expires > $6",
@@ -465,7 +458,7 @@ impl ApprovalStore for SqlStore {
         .bind(d.device_id)
         .bind(ts(now))
         .bind(consume_by)
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?
         .rows_affected()
             == 1;
@@ -488,14 +481,14 @@ impl ApprovalStore for SqlStore {
         now: u64,
     ) -> Result<Option<Identity>> {
         let mut tx = self.begin().await?;
-        let row = sqlx::query(
+        let row = query(
             "UPDATE approvals SET state = 'consumed'
              WHERE id = $1 AND state = 'approved' AND consume_by > $2
              RETURNING identity_id",
         )
         .bind(id)
         .bind(ts(now))
-        .fetch_optional(&mut *tx)
+        .fetch_optional(&mut tx)
         .await?;
         let Some(row) = row else {
             Self::write_audit(&mut tx, &audit.with_outcome("wrong_state"), now).await?;
@@ -507,12 +500,10 @@ impl ApprovalStore for SqlStore {
             identity_id.ok_or_else(|| StoreError::Corrupt("approved without identity".into()))?;
         Self::insert_session(&mut tx, &identity_id, session, now).await?;
         let identity = identity_from_row(
-            &sqlx::query(
-                "SELECT id, codice_fiscale, given_name, surname FROM identities WHERE id = $1",
-            )
-            .bind(&identity_id)
-            .fetch_one(&mut *tx)
-            .await?,
+            &query("SELECT id, codice_fiscale, given_name, surname FROM identities WHERE id = $1")
+                .bind(&identity_id)
+                .fetch_one(&mut tx)
+                .await?,
         )?;
         let entry = audit.for_identity(&identity.id);
         Self::write_audit(&mut tx, &entry, now).await?;

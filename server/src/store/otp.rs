@@ -19,10 +19,9 @@ use async_trait::async_trait;
 use cie_core::flows::wire::{Identity, b64};
 use cie_core::otp::verify::{AccountState, Verdict};
 use sha2::{Digest, Sha256};
-use sqlx::Row;
 
 use super::approvals::spend_once;
-use super::{AuditEntry, NewSession, Result, SqlStore, StoreError, identity_from_row, ts};
+use super::{AuditEntry, NewSession, Result, SqlStore, StoreError, identity_from_row, query, ts};
 
 /// The tables of this module (created with the others at start).
 pub(super) const SCHEMA: &[&str] = &[
@@ -141,7 +140,7 @@ impl OtpStore for SqlStore {
             tx.commit().await?;
             return Ok(false);
         }
-        let replaced = sqlx::query(
+        let replaced = query(
             "UPDATE otp_tokens SET sealed_seed = $2, device_id = $3, created = $4
              WHERE identity_id = $1",
         )
@@ -149,12 +148,12 @@ impl OtpStore for SqlStore {
         .bind(t.sealed_seed.to_vec())
         .bind(t.device_id)
         .bind(ts(now))
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?
         .rows_affected()
             == 1;
         if !replaced {
-            sqlx::query(
+            query(
                 "INSERT INTO otp_tokens (identity_id, sealed_seed, device_id, created)
                  VALUES ($1, $2, $3, $4)",
             )
@@ -162,12 +161,12 @@ impl OtpStore for SqlStore {
             .bind(t.sealed_seed.to_vec())
             .bind(t.device_id)
             .bind(ts(now))
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
         }
         // A new seed starts with a new validator state (no last step, no failures).
         let fresh = state_json(&AccountState::default())?;
-        sqlx::query(
+        query(
             "INSERT INTO otp_state (cf_key, state, version, updated) VALUES ($1, $2, 0, $3)
              ON CONFLICT (cf_key) DO UPDATE
              SET state = excluded.state, version = otp_state.version + 1,
@@ -176,7 +175,7 @@ impl OtpStore for SqlStore {
         .bind(otp_state_key(t.codice_fiscale))
         .bind(fresh)
         .bind(ts(now))
-        .execute(&mut *tx)
+        .execute(&mut tx)
         .await?;
         let entry = audit.with_outcome(if replaced { "replaced" } else { "created" });
         Self::write_audit(&mut tx, &entry, now).await?;
@@ -196,29 +195,29 @@ impl OtpStore for SqlStore {
         let fresh = state_json(&AccountState::default())?;
         for _ in 0..CAS_ROUNDS {
             let mut tx = self.begin().await?;
-            sqlx::query(
+            query(
                 "INSERT INTO otp_state (cf_key, state, version, updated) VALUES ($1, $2, 0, $3)
                  ON CONFLICT (cf_key) DO NOTHING",
             )
             .bind(&key)
             .bind(&fresh)
             .bind(ts(now))
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?;
-            let row = sqlx::query("SELECT state, version FROM otp_state WHERE cf_key = $1")
+            let row = query("SELECT state, version FROM otp_state WHERE cf_key = $1")
                 .bind(&key)
-                .fetch_one(&mut *tx)
+                .fetch_one(&mut tx)
                 .await?;
             let version: i64 = row.try_get("version")?;
             let text: String = row.try_get("state")?;
             let mut state: AccountState = serde_json::from_str(&text)
                 .map_err(|e| StoreError::Corrupt(format!("otp state: {e}")))?;
-            let token = sqlx::query(
+            let token = query(
                 "SELECT t.identity_id, t.sealed_seed FROM identities i
                  JOIN otp_tokens t ON t.identity_id = i.id WHERE i.codice_fiscale = $1",
             )
             .bind(codice_fiscale)
-            .fetch_optional(&mut *tx)
+            .fetch_optional(&mut tx)
             .await?;
             let token: Option<(String, Vec<u8>)> = token
                 .map(|r| {
@@ -233,7 +232,7 @@ impl OtpStore for SqlStore {
                 tx.rollback().await?;
                 return Err(StoreError::Corrupt("otp seed does not unseal".into()));
             };
-            let written = sqlx::query(
+            let written = query(
                 "UPDATE otp_state SET state = $2, version = version + 1, updated = $4
                  WHERE cf_key = $1 AND version = $3",
             )
@@ -241,7 +240,7 @@ impl OtpStore for SqlStore {
             .bind(state_json(&state)?)
             .bind(version)
             .bind(ts(now))
-            .execute(&mut *tx)
+            .execute(&mut tx)
             .await?
             .rows_affected()
                 == 1;
@@ -253,12 +252,12 @@ impl OtpStore for SqlStore {
             let accepted = match (&verdict, &token) {
                 (Verdict::Accepted { .. }, Some((identity_id, _))) => {
                     Self::insert_session(&mut tx, identity_id, session, now).await?;
-                    let row = sqlx::query(
+                    let row = query(
                         "SELECT id, codice_fiscale, given_name, surname FROM identities
                          WHERE id = $1",
                     )
                     .bind(identity_id)
-                    .fetch_one(&mut *tx)
+                    .fetch_one(&mut tx)
                     .await?;
                     Some(identity_from_row(&row)?)
                 }
