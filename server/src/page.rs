@@ -231,7 +231,6 @@ fn penalty_scalar(dark: &[bool], n: usize) -> u32 {
 /// subpath per dark module in pixel units (~20 bytes each, ~800 of them in a rendezvous QR),
 /// encrypted and parsed on every rendezvous; runs make it ~4 KB.
 pub(crate) fn qr_svg(text: &str) -> Option<String> {
-    use std::fmt::Write as _;
     const QUIET: usize = 4;
     let (dark, n) = qr_modules(text)?;
     let size = n + 2 * QUIET;
@@ -252,18 +251,26 @@ pub(crate) fn qr_svg(text: &str) -> Option<String> {
             while x < n && row[x] {
                 x += 1;
             }
-            let _ = write!(
-                svg,
-                "M{} {}h{}v1h-{}z",
-                start + QUIET,
-                y + QUIET,
-                x - start,
-                x - start
-            );
+            // Digits pushed by hand: `write!` was most of this function's time.
+            for (prefix, v) in [('M', start + QUIET), (' ', y + QUIET), ('h', x - start)] {
+                svg.push(prefix);
+                push_number(&mut svg, v);
+            }
+            svg.push_str("v1h-");
+            push_number(&mut svg, x - start);
+            svg.push('z');
         }
     }
     svg.push_str("\"/></svg>");
     Some(svg)
+}
+
+/// `v` in decimal (a QR is at most 177 + 8 modules wide).
+fn push_number(out: &mut String, v: usize) {
+    if v >= 10 {
+        push_number(out, v / 10);
+    }
+    out.push(char::from(b'0' + (v % 10) as u8));
 }
 
 #[cfg(test)]
