@@ -429,6 +429,19 @@ impl ProgressListener for PrintProgress {
         };
         println!("[telefono]   {done}/{total} {what}");
     }
+
+    fn on_bytes(&self, _: LoginStep, done: u32, total: u32) {
+        // One line at the end of the read; a terminal sees the percentage move.
+        let percent = u64::from(done) * 100 / u64::from(total.max(1));
+        let terminal = std::io::IsTerminal::is_terminal(&std::io::stdout());
+        let back = if terminal { "\r" } else { "" };
+        if done >= total {
+            println!("{back}[telefono]        lettura certificato {percent}% ({total} byte)");
+        } else if terminal {
+            print!("\r[telefono]        lettura certificato {percent}%");
+            let _ = std::io::Write::flush(&mut std::io::stdout());
+        }
+    }
 }
 
 /// The desktop browser: keeps its cookies, trusts the demo server's certificate.

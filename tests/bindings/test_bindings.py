@@ -209,9 +209,13 @@ class MemoryStore(cie_core.SecretStore):
 class Steps(cie_core.ProgressListener):
     def __init__(self):
         self.seen = []
+        self.bytes = []
 
     def on_step(self, step, done, total):
         self.seen.append((step, done, total))
+
+    def on_bytes(self, step, done, total):
+        self.bytes.append((step, done, total))
 
 
 CHALLENGE = b"nonce fetched from the server before the tap"
@@ -233,6 +237,12 @@ class LoginTest(unittest.TestCase):
         self.assertFalse(result.certificate_from_cache)
         self.assertEqual(steps.seen[-1][0], cie_core.LoginStep.DONE)
         self.assertIn(cie_core.LoginStep.CHECKING_CARD, [s for s, _, _ in steps.seen])
+        # The certificate read reports its bytes: rising, in several commands, to the whole.
+        self.assertTrue(all(s == cie_core.LoginStep.READING_CERTIFICATE for s, _, _ in steps.bytes))
+        done = [d for _, d, _ in steps.bytes]
+        self.assertGreater(len(done), 2)
+        self.assertEqual(done, sorted(done))
+        self.assertEqual(done[-1], steps.bytes[-1][2])
         half, protection = store.values["cie/000011112222/pin-first-half"]
         self.assertEqual(half, b"1234")
         self.assertEqual(protection, cie_core.Protection.USER_PRESENCE)

@@ -276,3 +276,42 @@ fn genuine_check_rides_in_the_same_tap() {
     assert!(out.genuine.is_some());
     assert_eq!(out.algorithm, DigestAlgorithm::Sha512);
 }
+
+/// Records byte progress.
+#[derive(Default)]
+struct Bytes(std::sync::Mutex<Vec<(cie_core::flows::login::LoginStep, u32, u32)>>);
+
+impl cie_core::flows::login::LoginProgress for Bytes {
+    fn on_step(&self, _: cie_core::flows::login::LoginStep, _: u32, _: u32) {}
+    fn on_bytes(&self, step: cie_core::flows::login::LoginStep, done: u32, total: u32) {
+        self.0.lock().unwrap().push((step, done, total));
+    }
+}
+
+#[test]
+fn the_certificate_read_reports_its_bytes() {
+    let card = Arc::new(VirtualCard::cie());
+    let mut tap = LoginTap::new(
+        CHALLENGE.to_vec(),
+        DigestAlgorithm::Sha256,
+        full_pin(),
+        None,
+    );
+    let bytes = Bytes::default();
+    let ch = CardChannel::new(card.clone());
+    let out = pollster::block_on(tap.run(&ch, &rng(), &bytes)).unwrap();
+    let seen = bytes.0.lock().unwrap().clone();
+    let der_len = u32::try_from(out.certificate.der.len()).unwrap();
+    // One report per READ BINARY of the certificate, rising to the whole object.
+    let reads = card.log().iter().filter(|a| a[1] == 0xB0).count();
+    assert!(
+        seen.len() > 2 && seen.len() <= reads,
+        "{} reports, {reads} reads",
+        seen.len()
+    );
+    assert!(seen.iter().all(|(s, _, total)| {
+        *s == cie_core::flows::login::LoginStep::ReadingCertificate && *total == der_len
+    }));
+    assert!(seen.windows(2).all(|w| w[0].1 < w[1].1));
+    assert_eq!(seen.last().unwrap().1, der_len);
+}

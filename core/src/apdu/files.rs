@@ -333,6 +333,16 @@ pub async fn read_tlv_object_with<C: ApduChannel + ?Sized>(
     ch: &C,
     plan: ReadPlan,
 ) -> Result<Vec<u8>, ApduError> {
+    read_tlv_object_progress(ch, plan, &mut |_, _| {}).await
+}
+
+/// [`read_tlv_object_with`], calling `progress(bytes so far, object length)` after each
+/// chunk, the first included ("lettura certificato 40%").
+pub async fn read_tlv_object_progress<C: ApduChannel + ?Sized>(
+    ch: &C,
+    plan: ReadPlan,
+    progress: &mut (dyn FnMut(usize, usize) + Send),
+) -> Result<Vec<u8>, ApduError> {
     let odd = uses_odd(plan.ef, plan.odd, 0);
     let (_, ne) = chunk(ch.limits().max_response_data, odd, usize::MAX);
     let first = read_binary_at(ch, plan.ef, odd, 0, ne).await?;
@@ -357,6 +367,7 @@ pub async fn read_tlv_object_with<C: ApduChannel + ?Sized>(
     if out.len() >= total {
         // Files are often padded past the object (EF.Cert_CIE): keep the object only.
         out.truncate(total);
+        progress(total, total);
         return Ok(out);
     }
     if first.sw == Sw::END_OF_FILE {
@@ -364,7 +375,12 @@ pub async fn read_tlv_object_with<C: ApduChannel + ?Sized>(
             "file shorter than its TLV length",
         ));
     }
-    let rest = read_span(ch, plan, out.len(), Some(total), &mut |_| {}).await?;
+    let head = out.len();
+    progress(head, total);
+    let rest = read_span(ch, plan, head, Some(total), &mut |n| {
+        progress(head + n, total)
+    })
+    .await?;
     out.extend_from_slice(&rest);
     Ok(out)
 }

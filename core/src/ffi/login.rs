@@ -18,6 +18,9 @@ use zeroize::Zeroizing;
 pub trait ProgressListener: Send + Sync {
     /// `step` started; `done` of `total` steps are behind.
     fn on_step(&self, step: LoginStep, done: u32, total: u32);
+    /// Within `step` (the certificate read): `done` of `total` bytes read, for a
+    /// percentage ("lettura certificato 40%"). Called after each card command of the read.
+    fn on_bytes(&self, step: LoginStep, done: u32, total: u32);
 }
 
 pub(crate) struct Forward(pub(crate) Option<Arc<dyn ProgressListener>>);
@@ -26,6 +29,12 @@ impl LoginProgress for Forward {
     fn on_step(&self, step: LoginStep, done: u32, total: u32) {
         if let Some(listener) = &self.0 {
             listener.on_step(step, done, total);
+        }
+    }
+
+    fn on_bytes(&self, step: LoginStep, done: u32, total: u32) {
+        if let Some(listener) = &self.0 {
+            listener.on_bytes(step, done, total);
         }
     }
 }

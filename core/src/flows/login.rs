@@ -72,6 +72,22 @@ impl LoginStep {
 pub trait LoginProgress: Send + Sync {
     /// `step` has started; `done` of `total` steps are behind.
     fn on_step(&self, step: LoginStep, done: u32, total: u32);
+
+    /// Within `step` (the certificate read, ~2 KB in ~10 commands): `done` of `total`
+    /// bytes are read ("lettura certificato 40%").
+    fn on_bytes(&self, _step: LoginStep, _done: u32, _total: u32) {}
+}
+
+/// The certificate read, reporting its bytes to `progress`.
+async fn read_certificate<C: ApduChannel>(
+    secure: &crate::applets::ias::secure::SecureIas<C>,
+    progress: &dyn LoginProgress,
+) -> Result<Vec<u8>, IasError> {
+    let mut bytes = |done: usize, total: usize| {
+        let clamp = |v: usize| u32::try_from(v).unwrap_or(u32::MAX);
+        progress.on_bytes(LoginStep::ReadingCertificate, clamp(done), clamp(total));
+    };
+    secure.read_certificate_progress(&mut bytes).await
 }
 
 /// Ignore progress.
@@ -233,7 +249,7 @@ impl LoginTap {
             }
             if self.certificate.is_none() {
                 step(LoginStep::ReadingCertificate);
-                self.certificate = Some((secure.read_certificate().await?, false));
+                self.certificate = Some((read_certificate(&secure, progress).await?, false));
             }
         }
         step(LoginStep::Done);
@@ -293,7 +309,7 @@ impl LoginTap {
         self.verify_pin_on(&secure, &nis.text()).await?;
         if self.certificate.is_none() {
             step(LoginStep::ReadingCertificate);
-            self.certificate = Some((secure.read_certificate().await?, false));
+            self.certificate = Some((read_certificate(&secure, progress).await?, false));
         }
         let (der, from_cache) = self.certificate.clone().ok_or(LoginError::PinNeeded)?;
         let certificate = match CieCertificate::from_der(&der) {

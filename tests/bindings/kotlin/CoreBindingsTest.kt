@@ -207,8 +207,12 @@ class MemoryStore : SecretStore {
 
 class Steps : ProgressListener {
     val seen = ArrayList<LoginStep>()
+    val bytes = ArrayList<Pair<UInt, UInt>>()
     override fun onStep(step: LoginStep, done: UInt, total: UInt) {
         seen.add(step)
+    }
+    override fun onBytes(step: LoginStep, done: UInt, total: UInt) {
+        bytes.add(Pair(done, total))
     }
 }
 
@@ -226,6 +230,9 @@ class LoginBindingsTest {
         assertEquals(256, result.signature.size) // checked against the certificate in Rust
         assertTrue(result.pairedNow)
         assertEquals(LoginStep.DONE, steps.seen.last())
+        // "lettura certificato NN%": several reports, the last one the whole certificate.
+        assertTrue(steps.bytes.size > 2)
+        assertEquals(steps.bytes.last().second, steps.bytes.last().first)
         assertTrue(LoginStep.CHECKING_CARD in steps.seen)
         val (half, protection) = store.values.getValue("cie/000011112222/pin-first-half")
         assertContentEquals("1234".toByteArray(), half)

@@ -265,8 +265,17 @@ impl<C: ApduChannel> SecureIas<C> {
 
     /// Read the authentication certificate (EF 1003, DER; trailing file padding cut).
     pub async fn read_certificate(&self) -> Result<Vec<u8>, IasError> {
+        self.read_certificate_progress(&mut |_, _| {}).await
+    }
+
+    /// [`Self::read_certificate`], calling `progress(bytes so far, certificate length)`
+    /// after each chunk.
+    pub async fn read_certificate_progress(
+        &self,
+        progress: &mut (dyn FnMut(usize, usize) + Send),
+    ) -> Result<Vec<u8>, IasError> {
         files::select_file(&self.sm, super::constants::FID_CERT).await?;
-        Ok(files::read_tlv_object(&self.sm).await?)
+        Ok(files::read_tlv_object_progress(&self.sm, files::ReadPlan::CURRENT, progress).await?)
     }
 
     /// Sign a digest with the authentication key (needs the PIN verified): the card pads
