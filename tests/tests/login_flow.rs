@@ -32,6 +32,16 @@ fn run(
 
 const CHALLENGE: &[u8] = b"nonce from the server, fetched before the tap";
 
+/// A login with the full PIN and no pairing store.
+fn full_pin_tap() -> LoginTap {
+    LoginTap::new(
+        CHALLENGE.to_vec(),
+        DigestAlgorithm::Sha256,
+        full_pin(),
+        None,
+    )
+}
+
 fn full_pin() -> PinEntry {
     PinEntry::Full(Pin::new("12345678").unwrap())
 }
@@ -120,12 +130,7 @@ fn four_digits_without_pairing_is_refused_before_any_pin_try() {
 fn lost_tag_during_the_certificate_read_resumes_without_a_second_verify() {
     let card = Arc::new(VirtualCard::cie());
     // Find the first certificate READ BINARY of a clean run: cut the tag there.
-    let mut clean = LoginTap::new(
-        CHALLENGE.to_vec(),
-        DigestAlgorithm::Sha256,
-        full_pin(),
-        None,
-    );
+    let mut clean = full_pin_tap();
     run(&mut clean, card.clone()).unwrap();
     let log = card.log();
     let verify_at = log
@@ -141,12 +146,7 @@ fn lost_tag_during_the_certificate_read_resumes_without_a_second_verify() {
     card.power_cycle();
     card.clear_log();
 
-    let mut tap = LoginTap::new(
-        CHALLENGE.to_vec(),
-        DigestAlgorithm::Sha256,
-        full_pin(),
-        None,
-    );
+    let mut tap = full_pin_tap();
     let faulty = Arc::new(FaultyTransport::new(card.clone()).fail_at(read_after, Fault::TagLost));
     let err = run(&mut tap, faulty).unwrap_err();
     assert_eq!(
@@ -213,12 +213,7 @@ fn a_wrong_pin_whose_answer_was_lost_is_reported_not_retried() {
 #[test]
 fn resuming_on_another_card_is_refused() {
     let card = Arc::new(VirtualCard::cie());
-    let mut tap = LoginTap::new(
-        CHALLENGE.to_vec(),
-        DigestAlgorithm::Sha256,
-        full_pin(),
-        None,
-    );
+    let mut tap = full_pin_tap();
     // Lose the tag right after the NIS read.
     let faulty = Arc::new(FaultyTransport::new(card.clone()).fail_at(4, Fault::TagLost));
     assert!(run(&mut tap, faulty).is_err());
@@ -249,12 +244,7 @@ fn a_phone_whose_link_is_too_small_is_told_before_the_pin() {
     let mut config = card_sim::CardConfig::short();
     config.max_command_len = 128;
     let card = Arc::new(VirtualCard::cie().with_config(config));
-    let mut tap = LoginTap::new(
-        CHALLENGE.to_vec(),
-        DigestAlgorithm::Sha256,
-        full_pin(),
-        None,
-    );
+    let mut tap = full_pin_tap();
     assert_eq!(
         run(&mut tap, card.clone()).unwrap_err(),
         LoginError::PhoneUnsupported
@@ -291,12 +281,7 @@ impl cie_core::flows::login::LoginProgress for Bytes {
 #[test]
 fn the_certificate_read_reports_its_bytes() {
     let card = Arc::new(VirtualCard::cie());
-    let mut tap = LoginTap::new(
-        CHALLENGE.to_vec(),
-        DigestAlgorithm::Sha256,
-        full_pin(),
-        None,
-    );
+    let mut tap = full_pin_tap();
     let bytes = Bytes::default();
     let ch = CardChannel::new(card.clone());
     let out = pollster::block_on(tap.run(&ch, &rng(), &bytes)).unwrap();
