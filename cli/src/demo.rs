@@ -85,7 +85,7 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
         .card_cas
         .push(card_sim::ias::pki::TEST_CA_CERT_DER.to_vec());
     for path in &args.card_ca {
-        config.card_cas.push(read_cert(path)?);
+        config.card_cas.extend(read_certs(path)?);
     }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
@@ -322,22 +322,11 @@ async fn desktop_qr(
     Ok(())
 }
 
-fn read_cert(path: &PathBuf) -> Result<Vec<u8>, CliError> {
+/// The certificates in a PEM bundle or a DER file (the server's own reader).
+fn read_certs(path: &PathBuf) -> Result<Vec<Vec<u8>>, CliError> {
     let bytes = std::fs::read(path).map_err(|e| input(format!("{}: {e}", path.display())))?;
-    match std::str::from_utf8(&bytes) {
-        Ok(text) if text.contains("-----BEGIN CERTIFICATE-----") => {
-            let body: String = text
-                .lines()
-                .skip_while(|l| !l.starts_with("-----BEGIN CERTIFICATE-----"))
-                .skip(1)
-                .take_while(|l| !l.starts_with("-----END"))
-                .collect();
-            data_encoding::BASE64
-                .decode(body.trim().as_bytes())
-                .map_err(|e| input(format!("{}: bad PEM: {e}", path.display())))
-        }
-        _ => Ok(bytes),
-    }
+    companion_server::card::parse_certificates(&bytes)
+        .map_err(|e| input(format!("{}: {e}", path.display())))
 }
 
 /// A database URL without its password.

@@ -102,7 +102,11 @@ fn trust_store(args: &ReadArgs, spec: &ReaderSpec) -> Result<(TrustStore, Vec<St
             reason: format!("cannot read {}: {e}", path.display()),
         })?;
         let mut label = path.display().to_string();
-        for der in pem_or_der(&bytes) {
+        let ders =
+            companion_server::card::parse_certificates(&bytes).map_err(|e| CliError::Input {
+                reason: format!("{}: {e}", path.display()),
+            })?;
+        for der in ders {
             let list = trust
                 .add_certificate_or_master_list(&der)
                 .map_err(|e| CliError::Input {
@@ -136,30 +140,6 @@ fn trust_store(args: &ReadArgs, spec: &ReaderSpec) -> Result<(TrustStore, Vec<St
         names.push("card-sim test CSCA (virtual card only)".into());
     }
     Ok((trust, names))
-}
-
-/// DER certificates from a DER file or a PEM bundle.
-fn pem_or_der(bytes: &[u8]) -> Vec<Vec<u8>> {
-    let Ok(text) = std::str::from_utf8(bytes) else {
-        return vec![bytes.to_vec()];
-    };
-    if !text.contains("-----BEGIN CERTIFICATE-----") {
-        return vec![bytes.to_vec()];
-    }
-    let mut out = Vec::new();
-    for block in text.split("-----BEGIN CERTIFICATE-----").skip(1) {
-        let b64: String = block
-            .split("-----END CERTIFICATE-----")
-            .next()
-            .unwrap_or_default()
-            .chars()
-            .filter(|c| !c.is_whitespace())
-            .collect();
-        if let Ok(der) = data_encoding::BASE64.decode(b64.as_bytes()) {
-            out.push(der);
-        }
-    }
-    out
 }
 
 fn save_photo(doc: &Document, path: &Path) -> Result<String, CliError> {
