@@ -26,3 +26,27 @@ stop_pcscd() {
     wait "$PCSCD_PID" 2>/dev/null
     PCSCD_PID=""
 }
+
+# Make $WORK and install the exit trap: on every exit path stop the virtual card ($SIM_PID)
+# and pcscd ($PCSCD_PID), show their logs ($WORK/pcscd.log, $WORK/sim.log) on failure, and
+# remove $WORK.
+setup_work_and_cleanup() {
+    WORK="$(mktemp -d)"
+    PCSCD_PID=""
+    SIM_PID=""
+    trap cleanup_pcscd_test EXIT
+    trap 'exit 130' INT TERM
+}
+
+cleanup_pcscd_test() {
+    local rc=$?
+    set +e
+    if [ -n "$SIM_PID" ]; then kill "$SIM_PID" 2>/dev/null; wait "$SIM_PID" 2>/dev/null; fi
+    stop_pcscd
+    if [ "$rc" -ne 0 ]; then
+        echo "---- pcscd log (last 40 lines) ----" >&2; tail -n 40 "$WORK/pcscd.log" >&2
+        echo "---- virtual card log ----" >&2; cat "$WORK/sim.log" >&2
+    fi
+    rm -rf "$WORK"
+    exit "$rc"
+}

@@ -36,23 +36,7 @@ fi
 [ -x "$CIE_COMPANION_BIN" ] || fail "binary $CIE_COMPANION_BIN not found"
 BIN="$CIE_COMPANION_BIN"
 
-WORK="$(mktemp -d)"
-PCSCD_PID=""
-SIM_PID=""
-cleanup() {
-    local rc=$?
-    set +e
-    if [ -n "$SIM_PID" ]; then kill "$SIM_PID" 2>/dev/null; wait "$SIM_PID" 2>/dev/null; fi
-    stop_pcscd
-    if [ "$rc" -ne 0 ]; then
-        echo "---- pcscd log (last 40 lines) ----" >&2; tail -n 40 "$WORK/pcscd.log" >&2
-        echo "---- sim vpcd log ----" >&2; cat "$WORK/sim.log" >&2
-    fi
-    rm -rf "$WORK"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+setup_work_and_cleanup
 
 step "no PC/SC service yet: readers must say so plainly and exit 0"
 "$BIN" readers >"$WORK/none.txt" 2>&1 || fail "readers exited non-zero without pcscd"
