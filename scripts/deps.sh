@@ -13,10 +13,12 @@
 #   vsmartcard-vpcd  pcscd driver exposing the "Virtual PCD" reader (tests/pcsc/run.sh)
 #   cmake libclang-dev pkg-config  build the vendored libnfc of `nfc1` (cmake + bindgen)
 #   libjna-java junit5 openjdk-17-jdk-headless  Kotlin bindings tests (scripts/bindings-test.sh)
+#   opensc libnss3-tools  pkcs11-tool, modutil, certutil: the PKCS#11 module's end-to-end
+#                    test (tests/pkcs11/run.sh)
 # plus the Kotlin compiler 2.4.20 from the npm package `kotlin-compiler` (ensure_kotlin).
 
 CIE_DEPS_CLI_PKGS=(libpcsclite-dev pcscd vsmartcard-vpcd cmake libclang-dev pkg-config)
-CIE_DEPS_ALL_PKGS=("${CIE_DEPS_CLI_PKGS[@]}" libjna-java junit5 openjdk-17-jdk-headless)
+CIE_DEPS_ALL_PKGS=("${CIE_DEPS_CLI_PKGS[@]}" libjna-java junit5 openjdk-17-jdk-headless opensc libnss3-tools)
 CIE_KOTLIN_VERSION="${CIE_KOTLIN_VERSION:-2.4.20}"
 
 _deps_log() { printf '[deps] %s\n' "$*" >&2; }

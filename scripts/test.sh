@@ -4,7 +4,7 @@
 # Installs missing system packages first (scripts/deps.sh; root or passwordless sudo) and
 # starts a local PostgreSQL for the store tests (scripts/postgres.sh), unless
 # CIE_TEST_POSTGRES_URL already names one.
-#   CIE_SKIP_PCSC=1   skip the PC/SC end-to-end test (it needs root and no running pcscd)
+#   CIE_SKIP_PCSC=1   skip the PC/SC and PKCS#11 end-to-end tests (root, no running pcscd)
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -59,20 +59,31 @@ bash scripts/browser-test.sh
 step "mobile targets type-check (scripts/cross-check.sh: aarch64 Android and iOS)"
 bash scripts/cross-check.sh
 
+# The tests that start their own pcscd (root; one at a time: they share pcscd and vpcd).
+#   $1 what, $2 script
+run_pcscd_test() {
+    if [ "$(id -u)" -eq 0 ]; then
+        step "$1 ($2)"
+        bash "$2"
+    elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
+        step "$1 ($2, via sudo)"
+        cargo build -q -p cie-companion-cli -p cie-companion-pkcs11
+        local target="${CARGO_TARGET_DIR:-$ROOT/target}"
+        sudo -n env CIE_COMPANION_BIN="$target/debug/cie-companion" \
+            CIE_PKCS11_MODULE="$target/debug/libcie_companion_pkcs11.so" bash "$2"
+    else
+        echo "The PC/SC end-to-end tests need root (they start pcscd). Run as root, configure" >&2
+        echo "passwordless sudo, or set CIE_SKIP_PCSC=1 to skip them knowingly." >&2
+        exit 1
+    fi
+}
+
 if [ "${CIE_SKIP_PCSC:-}" = 1 ]; then
-    step "PC/SC end-to-end test SKIPPED (CIE_SKIP_PCSC=1)"
-elif [ "$(id -u)" -eq 0 ]; then
-    step "PC/SC end-to-end test (tests/pcsc/run.sh: pcscd + vpcd + virtual CIE)"
-    bash tests/pcsc/run.sh
-elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
-    step "PC/SC end-to-end test (tests/pcsc/run.sh, via sudo)"
-    cargo build -q -p cie-companion-cli
-    sudo -n env CIE_COMPANION_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/cie-companion" \
-        bash tests/pcsc/run.sh
+    step "PC/SC end-to-end tests SKIPPED (CIE_SKIP_PCSC=1)"
 else
-    echo "The PC/SC end-to-end test needs root (it starts pcscd). Run as root, configure" >&2
-    echo "passwordless sudo, or set CIE_SKIP_PCSC=1 to skip it knowingly." >&2
-    exit 1
+    run_pcscd_test "PC/SC end-to-end test: pcscd + vpcd + virtual CIE" tests/pcsc/run.sh
+    run_pcscd_test "PKCS#11 module: pkcs11-tool, NSS and OpenSSL through pcscd + virtual CIE" \
+        tests/pkcs11/run.sh
 fi
 
 step "all tests passed in $((SECONDS - T0))s"

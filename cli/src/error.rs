@@ -4,6 +4,7 @@
 use cie_core::applets::emrtd::EmrtdError;
 use cie_core::otp::OtpError;
 use cie_core::transport::TransportError;
+use cie_readers::ReaderError;
 
 /// Exit codes of `cie-companion` (also listed in `--help`).
 pub mod exit {
@@ -185,6 +186,18 @@ impl std::fmt::Display for CliError {
 }
 
 impl std::error::Error for CliError {}
+
+impl From<ReaderError> for CliError {
+    fn from(e: ReaderError) -> Self {
+        match e {
+            ReaderError::Unavailable { reason } => Self::PcscUnavailable { reason },
+            ReaderError::NoReaders => Self::NoReaders { kind: "PC/SC" },
+            ReaderError::NotFound { name, available } => Self::ReaderNotFound { name, available },
+            ReaderError::NoCard { reader } => Self::NoCard { reader },
+            ReaderError::Transport(t) => Self::Transport(t),
+        }
+    }
+}
 
 #[cfg(test)]
 mod tests {

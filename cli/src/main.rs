@@ -50,6 +50,12 @@ enum Cmd {
         #[command(subcommand)]
         command: SimCmd,
     },
+    /// Virtual cards served to real PC/SC software.
+    #[command(name = "card-sim")]
+    CardSim {
+        #[command(subcommand)]
+        command: CardSimCmd,
+    },
     /// Identity documents' chips (the CIE's travel-document side, e-passports).
     Mrtd {
         #[command(subcommand)]
@@ -141,6 +147,36 @@ enum SimCmd {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum CardSimCmd {
+    /// Serve a virtual card to pcscd through vsmartcard's vpcd, so every PC/SC program on
+    /// the machine sees it in the "Virtual PCD" reader; runs until pcscd stops or Ctrl+C.
+    Serve {
+        /// Which virtual card: `cie` (IAS + eMRTD with PACE) or `passport` (eMRTD, BAC).
+        #[arg(long, default_value = "cie", value_parser = ["cie", "passport"])]
+        card: String,
+        /// Where vpcd listens (35963 is slot 0, "Virtual PCD 00 00").
+        #[arg(long, default_value = "127.0.0.1:35963", value_parser = parse_host_port)]
+        vpcd: (String, u16),
+        /// Keep trying to connect for this many seconds while vpcd is not listening yet.
+        #[arg(long, default_value_t = 10)]
+        wait: u64,
+    },
+}
+
+fn parse_host_port(s: &str) -> Result<(String, u16), String> {
+    let (host, port) = s
+        .rsplit_once(':')
+        .ok_or_else(|| "use HOST:PORT, e.g. 127.0.0.1:35963".to_string())?;
+    let port = port
+        .parse()
+        .map_err(|_| format!("'{port}' is not a port number"))?;
+    if host.is_empty() {
+        return Err("use HOST:PORT, e.g. 127.0.0.1:35963".into());
+    }
+    Ok((host.to_string(), port))
+}
+
 fn parse_on_off(s: &str) -> Result<bool, String> {
     match s {
         "on" | "true" | "yes" => Ok(true),
@@ -198,6 +234,14 @@ fn run() -> ExitCode {
                     card,
                 },
         } => sim_vpcd(&host, port, Duration::from_secs(wait), &card),
+        Cmd::CardSim {
+            command:
+                CardSimCmd::Serve {
+                    card,
+                    vpcd: (host, port),
+                    wait,
+                },
+        } => sim_vpcd(&host, port, Duration::from_secs(wait), &card),
         Cmd::Mrtd {
             command: MrtdCmd::Read(args),
         } => mrtd::read(args),
@@ -240,7 +284,7 @@ fn readers() -> Result<(), CliError> {
         Err(e) => println!(
             "PC/SC readers: the PC/SC service is not available ({}). Start pcscd to use contact readers.",
             match &e {
-                CliError::PcscUnavailable { reason } => reason.as_str(),
+                cie_readers::ReaderError::Unavailable { reason } => reason.as_str(),
                 _ => "unknown error",
             }
         ),
@@ -313,12 +357,17 @@ fn sim_vpcd(host: &str, port: u16, wait: Duration, card: &str) -> Result<(), Cli
         "{what} inserted into vpcd at {host}:{port}. Use it with --reader \"{reader}\"; \
          stop with Ctrl+C."
     );
+    // One card for the whole connection: a reset power-cycles it (session, selection and
+    // verified PIN dropped) but keeps its files and PIN/PUK counters, as a real card does,
+    // so a wrong PIN stays spent from one PC/SC program to the next.
+    let virtual_card = Arc::new(if card == "passport" {
+        card_sim::emrtd::virtual_passport_bac(card_sim::CardConfig::default())
+    } else {
+        transport::virtual_cie()
+    });
     let stats = vpcd::serve(&mut stream, || {
-        Arc::new(if card == "passport" {
-            card_sim::emrtd::virtual_passport_bac(card_sim::CardConfig::default())
-        } else {
-            transport::virtual_cie()
-        })
+        virtual_card.power_cycle();
+        virtual_card.clone()
     })
     .map_err(|e| CliError::Vpcd {
         reason: e.to_string(),

@@ -81,7 +81,8 @@ fn write_message(stream: &mut impl Write, payload: &[u8]) -> io::Result<()> {
 }
 
 /// Serve one vpcd connection until vpcd closes it. `new_card` is called at the start and on
-/// every power-on and reset, so a reset gives the card's power-on state.
+/// every power-on and reset and gives the card in its power-on state (the desktop program
+/// power-cycles one card, so its PIN counters persist across resets as on a real card).
 ///
 /// A transport error on one APDU is answered with SW `6F 00` (no precise diagnosis) and
 /// logged; it does not end the session.

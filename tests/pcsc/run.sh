@@ -23,16 +23,9 @@ command -v pcscd >/dev/null || fail "pcscd not installed (bash scripts/deps.sh)"
 [ -e "$VPCD_DRIVER" ] || fail "vpcd driver $VPCD_DRIVER missing (apt-get install vsmartcard-vpcd)"
 [ -r "$VPCD_CONF" ] || fail "$VPCD_CONF missing (apt-get install vsmartcard-vpcd)"
 grep -q '^FRIENDLYNAME *"Virtual PCD"' "$VPCD_CONF" || fail "$VPCD_CONF does not name the reader \"Virtual PCD\""
-# Live (non-zombie) pcscd processes, read from /proc (procps may be absent on a fresh machine).
-live_pcscd() {
-    local d
-    for d in /proc/[0-9]*; do
-        [ "$(cat "$d/comm" 2>/dev/null)" = pcscd ] || continue
-        awk '{ if ($3 != "Z") print FILENAME }' "$d/stat" 2>/dev/null | cut -d/ -f3
-    done | tr '\n' ' '
-}
-running="$(live_pcscd)"
-[ -z "$running" ] || fail "a pcscd is already running (pid $running); stop it first: systemctl stop pcscd.socket pcscd"
+# shellcheck source=tests/pcsc/common.sh
+source "$ROOT/tests/pcsc/common.sh"
+require_no_pcscd
 
 # Build the program (uses CARGO_TARGET_DIR if set), unless a binary is given.
 if [ -z "${CIE_COMPANION_BIN:-}" ]; then
@@ -43,31 +36,7 @@ fi
 [ -x "$CIE_COMPANION_BIN" ] || fail "binary $CIE_COMPANION_BIN not found"
 BIN="$CIE_COMPANION_BIN"
 
-WORK="$(mktemp -d)"
-PCSCD_PID=""
-SIM_PID=""
-stop_pcscd() {
-    [ -n "$PCSCD_PID" ] || return 0
-    kill "$PCSCD_PID" 2>/dev/null
-    for _ in $(seq 50); do kill -0 "$PCSCD_PID" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$PCSCD_PID" 2>/dev/null
-    wait "$PCSCD_PID" 2>/dev/null
-    PCSCD_PID=""
-}
-cleanup() {
-    local rc=$?
-    set +e
-    if [ -n "$SIM_PID" ]; then kill "$SIM_PID" 2>/dev/null; wait "$SIM_PID" 2>/dev/null; fi
-    stop_pcscd
-    if [ "$rc" -ne 0 ]; then
-        echo "---- pcscd log (last 40 lines) ----" >&2; tail -n 40 "$WORK/pcscd.log" >&2
-        echo "---- sim vpcd log ----" >&2; cat "$WORK/sim.log" >&2
-    fi
-    rm -rf "$WORK"
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+setup_work_and_cleanup
 
 step "no PC/SC service yet: readers must say so plainly and exit 0"
 "$BIN" readers >"$WORK/none.txt" 2>&1 || fail "readers exited non-zero without pcscd"

@@ -2,7 +2,8 @@
 //! never links them.
 
 pub mod nfc;
-pub mod pcsc;
+/// PC/SC readers, shared with the PKCS#11 module (`readers/`).
+pub use cie_readers::pcsc;
 
 use std::sync::Arc;
 

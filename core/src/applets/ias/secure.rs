@@ -281,7 +281,18 @@ impl<C: ApduChannel> SecureIas<C> {
     /// Sign a digest with the authentication key (needs the PIN verified): the card pads
     /// the DigestInfo with PKCS#1 v1.5 type 01 and returns the signature.
     pub async fn sign(&self, alg: DigestAlgorithm, digest: &[u8]) -> Result<Vec<u8>, IasError> {
-        let di = digest_info(alg, digest)?;
+        self.sign_pkcs1(&digest_info(alg, digest)?).await
+    }
+
+    /// Sign `data` as given with the authentication key (needs the PIN verified): the card
+    /// pads it with PKCS#1 v1.5 type 01 and returns the signature. `data` is normally a
+    /// DigestInfo; PKCS#11's `CKM_RSA_PKCS` passes it through unchanged (TLS 1.2 client
+    /// authentication). At most the modulus length minus 11 bytes (RFC 8017 §9.2).
+    pub async fn sign_pkcs1(&self, data: &[u8]) -> Result<Vec<u8>, IasError> {
+        if data.is_empty() {
+            return Err(IasError::malformed("data to sign", "empty"));
+        }
+        let di = data.to_vec();
         let mse =
             Command::new(0x00, 0x22, 0x41, 0xA4).with_data([0x80, 0x01, 0x02, 0x84, 0x01, 0x81]);
         self.sm.transmit(&mse).await?.check(0x22)?;

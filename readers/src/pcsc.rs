@@ -14,7 +14,11 @@ use std::ffi::{CStr, CString};
 
 use cie_core::transport::{CardTransport, TransportError, TransportInfo, TransportKind};
 
-use crate::error::CliError;
+use crate::ReaderError;
+
+/// An open PC/SC context (pcsc-lite connection), kept by long-lived users such as the
+/// PKCS#11 module.
+pub use ::pcsc::Context as PcscContext;
 
 /// One PC/SC reader as listed by `readers`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -38,26 +42,31 @@ pub fn map_pcsc_error(e: pcsc::Error) -> TransportError {
     }
 }
 
-fn establish() -> Result<pcsc::Context, CliError> {
-    pcsc::Context::establish(pcsc::Scope::User).map_err(|e| CliError::PcscUnavailable {
+/// Open a PC/SC context (user scope). `Err(Unavailable)` when pcscd is not running.
+pub fn establish() -> Result<pcsc::Context, ReaderError> {
+    pcsc::Context::establish(pcsc::Scope::User).map_err(|e| ReaderError::Unavailable {
         reason: e.to_string(),
     })
 }
 
-fn reader_names(ctx: &pcsc::Context) -> Result<Vec<CString>, CliError> {
+fn reader_names(ctx: &pcsc::Context) -> Result<Vec<CString>, ReaderError> {
     match ctx.list_readers_owned() {
         Ok(names) => Ok(names),
         Err(pcsc::Error::NoReadersAvailable) => Ok(Vec::new()),
-        Err(e) => Err(CliError::PcscUnavailable {
+        Err(e) => Err(ReaderError::Unavailable {
             reason: e.to_string(),
         }),
     }
 }
 
 /// List the PC/SC readers. `Err(PcscUnavailable)` when pcscd is not running.
-pub fn list_readers() -> Result<Vec<PcscReader>, CliError> {
-    let ctx = establish()?;
-    let names = reader_names(&ctx)?;
+pub fn list_readers() -> Result<Vec<PcscReader>, ReaderError> {
+    list_readers_in(&establish()?)
+}
+
+/// List the readers of an open context, with whether each holds a card.
+pub fn list_readers_in(ctx: &pcsc::Context) -> Result<Vec<PcscReader>, ReaderError> {
+    let names = reader_names(ctx)?;
     let mut states: Vec<pcsc::ReaderState> = names
         .iter()
         .map(|n| pcsc::ReaderState::new(n.clone(), pcsc::State::UNAWARE))
@@ -95,11 +104,14 @@ impl std::fmt::Debug for PcscTransport {
 impl PcscTransport {
     /// Connect (shared, T=0 or T=1) to the card in `reader`, or in the first reader holding a
     /// card when `reader` is `None`. `force_extended` overrides the extended-length probe.
-    pub fn connect(reader: Option<&str>, force_extended: Option<bool>) -> Result<Self, CliError> {
+    pub fn connect(
+        reader: Option<&str>,
+        force_extended: Option<bool>,
+    ) -> Result<Self, ReaderError> {
         let ctx = establish()?;
         let names = reader_names(&ctx)?;
         if names.is_empty() {
-            return Err(CliError::NoReaders { kind: "PC/SC" });
+            return Err(ReaderError::NoReaders);
         }
         let candidates: Vec<&CString> = match reader {
             Some(name) => {
@@ -107,7 +119,7 @@ impl PcscTransport {
                 match found {
                     Some(n) => vec![n],
                     None => {
-                        return Err(CliError::ReaderNotFound {
+                        return Err(ReaderError::NotFound {
                             name: name.to_string(),
                             available: names
                                 .iter()
@@ -126,14 +138,27 @@ impl PcscTransport {
                 Err(e) => last = Some(e),
             }
         }
-        Err(last.unwrap_or(CliError::NoReaders { kind: "PC/SC" }))
+        Err(last.unwrap_or(ReaderError::NoReaders))
+    }
+
+    /// Connect (shared, T=0 or T=1) to the card in the reader `name` of an open context.
+    pub fn connect_in(
+        ctx: &pcsc::Context,
+        name: &str,
+        force_extended: Option<bool>,
+    ) -> Result<Self, ReaderError> {
+        let cname = CString::new(name).map_err(|_| ReaderError::NotFound {
+            name: name.to_string(),
+            available: Vec::new(),
+        })?;
+        Self::connect_one(ctx, &cname, force_extended)
     }
 
     fn connect_one(
         ctx: &pcsc::Context,
         name: &CStr,
         force_extended: Option<bool>,
-    ) -> Result<Self, CliError> {
+    ) -> Result<Self, ReaderError> {
         let reader = name.to_string_lossy().into_owned();
         let card = ctx
             .connect(
@@ -145,20 +170,20 @@ impl PcscTransport {
                 pcsc::Error::NoSmartcard
                 | pcsc::Error::RemovedCard
                 | pcsc::Error::UnpoweredCard
-                | pcsc::Error::UnresponsiveCard => CliError::NoCard {
+                | pcsc::Error::UnresponsiveCard => ReaderError::NoCard {
                     reader: reader.clone(),
                 },
                 pcsc::Error::UnknownReader | pcsc::Error::ReaderUnavailable => {
-                    CliError::ReaderNotFound {
+                    ReaderError::NotFound {
                         name: reader.clone(),
                         available: Vec::new(),
                     }
                 }
-                other => CliError::Transport(map_pcsc_error(other)),
+                other => ReaderError::Transport(map_pcsc_error(other)),
             })?;
         let status = card
             .status2_owned()
-            .map_err(|e| CliError::Transport(map_pcsc_error(e)))?;
+            .map_err(|e| ReaderError::Transport(map_pcsc_error(e)))?;
         let atr = status.atr().to_vec();
         let t1 = status.protocol2() == Some(pcsc::Protocol::T1);
         let max_apdu_data = if t1 {
@@ -186,6 +211,12 @@ impl PcscTransport {
     /// The reader's name.
     pub fn reader(&self) -> &str {
         &self.reader
+    }
+
+    /// The card's ATR, as `SCardStatus` gave it at connection (vpcd does not answer the
+    /// ATR attribute request, so the status is what is read).
+    pub fn atr(&self) -> &[u8] {
+        self.info.atr.as_deref().unwrap_or_default()
     }
 }
 
