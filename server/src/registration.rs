@@ -14,16 +14,19 @@
 //!    hash to its values; DG12 too, except when the document is listed in a CSCA-signed
 //!    deviation list for a wrong DG12 hash (the CIE 3.0 of 2017-10 … 2018-02, emrtd.md §6):
 //!    then DG12 is dropped and the deviation recorded;
-//! 4. the attributes are taken from the verified groups only.
-//!
-//! Known limit (see the module's tests and issue 12 notes): with the CAN alone nothing the
-//! card offers in clear ties the IAS side (NIS, its key) to the eMRTD side (the data
-//! groups) cryptographically; both are checked to be the State's, but a genuine card could
-//! be presented with another genuine card's data groups. See [`VerifiedRegistration`].
+//! 4. the attributes are taken from the verified groups only;
+//! 5. the card that signed belongs to the person of the data groups: its authentication
+//!    certificate (read under the secure session, no PIN) hashes to the IAS SOD's `A3`
+//!    and names the codice fiscale of DG11. Without it, a genuine card could be presented
+//!    with another person's genuine (copied) data groups: the eMRTD side alone proves
+//!    authenticity of the data, not presence of the chip to the server. A server may
+//!    accept unbound registrations ([`RegistrationTrust::allow_unbound`]); the result then
+//!    says `bound: false`.
 
 use cie_core::applets::emrtd::deviation::{self, DeviationError, MatchedDeviation};
 use cie_core::applets::emrtd::lds::sod;
 use cie_core::applets::emrtd::passive::{self, HashCheck, MasterListInfo, PaError, TrustStore};
+use cie_core::applets::ias::certificate::CieCertificate;
 use cie_core::applets::ias::genuine::check_pkcs1_raw;
 use cie_core::applets::ias::pubkey::RsaPublicKey;
 use cie_core::flows::registration::RegistrationAttributes;
@@ -39,6 +42,8 @@ pub const REGISTRATION_LEVEL: u8 = 3;
 const IAS_TAG_NIS: u8 = 0xA1;
 /// The IAS SOD's tag for the NIS key (EF 1005).
 const IAS_TAG_NIS_KEY: u8 = 0xA5;
+/// The IAS SOD's tag for the authentication certificate (EF 1003).
+const IAS_TAG_CERT: u8 = 0xA3;
 
 /// Largest accepted field, decoded (DG2 with a large JPEG 2000 is ~20-30 KB).
 const MAX_FIELD: usize = 256 * 1024;
@@ -82,6 +87,14 @@ pub enum RegistrationRefusal {
     /// A verified attribute registration needs is absent.
     #[error("the document lacks the {0}")]
     MissingAttribute(&'static str),
+    /// The card's certificate names another codice fiscale than the document's DG11: the
+    /// CIE application and the travel-document data come from different people.
+    #[error("the card and the document data belong to different people")]
+    CardMismatch,
+    /// No certificate was sent, so nothing ties the card that signed to the document data,
+    /// and this server requires that tie.
+    #[error("the card's certificate is needed to tie the card to the document data")]
+    NotBound,
 }
 
 impl RegistrationRefusal {
@@ -116,6 +129,12 @@ impl RegistrationRefusal {
                 format!("il gruppo di dati DG{n} non è coperto dall'oggetto di sicurezza")
             }
             Self::MissingAttribute(what) => format!("il documento non riporta: {what}"),
+            Self::CardMismatch => {
+                "la carta e i dati del documento appartengono a persone diverse".into()
+            }
+            Self::NotBound => {
+                "serve il certificato della carta per legarla ai dati del documento".into()
+            }
         }
     }
 
@@ -132,6 +151,8 @@ impl RegistrationRefusal {
             Self::DataGroupMismatch(_) => "data_group_mismatch",
             Self::DataGroupNotSigned(_) => "data_group_not_signed",
             Self::MissingAttribute(_) => "missing_attribute",
+            Self::CardMismatch => "card_mismatch",
+            Self::NotBound => "not_bound",
         }
     }
 }
@@ -157,6 +178,7 @@ pub enum TrustError {
 pub struct RegistrationTrust {
     cscas: TrustStore,
     deviations: Vec<deviation::VerifiedDeviationList>,
+    allow_unbound: bool,
 }
 
 impl RegistrationTrust {
@@ -193,6 +215,13 @@ impl RegistrationTrust {
         let n = list.list.document_count();
         self.deviations.push(list);
         Ok(n)
+    }
+
+    /// Accept registrations without the card's certificate (cards that want the PIN to
+    /// read EF 1003): then nothing ties the NIS-signing card to the eMRTD data groups, and
+    /// the result says so ([`VerifiedRegistration::bound`] `false`). Off by default.
+    pub fn allow_unbound(&mut self, allow: bool) {
+        self.allow_unbound = allow;
     }
 
     /// Number of CSCAs.
@@ -275,6 +304,9 @@ pub struct VerifiedRegistration {
     pub attributes: RegistrationAttributes,
     /// [`REGISTRATION_LEVEL`].
     pub level: u8,
+    /// The card that signed is tied to the document data: its certificate (hash in the
+    /// IAS SOD) names the same codice fiscale as DG11.
+    pub bound: bool,
     /// Deviations accepted (DG12 dropped for a listed document).
     pub deviations: Vec<AcceptedDeviation>,
     /// For audit.
@@ -334,11 +366,16 @@ pub fn verify_registration(
         field: "ias_sod",
         reason: e.to_string(),
     })?;
-    let ias_report = passive::verify(
-        &ias_sod,
-        &[(IAS_TAG_NIS, &nis), (IAS_TAG_NIS_KEY, &key_der)],
-        &trust.cscas,
-    );
+    let certificate = request
+        .certificate
+        .as_deref()
+        .map(|t| field("certificate", t))
+        .transpose()?;
+    let mut ias_files: Vec<(u8, &[u8])> = vec![(IAS_TAG_NIS, &nis), (IAS_TAG_NIS_KEY, &key_der)];
+    if let Some(c) = &certificate {
+        ias_files.push((IAS_TAG_CERT, c));
+    }
+    let ias_report = passive::verify(&ias_sod, &ias_files, &trust.cscas);
     ias_report
         .signature
         .as_ref()
@@ -351,6 +388,7 @@ pub fn verify_registration(
         if *check != HashCheck::Match {
             let what = match file {
                 cie_core::applets::emrtd::lds::File::Dg(IAS_TAG_NIS) => "NIS",
+                cie_core::applets::emrtd::lds::File::Dg(IAS_TAG_CERT) => "certificate",
                 _ => "NIS key",
             };
             return Err(RegistrationRefusal::IasHashMismatch(what));
@@ -436,6 +474,27 @@ pub fn verify_registration(
         .filter(|c| !c.is_empty())
         .ok_or(RegistrationRefusal::MissingAttribute("codice fiscale"))?;
 
+    // 5. The card that signed belongs to the person of the document data.
+    let bound = match &certificate {
+        Some(der) => {
+            let cert =
+                CieCertificate::from_der(der).map_err(|e| RegistrationRefusal::Malformed {
+                    field: "certificate",
+                    reason: e.to_string(),
+                })?;
+            let same = cert
+                .codice_fiscale
+                .as_deref()
+                .is_some_and(|c| c.trim().eq_ignore_ascii_case(codice_fiscale.trim()));
+            if !same {
+                return Err(RegistrationRefusal::CardMismatch);
+            }
+            true
+        }
+        None if trust.allow_unbound => false,
+        None => return Err(RegistrationRefusal::NotBound),
+    };
+
     let b64 = cie_core::flows::wire::b64;
     Ok(VerifiedRegistration {
         nis: String::from_utf8_lossy(&nis).into_owned(),
@@ -443,6 +502,7 @@ pub fn verify_registration(
         codice_fiscale,
         attributes,
         level: REGISTRATION_LEVEL,
+        bound,
         deviations,
         evidence: RegistrationEvidence {
             challenge: challenge.to_string(),

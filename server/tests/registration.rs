@@ -100,6 +100,8 @@ fn the_virtual_cie_registers_and_the_server_keeps_the_verified_attributes() {
     assert_eq!(v.codice_fiscale, "TSTTST80A01H501X");
     assert_eq!(v.nis, "000011112222");
     assert_eq!(v.level, 3);
+    assert!(v.bound, "the card's certificate ties it to the data groups");
+    assert!(req.certificate.is_some());
     assert!(v.deviations.is_empty());
     // The server's attributes are the ones shown (same parser, verified bytes).
     assert_eq!(v.attributes, shown);
@@ -199,6 +201,53 @@ fn an_altered_or_substituted_data_group_is_refused() {
     assert_eq!(
         verify(&trust(), &req),
         Err(RegistrationRefusal::DataGroupNotSigned(14))
+    );
+}
+
+#[test]
+fn another_persons_genuine_data_groups_on_a_genuine_card_are_refused() {
+    // The attacker's own genuine card signs the challenge; the data groups are another
+    // person's, genuine too (copied with that person's CAN), signed by the same State.
+    let mut victim = card_sim::emrtd::Holder::test_cie();
+    victim.personal_number = "RSSMRA80A01H501U".into();
+    victim.surname = "ROSSI".into();
+    let other = EmrtdBuilder::new(victim).files();
+    let mut req = cie_request();
+    req.emrtd_sod = b64(&other.sod);
+    for (n, bytes) in &other.dgs {
+        let text = Some(b64(bytes));
+        match n {
+            1 => req.dg1 = b64(bytes),
+            2 => req.dg2 = b64(bytes),
+            11 => req.dg11 = b64(bytes),
+            12 => req.dg12 = text,
+            14 => req.dg14 = text,
+            _ => {}
+        }
+    }
+    req.dg14 = other.dg(14).map(b64);
+    assert_eq!(
+        verify(&trust(), &req),
+        Err(RegistrationRefusal::CardMismatch)
+    );
+    // Without the certificate nothing ties the card to the data: refused by default…
+    let mut unbound = cie_request();
+    unbound.certificate = None;
+    assert_eq!(
+        verify(&trust(), &unbound),
+        Err(RegistrationRefusal::NotBound)
+    );
+    // … accepted only where the server allows it, and then marked unbound.
+    let mut lenient = trust();
+    lenient.allow_unbound(true);
+    let v = verify_registration(&lenient, &origin(), CHALLENGE, &unbound).unwrap();
+    assert!(!v.bound);
+    // A certificate that is not the card's (not A3 in the IAS SOD).
+    let mut swapped = cie_request();
+    swapped.certificate = Some(b64(card_sim::ias::pki::TEST_CA_CERT_DER));
+    assert_eq!(
+        verify(&trust(), &swapped),
+        Err(RegistrationRefusal::IasHashMismatch("certificate"))
     );
 }
 

@@ -2,7 +2,9 @@
 //!
 //! 1. IAS application, in clear (cie.md §3.6): NIS, the NIS key (EF 1005), the card
 //!    signs the server's challenge with it (INTERNAL AUTHENTICATE, key `83`), then the IAS
-//!    EF.SOD (1006) that binds NIS and key to the State's signature.
+//!    EF.SOD (1006) that binds NIS and key to the State's signature; then, under the
+//!    secure session without the PIN, the authentication certificate (EF 1003, `A3` in
+//!    the IAS SOD), whose codice fiscale ties this card to the eMRTD side.
 //! 2. eMRTD application over PACE-CAN: EF.SOD, DG1, DG11, DG12, DG14 and DG2 (last: a
 //!    lost tag during the photo keeps the rest), read by [`DocumentRead`].
 //!
@@ -21,7 +23,7 @@ use sha2::{Digest, Sha256};
 use super::document::{DocumentProgress, DocumentRead};
 use super::registration_wire::RegistrationRequest;
 use super::wire::b64;
-use crate::apdu::ApduChannel;
+use crate::apdu::{ApduChannel, ApduError, Sw};
 use crate::applets::emrtd::lds::{self, File, LdsError};
 use crate::applets::emrtd::{Can, EmrtdError, PacePassword, Randomness};
 use crate::applets::ias::{IasApplet, IasError};
@@ -85,6 +87,7 @@ struct IasPart {
     nis_public_key: Vec<u8>,
     ias_sod: Vec<u8>,
     signature: Vec<u8>,
+    certificate: Option<Vec<u8>>,
 }
 
 /// One registration read, kept across taps.
@@ -127,11 +130,29 @@ impl RegistrationRead {
             // here too: a clone is told at once, not after the upload.
             let proof = ias.verify_card_genuine(&self.to_sign).await?;
             let sod = ias.read_sod().await?;
+            // The authentication certificate, under the secure session (DH + device
+            // authentication, no PIN): its hash is in the IAS SOD (`A3`) and its subject
+            // names the codice fiscale, which ties this card to the eMRTD data groups.
+            // A card that wants the PIN first answers 6982: the read goes on without it
+            // and the server decides whether that is enough.
+            let certificate = match ias.open_secure(rng).await {
+                Ok(secure) => match secure.read_certificate().await {
+                    Ok(der) => Some(der),
+                    Err(IasError::Apdu(ApduError::Status { sw, .. }))
+                        if sw == Sw::SECURITY_STATUS_NOT_SATISFIED =>
+                    {
+                        None
+                    }
+                    Err(e) => return Err(e.into()),
+                },
+                Err(e) => return Err(e.into()),
+            };
             self.ias = Some(IasPart {
                 nis: *proof.nis.as_bytes(),
                 nis_public_key: proof.public_key.der.clone(),
                 ias_sod: sod.der,
                 signature: proof.signature,
+                certificate,
             });
         }
         let document = self.document.tap(ch, rng, progress).await?;
@@ -324,6 +345,12 @@ impl RegistrationDraft {
         if self.files.contains_key(&File::Dg(12)) {
             items.push(("dati di rilascio (DG12)", "issuance data (DG12)"));
         }
+        if self.ias.certificate.is_some() {
+            items.push((
+                "certificato di autenticazione della carta",
+                "the card's authentication certificate",
+            ));
+        }
         items
     }
 
@@ -337,6 +364,7 @@ impl RegistrationDraft {
             nis_public_key: b64(&self.ias.nis_public_key),
             ias_sod: b64(&self.ias.ias_sod),
             challenge_signature: b64(&self.ias.signature),
+            certificate: self.ias.certificate.as_deref().map(b64),
             emrtd_sod: f(File::Sod).unwrap_or_default(),
             dg1: f(File::Dg(1)).unwrap_or_default(),
             dg2: f(File::Dg(2)).unwrap_or_default(),

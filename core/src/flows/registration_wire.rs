@@ -55,6 +55,11 @@ pub struct RegistrationRequest {
     pub ias_sod: String,
     /// The card's signature over [`registration_challenge`] with the NIS key.
     pub challenge_signature: String,
+    /// EF.Cert_CIE (1003), the authentication certificate DER, read under the secure
+    /// session without the PIN; `A3` in the IAS SOD. Its codice fiscale ties the IAS side
+    /// (NIS, key) to the eMRTD side (DG11). Absent when the card wanted the PIN for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificate: Option<String>,
     /// The eMRTD EF.SOD, as read.
     pub emrtd_sod: String,
     /// DG1 (MRZ).
@@ -129,6 +134,7 @@ mod tests {
             nis_public_key: "k".into(),
             ias_sod: "s".into(),
             challenge_signature: "x".into(),
+            certificate: None,
             emrtd_sod: "e".into(),
             dg1: "SECRETMRZ".into(),
             dg2: "p".into(),
