@@ -461,3 +461,38 @@ fn stored_zip(members: &[(&str, &[u8])]) -> Vec<u8> {
     out.extend([0, 0]);
     out
 }
+
+#[test]
+fn a_lost_tag_anywhere_in_the_tap_resumes_and_the_result_still_verifies() {
+    use card_sim::faulty::{Fault, FaultyTransport};
+    let builder = EmrtdBuilder::cie();
+    let to_sign = registration_challenge(&origin(), CHALLENGE);
+    let new_card = || {
+        Arc::new(card_sim::cie::virtual_cie_with(
+            CieVariant::default(),
+            CardConfig::extended(1024),
+            &builder,
+        ))
+    };
+    let clean = {
+        let t = Arc::new(FaultyTransport::new(new_card()));
+        let mut r = RegistrationRead::new(Can::new(chip::TEST_CAN).unwrap(), &to_sign);
+        pollster_block_on(r.tap(&CardChannel::new(t.clone()), &OsRandomness, &NoProgress)).unwrap();
+        t.apdu_count()
+    };
+    assert!(clean > 30, "{clean}");
+    for n in (0..clean).step_by(3) {
+        let card = new_card();
+        let faulty = Arc::new(FaultyTransport::new(card.clone()).fail_at(n, Fault::TagLost));
+        let mut r = RegistrationRead::new(Can::new(chip::TEST_CAN).unwrap(), &to_sign);
+        let e = pollster_block_on(r.tap(&CardChannel::new(faulty), &OsRandomness, &NoProgress))
+            .expect_err("a lost tag stops the tap");
+        assert!(!e.message_it().is_empty());
+        card.power_cycle();
+        let draft = pollster_block_on(r.tap(&CardChannel::new(card), &OsRandomness, &NoProgress))
+            .unwrap_or_else(|e| panic!("APDU {n}: second tap failed: {e:?}"));
+        let v = verify_registration(&trust(), &origin(), CHALLENGE, &draft.request("c"))
+            .unwrap_or_else(|e| panic!("APDU {n}: {e:?}"));
+        assert!(v.bound);
+    }
+}
