@@ -467,10 +467,11 @@ pub fn deviation_list(data: &[u8]) {
 /// and loading whatever they hold into a trust store.
 pub fn trust_files(data: &[u8]) {
     use crate::applets::emrtd::passive::TrustStore;
-    use crate::applets::emrtd::trust_files::{self, MAX_MEMBER, MAX_MEMBERS};
+    use crate::applets::emrtd::trust_files::{self, MAX_MEMBER, MAX_MEMBERS, MAX_TOTAL};
     if let Ok(members) = trust_files::zip_members(data) {
         assert!(members.len() <= MAX_MEMBERS);
         assert!(members.iter().all(|m| m.len() <= MAX_MEMBER));
+        assert!(members.iter().map(Vec::len).sum::<usize>() <= MAX_TOTAL);
     }
     let mut store = TrustStore::new();
     if let Ok(n) = trust_files::load_csca_file(&mut store, data) {

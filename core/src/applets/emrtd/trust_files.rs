@@ -4,8 +4,8 @@
 //! Germany as `GermanMasterList.zip`.
 //!
 //! The ZIP reader is minimal and bounded: it walks the central directory, takes stored or
-//! deflated members, and refuses sizes past [`MAX_MEMBER`] or more than [`MAX_MEMBERS`]
-//! members. Nested archives are not opened.
+//! deflated members, and refuses sizes past [`MAX_MEMBER`] (each) or [`MAX_TOTAL`] (all),
+//! or more than [`MAX_MEMBERS`] members. Nested archives are not opened.
 
 use data_encoding::BASE64;
 
@@ -15,6 +15,8 @@ use super::passive::TrustStore;
 pub const MAX_MEMBER: usize = 16 * 1024 * 1024;
 /// Most members read from an archive.
 pub const MAX_MEMBERS: usize = 1024;
+/// Most bytes read from an archive, all members together (a ZIP bomb stops here).
+pub const MAX_TOTAL: usize = 64 * 1024 * 1024;
 
 /// Why a trust file did not load.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -141,6 +143,7 @@ pub fn zip_members(zip: &[u8]) -> Result<Vec<Vec<u8>>, TrustFileError> {
         return Err(TrustFileError::Zip("too many members"));
     }
     let mut out = Vec::new();
+    let mut total = 0usize;
     for _ in 0..count {
         if zip.get(at..at.saturating_add(4)) != Some(CENTRAL) {
             return Err(TrustFileError::Zip("bad central directory entry"));
@@ -170,6 +173,10 @@ pub fn zip_members(zip: &[u8]) -> Result<Vec<Vec<u8>>, TrustFileError> {
         if size > MAX_MEMBER || compressed > MAX_MEMBER {
             return Err(TrustFileError::Zip("member too large"));
         }
+        total = total.saturating_add(size);
+        if total > MAX_TOTAL {
+            return Err(TrustFileError::Zip("archive too large"));
+        }
         if zip.get(local..local.saturating_add(4)) != Some(LOCAL) {
             return Err(TrustFileError::Zip("bad local header"));
         }
@@ -181,8 +188,10 @@ pub fn zip_members(zip: &[u8]) -> Result<Vec<Vec<u8>>, TrustFileError> {
             .get(data_at..data_at.saturating_add(compressed))
             .ok_or(TrustFileError::Zip("truncated member"))?;
         let member = match method {
-            0 => data.to_vec(),
-            8 => miniz_oxide::inflate::decompress_to_vec_with_limit(data, MAX_MEMBER)
+            0 if compressed == size => data.to_vec(),
+            0 => return Err(TrustFileError::Zip("stored member sizes differ")),
+            // The declared size bounds the output: a member cannot inflate past it.
+            8 => miniz_oxide::inflate::decompress_to_vec_with_limit(data, size)
                 .map_err(|_| TrustFileError::Zip("bad deflate data"))?,
             _ => return Err(TrustFileError::Zip("unsupported compression")),
         };
@@ -265,6 +274,41 @@ mod tests {
         let n = z.len();
         z[n - 6..n - 2].copy_from_slice(&0xFFFF_FF00u32.to_le_bytes());
         assert!(zip_members(&z).is_err());
+        // A stored member whose declared size is not its length.
+        let mut z = stored_zip(&[("a", b"hello")]);
+        let cd = z.windows(4).position(|w| w == b"PK\x01\x02").unwrap();
+        z[cd + 24] = 200;
+        assert_eq!(
+            zip_members(&z),
+            Err(TrustFileError::Zip("stored member sizes differ"))
+        );
+        // Members whose declared sizes add up past the archive limit.
+        let big = (MAX_MEMBER as u32).to_le_bytes();
+        let members: Vec<(String, Vec<u8>)> = (0..5)
+            .map(|i| {
+                (
+                    format!("m{i}"),
+                    miniz_oxide::deflate::compress_to_vec(&[0], 6),
+                )
+            })
+            .collect();
+        let refs: Vec<(&str, &[u8])> = members
+            .iter()
+            .map(|(n, d)| (n.as_str(), d.as_slice()))
+            .collect();
+        let mut z = stored_zip(&refs);
+        let mut at = 0;
+        while let Some(p) = z[at..].windows(4).position(|w| w == b"PK\x01\x02") {
+            let cd = at + p;
+            z[cd + 8] = 0;
+            z[cd + 10] = 8; // deflate, declared MAX_MEMBER bytes each
+            z[cd + 24..cd + 28].copy_from_slice(&big);
+            at = cd + 4;
+        }
+        assert_eq!(
+            zip_members(&z),
+            Err(TrustFileError::Zip("archive too large"))
+        );
         let mut store = TrustStore::new();
         assert_eq!(
             load_csca_file(&mut store, b"not a certificate"),
