@@ -31,7 +31,7 @@ use cie_core::applets::ias::genuine::check_pkcs1_raw;
 use cie_core::applets::ias::pubkey::RsaPublicKey;
 use cie_core::flows::registration::RegistrationAttributes;
 use cie_core::flows::registration_wire::{RegistrationRequest, registration_challenge};
-use cie_core::flows::wire::{Origin, unb64};
+use cie_core::flows::wire::{ErrorCode, Origin, unb64};
 use sha2::{Digest, Sha256};
 
 /// The assurance level a verified registration reaches (the scale of `LoginResponse`:
@@ -138,7 +138,26 @@ impl RegistrationRefusal {
         }
     }
 
-    /// A short stable code for logs and the API's error mapping.
+    /// The wire error code (docs/protocol.md): the API answers with it and
+    /// [`Self::message_it`] / `Display` as the messages.
+    pub fn error_code(&self) -> ErrorCode {
+        match self {
+            Self::Malformed { .. } | Self::MissingAttribute(_) => ErrorCode::BadRequest,
+            Self::IasSodUntrusted(_) | Self::EmrtdSodUntrusted(_) => {
+                ErrorCode::UntrustedCertificate
+            }
+            Self::ChallengeSignature
+            | Self::IasSodSignature(_)
+            | Self::IasHashMismatch(_)
+            | Self::EmrtdSodSignature(_)
+            | Self::DataGroupMismatch(_)
+            | Self::DataGroupNotSigned(_)
+            | Self::CardMismatch
+            | Self::NotBound => ErrorCode::BadSignature,
+        }
+    }
+
+    /// A short stable code for logs and the audit row's outcome.
     pub fn code(&self) -> &'static str {
         match self {
             Self::Malformed { .. } => "malformed",

@@ -17,7 +17,7 @@ use cie_core::applets::emrtd::{Can, OsRandomness};
 use cie_core::flows::document::NoProgress;
 use cie_core::flows::registration::{RegistrationDraft, RegistrationError, RegistrationRead};
 use cie_core::flows::registration_wire::{RegistrationRequest, registration_challenge};
-use cie_core::flows::wire::{Origin, b64, unb64};
+use cie_core::flows::wire::{ErrorCode, Origin, b64, unb64};
 use companion_server::registration::{
     RegistrationRefusal, RegistrationTrust, TrustError, verify_registration,
 };
@@ -423,7 +423,16 @@ fn malformed_fields_are_typed_refusals() {
         RegistrationRefusal::DataGroupMismatch(12),
     ] {
         assert_ne!(r.message_it(), r.to_string());
+        assert_eq!(r.error_code(), ErrorCode::BadSignature);
     }
+    assert_eq!(
+        RegistrationRefusal::IasSodUntrusted(String::new()).error_code(),
+        ErrorCode::UntrustedCertificate
+    );
+    assert_eq!(
+        RegistrationRefusal::MissingAttribute("codice fiscale").error_code(),
+        ErrorCode::BadRequest
+    );
 }
 
 /// A stored-only ZIP of `(name, data)` members (what `zip -0` writes).
