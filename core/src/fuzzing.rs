@@ -430,6 +430,53 @@ pub fn lds_files(data: &[u8]) {
     if let Ok(text) = std::str::from_utf8(data) {
         let _ = dg1::Mrz::parse(text);
     }
+    // The registration summary: the same bytes as DG1 / DG11 / DG12 / DG2 at once.
+    let _ = crate::flows::registration::RegistrationAttributes::from_files(
+        &with_tag(0x61),
+        Some(&with_tag(0x6B)),
+        Some(&with_tag(0x6C)),
+        Some(data),
+    );
+}
+
+/// ICAO deviation lists: the `DeviationList` content parser and the signed-object check
+/// (oracle: nothing verifies against an empty trust store; a parsed list only matches a
+/// document number it lists).
+pub fn deviation_list(data: &[u8]) {
+    use crate::applets::emrtd::deviation::{self, DeviationError};
+    use crate::applets::emrtd::passive::TrustStore;
+    if let Ok(list) = deviation::parse_content(data) {
+        for d in &list.deviations {
+            for n in d.document_numbers.iter().take(4) {
+                for dg in [1, 2, 11, 12, 14] {
+                    if let Some(m) = list.dg_hash_wrong(n, dg) {
+                        assert_eq!(m.data_group, Some(dg));
+                    }
+                }
+            }
+        }
+        assert!(list.dg_hash_wrong("\u{0}not-listed\u{0}", 12).is_none());
+    }
+    match deviation::verify(data, &TrustStore::new()) {
+        Ok(_) => panic!("a deviation list verified against no CSCA"),
+        Err(DeviationError::Malformed(_) | DeviationError::Untrusted(_)) => {}
+    }
+}
+
+/// CSCA trust files: the ZIP reader (oracle: bounded member count and sizes), PEM blocks,
+/// and loading whatever they hold into a trust store.
+pub fn trust_files(data: &[u8]) {
+    use crate::applets::emrtd::passive::TrustStore;
+    use crate::applets::emrtd::trust_files::{self, MAX_MEMBER, MAX_MEMBERS, MAX_TOTAL};
+    if let Ok(members) = trust_files::zip_members(data) {
+        assert!(members.len() <= MAX_MEMBERS);
+        assert!(members.iter().all(|m| m.len() <= MAX_MEMBER));
+        assert!(members.iter().map(Vec::len).sum::<usize>() <= MAX_TOTAL);
+    }
+    let mut store = TrustStore::new();
+    if let Ok(n) = trust_files::load_csca_file(&mut store, data) {
+        assert!(n > 0 && !store.is_empty(), "a successful load adds a CSCA");
+    }
 }
 
 /// The Chip/Active Authentication parsers and the AA check on the same bytes: DG14 (and

@@ -20,6 +20,7 @@ pub mod context;
 pub mod error;
 pub mod mtls;
 mod page;
+pub mod registration;
 pub mod store;
 pub mod tls;
 

@@ -73,3 +73,13 @@ fn lds_files_regressions() {
 fn emrtd_auth_regressions() {
     replay("emrtd_auth", cie_core::fuzzing::emrtd_auth);
 }
+
+#[test]
+fn deviation_list_regressions() {
+    replay("deviation_list", cie_core::fuzzing::deviation_list);
+}
+
+#[test]
+fn trust_files_regressions() {
+    replay("trust_files", cie_core::fuzzing::trust_files);
+}

@@ -28,6 +28,8 @@ pub const FACE_JPEG_LARGE: &[u8] = include_bytes!("../../testdata/face_240x320.j
 
 /// Test Document Signer private key (same DS as the IAS SOD), PKCS#8 DER.
 const DS_KEY: &[u8] = include_bytes!("../../testdata/ds_key.pk8.der");
+/// Test CSCA private key, PKCS#8 DER (signs the test deviation list).
+const CSCA_KEY: &[u8] = include_bytes!("../../testdata/test_csca_key.pk8.der");
 
 /// MRZ format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -372,7 +374,7 @@ pub fn ef_sod(dgs: &[(u8, Vec<u8>)], ds_cert: &[u8], forge_signature: bool) -> V
     );
     // The fixtures are committed and tested; a broken one is a build defect.
     #[allow(clippy::expect_used)]
-    let sod = sign_lds(&lds, ds_cert, forge_signature, "2.23.136.1.1.1")
+    let sod = sign_lds(&lds, ds_cert, DS_KEY, forge_signature, "2.23.136.1.1.1")
         .expect("EF.SOD from the test DS fixtures");
     tlv(&[0x77], &sod)
 }
@@ -389,19 +391,58 @@ pub fn master_list(certs: &[&[u8]], ds_cert: &[u8]) -> Vec<u8> {
     );
     // The fixtures are committed and tested; a broken one is a build defect.
     #[allow(clippy::expect_used)]
-    let ml = sign_lds(&list, ds_cert, false, "2.23.136.1.1.2")
+    let ml = sign_lds(&list, ds_cert, DS_KEY, false, "2.23.136.1.1.2")
         .expect("master list from the test fixtures");
     ml
+}
+
+/// An ICAO deviation list (9303-12 §10: SignedData, eContentType 2.23.136.1.1.7) with one
+/// deviation: `id-Deviation-LDS-DGHashWrong` for data group `dg` of the TD1 documents
+/// `numbers` (`documentNumbers [5] SET OF PrintableString`, module `IMPLICIT TAGS`), signed
+/// directly by the test CSCA, as the Italian `IT_CIE_DeviationList` is by Italy's CSCA.
+/// `forge` flips a bit of the signature.
+pub fn deviation_list(numbers: &[&str], dg: u8, forge: bool) -> Vec<u8> {
+    let mut sorted: Vec<Vec<u8>> = numbers.iter().map(|n| tlv(&[0x13], n.as_bytes())).collect();
+    sorted.sort(); // DER SET OF order
+    let documents = tlv(
+        &[0x30],
+        &[tlv(&[0x80], b"C<"), tlv(&[0xA5], &sorted.concat())].concat(),
+    );
+    // 2.23.136.1.1.7.2.2
+    let hash_wrong = tlv(&[0x06], &[0x67, 0x81, 0x08, 0x01, 0x01, 0x07, 0x02, 0x02]);
+    let description = tlv(
+        &[0x30],
+        &[
+            tlv(&[0x13], b"DG12 hash does not match the SOD (TEST)"),
+            hash_wrong,
+            tlv(&[0xA0], &der_int(dg)),
+        ]
+        .concat(),
+    );
+    let deviation = tlv(&[0x30], &[documents, tlv(&[0x31], &description)].concat());
+    let list = tlv(&[0x30], &[der_int(0), tlv(&[0x31], &deviation)].concat());
+    // The fixtures are committed and tested; a broken one is a build defect.
+    #[allow(clippy::expect_used)]
+    let dl = sign_lds(
+        &list,
+        crate::ias::pki::TEST_CSCA_CERT_DER,
+        CSCA_KEY,
+        forge,
+        "2.23.136.1.1.7",
+    )
+    .expect("deviation list from the test fixtures");
+    dl
 }
 
 fn sign_lds(
     lds: &[u8],
     ds_cert: &[u8],
+    signer_key: &[u8],
     forge: bool,
     content_type: &str,
 ) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
     let cert = Certificate::from_der(ds_cert)?;
-    let key = RsaPrivateKey::from_pkcs8_der(DS_KEY)?;
+    let key = RsaPrivateKey::from_pkcs8_der(signer_key)?;
     let econtent = EncapsulatedContentInfo {
         econtent_type: ObjectIdentifier::new(content_type)?,
         econtent: Some(Any::new(Tag::OctetString, lds.to_vec())?),

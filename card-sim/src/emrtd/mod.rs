@@ -36,7 +36,8 @@ use crate::command::Command;
 use crate::fs::{Access, Df, Ef, FileSystem};
 pub use ca::ChipAuth;
 pub use lds::{
-    FACE_JP2, FACE_JPEG, FACE_JPEG_LARGE, FaceImage, Holder, MrzFormat, check_digit, master_list,
+    FACE_JP2, FACE_JPEG, FACE_JPEG_LARGE, FaceImage, Holder, MrzFormat, check_digit,
+    deviation_list, master_list,
 };
 pub use pace::{PaceVariant, PasswordRef};
 use sm::SmSession;

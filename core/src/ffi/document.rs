@@ -20,7 +20,7 @@ pub trait DocumentListener: Send + Sync {
     fn on_progress(&self, name: String, done: u64, total: u64);
 }
 
-struct Forward(Option<Arc<dyn DocumentListener>>);
+pub(super) struct Forward(pub(super) Option<Arc<dyn DocumentListener>>);
 
 impl DocumentProgress for Forward {
     fn on_file(&self, file: File, done: usize, total: Option<usize>) {
@@ -43,6 +43,20 @@ pub struct Portrait {
     pub height: u32,
     /// 8-bit RGB pixels, rows top to bottom (empty when not decodable).
     pub rgb: Vec<u8>,
+}
+
+impl Portrait {
+    /// The first face of DG2, decoded when the decoder can.
+    pub(super) fn from_face(f: crate::applets::emrtd::lds::dg2::FaceImage) -> Self {
+        let decoded = f.decode().ok();
+        Self {
+            format: f.format,
+            width: decoded.as_ref().map_or(0, |d| d.width),
+            height: decoded.as_ref().map_or(0, |d| d.height),
+            rgb: decoded.map(|d| d.pixels).unwrap_or_default(),
+            encoded: f.data,
+        }
+    }
 }
 
 /// The outcome of a clone check (chip or active authentication).
@@ -205,16 +219,7 @@ impl DocumentReader {
             .map_err(bad)?
             .unwrap_or_default();
         let portrait = match doc.faces().transpose().map_err(bad)? {
-            Some(faces) => faces.into_iter().next().map(|f| {
-                let decoded = f.decode().ok();
-                Portrait {
-                    format: f.format,
-                    width: decoded.as_ref().map_or(0, |d| d.width),
-                    height: decoded.as_ref().map_or(0, |d| d.height),
-                    rgb: decoded.map(|d| d.pixels).unwrap_or_default(),
-                    encoded: f.data,
-                }
-            }),
+            Some(faces) => faces.into_iter().next().map(Portrait::from_face),
             None => None,
         };
         let pa = doc.passive(&self.trust).map_err(bad)?;

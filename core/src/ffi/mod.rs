@@ -16,6 +16,8 @@ mod mtls;
 #[cfg(feature = "net")]
 mod otp;
 mod qr;
+#[cfg(feature = "net")]
+mod registration;
 mod session;
 
 #[cfg(feature = "net")]
@@ -35,6 +37,8 @@ pub use mtls::MtlsLoginSession;
 #[cfg(feature = "net")]
 pub use otp::OtpTokenInfo;
 pub use qr::scan_qr_frame;
+#[cfg(feature = "net")]
+pub use registration::{RegistrationPreview, RegistrationResult, RegistrationSession};
 pub use session::{ApplicationAnswer, CardProbe, CardSession};
 
 /// The core's version, so the shells can report it.

@@ -16,5 +16,9 @@ pub mod mtls_login;
 pub mod otp_enroll;
 pub mod pairing;
 #[cfg(feature = "net")]
+pub mod register;
+pub mod registration;
+pub mod registration_wire;
+#[cfg(feature = "net")]
 pub mod step;
 pub mod wire;

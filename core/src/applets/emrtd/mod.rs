@@ -23,12 +23,14 @@ pub mod active_auth;
 pub mod bac;
 pub mod card_access;
 pub mod chip_auth;
+pub mod deviation;
 pub mod domain;
 mod error;
 pub mod lds;
 pub mod pace;
 pub mod passive;
 pub mod password;
+pub mod trust_files;
 
 pub use crate::applets::ias::secure::{OsRandomness, Randomness};
 pub use error::{EmrtdError, SecretKind};

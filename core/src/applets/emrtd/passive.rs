@@ -118,24 +118,8 @@ impl TrustStore {
     /// list comes from where it was downloaded, and some States (DE, HU) sign it directly
     /// with the CSCA rather than a list signer (emrtd.md §4).
     pub fn add_master_list(&mut self, bytes: &[u8]) -> Result<MasterListInfo, PaError> {
-        use cms::content_info::ContentInfo;
         let bad = |e: &dyn std::fmt::Display| PaError::Certificate(format!("master list: {e}"));
-        let ci = ContentInfo::from_der(bytes).map_err(|e| bad(&e))?;
-        let sd: cms::signed_data::SignedData = ci.content.decode_as().map_err(|e| bad(&e))?;
-        if sd.encap_content_info.econtent_type != oid::CSCA_MASTER_LIST {
-            return Err(bad(&format!(
-                "content type {} is not a CSCA master list",
-                sd.encap_content_info.econtent_type
-            )));
-        }
-        let econtent = sd
-            .encap_content_info
-            .econtent
-            .as_ref()
-            .ok_or_else(|| bad(&"no content"))?;
-        let content = der::asn1::OctetString::from_der(&econtent.to_der().map_err(|e| bad(&e))?)
-            .map_err(|e| bad(&e))?
-            .into_bytes();
+        let (sd, content) = open_signed_data(bytes, oid::CSCA_MASTER_LIST, "master list")?;
         let list = crate::tlv::Tlv::from_bytes(&content).map_err(|e| bad(&e))?;
         let set = list
             .children()
@@ -566,6 +550,86 @@ fn check_chain(ds: &Certificate, trust: &TrustStore) -> Result<String, PaError> 
     Err(last_err.unwrap_or(PaError::UntrustedIssuer {
         issuer: tbs.issuer().to_string(),
     }))
+}
+
+/// `ContentInfo { signedData }` whose encapsulated content is of `content_type`: the
+/// SignedData and the content's bytes (`what` names the object in errors).
+fn open_signed_data(
+    bytes: &[u8],
+    content_type: ObjectIdentifier,
+    what: &str,
+) -> Result<(cms::signed_data::SignedData, Vec<u8>), PaError> {
+    use cms::content_info::ContentInfo;
+    let bad = |e: &dyn std::fmt::Display| PaError::Certificate(format!("{what}: {e}"));
+    let ci = ContentInfo::from_der(bytes).map_err(|e| bad(&e))?;
+    let sd: cms::signed_data::SignedData = ci.content.decode_as().map_err(|e| bad(&e))?;
+    if sd.encap_content_info.econtent_type != content_type {
+        return Err(bad(&format!(
+            "content type {} is not {content_type}",
+            sd.encap_content_info.econtent_type
+        )));
+    }
+    let econtent = sd
+        .encap_content_info
+        .econtent
+        .as_ref()
+        .ok_or_else(|| bad(&"no content"))?;
+    let content = der::asn1::OctetString::from_der(&econtent.to_der().map_err(|e| bad(&e))?)
+        .map_err(|e| bad(&e))?
+        .into_bytes()
+        .into_vec();
+    Ok((sd, content))
+}
+
+/// A CMS SignedData of some ICAO content type (a deviation list, 9303-12 §10), its
+/// signature and its signer's chain checked against `trust`.
+#[derive(Debug, Clone)]
+pub struct SignedObject {
+    /// The encapsulated content (DER), as signed.
+    pub content: Vec<u8>,
+    /// The signer certificate's subject.
+    pub signer: Option<String>,
+    /// The signature over the content (through the signed attributes when present).
+    pub signature: Result<(), PaError>,
+    /// The signer is a CSCA of `trust` or was issued by one: `Ok(csca subject)`.
+    pub chain: Result<String, PaError>,
+}
+
+impl SignedObject {
+    /// Signature and chain both verified.
+    pub fn is_valid(&self) -> bool {
+        self.signature.is_ok() && self.chain.is_ok()
+    }
+}
+
+/// Open a CMS `ContentInfo { signedData }` whose encapsulated content is of
+/// `content_type`, and check its first signer against `trust` (the signer certificate must
+/// be in the object). Errors only when the bytes are not such an object; a bad signature or
+/// an untrusted signer is reported in the result.
+pub fn verify_signed_object(
+    bytes: &[u8],
+    content_type: ObjectIdentifier,
+    trust: &TrustStore,
+) -> Result<SignedObject, PaError> {
+    let (sd, content) = open_signed_data(bytes, content_type, "signed object")?;
+    let raw = super::lds::sod::raw_signed_attrs(bytes)
+        .map_err(|e| PaError::Certificate(format!("signed object: {e}")))?;
+    let signer_cert = signer_certificate_of(&sd);
+    let (signature, chain) = match &signer_cert {
+        Ok(c) => (
+            check_signed_data(&sd, &content, raw.as_deref(), content_type, c),
+            check_chain(c, trust),
+        ),
+        Err(e) => (Err(e.clone()), Err(e.clone())),
+    };
+    Ok(SignedObject {
+        content,
+        signer: signer_cert
+            .ok()
+            .map(|c| c.tbs_certificate().subject().to_string()),
+        signature,
+        chain,
+    })
 }
 
 /// Run passive authentication over the SOD and the data groups read (`(n, whole file)`).
