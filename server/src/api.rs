@@ -34,6 +34,7 @@ use crate::{context, page, random_bytes, random_id};
 
 mod approvals;
 mod otp;
+mod registration;
 pub use approvals::{APPROVAL_SECS, APPROVALS_PER_MINUTE};
 pub use otp::OtpKey;
 
@@ -113,28 +114,29 @@ struct Inner {
     per_minute: u32,
     waiters: Waiters,
     otp_key: Option<OtpKey>,
+    /// CSCAs and deviation lists for registration with the CIE; `None`: not offered.
+    registration: Option<Arc<crate::registration::RegistrationTrust>>,
 }
 
 impl AppState {
-    /// Bundle the pieces.
+    /// Bundle the pieces: the store, the card verifier and the origin the server answers
+    /// as, with the rest from `config`.
     pub fn new(
         store: Arc<dyn Store>,
         verifier: CardVerifier,
         origin: Origin,
-        service: String,
-        clock: Arc<dyn Clock>,
-        per_minute: u32,
-        otp_key: Option<OtpKey>,
+        config: &crate::Config,
     ) -> Self {
         Self(Arc::new(Inner {
             store,
             verifier,
             origin,
-            service,
-            clock,
-            per_minute,
+            service: config.service_name.clone(),
+            clock: config.clock.clone(),
+            per_minute: config.rendezvous_per_minute,
             waiters: Waiters::default(),
-            otp_key,
+            otp_key: config.otp_key.clone(),
+            registration: config.registration.clone(),
         }))
     }
 
@@ -173,6 +175,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v1/devices", post(enroll_device))
         .merge(approvals::routes())
         .merge(otp::routes())
+        .merge(registration::routes())
         .fallback(|| async { Refusal::new(ErrorCode::NotFound) })
         .layer(middleware::from_fn(no_store));
     Router::new()
@@ -323,6 +326,8 @@ async fn card_challenge(
     let client = peer.ip().to_string();
     let rid = match req.purpose {
         ChallengePurpose::Login | ChallengePurpose::DeviceEnroll => None,
+        // Issued by /api/v1/registration/challenge only (and only when it is offered).
+        ChallengePurpose::Register => return Err(bad_field("purpose")),
         ChallengePurpose::DesktopApprove => {
             let (Some(rid), Some(token)) = (req.rid.as_deref(), req.claim_token.as_deref()) else {
                 return Err(bad_field("rid"));
@@ -340,21 +345,34 @@ async fn card_challenge(
             Some(rid.to_owned())
         }
     };
+    Ok(Json(
+        issue_challenge(&s, req.purpose, rid, &client, now).await?,
+    ))
+}
+
+/// A new single-use challenge for `purpose`, stored with its audit row.
+async fn issue_challenge(
+    s: &AppState,
+    purpose: ChallengePurpose,
+    rid: Option<String>,
+    client: &str,
+    now: u64,
+) -> Result<ChallengeResponse, Refusal> {
     let record = ChallengeRecord {
         id: random_id::<16>()?,
-        purpose: req.purpose,
+        purpose,
         challenge: random_id::<32>()?,
         rid,
         expires: now + CHALLENGE_SECS,
         used: false,
     };
-    let audit = AuditEntry::new("challenge", &record.id, "ok", &client);
+    let audit = AuditEntry::new("challenge", &record.id, "ok", client);
     s.0.store.insert_challenge(&record, &audit, now).await?;
-    Ok(Json(ChallengeResponse {
+    Ok(ChallengeResponse {
         challenge_id: record.id,
         challenge: record.challenge,
         expires_at: record.expires,
-    }))
+    })
 }
 
 async fn card_login(

@@ -62,7 +62,7 @@ impl Refusal {
             BadRequest => StatusCode::BAD_REQUEST,
             NotFound => StatusCode::NOT_FOUND,
             Expired => StatusCode::GONE,
-            Replayed | AlreadyClaimed | WrongState => StatusCode::CONFLICT,
+            Replayed | AlreadyClaimed | WrongState | AlreadyRegistered => StatusCode::CONFLICT,
             BadSignature | UntrustedCertificate | CertificateExpired | CertificateRevoked
             | UnknownIdentity | WrongDevice | ContextMismatch | WrongNumber => {
                 StatusCode::FORBIDDEN
@@ -151,6 +151,10 @@ fn messages(code: ErrorCode) -> (&'static str, &'static str) {
         Internal => (
             "Server error: try again later.",
             "Errore del server: riprova più tardi.",
+        ),
+        AlreadyRegistered => (
+            "This card is already registered: log in with it.",
+            "Questa carta è già registrata: accedi con la carta.",
         ),
     }
 }

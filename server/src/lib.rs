@@ -99,6 +99,9 @@ pub struct Config {
     /// The key sealing TOTP seeds at rest (docs/protocol.md §3 "OTP fallback"); without
     /// one the OTP endpoints are off.
     pub otp_key: Option<api::OtpKey>,
+    /// Registration with the CIE: the CSCAs (and deviation lists) its documents must chain
+    /// to. `None` (the default): registration is not offered.
+    pub registration: Option<Arc<registration::RegistrationTrust>>,
 }
 
 impl std::fmt::Debug for Config {
@@ -130,6 +133,7 @@ impl Config {
             rendezvous_per_minute: 10,
             mtls_listen: None,
             otp_key: None,
+            registration: None,
         }
     }
 }
@@ -265,15 +269,7 @@ pub async fn serve(config: Config, listener: TcpListener) -> Result<RunningServe
         })?),
         None => None,
     };
-    let state = api::AppState::new(
-        store.clone(),
-        verifier,
-        origin.clone(),
-        config.service_name.clone(),
-        config.clock.clone(),
-        config.rendezvous_per_minute,
-        config.otp_key.clone(),
-    );
+    let state = api::AppState::new(store.clone(), verifier, origin.clone(), &config);
     let app = api::router(state);
     let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);
     let task = tokio::spawn(accept_loop(listener, acceptor, app, stop_rx));

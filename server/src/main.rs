@@ -45,6 +45,13 @@ struct Args {
     /// Also serve the mutual-TLS card login (client certificate = the CIE's) here.
     #[arg(long)]
     mtls_listen: Option<std::net::SocketAddr>,
+    /// Offer registration with the CIE: a CSCA file its documents must chain to (DER, PEM,
+    /// ICAO master list, or a ZIP of those, as published); repeat for more.
+    #[arg(long)]
+    csca: Vec<PathBuf>,
+    /// A CSCA-signed ICAO deviation list (e.g. the CIE 3.0 DG12 hash list); needs --csca.
+    #[arg(long, requires = "csca")]
+    deviation_list: Vec<PathBuf>,
     /// 32 random bytes sealing the TOTP seeds at rest (`head -c 32 /dev/urandom`); without
     /// it the OTP fallback is off.
     #[arg(long)]
@@ -90,6 +97,31 @@ async fn run(args: Args) -> Result<(), ServerError> {
             companion_server::api::OtpKey::from_file(path)
                 .map_err(|e| ServerError::Config(format!("--otp-key-file {e}")))?,
         );
+    }
+    if !args.csca.is_empty() {
+        let mut trust = companion_server::registration::RegistrationTrust::new();
+        let read = |flag: &str, path: &PathBuf| {
+            std::fs::read(path)
+                .map_err(|e| ServerError::Config(format!("--{flag} {}: {e}", path.display())))
+        };
+        for path in &args.csca {
+            trust
+                .add_csca_file(&read("csca", path)?)
+                .map_err(|e| ServerError::Config(format!("--csca {}: {e}", path.display())))?;
+        }
+        // After the CSCAs: a list is verified against those loaded.
+        for path in &args.deviation_list {
+            trust
+                .add_deviation_list(&read("deviation-list", path)?)
+                .map_err(|e| {
+                    ServerError::Config(format!("--deviation-list {}: {e}", path.display()))
+                })?;
+        }
+        tracing::info!(
+            cscas = trust.csca_count(),
+            "registration with the CIE offered"
+        );
+        config.registration = Some(Arc::new(trust));
     }
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
         config.tls = TlsSource::PemFiles { cert, key };

@@ -23,7 +23,9 @@ pub use approvals::{
 };
 mod mtls;
 mod otp;
+mod registrations;
 pub use otp::{NewOtpToken, OtpAttempt, OtpCheck, OtpStore, OtpSubject, otp_state_key};
+pub use registrations::{NewRegistration, RegistrationOutcome, RegistrationStore};
 
 /// A storage failure (the client gets `internal`).
 #[derive(Debug, thiserror::Error)]
@@ -222,7 +224,7 @@ pub enum Limited {
 
 /// The server's memory (app approvals: [`ApprovalStore`]).
 #[async_trait]
-pub trait Store: ApprovalStore + OtpStore + Send + Sync + 'static {
+pub trait Store: ApprovalStore + OtpStore + RegistrationStore + Send + Sync + 'static {
     /// Record a refusal that changes nothing else.
     async fn audit(&self, entry: &AuditEntry, now: u64) -> Result<()>;
     /// Store a new challenge.
@@ -467,6 +469,7 @@ fn purpose_str(p: ChallengePurpose) -> &'static str {
         ChallengePurpose::Login => "login",
         ChallengePurpose::DesktopApprove => "desktop_approve",
         ChallengePurpose::DeviceEnroll => "device_enroll",
+        ChallengePurpose::Register => "register",
     }
 }
 
@@ -475,6 +478,7 @@ fn parse_purpose(s: &str) -> Option<ChallengePurpose> {
         "login" => ChallengePurpose::Login,
         "desktop_approve" => ChallengePurpose::DesktopApprove,
         "device_enroll" => ChallengePurpose::DeviceEnroll,
+        "register" => ChallengePurpose::Register,
         _ => return None,
     })
 }
@@ -557,7 +561,12 @@ impl SqlStore {
                 .execute(&mut tx)
                 .await?;
         }
-        for stmt in SCHEMA.iter().chain(approvals::SCHEMA).chain(otp::SCHEMA) {
+        for stmt in SCHEMA
+            .iter()
+            .chain(approvals::SCHEMA)
+            .chain(otp::SCHEMA)
+            .chain(registrations::SCHEMA)
+        {
             let sql = stmt
                 .replace("{blob}", blob)
                 .replace("{serial}", serial)

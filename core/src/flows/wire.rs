@@ -493,6 +493,8 @@ pub enum ErrorCode {
     RateLimited,
     /// Server-side failure (storage); retry later.
     Internal,
+    /// This card is already registered (registration with the CIE): log in with it.
+    AlreadyRegistered,
 }
 
 /// `POST /api/v1/card/challenge` → a challenge for a phone-tap login (also for a desktop
@@ -519,6 +521,8 @@ pub enum ChallengePurpose {
     DesktopApprove,
     /// `POST /api/v1/devices`.
     DeviceEnroll,
+    /// `POST /api/v1/registration` (issued by `/api/v1/registration/challenge` only).
+    Register,
 }
 
 /// A challenge: single use, short life.

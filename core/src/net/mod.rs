@@ -145,6 +145,7 @@ fn fallback_it(code: ErrorCode) -> &'static str {
         C::WrongCode => "codice errato: riprova",
         C::TooManyAttempts => "troppi tentativi: ricomincia dall'inizio",
         C::RateLimited => "troppe richieste: attendi qualche istante e riprova",
+        C::AlreadyRegistered => "questa carta è già registrata: accedi con la carta",
         C::Internal => "errore del server: riprova più tardi",
         C::UntrustedCertificate | C::CertificateExpired | C::CertificateRevoked => {
             "la carta non è accettata dal server: controlla che sia valida"
