@@ -39,6 +39,11 @@ pub struct DemoArgs {
     /// virtual CIE's test CA is always trusted.
     #[arg(long, value_name = "FILE")]
     pub card_ca: Vec<PathBuf>,
+    /// CSCA for registration with a real card (DER, PEM, ICAO master list or ZIP; Italy's
+    /// `IT_MasterListCSCA.zip`); the CAN is then asked. The virtual CIE's test CSCA is
+    /// always trusted; without `--csca` a real card skips the registration step.
+    #[arg(long, value_name = "FILE")]
+    pub csca: Vec<PathBuf>,
 }
 
 /// The virtual CIE's PIN: with `--reader sim` it is typed for the user.
@@ -87,6 +92,18 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
     for path in &args.card_ca {
         config.card_cas.extend(read_certs(path)?);
     }
+    let register = is_sim || !args.csca.is_empty();
+    let mut trust = companion_server::registration::RegistrationTrust::new();
+    trust
+        .add_csca_der(card_sim::emrtd::CSCA_CERT_DER)
+        .map_err(|e| input(format!("test CSCA: {e}")))?;
+    for path in &args.csca {
+        let bytes = std::fs::read(path).map_err(|e| input(format!("{}: {e}", path.display())))?;
+        trust
+            .add_csca_file(&bytes)
+            .map_err(|e| input(format!("{}: {e}", path.display())))?;
+    }
+    config.registration = Some(Arc::new(trust));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| input(format!("cannot listen on loopback: {e}")))?;
@@ -117,6 +134,22 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
                 .map_err(|e| input(format!("cannot read the PIN: {e}")))?,
         )
     };
+
+    // ---- 0. registration ---------------------------------------------------------------
+    if register {
+        println!("\n== 0. Registrazione con la CIE / registration with the CIE (CAN, no PIN)");
+        let can = if is_sim {
+            Zeroizing::new(card_sim::emrtd::TEST_CAN.to_string())
+        } else {
+            Zeroizing::new(
+                rpassword::prompt_password(
+                    "CAN della CIE (6 cifre sul fronte) / card access number (6 digits): ",
+                )
+                .map_err(|e| input(format!("cannot read the CAN: {e}")))?,
+            )
+        };
+        registration(&client, &origin, transport.clone(), &can).await?;
+    }
 
     // ---- 1. phone-tap login ----------------------------------------------------------
     println!("\n== 1. Accesso con CIE sul telefono / phone-tap CIE login");
@@ -327,6 +360,75 @@ fn read_certs(path: &PathBuf) -> Result<Vec<Vec<u8>>, CliError> {
     let bytes = std::fs::read(path).map_err(|e| input(format!("{}: {e}", path.display())))?;
     companion_server::card::parse_certificates(&bytes)
         .map_err(|e| input(format!("{}: {e}", path.display())))
+}
+
+/// Registration: challenge, one CAN tap, the preview the citizen confirms, the post.
+async fn registration(
+    client: &CompanionClient,
+    origin: &str,
+    transport: Arc<dyn cie_core::transport::CardTransport>,
+    can: &str,
+) -> Result<(), CliError> {
+    let session = client
+        .start_registration(origin.to_string(), can.to_string())
+        .await
+        .map_err(flow)?;
+    println!("[telefono] sfida ricevuta; avvicina la CIE (serve solo il CAN, non il PIN)");
+    let preview = session.tap(transport, None).await.map_err(flow)?;
+    let a = &preview.attributes;
+    println!(
+        "[telefono] Dati letti dal chip, da confermare prima dell'invio / read from the chip:"
+    );
+    println!("             {} {}", a.given_names, a.surname);
+    println!(
+        "             codice fiscale {}",
+        a.codice_fiscale.as_deref().unwrap_or("—")
+    );
+    println!(
+        "             nato/a il {} a {}",
+        date_it(&a.date_of_birth),
+        a.place_of_birth.as_deref().unwrap_or("—")
+    );
+    println!(
+        "             documento {} valido fino al {}{}",
+        a.document_number,
+        date_it(&a.date_of_expiry),
+        if preview.portrait.is_some() {
+            ", con foto"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "             sarà inviato / will be sent: {}",
+        preview.sent_items_it.join(", ")
+    );
+    println!("[telefono] Confermi? sì (demo)");
+    let done = session.submit().await.map_err(flow)?;
+    println!(
+        "[server]   chip verificato (firme dello Stato, hash dei dati, carta presente): identità {}",
+        if done.linked_to_existing {
+            "esistente, collegata"
+        } else {
+            "nuova"
+        }
+    );
+    println!(
+        "[telefono] Registrazione completata: {} {} ({}), livello {}",
+        done.identity.given_name, done.identity.surname, done.identity.codice_fiscale, done.level
+    );
+    Ok(())
+}
+
+/// `YYYYMMDD` or `YYMMDD` (as the chip has them) as `DD/MM/YYYY` or `DD/MM/YY`; anything
+/// else as it is.
+fn date_it(d: &str) -> String {
+    let digits = d.bytes().all(|b| b.is_ascii_digit());
+    match d.len() {
+        8 if digits => format!("{}/{}/{}", &d[6..8], &d[4..6], &d[..4]),
+        6 if digits => format!("{}/{}/{}", &d[4..6], &d[2..4], &d[..2]),
+        _ => d.to_string(),
+    }
 }
 
 /// A database URL without its password.

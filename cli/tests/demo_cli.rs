@@ -51,6 +51,24 @@ fn assert_three_logins(stdout: &str) {
         logins[3].starts_with("[computer]") && logins[3].ends_with("livello 2"),
         "{stdout}"
     );
+    // Registration first (virtual card): the chip's data shown, then verified by the server
+    // into a new identity — the one every login then reaches.
+    let registered = stdout
+        .lines()
+        .position(|l| {
+            l.contains("Registrazione completata: MARIA TESTER (TSTTST80A01H501X), livello 3")
+        })
+        .unwrap_or_else(|| panic!("no registration:\n{stdout}"));
+    let first_login = stdout
+        .lines()
+        .position(|l| l.contains("Accesso effettuato"))
+        .unwrap();
+    assert!(registered < first_login, "{stdout}");
+    assert!(
+        stdout.contains("codice fiscale TSTTST80A01H501X"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("identità nuova"), "{stdout}");
     // Number matching: the number the desktop showed is among the phone's three choices.
     let shown = stdout
         .lines()
