@@ -14,8 +14,8 @@ use cie_core::flows::device_key::DeviceSigner;
 use cie_core::flows::login::LoginStep;
 use cie_core::flows::pairing::{Protection, SecretStore, StoreError};
 use cie_core::flows::wire::{
-    ApprovalCreate, ApprovalCreated, ApprovalStatus, CodeRequest, Decision, LoginContext,
-    RendezvousCreated, RendezvousStatus,
+    ApprovalCreate, ApprovalCreated, ApprovalStatus, CodeRequest, Decision, ErrorCode,
+    LoginContext, RendezvousCreated, RendezvousStatus,
 };
 use cie_core::transport::SharedTransport;
 use companion_server::{Config, RunningServer};
@@ -404,7 +404,19 @@ async fn registration(
         preview.sent_items_it.join(", ")
     );
     println!("[telefono] Confermi? sì (demo)");
-    let done = session.submit().await.map_err(flow)?;
+    let done = match session.submit().await {
+        Ok(done) => done,
+        // A database that kept an earlier demo run: the card is registered already.
+        Err(FlowError::Server {
+            code: ErrorCode::AlreadyRegistered,
+            message_it,
+            ..
+        }) => {
+            println!("[server]   carta già registrata: {message_it}");
+            return Ok(());
+        }
+        Err(e) => return Err(flow(e)),
+    };
     println!(
         "[server]   chip verificato (firme dello Stato, hash dei dati, carta presente): identità {}",
         if done.linked_to_existing {
