@@ -499,7 +499,7 @@ pub enum ErrorCode {
 
 /// `POST /api/v1/card/challenge` → a challenge for a phone-tap login (also for a desktop
 /// approval or device enrolment, see [`ChallengePurpose`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChallengeRequest {
     /// What the challenge is for.
     pub purpose: ChallengePurpose,
@@ -561,7 +561,7 @@ pub struct Identity {
 }
 
 /// A completed login.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginResponse {
     /// Who.
     pub identity: Identity,
@@ -601,7 +601,7 @@ pub struct ClaimRequest {
 }
 
 /// The claim succeeded: only this phone may continue.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClaimResponse {
     /// Bearer for the next steps of this rendezvous.
     pub claim_token: String,
@@ -614,7 +614,7 @@ pub struct ClaimResponse {
 }
 
 /// `POST /api/v1/rendezvous/{rid}/approve`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "method", rename_all = "snake_case")]
 pub enum ApproveRequest {
     /// With the CIE: a [`ChallengePurpose::DesktopApprove`] challenge signed by the card.
@@ -640,7 +640,7 @@ pub enum ApproveRequest {
 }
 
 /// Approved: the app shows `code`, the user types it on the desktop.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ApproveResponse {
     /// 4 digits.
     pub code: String,
@@ -649,7 +649,7 @@ pub struct ApproveResponse {
 }
 
 /// `POST /api/v1/rendezvous/{rid}/deny`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DenyRequest {
     /// Claim token.
     pub claim_token: String,
@@ -878,8 +878,131 @@ impl Drop for OtpLoginRequest {
     }
 }
 
+// Bearer tokens (session, claim) and the code-back are secrets: never in `Debug` (logs).
+const HIDDEN: &str = "<hidden>";
+
+impl std::fmt::Debug for ChallengeRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChallengeRequest")
+            .field("purpose", &self.purpose)
+            .field("rid", &self.rid)
+            .field("claim_token", &self.claim_token.as_ref().map(|_| HIDDEN))
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for LoginResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LoginResponse")
+            .field("identity", &self.identity)
+            .field("level", &self.level)
+            .field("session", &HIDDEN)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ClaimResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClaimResponse")
+            .field("claim_token", &HIDDEN)
+            .field("context", &self.context)
+            .field("context_hash", &self.context_hash)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for ApproveRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Cie { challenge_id, .. } => f
+                .debug_struct("ApproveRequest::Cie")
+                .field("claim_token", &HIDDEN)
+                .field("challenge_id", challenge_id)
+                .finish_non_exhaustive(),
+            Self::Device { .. } => f
+                .debug_struct("ApproveRequest::Device")
+                .field("claim_token", &HIDDEN)
+                .finish_non_exhaustive(),
+        }
+    }
+}
+
+impl std::fmt::Debug for ApproveResponse {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApproveResponse")
+            .field("code", &HIDDEN)
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for DenyRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DenyRequest")
+            .field("claim_token", &HIDDEN)
+            .field("report", &self.report)
+            .finish()
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn bearer_tokens_and_codes_stay_out_of_debug() {
+        use super::*;
+        let secret = "s3cr3t-t0ken";
+        let identity = Identity {
+            id: "id".into(),
+            codice_fiscale: "TSTTST80A01H501X".into(),
+            given_name: "MARIA".into(),
+            surname: "TESTER".into(),
+        };
+        let shown = [
+            format!(
+                "{:?}",
+                ChallengeRequest {
+                    purpose: ChallengePurpose::DesktopApprove,
+                    rid: Some("rid".into()),
+                    claim_token: Some(secret.into()),
+                }
+            ),
+            format!(
+                "{:?}",
+                LoginResponse {
+                    identity,
+                    level: 3,
+                    session: secret.into(),
+                }
+            ),
+            format!(
+                "{:?}",
+                ApproveRequest::Device {
+                    claim_token: secret.into(),
+                    transcript: String::new(),
+                    signature: String::new(),
+                }
+            ),
+            format!(
+                "{:?}",
+                ApproveResponse {
+                    code: secret.into(),
+                    expires_at: 1,
+                }
+            ),
+            format!(
+                "{:?}",
+                DenyRequest {
+                    claim_token: secret.into(),
+                    report: true,
+                }
+            ),
+        ];
+        for s in shown {
+            assert!(!s.contains(secret) && s.contains("<hidden>"), "{s}");
+        }
+    }
+
     use super::*;
 
     fn origin() -> Origin {
