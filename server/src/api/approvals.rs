@@ -107,6 +107,41 @@ pub(super) fn check_id(id: &str, field: &str) -> Result<(), Refusal> {
     }
 }
 
+/// The signed fields of a device-signed request (the pending list, OTP enrolment).
+pub(super) struct DeviceSigned<'a> {
+    pub(super) device_id: &'a str,
+    pub(super) iat: u64,
+    pub(super) nonce: &'a str,
+    pub(super) signature: &'a str,
+}
+
+/// A device-signed request: the device id and nonce well formed, `statement` (built by the
+/// caller from these fields) signed by that enrolled device, `iat` fresh. The holder, or the
+/// refusal (audited under `kind` once the device id is well formed).
+pub(super) async fn verify_device_request(
+    s: &AppState,
+    kind: &'static str,
+    req: &DeviceSigned<'_>,
+    statement: &[u8],
+    client: &str,
+    now: u64,
+) -> Result<cie_core::flows::wire::Identity, Refusal> {
+    check_id(req.device_id, "device_id")?;
+    let checked = async {
+        if unb64_array::<16>(req.nonce).is_none() {
+            return Err(bad_field("nonce"));
+        }
+        let identity = verify_device_signature(s, req.device_id, statement, req.signature).await?;
+        check_iat(req.iat, now)?;
+        Ok(identity)
+    }
+    .await;
+    match checked {
+        Ok(identity) => Ok(identity),
+        Err(r) => Err(s.refuse(kind, req.device_id, client, r).await),
+    }
+}
+
 fn status_body(state: ApprovalState) -> ApprovalStatus {
     ApprovalStatus {
         state: state.as_str().into(),
@@ -191,26 +226,15 @@ async fn pending(
 ) -> Result<Json<Vec<PendingApproval>>, Refusal> {
     let now = s.now();
     let client = peer.ip().to_string();
-    check_id(&req.device_id, "device_id")?;
-    let checked = async {
-        if unb64_array::<16>(&req.nonce).is_none() {
-            return Err(bad_field("nonce"));
-        }
-        let statement = pending_statement(&s.0.origin, &req.device_id, req.iat, &req.nonce);
-        let identity =
-            verify_device_signature(&s, &req.device_id, &statement, &req.signature).await?;
-        check_iat(req.iat, now)?;
-        Ok(identity)
-    }
-    .await;
-    let identity = match checked {
-        Ok(i) => i,
-        Err(r) => {
-            return Err(s
-                .refuse("approval_pending", &req.device_id, &client, r)
-                .await);
-        }
+    let statement = pending_statement(&s.0.origin, &req.device_id, req.iat, &req.nonce);
+    let signed = DeviceSigned {
+        device_id: &req.device_id,
+        iat: req.iat,
+        nonce: &req.nonce,
+        signature: &req.signature,
     };
+    let identity =
+        verify_device_request(&s, "approval_pending", &signed, &statement, &client, now).await?;
     // Remembered for as long as the same iat could still be accepted.
     let nonce_key = format!("pending:{}:{}", req.device_id, req.nonce);
     let audit = AuditEntry::new("approval_pending", &req.device_id, "ok", &client);

@@ -32,17 +32,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use cie_core::flows::wire::{
     ErrorCode, Identity, OtpEnrollRequest, OtpEnrolled, OtpLoginRequest, b64, otp_enroll_statement,
-    unb64_array,
 };
 use cie_core::otp::verify::{AccountState, Credential, Policy, Verdict, verify_totp};
 use cie_core::otp::{Algorithm, KeyUri, OtpKind, Secret, TimeStep};
 use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use zeroize::{Zeroize, Zeroizing};
 
-use super::approvals::{check_id, normalise_cf};
+use super::approvals::{DeviceSigned, normalise_cf, verify_device_request};
 use super::{
-    ApiJson, AppState, IAT_SKEW, SESSION_COOKIE, SESSION_SECS, SessionInfo, bad_field, check_iat,
-    hash, set_cookie, verify_device_signature,
+    ApiJson, AppState, IAT_SKEW, SESSION_COOKIE, SESSION_SECS, SessionInfo, hash, set_cookie,
 };
 use crate::error::Refusal;
 use crate::random_bytes;
@@ -190,22 +188,15 @@ async fn enroll(
     let Some(key) = s.0.otp_key.clone() else {
         return Err(not_offered());
     };
-    check_id(&req.device_id, "device_id")?;
-    let checked = async {
-        if unb64_array::<16>(&req.nonce).is_none() {
-            return Err(bad_field("nonce"));
-        }
-        let statement = otp_enroll_statement(&s.0.origin, &req.device_id, req.iat, &req.nonce);
-        let identity =
-            verify_device_signature(&s, &req.device_id, &statement, &req.signature).await?;
-        check_iat(req.iat, now)?;
-        Ok(identity)
-    }
-    .await;
-    let identity = match checked {
-        Ok(i) => i,
-        Err(r) => return Err(s.refuse("otp_enroll", &req.device_id, &client, r).await),
+    let statement = otp_enroll_statement(&s.0.origin, &req.device_id, req.iat, &req.nonce);
+    let signed = DeviceSigned {
+        device_id: &req.device_id,
+        iat: req.iat,
+        nonce: &req.nonce,
+        signature: &req.signature,
     };
+    let identity =
+        verify_device_request(&s, "otp_enroll", &signed, &statement, &client, now).await?;
     let mut seed = Zeroizing::new([0u8; SEED_LEN]);
     getrandom::fill(&mut *seed)?;
     let sealed = key
