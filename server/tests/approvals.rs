@@ -7,7 +7,7 @@ mod common;
 
 use std::sync::Arc;
 
-use cie_core::flows::wire::{ApprovalTranscript, CardStatement, Decision, TranscriptKind, b64};
+use cie_core::flows::wire::{ApprovalTranscript, Decision, TranscriptKind, b64};
 use common::*;
 use companion_server::Clock;
 use companion_server::store::{ApprovalStore, AuditEntry, Limited, NewApproval, SqlStore};
@@ -18,40 +18,6 @@ use sqlx::Connection;
 
 const OTHER_CF: &str = "RSSMRA80A01H501U";
 const UNKNOWN_CF: &str = "BNCGNN90B02F205Z";
-
-fn device_key(seed: u8) -> (SigningKey, String) {
-    let sk = SigningKey::from_slice(&[seed; 32]).unwrap();
-    let public = sk.verifying_key().to_sec1_point(false);
-    (sk.clone(), b64(public.as_bytes()))
-}
-
-/// Enrol a device key for the test card's holder: (key, device id).
-async fn enrolled(h: &Harness, seed: u8) -> (SigningKey, String) {
-    let (key, public) = device_key(seed);
-    let phone = h.other_client();
-    let (_, ch) = h
-        .post(
-            &phone,
-            "/api/v1/card/challenge",
-            &json!({"purpose": "device_enroll"}),
-        )
-        .await;
-    let signature = card_sign(&CardStatement::DeviceEnroll {
-        origin: &h.origin,
-        challenge: ch["challenge"].as_str().unwrap(),
-        device_key: &public,
-    });
-    let body = json!({
-        "challenge_id": ch["challenge_id"],
-        "certificate": b64(AUTH_CERT),
-        "signature": signature,
-        "device_key": public,
-        "device_name": "Pixel 8",
-    });
-    let (s, e) = h.post(&phone, "/api/v1/devices", &body).await;
-    assert_eq!(s, 200, "{e}");
-    (key, e["device_id"].as_str().unwrap().to_owned())
-}
 
 /// Another person with an account but no device (the test card has one holder only).
 async fn other_identity(h: &Harness) {

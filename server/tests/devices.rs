@@ -12,36 +12,6 @@ use p256::ecdsa::signature::Signer;
 use p256::ecdsa::{Signature, SigningKey};
 use serde_json::{Value, json};
 
-fn device_key(seed: u8) -> (SigningKey, String) {
-    let sk = SigningKey::from_slice(&[seed; 32]).unwrap();
-    let public = sk.verifying_key().to_sec1_point(false);
-    (sk.clone(), b64(public.as_bytes()))
-}
-
-async fn enroll(h: &Harness, key_b64: &str) -> (u16, Value) {
-    let phone = h.other_client();
-    let (_, ch) = h
-        .post(
-            &phone,
-            "/api/v1/card/challenge",
-            &json!({"purpose": "device_enroll"}),
-        )
-        .await;
-    let signature = card_sign(&CardStatement::DeviceEnroll {
-        origin: &h.origin,
-        challenge: ch["challenge"].as_str().unwrap(),
-        device_key: key_b64,
-    });
-    let body = json!({
-        "challenge_id": ch["challenge_id"],
-        "certificate": b64(AUTH_CERT),
-        "signature": signature,
-        "device_key": key_b64,
-        "device_name": "Pixel 8",
-    });
-    h.post(&phone, "/api/v1/devices", &body).await
-}
-
 /// A claimed rendezvous: (rid, claim answer).
 async fn claimed(h: &Harness, browser: &reqwest::Client) -> (String, Value) {
     let (_, created) = h

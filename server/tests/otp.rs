@@ -12,7 +12,7 @@ use std::sync::{Arc, Mutex};
 use cie_core::ffi::{CompanionClient, FlowError};
 use cie_core::flows::device_key::DeviceSigner;
 use cie_core::flows::pairing::{Protection, SecretStore, StoreError};
-use cie_core::flows::wire::{CardStatement, ErrorCode, b64, otp_enroll_statement};
+use cie_core::flows::wire::{ErrorCode, b64, otp_enroll_statement};
 use cie_core::otp::hotp::totp;
 use cie_core::otp::{Algorithm, KeyUri, OtpKind, OtpVault, TimeStep};
 use common::*;
@@ -34,35 +34,6 @@ fn rand16() -> [u8; 16] {
     let mut b = [0u8; 16];
     getrandom::fill(&mut b).unwrap();
     b
-}
-
-/// Enrol a device key for the test card's holder (card-signed): (key, device id).
-async fn enrolled(h: &Harness, seed: u8) -> (SigningKey, String) {
-    let key = SigningKey::from_slice(&[seed; 32]).unwrap();
-    let public = b64(key.verifying_key().to_sec1_point(false).as_bytes());
-    let phone = h.other_client();
-    let (_, ch) = h
-        .post(
-            &phone,
-            "/api/v1/card/challenge",
-            &json!({"purpose": "device_enroll"}),
-        )
-        .await;
-    let signature = card_sign(&CardStatement::DeviceEnroll {
-        origin: &h.origin,
-        challenge: ch["challenge"].as_str().unwrap(),
-        device_key: &public,
-    });
-    let body = json!({
-        "challenge_id": ch["challenge_id"],
-        "certificate": b64(AUTH_CERT),
-        "signature": signature,
-        "device_key": public,
-        "device_name": "Pixel 8",
-    });
-    let (s, e) = h.post(&phone, "/api/v1/devices", &body).await;
-    assert_eq!(s, 200, "{e}");
-    (key, e["device_id"].as_str().unwrap().to_owned())
 }
 
 async fn enroll_at(

@@ -266,3 +266,43 @@ pub fn card_sign(statement: &CardStatement<'_>) -> String {
 pub fn code(body: &serde_json::Value) -> &str {
     body["error"].as_str().unwrap_or("")
 }
+
+/// A device key from a seed: (key, SEC1 uncompressed public key, base64url).
+pub fn device_key(seed: u8) -> (p256::ecdsa::SigningKey, String) {
+    let sk = p256::ecdsa::SigningKey::from_slice(&[seed; 32]).unwrap();
+    let public = sk.verifying_key().to_sec1_point(false);
+    (sk.clone(), b64(public.as_bytes()))
+}
+
+/// Enrol `key_b64` for the test card's holder (a card-signed `DeviceEnroll`): the answer.
+pub async fn enroll(h: &Harness, key_b64: &str) -> (u16, serde_json::Value) {
+    let phone = h.other_client();
+    let (_, ch) = h
+        .post(
+            &phone,
+            "/api/v1/card/challenge",
+            &serde_json::json!({"purpose": "device_enroll"}),
+        )
+        .await;
+    let signature = card_sign(&CardStatement::DeviceEnroll {
+        origin: &h.origin,
+        challenge: ch["challenge"].as_str().unwrap(),
+        device_key: key_b64,
+    });
+    let body = serde_json::json!({
+        "challenge_id": ch["challenge_id"],
+        "certificate": b64(AUTH_CERT),
+        "signature": signature,
+        "device_key": key_b64,
+        "device_name": "Pixel 8",
+    });
+    h.post(&phone, "/api/v1/devices", &body).await
+}
+
+/// A device key enrolled for the test card's holder: (key, device id).
+pub async fn enrolled(h: &Harness, seed: u8) -> (p256::ecdsa::SigningKey, String) {
+    let (key, public) = device_key(seed);
+    let (s, e) = enroll(h, &public).await;
+    assert_eq!(s, 200, "{e}");
+    (key, e["device_id"].as_str().unwrap().to_owned())
+}
