@@ -12,7 +12,10 @@ cd "$ROOT"
 
 T0=$SECONDS
 step() {
-    printf '\n==== [%s +%ss] %s ====\n' "$(date +%H:%M:%S)" "$((SECONDS - T0))" "$*"
+    local free
+    free="$(df -h --output=avail "${CARGO_TARGET_DIR:-$ROOT/target}" 2>/dev/null | tail -1 || true)"
+    free="${free:-$(df -h --output=avail "$ROOT" | tail -1)}"
+    printf '\n==== [%s +%ss, disk free:%s] %s ====\n' "$(date +%H:%M:%S)" "$((SECONDS - T0))" "$free" "$*"
 }
 
 step "dependencies (scripts/deps.sh)"
