@@ -71,8 +71,8 @@ for f in "$JNA" "$JUNIT" "$KOTLIN_HOME/lib/kotlinx-coroutines-core-jvm.jar"; do
 done
 
 # ---- build ----------------------------------------------------------------------------
-step "cargo build -p cie-tests -p uniffi-bindgen (debug)"
-cargo build -p cie-tests -p uniffi-bindgen
+step "cargo build -p cie-tests -p uniffi-bindgen -p companion-server (debug)"
+cargo build -p cie-tests -p uniffi-bindgen -p companion-server
 LIB="$TARGET/debug/libcie_tests.so"
 [ -f "$LIB" ] || fail "$LIB was not built"
 BINDGEN="$TARGET/debug/uniffi-bindgen"
@@ -110,6 +110,10 @@ step "Python binding test"
 cp "$LIB" "$OUT/python/"
 # The ValueError test makes UniFFI print "Unhandled exception in trait interface call" with a
 # traceback on stderr: expected, the test asserts it arrives as CardError.Reader.
+# RegistrationTest starts the real server binary (registration, then login and desktop QR).
+export SERVER_BIN="$TARGET/debug/companion-server"
+export CARD_CA="$ROOT/card-sim/testdata/test_ca_cert.der"
+export CSCA="$ROOT/card-sim/testdata/test_csca_cert.der"
 PYTHONDONTWRITEBYTECODE=1 BINDINGS_DIR="$OUT/python" python3 tests/bindings/test_bindings.py
 
 # ---- Kotlin/JVM -----------------------------------------------------------------------
@@ -120,7 +124,7 @@ CP="$JNA:$KLIB/kotlinx-coroutines-core-jvm.jar:$KLIB/kotlin-test.jar:$KLIB/kotli
     "$KT_CORE" "$KT_SIM" tests/bindings/kotlin/*.kt
 java -Djna.library.path="$(dirname "$LIB")" -jar "$JUNIT" \
     -cp "$OUT/kotlin-test.jar:$CP:$KLIB/kotlin-stdlib.jar" \
-    --select-class CoreBindingsTest --select-class LoginBindingsTest --select-class OtpBindingsTest --select-class DocumentBindingsTest --fail-if-no-tests --disable-banner --details=tree
+    --select-class CoreBindingsTest --select-class LoginBindingsTest --select-class OtpBindingsTest --select-class DocumentBindingsTest --select-class RegistrationBindingsTest --fail-if-no-tests --disable-banner --details=tree
 
 # ---- Swift (generation only) ----------------------------------------------------------
 step "Swift: generated files (not compiled: no Swift toolchain on Linux CI)"

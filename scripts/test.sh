@@ -70,9 +70,10 @@ run_pcscd_test() {
         bash "$2"
     elif command -v sudo >/dev/null 2>&1 && sudo -n true 2>/dev/null; then
         step "$1 ($2, via sudo)"
-        cargo build -q -p cie-companion-cli -p cie-companion-pkcs11
+        cargo build -q -p cie-companion-cli -p cie-companion-pkcs11 -p companion-server
         local target="${CARGO_TARGET_DIR:-$ROOT/target}"
         sudo -n env CIE_COMPANION_BIN="$target/debug/cie-companion" \
+            COMPANION_SERVER_BIN="$target/debug/companion-server" \
             CIE_PKCS11_MODULE="$target/debug/libcie_companion_pkcs11.so" bash "$2"
     else
         echo "The PC/SC end-to-end tests need root (they start pcscd). Run as root, configure" >&2

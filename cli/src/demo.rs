@@ -14,8 +14,8 @@ use cie_core::flows::device_key::DeviceSigner;
 use cie_core::flows::login::LoginStep;
 use cie_core::flows::pairing::{Protection, SecretStore, StoreError};
 use cie_core::flows::wire::{
-    ApprovalCreate, ApprovalCreated, ApprovalStatus, CodeRequest, Decision, ErrorCode,
-    LoginContext, RendezvousCreated, RendezvousStatus,
+    ApprovalCreate, ApprovalCreated, ApprovalStatus, CodeRequest, Decision, LoginContext,
+    RendezvousCreated, RendezvousStatus,
 };
 use cie_core::transport::SharedTransport;
 use companion_server::{Config, RunningServer};
@@ -44,7 +44,13 @@ pub struct DemoArgs {
     /// always trusted; without `--csca` a real card skips the registration step.
     #[arg(long, value_name = "FILE")]
     pub csca: Vec<PathBuf>,
+    /// PC/SC only: force extended-length APDUs on or off (default: ask the reader).
+    #[arg(long, value_name = "on|off", value_parser = crate::parse_on_off)]
+    pub extended_length: Option<bool>,
 }
+
+/// Where the card PIN comes from on a real reader when set (scripts; a prompt otherwise).
+pub const PIN_ENV: &str = "CIE_COMPANION_PIN";
 
 /// The virtual CIE's PIN: with `--reader sim` it is typed for the user.
 const SIM_PIN: &str = "12345678";
@@ -60,14 +66,14 @@ pub fn run(args: DemoArgs) -> Result<(), CliError> {
     rt.block_on(demo(args))
 }
 
-fn flow(e: FlowError) -> CliError {
+pub(crate) fn flow(e: FlowError) -> CliError {
     CliError::Flow {
         message: e.to_string(),
         message_it: flow_error_message_it(e),
     }
 }
 
-fn input(reason: impl Into<String>) -> CliError {
+pub(crate) fn input(reason: impl Into<String>) -> CliError {
     CliError::Input {
         reason: reason.into(),
     }
@@ -76,7 +82,12 @@ fn input(reason: impl Into<String>) -> CliError {
 async fn demo(args: DemoArgs) -> Result<(), CliError> {
     let spec: ReaderSpec = args.reader.parse()?;
     let is_sim = spec == ReaderSpec::Sim;
-    let (transport, reader_name) = crate::transport::open(&spec, OpenOptions::default())?;
+    let (transport, reader_name) = crate::transport::open(
+        &spec,
+        OpenOptions {
+            extended_length: args.extended_length,
+        },
+    )?;
 
     // ---- the server ------------------------------------------------------------------
     let tmp = tempfile::tempdir().map_err(|e| input(format!("temporary folder: {e}")))?;
@@ -129,10 +140,7 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
     let pin = if is_sim {
         Zeroizing::new(SIM_PIN.to_string())
     } else {
-        Zeroizing::new(
-            rpassword::prompt_password("PIN della CIE (8 cifre) / CIE PIN (8 digits): ")
-                .map_err(|e| input(format!("cannot read the PIN: {e}")))?,
-        )
+        crate::register::secret(PIN_ENV, "PIN della CIE (8 cifre) / CIE PIN (8 digits): ")?
     };
 
     // ---- 0. registration ---------------------------------------------------------------
@@ -141,14 +149,18 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
         let can = if is_sim {
             Zeroizing::new(card_sim::emrtd::TEST_CAN.to_string())
         } else {
-            Zeroizing::new(
-                rpassword::prompt_password(
-                    "CAN della CIE (6 cifre sul fronte) / card access number (6 digits): ",
-                )
-                .map_err(|e| input(format!("cannot read the CAN: {e}")))?,
-            )
+            crate::register::secret(crate::register::CAN_ENV, crate::register::CAN_PROMPT)?
         };
-        registration(&client, &origin, transport.clone(), &can).await?;
+        let outcome =
+            crate::register::registration(&client, &origin, transport.clone(), &can, |_| {
+                println!("[telefono] Confermi? sì (demo)");
+                Ok(true)
+            })
+            .await?;
+        // A database that kept an earlier demo run knows the card: the demo goes on.
+        if let crate::register::Outcome::Declined = outcome {
+            return Err(input("registration declined"));
+        }
     }
 
     // ---- 1. phone-tap login ----------------------------------------------------------
@@ -362,79 +374,9 @@ fn read_certs(path: &PathBuf) -> Result<Vec<Vec<u8>>, CliError> {
         .map_err(|e| input(format!("{}: {e}", path.display())))
 }
 
-/// Registration: challenge, one CAN tap, the preview the citizen confirms, the post.
-async fn registration(
-    client: &CompanionClient,
-    origin: &str,
-    transport: Arc<dyn cie_core::transport::CardTransport>,
-    can: &str,
-) -> Result<(), CliError> {
-    let session = client
-        .start_registration(origin.to_string(), can.to_string())
-        .await
-        .map_err(flow)?;
-    println!("[telefono] sfida ricevuta; avvicina la CIE (serve solo il CAN, non il PIN)");
-    let preview = session.tap(transport, None).await.map_err(flow)?;
-    let a = &preview.attributes;
-    println!(
-        "[telefono] Dati letti dal chip, da confermare prima dell'invio / read from the chip:"
-    );
-    println!("             {} {}", a.given_names, a.surname);
-    println!(
-        "             codice fiscale {}",
-        a.codice_fiscale.as_deref().unwrap_or("—")
-    );
-    println!(
-        "             nato/a il {} a {}",
-        date_it(&a.date_of_birth),
-        a.place_of_birth.as_deref().unwrap_or("—")
-    );
-    println!(
-        "             documento {} valido fino al {}{}",
-        a.document_number,
-        date_it(&a.date_of_expiry),
-        if preview.portrait.is_some() {
-            ", con foto"
-        } else {
-            ""
-        }
-    );
-    println!(
-        "             sarà inviato / will be sent: {}",
-        preview.sent_items_it.join(", ")
-    );
-    println!("[telefono] Confermi? sì (demo)");
-    let done = match session.submit().await {
-        Ok(done) => done,
-        // A database that kept an earlier demo run: the card is registered already.
-        Err(FlowError::Server {
-            code: ErrorCode::AlreadyRegistered,
-            message_it,
-            ..
-        }) => {
-            println!("[server]   carta già registrata: {message_it}");
-            return Ok(());
-        }
-        Err(e) => return Err(flow(e)),
-    };
-    println!(
-        "[server]   chip verificato (firme dello Stato, hash dei dati, carta presente): identità {}",
-        if done.linked_to_existing {
-            "esistente, collegata"
-        } else {
-            "nuova"
-        }
-    );
-    println!(
-        "[telefono] Registrazione completata: {} {} ({}), livello {}",
-        done.identity.given_name, done.identity.surname, done.identity.codice_fiscale, done.level
-    );
-    Ok(())
-}
-
 /// `YYYYMMDD` or `YYMMDD` (as the chip has them) as `DD/MM/YYYY` or `DD/MM/YY`; anything
 /// else as it is.
-fn date_it(d: &str) -> String {
+pub(crate) fn date_it(d: &str) -> String {
     let digits = d.bytes().all(|b| b.is_ascii_digit());
     match d.len() {
         8 if digits => format!("{}/{}/{}", &d[6..8], &d[4..6], &d[..4]),

@@ -6,6 +6,7 @@ mod error;
 mod mrtd;
 mod otp;
 mod probe;
+mod register;
 mod secret_file;
 mod transport;
 mod vpcd;
@@ -21,7 +22,9 @@ use crate::transport::{OpenOptions, ReaderSpec};
 
 const EXIT_CODES: &str = "Exit codes: 0 ok, 2 usage, 3 reader or reader service \
 missing, 4 card missing or card/link error, 5 vpcd (virtual reader driver) error, 6 code \
-store unreadable (wrong passphrase, damaged), 7 login flow refused or failed (demo). One-time codes are kept in an encrypted file \
+store unreadable (wrong passphrase, damaged), 7 login or registration flow refused or failed (demo, register). On a real card, \
+`demo` and `register` read the PIN and CAN from $CIE_COMPANION_PIN and $CIE_COMPANION_CAN when set, \
+else ask for them without echo. One-time codes are kept in an encrypted file \
 ($CIE_COMPANION_STORE, default ~/.local/share/cie-companion/secrets.enc) whose passphrase is \
 asked for, or read from $CIE_COMPANION_PASSPHRASE.";
 
@@ -38,6 +41,9 @@ enum Cmd {
     /// Run the three login flows end to end: a reference server on loopback (SQLite), the
     /// virtual CIE (or a real card with --reader), and the phone app's own API.
     Demo(demo::DemoArgs),
+    /// Register with the CIE at a reference server (`companion-server --csca …`): the chip is
+    /// read with the CAN (no PIN), shown, and sent once you confirm.
+    Register(register::RegisterArgs),
     /// List PC/SC card readers and libnfc NFC devices.
     Readers,
     /// Work with a card.
@@ -216,6 +222,7 @@ fn run() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Cmd::Demo(args) => demo::run(args),
+        Cmd::Register(args) => register::run(args),
         Cmd::Readers => readers(),
         Cmd::Card {
             command:

@@ -530,5 +530,100 @@ class FlowLocalTest(unittest.TestCase):
         )
 
 
+class RegistrationTest(unittest.TestCase):
+    """Registration with the CIE (issue 12) through the bindings, against the real server
+    binary (TLS, pinned key, SQLite) that trusts the virtual CIE's test CSCA: challenge, one
+    CAN tap, the preview, the submit; the same card again is refused; then the new identity
+    logs in by phone tap and approves a desktop QR login. Needs SERVER_BIN, CARD_CA and
+    CSCA (scripts/bindings-test.sh sets them)."""
+
+    CAN = "123456"
+    CARD_PIN = "12345678"
+
+    @classmethod
+    def setUpClass(cls):
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from companion_server import Desktop, Server
+        cls.Desktop = Desktop
+        cls.server = Server(extra=["--csca", os.environ["CSCA"]])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def client(self):
+        return cie_core.CompanionClient([self.server.origin], [self.server.pin], MemoryStore())
+
+    def register(self, client, can):
+        async def go():
+            session = await client.start_registration(self.server.origin, can)
+            self.assertGreater(session.expires_at(), 0)
+            # Nothing to send before a tap.
+            with self.assertRaises(cie_core.FlowError.Busy):
+                await session.submit()
+            preview = await session.tap(NfcTransport(card_sim.SimCard.cie_extended()), None)
+            return session, preview
+        return run(go())
+
+    def test_register_then_refused_then_log_in_and_approve(self):
+        origin = self.server.origin
+        client = self.client()
+
+        # A wrong CAN stops at the chip, typed, with the Italian message; nothing sent.
+        with self.assertRaises(cie_core.FlowError.Card) as cm:
+            self.register(client, "654321")
+        self.assertIsInstance(cm.exception.error, CardError.WrongCan)
+        self.assertIn("CAN errato", cie_core.flow_error_message_it(cm.exception))
+
+        session, preview = self.register(client, self.CAN)
+        a = preview.attributes
+        self.assertEqual((a.surname, a.given_names), ("TESTER", "MARIA"))
+        self.assertEqual(a.codice_fiscale, "TSTTST80A01H501X")
+        self.assertEqual(a.document_number, "CA00000AA")
+        self.assertEqual(preview.nis, "000011112222")
+        self.assertIsNotNone(preview.portrait)
+        self.assertTrue(preview.sent_items_it and preview.sent_items_en)
+        self.assertEqual(len(preview.sent_items_it), len(preview.sent_items_en))
+        done = run(session.submit())
+        self.assertEqual(done.identity.codice_fiscale, "TSTTST80A01H501X")
+        self.assertEqual((done.identity.given_name, done.identity.surname), ("MARIA", "TESTER"))
+        self.assertEqual(done.level, 3)
+        self.assertFalse(done.linked_to_existing)
+
+        # The same card again: refused by the server, typed, nothing changed.
+        session, _ = self.register(self.client(), self.CAN)
+        with self.assertRaises(cie_core.FlowError.Server) as cm:
+            run(session.submit())
+        self.assertEqual(cm.exception.code, cie_core.ErrorCode.ALREADY_REGISTERED)
+        self.assertEqual(cm.exception.status, 409)
+        self.assertIn("registrata", cm.exception.message_it)
+
+        # The new identity logs in with the phone tap (the PIN now)...
+        async def tap_login():
+            login = await client.start_card_login(origin)
+            return await login.tap(SimTransport(card_sim.SimCard.cie()), self.CARD_PIN, None)
+        result = run(tap_login())
+        self.assertEqual(result.identity.id, done.identity.id)
+        self.assertEqual(result.level, 3)
+
+        # ...and approves a desktop QR login: the desktop types the code and is that person.
+        desktop = self.Desktop(self.server)
+        status, created = desktop.call("POST", "/api/v1/desktop/rendezvous", {})
+        self.assertEqual(status, 200, created)
+
+        async def approve():
+            s = await client.claim_desktop_qr(created["qr"], "Python phone", None)
+            self.assertEqual(s.context().service, "Comune di Prova")
+            return await s.approve_with_card(
+                SimTransport(card_sim.SimCard.cie()), self.CARD_PIN[-4:], None)
+        code = run(approve())
+        status, body = desktop.call(
+            "POST", f"/api/v1/desktop/rendezvous/{created['rid']}/code", {"code": code.code})
+        self.assertEqual(status, 200, body)
+        status, me = desktop.call("GET", "/api/v1/session")
+        self.assertEqual(status, 200, me)
+        self.assertEqual(me["identity"]["id"], done.identity.id, me)
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -16,10 +16,7 @@ import asyncio
 import concurrent.futures
 import io
 import os
-import socket
-import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
@@ -31,6 +28,7 @@ import cie_core  # noqa: E402
 from PIL import Image  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 from test_bindings import SimTransport  # noqa: E402
+from companion_server import Server  # noqa: E402
 
 PIN = "12345678"
 CHROMIUM_ARGS = [
@@ -50,51 +48,6 @@ def wait_text(page, selector, ok, timeout=15):
         if time.time() > deadline:
             raise AssertionError(f"{selector}: still {text!r} after {timeout} s")
         page.wait_for_timeout(100)
-
-
-def read(path):
-    with open(path) as f:
-        return f.read().strip()
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """The real server binary, on its own SQLite file and port."""
-
-    def __init__(self):
-        self.dir = tempfile.TemporaryDirectory()
-        self.port = free_port()
-        self.origin = f"https://127.0.0.1:{self.port}"
-        pin_file = os.path.join(self.dir.name, "pin")
-        self.log = open(os.path.join(self.dir.name, "server.log"), "w+")
-        self.proc = subprocess.Popen(
-            [os.environ["SERVER_BIN"], "--listen", f"127.0.0.1:{self.port}",
-             "--database", "sqlite:" + os.path.join(self.dir.name, "db.sqlite"),
-             "--card-ca", os.environ["CARD_CA"], "--pin-file", pin_file,
-             "--service-name", "Comune di Prova"],
-            stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
-        deadline = time.time() + 30
-        while not (os.path.exists(pin_file) and read(pin_file)):
-            if self.proc.poll() is not None or time.time() > deadline:
-                self.log.seek(0)
-                raise RuntimeError("server did not start:\n" + self.log.read())
-            time.sleep(0.05)
-        self.pin = read(pin_file)
-        # The pin file may hold the `sha256/` form; the core accepts both.
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-        self.log.close()
-        self.dir.cleanup()
 
 
 def luma_of(png):

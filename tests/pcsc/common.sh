@@ -42,10 +42,12 @@ cleanup_pcscd_test() {
     local rc=$?
     set +e
     if [ -n "$SIM_PID" ]; then kill "$SIM_PID" 2>/dev/null; wait "$SIM_PID" 2>/dev/null; fi
+    if [ -n "${SERVER_PID:-}" ]; then kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null; fi
     stop_pcscd
     if [ "$rc" -ne 0 ]; then
         echo "---- pcscd log (last 40 lines) ----" >&2; tail -n 40 "$WORK/pcscd.log" >&2
         echo "---- virtual card log ----" >&2; cat "$WORK/sim.log" >&2
+        [ -f "$WORK/server.log" ] && { echo "---- companion-server log (last 40 lines) ----" >&2; tail -n 40 "$WORK/server.log" >&2; }
     fi
     rm -rf "$WORK"
     exit "$rc"

@@ -33,6 +33,12 @@ if [ -z "${CIE_COMPANION_BIN:-}" ]; then
     (cd "$ROOT" && cargo build -q -p cie-companion-cli)
     CIE_COMPANION_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/cie-companion"
 fi
+if [ -z "${COMPANION_SERVER_BIN:-}" ]; then
+    step "building companion-server"
+    (cd "$ROOT" && cargo build -q -p companion-server)
+    COMPANION_SERVER_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/companion-server"
+fi
+[ -x "$COMPANION_SERVER_BIN" ] || fail "binary $COMPANION_SERVER_BIN not found"
 [ -x "$CIE_COMPANION_BIN" ] || fail "binary $CIE_COMPANION_BIN not found"
 BIN="$CIE_COMPANION_BIN"
 
@@ -107,6 +113,59 @@ rc=$?
 set -e
 [ "$rc" -eq 2 ] || fail "a wrong CAN through pcscd should exit 2, got $rc"
 grep -qF 'CAN errato' "$WORK/wrongcan.txt" || fail "no Italian wrong-CAN message"
+
+step "registration with the CIE through pcscd (issue 12): companion-server + cie-companion register"
+# The reference server binary on loopback, trusting the virtual CIE's test CA and CSCA.
+PORT="$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+"$COMPANION_SERVER_BIN" --listen "127.0.0.1:$PORT" --database "sqlite:$WORK/reg.sqlite" \
+    --card-ca "$ROOT/card-sim/testdata/test_ca_cert.der" \
+    --csca "$ROOT/card-sim/testdata/test_csca_cert.der" --pin-file "$WORK/server.pin" \
+    </dev/null >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq $((WAIT_SECS * 4))); do
+    [ -s "$WORK/server.pin" ] && break
+    kill -0 "$SERVER_PID" 2>/dev/null || fail "companion-server exited early"
+    sleep 0.25
+done
+[ -s "$WORK/server.pin" ] || fail "companion-server did not start within ${WAIT_SECS}s"
+register() {
+    "$BIN" register --reader "pcsc:$READER" --extended-length on --yes \
+        --server "https://127.0.0.1:$PORT" --server-key "$(cat "$WORK/server.pin")" "$@"
+}
+CIE_COMPANION_CAN=123456 register </dev/null | tee "$WORK/register.txt"
+grep -qF 'codice fiscale TSTTST80A01H501X' "$WORK/register.txt" || fail "register did not show the chip's codice fiscale"
+grep -qF 'identità nuova' "$WORK/register.txt" || fail "the first registration did not create a new identity"
+grep -qF 'Registrazione completata: MARIA TESTER (TSTTST80A01H501X), livello 3' "$WORK/register.txt" \
+    || fail "registration through pcscd did not complete"
+# Run "${@:3}" with no input, expecting exit code $1, output (both streams) into $2.
+expect_exit() {
+    local want=$1 out=$2 rc
+    shift 2
+    set +e
+    "$@" </dev/null >"$out" 2>&1
+    rc=$?
+    set -e
+    [ "$rc" -eq "$want" ] || { cat "$out"; fail "'$*' should exit $want, got $rc"; }
+}
+expect_exit 7 "$WORK/register2.txt" register --can 123456
+grep -qF 'carta già registrata' "$WORK/register2.txt" || fail "the second registration was not refused as already registered"
+expect_exit 7 "$WORK/register3.txt" register --can 654321
+grep -qF 'CAN' "$WORK/register3.txt" || fail "no wrong-CAN message from register"
+kill "$SERVER_PID" 2>/dev/null; wait "$SERVER_PID" 2>/dev/null || true
+SERVER_PID=""
+
+step "cie-companion demo through pcscd: registration, then the new identity logs in (phone tap, desktop QR, approvals)"
+# A real reader: the PIN and CAN come from the environment (no terminal here).
+CIE_COMPANION_PIN=12345678 CIE_COMPANION_CAN=123456 "$BIN" demo --reader "pcsc:$READER" \
+    --extended-length on --card-ca "$ROOT/card-sim/testdata/test_ca_cert.der" \
+    --csca "$ROOT/card-sim/testdata/test_csca_cert.der" </dev/null | tee "$WORK/demo.txt"
+grep -qF 'Registrazione completata: MARIA TESTER (TSTTST80A01H501X), livello 3' "$WORK/demo.txt" \
+    || fail "the demo through pcscd did not register"
+grep -qF 'identità nuova' "$WORK/demo.txt" || fail "the demo's registration did not create the identity"
+[ "$(grep -c 'Accesso effettuato.*MARIA TESTER (TSTTST80A01H501X)' "$WORK/demo.txt")" -eq 4 ] \
+    || fail "the registered identity did not complete the four logins through pcscd"
+grep -qF 'Demo completata' "$WORK/demo.txt" || fail "the demo through pcscd did not complete"
+grep -qF '12345678' "$WORK/demo.txt" && fail "the demo printed the PIN"
 
 step "unknown reader name gives exit code 3"
 set +e
