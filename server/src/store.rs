@@ -16,6 +16,9 @@ use crate::card::VerifiedCard;
 mod db;
 use db::{Db, Row, Tx, query};
 
+/// `abroad_throttle` rows with no attempt counted for this long are dropped.
+const THROTTLE_FORGET_SECS: u64 = 24 * 3600;
+
 mod abroad;
 pub use abroad::{
     AbroadAccount, AbroadIssue, AbroadStore, Attempt, Channel, IssueOutcome, OutboxItem,
@@ -371,15 +374,17 @@ pub struct SqlStore {
     /// queues writers).
     pool: Arc<Db>,
     backend: Backend,
-    /// Unix second of this instance's last prune of spent `used_jti` rows and old
-    /// `rate_limits` buckets: housekeeping, at most once a second rather than a statement in
-    /// every transaction (expired rows never change an outcome: jtis are random and their
-    /// transcripts' `iat` has expired too; buckets are keyed by minute).
-    pruned: Arc<[AtomicU64; 2]>,
+    /// Unix second of this instance's last prune of spent `used_jti` rows, old
+    /// `rate_limits` buckets and quiet `abroad_throttle` rows: housekeeping, at most once a
+    /// second rather than a statement in every transaction (expired rows never change an
+    /// outcome: jtis are random and their transcripts' `iat` has expired too; buckets are
+    /// keyed by minute; a throttle row a day quiet has no delay or lock left).
+    pruned: Arc<[AtomicU64; 3]>,
 }
 
 const PRUNE_JTI: usize = 0;
 const PRUNE_RATE: usize = 1;
+const PRUNE_THROTTLE: usize = 2;
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS identities (
@@ -516,7 +521,9 @@ impl SqlStore {
 
     /// Whether `what` is due for pruning at `now` (once a second per instance).
     fn prune_due(&self, what: usize, now: u64) -> bool {
-        self.pruned[what].swap(now, Ordering::Relaxed) != now
+        self.pruned
+            .get(what)
+            .is_some_and(|t| t.swap(now, Ordering::Relaxed) != now)
     }
 
     /// Which database this is.

@@ -375,6 +375,11 @@ async fn unknown_codice_fiscale_and_wrong_pin_answer_alike() {
         );
         assert_eq!(counts.0, counts.1);
         assert_eq!(counts.0.map(|t| t.0), Some(5));
+        // A day without a counted attempt: the counts are forgotten, for any code.
+        h.clock.advance(24 * 3600 + 1);
+        refused(login(&h, &client, CF, "ZZZZ9999").await, 401, "wrong_code");
+        assert_eq!(store.abroad_throttle(UNKNOWN_CF).await.unwrap(), None);
+        assert_eq!(failures(store.abroad_throttle(CF).await.unwrap()), 1);
         let (status, _) = h.post(&client, LOGIN, &json!({"codice_fiscale": CF})).await;
         assert_eq!(status, 400);
     }

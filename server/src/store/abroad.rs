@@ -13,7 +13,8 @@ use async_trait::async_trait;
 use cie_core::flows::wire::Identity;
 
 use super::{
-    AuditEntry, NewSession, Result, SqlStore, StoreError, Tx, identity_from_row, query, ts, un_ts,
+    AuditEntry, NewSession, PRUNE_THROTTLE, Result, SqlStore, StoreError, THROTTLE_FORGET_SECS, Tx,
+    identity_from_row, query, ts, un_ts,
 };
 use crate::abroad::{Pin, delay_after};
 
@@ -33,6 +34,7 @@ pub(super) const SCHEMA: &[&str] = &[
         failures BIGINT NOT NULL,
         next_at BIGINT NOT NULL,
         updated BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS abroad_throttle_updated ON abroad_throttle (updated)",
     "CREATE TABLE IF NOT EXISTS abroad_outbox_digital (
         id {serial},
         codice_fiscale TEXT NOT NULL,
@@ -376,6 +378,15 @@ impl AbroadStore for SqlStore {
             return Ok(Attempt::ClientLimited {
                 retry_after: 60 - now % 60,
             });
+        }
+        // Rows of codes tried without an account would pile up: a day after the last
+        // counted attempt no delay or lock is left (the lock lasts 15 minutes), so the
+        // count is forgotten, for any code.
+        if self.prune_due(PRUNE_THROTTLE, now) {
+            query("DELETE FROM abroad_throttle WHERE updated < $1")
+                .bind(ts(now.saturating_sub(THROTTLE_FORGET_SECS)))
+                .execute(&mut tx)
+                .await?;
         }
         // The no-op update makes the upsert return the row and, on PostgreSQL, hold its
         // lock to the commit: a second instance's attempt waits here and then sees this count.
