@@ -16,9 +16,6 @@ use crate::card::VerifiedCard;
 mod db;
 use db::{Db, Row, Tx, query};
 
-/// `abroad_throttle` rows with no attempt counted for this long are dropped.
-const THROTTLE_FORGET_SECS: u64 = 24 * 3600;
-
 mod abroad;
 pub use abroad::{
     AbroadAccount, AbroadIssue, AbroadStore, Attempt, Channel, IssueOutcome, OutboxItem,

@@ -112,9 +112,11 @@ fn wrong_pin(failures: u32) -> Refusal {
     r
 }
 
-fn refusal_of(attempt: Attempt) -> Option<Refusal> {
+/// The failures counted so far when the attempt may go on; else the refusal saying how long
+/// to wait.
+fn admitted(attempt: Attempt) -> Result<u32, Refusal> {
     let (code, en, it, secs) = match attempt {
-        Attempt::Go { .. } => return None,
+        Attempt::Go { failures } => return Ok(failures),
         Attempt::ClientLimited { retry_after } => (
             ErrorCode::RateLimited,
             "Too many attempts from this connection: try again in",
@@ -143,14 +145,14 @@ fn refusal_of(attempt: Attempt) -> Option<Refusal> {
     let (n_en, n_it) = seconds(secs);
     let mut r = Refusal::with(code, &format!("{en} {n_en}."), &format!("{it} {n_it}."));
     r.0.retry_after = Some(secs);
-    Some(r)
+    Err(r)
 }
 
-fn bad_pin_shape(field: &str) -> Refusal {
+fn bad_pin_shape() -> Refusal {
     Refusal::with(
         ErrorCode::BadRequest,
-        &format!("`{field}`: the PIN has 8 letters and digits (16 at the first login)."),
-        &format!("`{field}`: il PIN ha 8 tra lettere e cifre (16 al primo accesso)."),
+        "The PIN has 8 characters, letters and digits (16 at the first login).",
+        "Il PIN ha 8 caratteri tra lettere e cifre (16 al primo accesso).",
     )
 }
 
@@ -168,20 +170,15 @@ async fn check_pin(
     kind: &'static str,
     client: &str,
 ) -> Result<AbroadAccount, Refusal> {
-    let pin = login_pin(typed).ok_or_else(|| bad_pin_shape("pin"))?;
+    let pin = login_pin(typed).ok_or_else(bad_pin_shape)?;
     let audit = AuditEntry::new(kind, cf, "ok", client);
     let attempt =
         s.0.store
             .abroad_attempt(cf, s.0.abroad_per_minute, &audit, s.now())
             .await?;
-    if let Some(r) = refusal_of(attempt) {
+    let failures = admitted(attempt).inspect_err(|r| {
         tracing::info!(kind, outcome = %r.code_str(), client, "PIN attempt refused");
-        return Err(r);
-    }
-    let failures = match attempt {
-        Attempt::Go { failures } => failures,
-        _ => u32::MAX,
-    };
+    })?;
     let account = s.0.store.abroad_account(cf).await?;
     let phc = account
         .as_ref()

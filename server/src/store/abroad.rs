@@ -13,10 +13,14 @@ use async_trait::async_trait;
 use cie_core::flows::wire::Identity;
 
 use super::{
-    AuditEntry, NewSession, PRUNE_THROTTLE, Result, SqlStore, StoreError, THROTTLE_FORGET_SECS, Tx,
-    identity_from_row, query, ts, un_ts,
+    AuditEntry, NewSession, PRUNE_THROTTLE, Result, SqlStore, StoreError, Tx, identity_from_row,
+    query, ts, un_ts,
 };
 use crate::abroad::{Pin, delay_after};
+
+/// Throttle rows with no attempt counted for this long are dropped (no delay or lock is
+/// left by then).
+const THROTTLE_FORGET_SECS: u64 = 24 * 3600;
 
 /// The tables of this module (created with the others at start).
 pub(super) const SCHEMA: &[&str] = &[
