@@ -488,6 +488,11 @@ mod tests {
         assert!(!verify_pin(&b, &h));
         assert!(!verify_pin(&a, "not a hash"));
         assert!(!verify_pin(&a, dummy_hash()));
+        // The dummy costs what a real check costs: the same parameters.
+        assert_eq!(
+            dummy_hash().rsplitn(3, '$').nth(2),
+            h.rsplitn(3, '$').nth(2)
+        );
     }
 
     #[test]

@@ -289,6 +289,7 @@ async fn wrong_pins_delay_then_lock_for_a_time_and_reset_undoes_it() {
         assert_eq!(login(&h, &browser, CF, wrong).await.1["retry_after"], 1);
         h.clock.advance(1);
         assert_eq!(login(&h, &browser, CF, NEW_PIN).await.0, 200);
+        assert_eq!(h.get(&browser, "/api/v1/session").await.0, 200);
         assert_eq!(store.abroad_throttle(CF).await.unwrap(), Some((0, 0)));
 
         // Locked again, then reset by the operator: unlocked, old PIN void, new halves only.
@@ -306,6 +307,8 @@ async fn wrong_pins_delay_then_lock_for_a_time_and_reset_undoes_it() {
             .await
             .unwrap();
         assert_eq!(store.abroad_throttle(CF).await.unwrap(), None);
+        // The session the old PIN opened ends with it.
+        assert_eq!(h.get(&browser, "/api/v1/session").await.0, 404);
         refused(login(&h, &browser, CF, NEW_PIN).await, 401, "wrong_code");
         assert_eq!(login(&h, &browser, CF, &initial).await.0, 401);
         let second = deliver(&store).await;

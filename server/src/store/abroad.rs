@@ -16,7 +16,7 @@ use super::{
     AuditEntry, NewSession, PRUNE_THROTTLE, Result, SqlStore, StoreError, Tx, identity_from_row,
     query, ts, un_ts,
 };
-use crate::abroad::{Pin, delay_after};
+use crate::abroad::{PIN_LEVEL, Pin, delay_after};
 
 /// Throttle rows with no attempt counted for this long are dropped (no delay or lock is
 /// left by then).
@@ -186,8 +186,9 @@ pub struct OutboxItem {
 #[async_trait]
 pub trait AbroadStore: Send + Sync {
     /// Issue (`reset == false`: the account must not exist) or reset (it must) a PIN, one
-    /// transaction: the account (and its identity, created if new) with the hash, the old
-    /// halves and the throttle dropped, the two halves queued, audited.
+    /// transaction: the account (and its identity, created if new) with the hash; on reset
+    /// the old halves, the throttle and the PIN's sessions dropped; the two halves queued;
+    /// audited.
     async fn abroad_issue(
         &self,
         issue: &AbroadIssue,
@@ -295,6 +296,16 @@ impl AbroadStore for SqlStore {
                 .bind(cf)
                 .execute(&mut tx)
                 .await?;
+            // A reset is what a holder asks for when the PIN may be known to someone else:
+            // the sessions it opened end too (only a PIN login opens sessions at its level).
+            query(
+                "DELETE FROM sessions WHERE level = $2 AND identity_id =
+                     (SELECT identity_id FROM abroad_accounts WHERE codice_fiscale = $1)",
+            )
+            .bind(cf)
+            .bind(i64::from(PIN_LEVEL))
+            .execute(&mut tx)
+            .await?;
         } else {
             let identity_id = identity_of(&mut tx, issue, now).await?;
             query(
