@@ -18,7 +18,7 @@ use db::{Db, Row, Tx, query};
 
 mod abroad;
 pub use abroad::{
-    AbroadAccount, AbroadIssue, AbroadStore, Attempt, Channel, IssueOutcome, OutboxItem,
+    AbroadAccount, AbroadIssue, AbroadStore, Attempt, Channel, IssueOutcome, OutboxItem, cf_key,
 };
 mod approvals;
 pub use approvals::{

@@ -29,7 +29,7 @@ use crate::abroad::{
     verify_pin,
 };
 use crate::error::Refusal;
-use crate::store::{AbroadAccount, Attempt, AuditEntry, NewSession};
+use crate::store::{AbroadAccount, Attempt, AuditEntry, NewSession, cf_key};
 
 /// Login path.
 pub const LOGIN_PATH: &str = "/api/v1/abroad/login";
@@ -171,7 +171,7 @@ async fn check_pin(
     client: &str,
 ) -> Result<AbroadAccount, Refusal> {
     let pin = login_pin(typed).ok_or_else(bad_pin_shape)?;
-    let audit = AuditEntry::new(kind, cf, "ok", client);
+    let audit = AuditEntry::new(kind, &cf_key(cf), "ok", client);
     let attempt =
         s.0.store
             .abroad_attempt(cf, s.0.abroad_per_minute, &audit, s.now())
@@ -205,7 +205,7 @@ async fn login(
     let cf = checked_cf(&req.codice_fiscale)?;
     let account = check_pin(&s, &cf, &req.pin, "abroad_login", &client).await?;
     let now = s.now();
-    let audit = AuditEntry::new("abroad_login", &cf, "ok", &client);
+    let audit = AuditEntry::new("abroad_login", &cf_key(&cf), "ok", &client);
     if account.must_change {
         let audit = audit.with_outcome("pin_change_required");
         if s.0
@@ -272,7 +272,7 @@ async fn change_pin(
             tracing::error!(error = %e, "PIN hashing failed");
             Refusal::new(ErrorCode::Internal)
         })?;
-    let audit = AuditEntry::new("abroad_pin_change", &cf, "ok", &client);
+    let audit = AuditEntry::new("abroad_pin_change", &cf_key(&cf), "ok", &client);
     if !s
         .0
         .store

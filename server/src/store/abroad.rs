@@ -3,14 +3,16 @@
 //! attempt throttle; and the two outboxes (digital, postal) each holding one half of an
 //! issued PIN until the delivery hook acknowledges it.
 //!
-//! The throttle is kept per codice fiscale whether an account exists or not, so an unknown
-//! code fiscale and a wrong PIN answer alike however often they are tried. An attempt is
+//! The throttle is kept per codice fiscale whether an account exists or not (keyed by its
+//! SHA-256), so an unknown codice fiscale and a wrong PIN answer alike however often they
+//! are tried. An attempt is
 //! counted before the slow hash check, in one transaction that holds the throttle row (the
 //! upsert locks it on PostgreSQL; SQLite has one writer), so two instances on one database
 //! never lose a count or both slip through a delay.
 
 use async_trait::async_trait;
-use cie_core::flows::wire::Identity;
+use cie_core::flows::wire::{Identity, b64};
+use sha2::{Digest, Sha256};
 
 use super::{
     AuditEntry, NewSession, PRUNE_THROTTLE, Result, SqlStore, StoreError, Tx, identity_from_row,
@@ -34,7 +36,7 @@ pub(super) const SCHEMA: &[&str] = &[
         created BIGINT NOT NULL,
         updated BIGINT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS abroad_throttle (
-        codice_fiscale TEXT PRIMARY KEY,
+        cf_key TEXT PRIMARY KEY,
         failures BIGINT NOT NULL,
         next_at BIGINT NOT NULL,
         updated BIGINT NOT NULL)",
@@ -292,8 +294,8 @@ impl AbroadStore for SqlStore {
                 .execute(&mut tx)
                 .await?;
             }
-            query("DELETE FROM abroad_throttle WHERE codice_fiscale = $1")
-                .bind(cf)
+            query("DELETE FROM abroad_throttle WHERE cf_key = $1")
+                .bind(cf_key(cf))
                 .execute(&mut tx)
                 .await?;
             // A reset is what a holder asks for when the PIN may be known to someone else:
@@ -406,12 +408,12 @@ impl AbroadStore for SqlStore {
         // The no-op update makes the upsert return the row and, on PostgreSQL, hold its
         // lock to the commit: a second instance's attempt waits here and then sees this count.
         let row = query(
-            "INSERT INTO abroad_throttle (codice_fiscale, failures, next_at, updated)
+            "INSERT INTO abroad_throttle (cf_key, failures, next_at, updated)
              VALUES ($1, 0, 0, $2)
-             ON CONFLICT (codice_fiscale) DO UPDATE SET updated = abroad_throttle.updated
+             ON CONFLICT (cf_key) DO UPDATE SET updated = abroad_throttle.updated
              RETURNING failures, next_at",
         )
-        .bind(codice_fiscale)
+        .bind(cf_key(codice_fiscale))
         .bind(ts(now))
         .fetch_one(&mut tx)
         .await?;
@@ -431,9 +433,9 @@ impl AbroadStore for SqlStore {
         let counted = failures.saturating_add(1);
         let done = query(
             "UPDATE abroad_throttle SET failures = $2, next_at = $3, updated = $4
-             WHERE codice_fiscale = $1 AND failures = $5",
+             WHERE cf_key = $1 AND failures = $5",
         )
-        .bind(codice_fiscale)
+        .bind(cf_key(codice_fiscale))
         .bind(i64::from(counted))
         .bind(ts(now.saturating_add(delay_after(counted))))
         .bind(ts(now))
@@ -551,8 +553,8 @@ impl AbroadStore for SqlStore {
     }
 
     async fn abroad_throttle(&self, codice_fiscale: &str) -> Result<Option<(u32, u64)>> {
-        let row = query("SELECT failures, next_at FROM abroad_throttle WHERE codice_fiscale = $1")
-            .bind(codice_fiscale)
+        let row = query("SELECT failures, next_at FROM abroad_throttle WHERE cf_key = $1")
+            .bind(cf_key(codice_fiscale))
             .fetch_optional(&self.pool)
             .await?;
         row.map(|r| {
@@ -566,15 +568,18 @@ impl AbroadStore for SqlStore {
     }
 }
 
+/// The throttle's and the login audit's key of a codice fiscale: its SHA-256, so codes typed
+/// without an account are not kept in clear.
+pub fn cf_key(codice_fiscale: &str) -> String {
+    b64(&Sha256::digest(codice_fiscale.as_bytes()))
+}
+
 async fn clear_throttle(tx: &mut Tx, codice_fiscale: &str, now: u64) -> Result<()> {
-    query(
-        "UPDATE abroad_throttle SET failures = 0, next_at = 0, updated = $2
-         WHERE codice_fiscale = $1",
-    )
-    .bind(codice_fiscale)
-    .bind(ts(now))
-    .execute(tx)
-    .await?;
+    query("UPDATE abroad_throttle SET failures = 0, next_at = 0, updated = $2 WHERE cf_key = $1")
+        .bind(cf_key(codice_fiscale))
+        .bind(ts(now))
+        .execute(tx)
+        .await?;
     Ok(())
 }
 
