@@ -429,8 +429,12 @@ mod tests {
         // Omocodia: the last digit 1 written M changes the check letter.
         assert_eq!(validate_cf("RSSMRA80A01H50MM").unwrap(), "RSSMRA80A01H50MM");
         assert_eq!(validate_cf("RSSMRA80A01H50MU"), Err(CfError::Check));
+        // Every digit replaced (year, day, municipality): still a valid code.
+        assert_eq!(validate_cf("RSSMRAULALMHRLMD").unwrap(), "RSSMRAULALMHRLMD");
+        // An omocodia day beyond 71 (V = 9: day 99) is not a day.
+        assert_eq!(validate_cf("RSSMRA80AVVH501U"), Err(CfError::Format));
         assert_eq!(validate_cf("RSSMRA80A01H501A"), Err(CfError::Check));
-        // The harness's card CF has a wrong check letter on purpose-free test data.
+        // The test card's codice fiscale is made up: its check letter does not match.
         assert_eq!(validate_cf("TSTTST80A01H501X"), Err(CfError::Check));
         for bad in [
             "",
