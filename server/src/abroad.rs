@@ -50,9 +50,37 @@ pub fn delay_after(failures: u32) -> u64 {
 
 /// A PIN as typed or generated: wiped on drop, `<hidden>` in Debug. It serialises as its
 /// characters for one use only: an outbox row printed for the delivery hook.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize, Zeroize, ZeroizeOnDrop)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Zeroize, ZeroizeOnDrop)]
 #[serde(transparent)]
 pub struct Pin(String);
+
+/// Only a JSON string is a PIN. Anything else is refused with a fixed message: serde's own
+/// would quote the value (`invalid type: integer 12345678`), and refusals are logged.
+impl<'de> Deserialize<'de> for Pin {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl serde::de::Visitor<'_> for Visitor {
+            type Value = Pin;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a PIN as a string")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Pin, E> {
+                Ok(Pin(v.to_owned()))
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Pin, E> {
+                Err(E::custom("a PIN must be a string"))
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Pin, E> {
+                Err(E::custom("a PIN must be a string"))
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Pin, E> {
+                Err(E::custom("a PIN must be a string"))
+            }
+        }
+        // `deserialize_any`: with `deserialize_str` serde_json refuses a number itself, quoting it.
+        d.deserialize_any(Visitor)
+    }
+}
 
 impl std::fmt::Debug for Pin {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
