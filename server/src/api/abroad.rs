@@ -12,6 +12,7 @@
 //! same answer.
 
 use std::net::SocketAddr;
+use std::sync::OnceLock;
 
 use axum::extract::{ConnectInfo, State};
 use axum::http::header;
@@ -20,6 +21,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use cie_core::flows::wire::{ErrorCode, b64};
 use serde::{Deserialize, Serialize};
+use tokio::sync::Semaphore;
 
 use super::{
     ApiJson, AppState, SESSION_COOKIE, SESSION_SECS, SessionInfo, hash, random_bytes, set_cookie,
@@ -161,6 +163,27 @@ fn checked_cf(input: &str) -> Result<String, Refusal> {
         .map_err(|e| Refusal::with(ErrorCode::BadRequest, &e.to_string(), e.message_it()))
 }
 
+/// Run an Argon2 computation (19 MiB, tens of milliseconds of CPU) on a blocking thread, at
+/// most one per CPU at a time: a burst of logins queues here instead of taking a thread and
+/// 19 MiB each.
+async fn argon2_slot<T: Send + 'static>(
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Refusal> {
+    static SLOTS: OnceLock<Semaphore> = OnceLock::new();
+    let slots = SLOTS.get_or_init(|| {
+        Semaphore::new(std::thread::available_parallelism().map_or(1, |n| n.get()))
+    });
+    // Neither step fails while the server runs (the semaphore is never closed; `f` does
+    // not panic on any input).
+    let _slot = slots
+        .acquire()
+        .await
+        .map_err(|_| Refusal::new(ErrorCode::Internal))?;
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|_| Refusal::new(ErrorCode::Internal))
+}
+
 /// Count the attempt, then check `typed` against the account's hash (or the dummy's): the
 /// account when right, the same refusal for an unknown codice fiscale and a wrong PIN.
 async fn check_pin(
@@ -183,10 +206,7 @@ async fn check_pin(
     let phc = account
         .as_ref()
         .map_or_else(|| dummy_hash().to_owned(), |a| a.pin_hash.clone());
-    // Argon2 takes tens of milliseconds of CPU: off the async workers.
-    let right = tokio::task::spawn_blocking(move || verify_pin(&pin, &phc))
-        .await
-        .map_err(|_| Refusal::new(ErrorCode::Internal))?;
+    let right = argon2_slot(move || verify_pin(&pin, &phc)).await?;
     match account {
         Some(account) if right => Ok(account),
         _ => {
@@ -265,9 +285,8 @@ async fn change_pin(
     let new_pin = check_new_pin(&req.new_pin, &req.old_pin, &cf)
         .map_err(|e| Refusal::with(ErrorCode::BadRequest, &e.to_string(), e.message_it()))?;
     let account = check_pin(&s, &cf, &req.old_pin, "abroad_pin_change", &client).await?;
-    let new_hash = tokio::task::spawn_blocking(move || hash_pin(&new_pin))
-        .await
-        .map_err(|_| Refusal::new(ErrorCode::Internal))?
+    let new_hash = argon2_slot(move || hash_pin(&new_pin))
+        .await?
         .map_err(|e| {
             tracing::error!(error = %e, "PIN hashing failed");
             Refusal::new(ErrorCode::Internal)
