@@ -32,9 +32,14 @@ use crate::store::{
 };
 use crate::{context, page, random_bytes, random_id};
 
+mod abroad;
 mod approvals;
 mod otp;
 mod registration;
+pub use abroad::{
+    AbroadLoginRequest, AbroadLoginResponse, LOGIN_PATH as ABROAD_LOGIN_PATH,
+    PIN_PATH as ABROAD_PIN_PATH, PinChangeRequest, PinChanged,
+};
 pub use approvals::{APPROVAL_SECS, APPROVALS_PER_MINUTE};
 pub use otp::OtpKey;
 
@@ -112,6 +117,8 @@ struct Inner {
     service: String,
     clock: Arc<dyn Clock>,
     per_minute: u32,
+    /// PIN attempts (residents abroad) per minute per client address.
+    abroad_per_minute: u32,
     waiters: Waiters,
     otp_key: Option<OtpKey>,
     /// CSCAs and deviation lists for registration with the CIE; `None`: not offered.
@@ -134,6 +141,7 @@ impl AppState {
             service: config.service_name.clone(),
             clock: config.clock.clone(),
             per_minute: config.rendezvous_per_minute,
+            abroad_per_minute: config.abroad_per_minute,
             waiters: Waiters::default(),
             otp_key: config.otp_key.clone(),
             registration: config.registration.clone(),
@@ -176,6 +184,7 @@ pub fn router(state: AppState) -> Router {
         .merge(approvals::routes())
         .merge(otp::routes())
         .merge(registration::routes())
+        .merge(abroad::routes())
         .fallback(|| async { Refusal::new(ErrorCode::NotFound) })
         .layer(middleware::from_fn(no_store));
     Router::new()

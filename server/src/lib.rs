@@ -13,6 +13,7 @@
 //! # Ok(()) }
 //! ```
 
+pub mod abroad;
 pub mod api;
 pub mod card;
 pub mod clock;
@@ -94,6 +95,8 @@ pub struct Config {
     pub clock: Arc<dyn Clock>,
     /// Rendezvous creations per minute per client address.
     pub rendezvous_per_minute: u32,
+    /// PIN attempts of residents abroad per minute per client address.
+    pub abroad_per_minute: u32,
     /// Where the mutual-TLS card login listens (`None`: not served).
     pub mtls_listen: Option<SocketAddr>,
     /// The key sealing TOTP seeds at rest (docs/protocol.md §3 "OTP fallback"); without
@@ -113,6 +116,7 @@ impl std::fmt::Debug for Config {
             .field("card_cas", &self.card_cas.len())
             .field("tls", &self.tls)
             .field("rendezvous_per_minute", &self.rendezvous_per_minute)
+            .field("abroad_per_minute", &self.abroad_per_minute)
             .field("mtls_listen", &self.mtls_listen)
             .finish_non_exhaustive()
     }
@@ -131,6 +135,7 @@ impl Config {
             tls: TlsSource::SelfSigned,
             clock: Arc::new(SystemClock),
             rendezvous_per_minute: 10,
+            abroad_per_minute: abroad::DEFAULT_PER_MINUTE,
             mtls_listen: None,
             otp_key: None,
             registration: None,

@@ -4,13 +4,20 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use cie_core::flows::wire::Origin;
-use clap::Parser;
-use companion_server::{Config, RevokedSerials, ServerError, TlsSource, card, serve};
+use clap::{Parser, Subcommand};
+use companion_server::abroad::{DEFAULT_PER_MINUTE, IssueRequest, issue_pin};
+use companion_server::store::{AbroadStore, AuditEntry, Channel};
+use companion_server::{
+    Clock, Config, RevokedSerials, ServerError, SqlStore, SystemClock, TlsSource, card, serve,
+};
 
-/// The cie-companion reference identity server (docs/protocol.md).
+/// The cie-companion reference identity server (docs/protocol.md). Without a command it
+/// serves; `pin …` are the operator's commands for residents abroad (docs/abroad-pin.md).
 #[derive(Debug, Parser)]
 #[command(version)]
 struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:8443")]
     listen: String,
@@ -42,6 +49,9 @@ struct Args {
     /// Rendezvous creations per minute per client address.
     #[arg(long, default_value_t = 10)]
     rendezvous_per_minute: u32,
+    /// PIN attempts of residents abroad per minute per client address.
+    #[arg(long, default_value_t = DEFAULT_PER_MINUTE)]
+    abroad_per_minute: u32,
     /// Also serve the mutual-TLS card login (client certificate = the CIE's) here.
     #[arg(long)]
     mtls_listen: Option<std::net::SocketAddr>,
@@ -58,15 +68,95 @@ struct Args {
     otp_key_file: Option<PathBuf>,
 }
 
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Residents abroad: issue, reset and deliver PINs.
+    #[command(subcommand)]
+    Pin(PinCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum PinCommand {
+    /// A new account with a 16-character PIN: the first 8 characters queued for the e-mail,
+    /// the last 8 for the letter (see `pin outbox`). The PIN is printed nowhere.
+    Issue {
+        /// The holder's codice fiscale.
+        #[arg(long)]
+        codice_fiscale: String,
+        /// E-mail address (digital channel).
+        #[arg(long)]
+        email: String,
+        /// Postal address (postal channel).
+        #[arg(long)]
+        address: String,
+        /// Given names, for a new identity.
+        #[arg(long, default_value = "")]
+        given_name: String,
+        /// Surname, for a new identity.
+        #[arg(long, default_value = "")]
+        surname: String,
+        /// Default: the server's --database.
+        #[arg(long)]
+        database: Option<String>,
+    },
+    /// ("Ripristina") a new 16-character PIN the same way: the old PIN, its undelivered
+    /// halves and any lockout are void.
+    Reset {
+        /// The holder's codice fiscale.
+        #[arg(long)]
+        codice_fiscale: String,
+        /// A new e-mail address (default: the stored one).
+        #[arg(long)]
+        email: Option<String>,
+        /// A new postal address (default: the stored one).
+        #[arg(long)]
+        address: Option<String>,
+        /// Default: the server's --database.
+        #[arg(long)]
+        database: Option<String>,
+    },
+    /// Print the pending deliveries of a channel, one JSON object a line (for the hook).
+    Outbox {
+        /// `digital` or `postal`.
+        #[arg(long, value_parser = ["digital", "postal"])]
+        channel: String,
+        /// Default: the server's --database.
+        #[arg(long)]
+        database: Option<String>,
+    },
+    /// The hook delivered row `--id` of `--channel`: erase it.
+    Ack {
+        /// `digital` or `postal`.
+        #[arg(long, value_parser = ["digital", "postal"])]
+        channel: String,
+        /// The row id printed by `pin outbox`.
+        #[arg(long)]
+        id: i64,
+        /// Default: the server's --database.
+        #[arg(long)]
+        database: Option<String>,
+    },
+}
+
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| "companion_server=info".into()),
-        )
-        .init();
-    match run(Args::parse()).await {
+    let args = Args::parse();
+    let logs = tracing_subscriber::fmt().with_env_filter(
+        tracing_subscriber::EnvFilter::try_from_default_env()
+            .unwrap_or_else(|_| "companion_server=info".into()),
+    );
+    let result = match args.command {
+        // The operator's commands print data on stdout: logs go to stderr.
+        Some(Command::Pin(cmd)) => {
+            logs.with_writer(std::io::stderr).init();
+            run_pin(cmd, &args.database).await
+        }
+        None => {
+            logs.init();
+            run(args).await
+        }
+    };
+    match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("companion-server: {e}");
@@ -79,6 +169,7 @@ async fn run(args: Args) -> Result<(), ServerError> {
     let mut config = Config::new(args.database);
     config.service_name = args.service_name;
     config.rendezvous_per_minute = args.rendezvous_per_minute;
+    config.abroad_per_minute = args.abroad_per_minute;
     config.mtls_listen = args.mtls_listen;
     if let Some(o) = args.public_origin {
         config.public_origin =
@@ -140,5 +231,87 @@ async fn run(args: Args) -> Result<(), ServerError> {
     tokio::signal::ctrl_c().await?;
     tracing::info!("stopping");
     server.shutdown().await;
+    Ok(())
+}
+
+async fn run_pin(cmd: PinCommand, default_db: &str) -> Result<(), ServerError> {
+    let store = |db: &Option<String>| {
+        let url = db.clone().unwrap_or_else(|| default_db.to_owned());
+        async move { SqlStore::connect(&url).await }
+    };
+    let channel = |c: &str| Channel::parse(c).unwrap_or(Channel::Digital);
+    let now = SystemClock.now();
+    match cmd {
+        PinCommand::Issue {
+            codice_fiscale,
+            email,
+            address,
+            given_name,
+            surname,
+            database,
+        } => {
+            let req = IssueRequest {
+                codice_fiscale,
+                email: Some(email),
+                address: Some(address),
+                given_name,
+                surname,
+            };
+            issue(&store(&database).await?, &req, false, now).await?;
+        }
+        PinCommand::Reset {
+            codice_fiscale,
+            email,
+            address,
+            database,
+        } => {
+            let req = IssueRequest {
+                codice_fiscale,
+                email,
+                address,
+                ..IssueRequest::default()
+            };
+            issue(&store(&database).await?, &req, true, now).await?;
+        }
+        PinCommand::Outbox {
+            channel: c,
+            database,
+        } => {
+            let store = store(&database).await?;
+            for item in store.abroad_outbox(channel(&c)).await? {
+                let line =
+                    serde_json::to_string(&item).map_err(|e| ServerError::Config(e.to_string()))?;
+                println!("{line}");
+            }
+        }
+        PinCommand::Ack {
+            channel: c,
+            id,
+            database,
+        } => {
+            let store = store(&database).await?;
+            let audit =
+                AuditEntry::new("abroad_outbox_ack", &format!("{c} {id}"), "ok", "operator");
+            if !store.abroad_ack(channel(&c), id, &audit, now).await? {
+                return Err(ServerError::Config(format!("no pending {c} delivery {id}")));
+            }
+            println!("{c} delivery {id} acknowledged and erased");
+        }
+    }
+    Ok(())
+}
+
+/// `pin issue` / `pin reset`: says what was done, never the PIN.
+async fn issue(
+    store: &SqlStore,
+    req: &IssueRequest,
+    reset: bool,
+    now: u64,
+) -> Result<(), ServerError> {
+    let id = issue_pin(store, req, reset, "operator", now)
+        .await
+        .map_err(|e| ServerError::Config(e.to_string()))?;
+    let done = if reset { "reset" } else { "issued" };
+    println!("PIN {done} for identity {id}: one half queued per outbox (digital, postal)");
     Ok(())
 }

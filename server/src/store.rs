@@ -16,6 +16,10 @@ use crate::card::VerifiedCard;
 mod db;
 use db::{Db, Row, Tx, query};
 
+mod abroad;
+pub use abroad::{
+    AbroadAccount, AbroadIssue, AbroadStore, Attempt, Channel, IssueOutcome, OutboxItem, cf_key,
+};
 mod approvals;
 pub use approvals::{
     ApprovalRecord, ApprovalState, ApprovalStore, CONSUME_SECS, DecisionOutcome, NewApproval,
@@ -224,7 +228,9 @@ pub enum Limited {
 
 /// The server's memory (app approvals: [`ApprovalStore`]).
 #[async_trait]
-pub trait Store: ApprovalStore + OtpStore + RegistrationStore + Send + Sync + 'static {
+pub trait Store:
+    ApprovalStore + OtpStore + RegistrationStore + AbroadStore + Send + Sync + 'static
+{
     /// Record a refusal that changes nothing else.
     async fn audit(&self, entry: &AuditEntry, now: u64) -> Result<()>;
     /// Store a new challenge.
@@ -365,15 +371,17 @@ pub struct SqlStore {
     /// queues writers).
     pool: Arc<Db>,
     backend: Backend,
-    /// Unix second of this instance's last prune of spent `used_jti` rows and old
-    /// `rate_limits` buckets: housekeeping, at most once a second rather than a statement in
-    /// every transaction (expired rows never change an outcome: jtis are random and their
-    /// transcripts' `iat` has expired too; buckets are keyed by minute).
-    pruned: Arc<[AtomicU64; 2]>,
+    /// Unix second of this instance's last prune of spent `used_jti` rows, old
+    /// `rate_limits` buckets and quiet `abroad_throttle` rows: housekeeping, at most once a
+    /// second rather than a statement in every transaction (expired rows never change an
+    /// outcome: jtis are random and their transcripts' `iat` has expired too; buckets are
+    /// keyed by minute; a throttle row a day quiet has no delay or lock left).
+    pruned: Arc<[AtomicU64; 3]>,
 }
 
 const PRUNE_JTI: usize = 0;
 const PRUNE_RATE: usize = 1;
+const PRUNE_THROTTLE: usize = 2;
 
 const SCHEMA: &[&str] = &[
     "CREATE TABLE IF NOT EXISTS identities (
@@ -510,7 +518,9 @@ impl SqlStore {
 
     /// Whether `what` is due for pruning at `now` (once a second per instance).
     fn prune_due(&self, what: usize, now: u64) -> bool {
-        self.pruned[what].swap(now, Ordering::Relaxed) != now
+        self.pruned
+            .get(what)
+            .is_some_and(|t| t.swap(now, Ordering::Relaxed) != now)
     }
 
     /// Which database this is.
@@ -566,6 +576,7 @@ impl SqlStore {
             .chain(approvals::SCHEMA)
             .chain(otp::SCHEMA)
             .chain(registrations::SCHEMA)
+            .chain(abroad::SCHEMA)
         {
             let sql = stmt
                 .replace("{blob}", blob)
@@ -592,6 +603,48 @@ impl SqlStore {
             .execute(conn)
             .await?;
         Ok(())
+    }
+
+    /// One more hit on `key` in this minute's bucket: the hits so far, this one included
+    /// (old buckets pruned on the way).
+    async fn rate_limit_hit(&self, tx: &mut Tx, key: &str, now: u64) -> Result<i64> {
+        let bucket = now / 60;
+        let hits: i64 = query(
+            "INSERT INTO rate_limits (bucket_key, bucket, hits) VALUES ($1, $2, 1)
+             ON CONFLICT (bucket_key, bucket) DO UPDATE SET hits = rate_limits.hits + 1
+             RETURNING hits",
+        )
+        .bind(key)
+        .bind(ts(bucket))
+        .fetch_one(&mut *tx)
+        .await?
+        .try_get("hits")?;
+        if self.prune_due(PRUNE_RATE, now) {
+            query("DELETE FROM rate_limits WHERE bucket < $1")
+                .bind(ts(bucket.saturating_sub(1)))
+                .execute(&mut *tx)
+                .await?;
+        }
+        Ok(hits)
+    }
+
+    /// End a compare-and-set: audit it (`audit` when it took, else with the outcome
+    /// `missed`) and commit; whether it took.
+    async fn commit_cas(
+        mut tx: Tx,
+        done: bool,
+        audit: &AuditEntry,
+        missed: &str,
+        now: u64,
+    ) -> Result<bool> {
+        let entry = if done {
+            audit.clone()
+        } else {
+            audit.with_outcome(missed)
+        };
+        Self::write_audit(&mut tx, &entry, now).await?;
+        tx.commit().await?;
+        Ok(done)
     }
 
     /// Mark due rendezvous expired (any of its clocks ran out).
@@ -815,24 +868,10 @@ impl Store for SqlStore {
         audit: &AuditEntry,
     ) -> Result<Limited> {
         let now = r.created;
-        let bucket = now / 60;
         let mut tx = self.begin().await?;
-        let hits: i64 = query(
-            "INSERT INTO rate_limits (bucket_key, bucket, hits) VALUES ($1, $2, 1)
-             ON CONFLICT (bucket_key, bucket) DO UPDATE SET hits = rate_limits.hits + 1
-             RETURNING hits",
-        )
-        .bind(format!("rendezvous:{}", r.client))
-        .bind(ts(bucket))
-        .fetch_one(&mut tx)
-        .await?
-        .try_get("hits")?;
-        if self.prune_due(PRUNE_RATE, now) {
-            query("DELETE FROM rate_limits WHERE bucket < $1")
-                .bind(ts(bucket.saturating_sub(1)))
-                .execute(&mut tx)
-                .await?;
-        }
+        let hits = self
+            .rate_limit_hit(&mut tx, &format!("rendezvous:{}", r.client), now)
+            .await?;
         if hits > i64::from(per_minute) {
             let refused = audit.with_outcome("rate_limited");
             Self::write_audit(&mut tx, &refused, now).await?;
@@ -917,14 +956,7 @@ impl Store for SqlStore {
         .await?
         .rows_affected()
             == 1;
-        let entry = if done {
-            audit.clone()
-        } else {
-            audit.with_outcome("wrong_state")
-        };
-        Self::write_audit(&mut tx, &entry, now).await?;
-        tx.commit().await?;
-        Ok(done)
+        Self::commit_cas(tx, done, audit, "wrong_state", now).await
     }
 
     async fn transition(
@@ -948,14 +980,7 @@ impl Store for SqlStore {
         .await?
         .rows_affected()
             == 1;
-        let entry = if done {
-            audit.clone()
-        } else {
-            audit.with_outcome("wrong_state")
-        };
-        Self::write_audit(&mut tx, &entry, now).await?;
-        tx.commit().await?;
-        Ok(done)
+        Self::commit_cas(tx, done, audit, "wrong_state", now).await
     }
 
     async fn approve_with_card(

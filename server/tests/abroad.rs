@@ -1,0 +1,555 @@
+//! Residents abroad (issue 11): PIN issue → both halves from the outboxes → first login →
+//! forced change → login with the new PIN; wrong PINs until the lock, with the stated
+//! delays (manual clock); reset voids the old PIN and the lock; an unknown codice fiscale
+//! answers as a wrong PIN; two instances on one database keep the count exact; no PIN in
+//! the logs or the audit trail. Over HTTPS, on SQLite and PostgreSQL.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::sync::{Arc, Mutex, OnceLock};
+
+use common::{Harness, backends, pem_tls};
+use companion_server::Clock;
+use companion_server::abroad::{IssueRequest, LOCK_SECS, MAX_DELAY_SECS, delay_after, issue_pin};
+use companion_server::store::{AbroadStore, Channel, SqlStore};
+use serde_json::{Value, json};
+
+const CF: &str = "RSSMRA80A01H501U";
+/// Valid, with no account.
+const UNKNOWN_CF: &str = "BNCGVN75L41F205W";
+const NEW_PIN: &str = "K7W9X2QZ";
+const LOGIN: &str = "/api/v1/abroad/login";
+const CHANGE: &str = "/api/v1/abroad/pin";
+
+/// Every log line of this test binary (all tests), as the server's tracing writes them.
+fn logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let sink = buf.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "companion_server=trace,sqlx=debug",
+            ))
+            .with_ansi(false)
+            .with_writer(move || Sink(sink.clone()))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        buf
+    })
+    .clone()
+}
+
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Neither the logs nor the audit trail hold any of `pins` (in any case).
+async fn assert_no_pin_logged(store: &SqlStore, pins: &[&str]) {
+    let text = String::from_utf8(logs().lock().unwrap().clone())
+        .unwrap()
+        .to_ascii_uppercase();
+    assert!(text.contains("PIN"), "the capture works");
+    let audit = format!("{:?}", store.audit_log().await.unwrap()).to_ascii_uppercase();
+    for pin in pins {
+        let pin = pin.to_ascii_uppercase();
+        let line = text.lines().find(|l| l.contains(&pin));
+        assert!(line.is_none(), "a PIN in the logs: {line:?}");
+        assert!(!audit.contains(&pin), "a PIN in the audit trail");
+    }
+}
+
+async fn start(db: &common::TestDb) -> Harness {
+    logs();
+    Harness::start_with(db, |c| c.abroad_per_minute = 1000).await
+}
+
+fn request(cf: &str) -> IssueRequest {
+    IssueRequest {
+        codice_fiscale: cf.into(),
+        email: Some("mario.rossi@example.org".into()),
+        address: Some("Calle Florida 100, Buenos Aires".into()),
+        given_name: "MARIO".into(),
+        surname: "ROSSI".into(),
+    }
+}
+
+/// The delivery hook: both halves read (each from its own outbox) and acknowledged.
+async fn deliver(store: &SqlStore) -> String {
+    let digital = store.abroad_outbox(Channel::Digital).await.unwrap();
+    let postal = store.abroad_outbox(Channel::Postal).await.unwrap();
+    assert_eq!((digital.len(), postal.len()), (1, 1));
+    let (d, p) = (&digital[0], &postal[0]);
+    assert_eq!(d.recipient, "mario.rossi@example.org");
+    assert_eq!(p.recipient, "Calle Florida 100, Buenos Aires");
+    assert_eq!((d.half.expose().len(), p.half.expose().len()), (8, 8));
+    let pin = format!("{}{}", d.half.expose(), p.half.expose());
+    let audit = companion_server::store::AuditEntry::new("test_ack", "", "ok", "test");
+    assert!(
+        store
+            .abroad_ack(Channel::Digital, d.id, &audit, 0)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .abroad_ack(Channel::Postal, p.id, &audit, 0)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .abroad_ack(Channel::Postal, p.id, &audit, 0)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .abroad_outbox(Channel::Digital)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .abroad_outbox(Channel::Postal)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    pin
+}
+
+async fn login(h: &Harness, client: &reqwest::Client, cf: &str, pin: &str) -> (u16, Value) {
+    h.post(client, LOGIN, &json!({"codice_fiscale": cf, "pin": pin}))
+        .await
+}
+
+async fn change(h: &Harness, cf: &str, old: &str, new: &str) -> (u16, Value) {
+    let body = json!({"codice_fiscale": cf, "old_pin": old, "new_pin": new});
+    h.post(&h.other_client(), CHANGE, &body).await
+}
+
+/// Issue, deliver, change to [`NEW_PIN`]: the initial PIN.
+async fn account_with_new_pin(h: &Harness) -> String {
+    let store = h.server().store();
+    issue_pin(&*store, &request(CF), false, "test", h.clock.now())
+        .await
+        .unwrap();
+    let initial = deliver(&store).await;
+    assert_eq!(change(h, CF, &initial, NEW_PIN).await.0, 200);
+    initial
+}
+
+/// The refusal's body, after checking its status and code.
+fn refused(r: (u16, Value), status: u16, code: &str) -> Value {
+    assert_eq!(
+        (r.0, r.1["error"].as_str()),
+        (status, Some(code)),
+        "{}",
+        r.1
+    );
+    r.1
+}
+
+/// The Italian message.
+fn it(body: &Value) -> &str {
+    body["message_it"].as_str().unwrap_or_default()
+}
+
+fn failures(v: Option<(u32, u64)>) -> u32 {
+    v.map_or(0, |(f, _)| f)
+}
+
+#[tokio::test]
+async fn issue_deliver_first_login_forced_change_then_login() {
+    for db in backends().await {
+        let h = start(&db).await;
+        let store = h.server().store();
+        let identity = issue_pin(&*store, &request(CF), false, "test", h.clock.now())
+            .await
+            .unwrap();
+        // A second issue is refused: the operator resets instead.
+        assert!(
+            issue_pin(&*store, &request(CF), false, "test", h.clock.now())
+                .await
+                .is_err()
+        );
+        let initial = deliver(&store).await;
+        assert!(
+            initial
+                .bytes()
+                .all(|c| companion_server::abroad::INITIAL_ALPHABET.contains(&c))
+        );
+        let browser = h.browser();
+
+        // The initial PIN (typed in small letters) is right, but must be changed first.
+        let (status, body) = login(&h, &browser, CF, &initial.to_ascii_lowercase()).await;
+        assert_eq!(
+            (status, &body),
+            (200, &json!({"pin_change_required": true})),
+            "{}",
+            db.name
+        );
+        assert_eq!(h.get(&browser, "/api/v1/session").await.0, 404);
+
+        // The policy is checked before the PIN, and says what is wrong in both languages.
+        let body = refused(
+            change(&h, CF, &initial, "12345678").await,
+            400,
+            "bad_request",
+        );
+        assert!(it(&body).contains("lettera"));
+        let body = refused(
+            change(&h, CF, &initial, "X1234QZW").await,
+            400,
+            "bad_request",
+        );
+        assert!(body["message"].as_str().unwrap().contains("in a row"));
+        // A wrong old PIN does not change it.
+        refused(
+            change(&h, CF, "ABCDEFGH23456789", NEW_PIN).await,
+            401,
+            "wrong_code",
+        );
+
+        let (status, body) = change(&h, CF, &initial, NEW_PIN).await;
+        assert_eq!(status, 200, "{body}");
+        assert!(it(&body).contains("nuovo PIN"));
+
+        // The initial PIN is void; the new one logs in at level 1.
+        assert_eq!(login(&h, &browser, CF, &initial).await.0, 401);
+        let (status, body) = login(&h, &browser, CF, NEW_PIN).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["pin_change_required"], json!(false));
+        assert_eq!(body["identity"]["codice_fiscale"], CF);
+        assert_eq!(body["identity"]["id"], identity);
+        assert_eq!(body["level"], 1);
+        let (status, session) = h.get(&browser, "/api/v1/session").await;
+        assert_eq!((status, &session["level"]), (200, &json!(1)));
+        assert_eq!(session["identity"]["given_name"], "MARIO");
+        // A right login clears the failures.
+        assert_eq!(failures(store.abroad_throttle(CF).await.unwrap()), 0);
+
+        let kinds: Vec<String> = store
+            .audit_log()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(k, _, o, _)| format!("{k} {o}"))
+            .collect();
+        assert!(kinds.iter().any(|k| k.starts_with("abroad_pin_issue ok")));
+        assert!(kinds.contains(&"abroad_login pin_change_required".to_owned()));
+        assert!(kinds.contains(&"abroad_pin_change ok".to_owned()));
+        assert_no_pin_logged(&store, &[&initial, &initial[..8], &initial[8..], NEW_PIN]).await;
+    }
+}
+
+#[tokio::test]
+async fn wrong_pins_delay_then_lock_for_a_time_and_reset_undoes_it() {
+    for db in backends().await {
+        let h = start(&db).await;
+        let store = h.server().store();
+        let initial = account_with_new_pin(&h).await;
+        let browser = h.browser();
+        let wrong = "ZZZZ9999";
+
+        // Three answered at once, the third saying how long to wait.
+        for n in 1..=3u32 {
+            let body = refused(login(&h, &browser, CF, wrong).await, 401, "wrong_code");
+            assert_eq!(body["retry_after"].as_u64(), (n == 3).then_some(1));
+        }
+        // Too early: refused without counting, even with the right PIN.
+        let body = refused(login(&h, &browser, CF, NEW_PIN).await, 429, "rate_limited");
+        assert_eq!(body["retry_after"], 1);
+        assert!(it(&body).contains("riprova tra 1 secondo."));
+        assert_eq!(failures(store.abroad_throttle(CF).await.unwrap()), 3);
+        // The delays grow 1, 2, 4 … 64 s; the tenth failure locks for 15 minutes.
+        for n in 4..=10u32 {
+            h.clock.advance(delay_after(n - 1));
+            let (status, body) = login(&h, &browser, CF, wrong).await;
+            assert_eq!(status, 401, "attempt {n}");
+            assert_eq!(body["retry_after"].as_u64(), Some(delay_after(n)));
+        }
+        assert_eq!(delay_after(10), LOCK_SECS);
+        let locked = login(&h, &browser, CF, NEW_PIN).await;
+        let body = refused(locked, 403, "too_many_attempts");
+        assert_eq!(body["retry_after"], 900);
+        assert!(it(&body).contains("riprova tra 900 secondi"));
+        // Attempts while locked do not extend the lock: it ends by itself.
+        h.clock.advance(LOCK_SECS - 1);
+        assert_eq!(login(&h, &browser, CF, wrong).await.1["retry_after"], 1);
+        h.clock.advance(1);
+        assert_eq!(login(&h, &browser, CF, NEW_PIN).await.0, 200);
+        assert_eq!(h.get(&browser, "/api/v1/session").await.0, 200);
+        assert_eq!(store.abroad_throttle(CF).await.unwrap(), Some((0, 0)));
+
+        // Locked again, then reset by the operator: unlocked, old PIN void, new halves only.
+        for _ in 0..10 {
+            let (_, next) = store.abroad_throttle(CF).await.unwrap().unwrap();
+            h.clock.set(next.max(h.clock.now()));
+            assert_eq!(login(&h, &browser, CF, wrong).await.0, 401);
+        }
+        assert_eq!(login(&h, &browser, CF, NEW_PIN).await.0, 403);
+        let reset = IssueRequest {
+            codice_fiscale: CF.into(),
+            ..IssueRequest::default()
+        };
+        issue_pin(&*store, &reset, true, "test", h.clock.now())
+            .await
+            .unwrap();
+        assert_eq!(store.abroad_throttle(CF).await.unwrap(), None);
+        // The session the old PIN opened ends with it.
+        assert_eq!(h.get(&browser, "/api/v1/session").await.0, 404);
+        refused(login(&h, &browser, CF, NEW_PIN).await, 401, "wrong_code");
+        assert_eq!(login(&h, &browser, CF, &initial).await.0, 401);
+        let second = deliver(&store).await;
+        assert_ne!(second, initial);
+        let (status, body) = login(&h, &browser, CF, &second).await;
+        assert_eq!(
+            (status, body["pin_change_required"].as_bool()),
+            (200, Some(true))
+        );
+        // Reset of no account is refused.
+        let nobody = IssueRequest {
+            codice_fiscale: UNKNOWN_CF.into(),
+            ..IssueRequest::default()
+        };
+        assert!(issue_pin(&*store, &nobody, true, "test", 0).await.is_err());
+        assert_no_pin_logged(&store, &[&initial, &second, NEW_PIN]).await;
+    }
+}
+
+#[tokio::test]
+async fn unknown_codice_fiscale_and_wrong_pin_answer_alike() {
+    for db in backends().await {
+        let h = start(&db).await;
+        account_with_new_pin(&h).await;
+        let store = h.server().store();
+        let client = h.other_client();
+        for round in 0..6 {
+            let known = client
+                .post(h.url(LOGIN))
+                .json(&json!({"codice_fiscale": CF, "pin": "ZZZZ9999"}))
+                .send()
+                .await
+                .unwrap();
+            let unknown = client
+                .post(h.url(LOGIN))
+                .json(&json!({"codice_fiscale": UNKNOWN_CF, "pin": "ZZZZ9999"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(known.status(), unknown.status(), "round {round}");
+            assert_eq!(
+                known.headers().get("retry-after"),
+                unknown.headers().get("retry-after")
+            );
+            let (k, u) = (known.text().await.unwrap(), unknown.text().await.unwrap());
+            assert_eq!(k, u, "round {round}");
+            h.clock.advance(1);
+        }
+        // The codice fiscale is checked first, with a message that says what is wrong.
+        let check = login(&h, &client, "RSSMRA80A01H501A", NEW_PIN).await;
+        let body = refused(check, 400, "bad_request");
+        assert!(it(&body).contains("ultima lettera"));
+        assert!(body["message"].as_str().unwrap().contains("last letter"));
+        let short = login(&h, &client, "RSSMRA80A01", NEW_PIN).await;
+        assert!(it(&refused(short, 400, "bad_request")).contains("16 caratteri"));
+        // A PIN of a wrong shape costs no attempt.
+        let body = refused(
+            login(&h, &client, UNKNOWN_CF, "short").await,
+            400,
+            "bad_request",
+        );
+        assert!(it(&body).contains("16 al primo accesso"));
+        // Five counted, one delayed, on either code.
+        let counts = (
+            store.abroad_throttle(CF).await.unwrap(),
+            store.abroad_throttle(UNKNOWN_CF).await.unwrap(),
+        );
+        assert_eq!(counts.0, counts.1);
+        assert_eq!(counts.0.map(|t| t.0), Some(5));
+        // Codes typed without an account are not kept in clear.
+        let audit = format!("{:?}", store.audit_log().await.unwrap());
+        assert!(audit.contains(&companion_server::store::cf_key(UNKNOWN_CF)));
+        assert!(!audit.contains(UNKNOWN_CF));
+        // A day without a counted attempt: the counts are forgotten, for any code.
+        h.clock.advance(24 * 3600 + 1);
+        refused(login(&h, &client, CF, "ZZZZ9999").await, 401, "wrong_code");
+        assert_eq!(store.abroad_throttle(UNKNOWN_CF).await.unwrap(), None);
+        assert_eq!(failures(store.abroad_throttle(CF).await.unwrap()), 1);
+        let (status, _) = h.post(&client, LOGIN, &json!({"codice_fiscale": CF})).await;
+        assert_eq!(status, 400);
+        // A PIN sent as a number is refused without its digits reaching the logs.
+        let number = json!({"codice_fiscale": CF, "pin": 73_952_846_u64});
+        refused(h.post(&client, LOGIN, &number).await, 400, "bad_request");
+        assert_no_pin_logged(&store, &["73952846"]).await;
+    }
+}
+
+#[tokio::test]
+async fn each_client_address_has_a_budget_per_minute() {
+    for db in backends().await {
+        logs();
+        let h = Harness::start_with(&db, |c| c.abroad_per_minute = 3).await;
+        // Start of a minute, so the budget's window is the whole test step.
+        let now = h.clock.now();
+        h.clock.set(now - now % 60 + 60);
+        let client = h.other_client();
+        for _ in 0..3 {
+            assert_eq!(login(&h, &client, UNKNOWN_CF, "ZZZZ9999").await.0, 401);
+        }
+        let body = refused(
+            login(&h, &client, CF, "ZZZZ9999").await,
+            429,
+            "rate_limited",
+        );
+        assert_eq!(body["retry_after"], 60);
+        assert!(it(&body).contains("riprova tra 60 secondi"));
+        // Not counted on the account it named.
+        let store = h.server().store();
+        assert_eq!(store.abroad_throttle(CF).await.unwrap(), None);
+        h.clock.advance(60);
+        assert_eq!(login(&h, &client, CF, "ZZZZ9999").await.0, 401);
+    }
+}
+
+#[tokio::test]
+async fn two_instances_keep_the_attempt_count_exact() {
+    for db in backends().await {
+        logs();
+        let tls = pem_tls();
+        let a = Harness::start_with(&db, |c| {
+            c.tls = tls.source();
+            c.abroad_per_minute = 1000;
+        })
+        .await;
+        // The second instance has the default budget (20 a minute): 12 a round fit.
+        let b = a.second_instance(&tls).await;
+        account_with_new_pin(&a).await;
+        let store = a.server().store();
+        let mut counted = 0;
+        // Round 1: the first three failures are free, the third sets a delay. Then one
+        // counted per round (each round past the longest delay, in another minute), up to
+        // the lock.
+        for (round, expected) in [3, 1, 1, 1, 1, 1, 1, 1].into_iter().enumerate() {
+            a.clock.advance(MAX_DELAY_SECS + 1);
+            let mut tasks = tokio::task::JoinSet::new();
+            for i in 0..12 {
+                let h = if i % 2 == 0 { &a } else { &b };
+                let client = h.other_client();
+                let url = h.url(LOGIN);
+                tasks.spawn(async move {
+                    client
+                        .post(url)
+                        .json(&json!({"codice_fiscale": CF, "pin": "ZZZZ9999"}))
+                        .send()
+                        .await
+                        .unwrap()
+                        .status()
+                        .as_u16()
+                });
+            }
+            let statuses = tasks.join_all().await;
+            let wrong = statuses.iter().filter(|&&s| s == 401).count();
+            let waited = statuses.iter().filter(|&&s| s == 429 || s == 403).count();
+            assert_eq!(
+                (wrong, waited),
+                (expected, 12 - expected),
+                "{} round {round}",
+                db.name
+            );
+            counted += wrong;
+            let f = failures(store.abroad_throttle(CF).await.unwrap());
+            assert_eq!(f as usize, counted, "{} round {round}", db.name);
+        }
+        assert_eq!(counted, 10);
+        a.clock.advance(60);
+        let (status, _) = login(&b, &b.other_client(), CF, NEW_PIN).await;
+        assert_eq!(status, 403, "locked on both instances");
+    }
+}
+
+#[test]
+fn operator_commands_issue_print_and_acknowledge() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite:{}", dir.path().join("ops.db").display());
+    // `pin <args> --database <db>`: (success, stdout, stderr).
+    let pin = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_companion-server"))
+            .arg("pin")
+            .args(args)
+            .args(["--database", &db])
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8(out.stdout).unwrap(),
+            String::from_utf8(out.stderr).unwrap(),
+        )
+    };
+    let issue = |cf: &str| {
+        pin(&[
+            "issue",
+            "--codice-fiscale",
+            cf,
+            "--email",
+            "m@example.org",
+            "--address",
+            "Via Roma 1",
+        ])
+    };
+    let (ok, issued, err) = issue(CF);
+    assert!(ok, "{err}");
+    let outbox = |channel: &str| {
+        let (ok, out, err) = pin(&["outbox", "--channel", channel]);
+        assert!(ok, "{err}");
+        out.lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .collect::<Vec<_>>()
+    };
+    let (digital, postal) = (outbox("digital"), outbox("postal"));
+    assert_eq!((digital.len(), postal.len()), (1, 1));
+    let d = digital[0]["half"].as_str().unwrap().to_owned();
+    let p = postal[0]["half"].as_str().unwrap().to_owned();
+    assert_eq!(digital[0]["recipient"], "m@example.org");
+    assert_eq!(postal[0]["recipient"], "Via Roma 1");
+    // What the operator sees names no half; each outbox holds its own half only.
+    assert!(!issued.contains(&d) && !issued.contains(&p) && !err.contains(&d));
+    assert!(!postal[0].to_string().contains(&d));
+    let id = digital[0]["id"].to_string();
+    let ack = || pin(&["ack", "--channel", "digital", "--id", &id]);
+    assert!(ack().0);
+    assert!(outbox("digital").is_empty());
+    let (ok, _, err) = ack();
+    assert!(!ok && err.contains("no pending"), "{err}");
+    // Reset needs an account and replaces the pending half; issue refuses a second
+    // account; a bad codice fiscale is named.
+    let (ok, _, err) = pin(&["reset", "--codice-fiscale", UNKNOWN_CF]);
+    assert!(!ok && err.contains("pin issue"), "{err}");
+    assert!(pin(&["reset", "--codice-fiscale", CF]).0);
+    let postal = outbox("postal");
+    assert_eq!(postal.len(), 1);
+    assert_ne!(postal[0]["half"].as_str().unwrap(), p);
+    let (ok, _, err) = issue(CF);
+    assert!(!ok && err.contains("pin reset"), "{err}");
+    let (ok, _, err) = issue("RSSMRA80A01H501A");
+    assert!(!ok && err.contains("last letter"), "{err}");
+    // Without a command the server's own flags stand as before.
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_companion-server"))
+        .arg("--help")
+        .output()
+        .unwrap();
+    let help = String::from_utf8(out.stdout).unwrap();
+    assert!(help.contains("--listen") && help.contains("--abroad-per-minute"));
+}
