@@ -54,6 +54,10 @@ pub const EF_DG1: u16 = 0x0101;
 pub const SYNTHETIC_NIS: &[u8; 12] = b"000011112222";
 /// Synthetic card serial (9 ASCII characters) of the virtual CIE.
 pub const SYNTHETIC_SERIAL: &[u8; 9] = b"CA00000AA";
+/// NIS of the same holder's renewed virtual CIE ([`pki::CieCard::Renewed`]).
+pub const RENEWED_NIS: &[u8; 12] = b"000033334444";
+/// Serial of the renewed virtual CIE.
+pub const RENEWED_SERIAL: &[u8; 9] = b"CA00001BB";
 
 /// DF of the test cards made by [`VirtualCard::with_file`] and [`VirtualCard::with_large_files`].
 pub const TEST_DF: u16 = 0x5000;
@@ -119,20 +123,21 @@ pub fn cie_file_system_for(variant: &CieVariant) -> FileSystem {
 pub fn cie_file_system_with(variant: &CieVariant, emrtd: &EmrtdBuilder) -> FileSystem {
     let ef_atr = variant.vendor.ef_atr();
     // The authentication certificate is padded after its DER, as on real cards (§2.1).
-    let mut cert = pki::AUTH_CERT_DER.to_vec();
+    let card = variant.card;
+    let mut cert = card.auth_cert_der().to_vec();
     cert.resize(cert.len().max(2048), 0x00);
 
     // DF_CIE's placement under the IAS application is not verified; clients select it by
     // AID, which searches the whole tree, so they do not depend on it.
     let df_cie = Df::application(&CIE_AID)
-        .with_ef(Ef::new(EF_ID_SERVIZI, SYNTHETIC_NIS.to_vec()).with_sfi(1))
-        .with_ef(Ef::new(EF_SERIALE, SYNTHETIC_SERIAL.to_vec()))
+        .with_ef(Ef::new(EF_ID_SERVIZI, card.nis().to_vec()).with_sfi(1))
+        .with_ef(Ef::new(EF_SERIALE, card.serial().to_vec()))
         .with_ef(Ef::new(EF_CERT_CIE, cert).with_read_access(Access::SecureAfterDapp))
         .with_ef(Ef::new(EF_INT_KPUB, pki::EF_1004.to_vec()))
-        .with_ef(Ef::new(EF_SERVIZI_INT_KPUB, pki::EF_1005.to_vec()).with_sfi(5))
+        .with_ef(Ef::new(EF_SERVIZI_INT_KPUB, card.ef_1005().to_vec()).with_sfi(5))
         // As on issued cards (PagoPA's recorded exchange): the CMS SignedData inside a
         // `77` object, reachable by SFI 6.
-        .with_ef(Ef::new(EF_SOD_IAS, ber::tlv(&[0x77], pki::SOD_DER)).with_sfi(6));
+        .with_ef(Ef::new(EF_SOD_IAS, ber::tlv(&[0x77], card.sod())).with_sfi(6));
     let pan = Ef::new(EF_PAN, placeholder("PAN", 8));
     let ef_dh = Ef::new(EF_DH, pki::EF_D004.to_vec());
 

@@ -312,20 +312,52 @@ fn fixtures_are_consistent() {
     let e = num_bigint_dig::BigUint::from_bytes_be(pki::CA_EXTAUTH_PUBLIC_EXPONENT);
     let m = num_bigint_dig::BigUint::from_bytes_be(b"CIE");
     assert_eq!(m.modpow(&int(CA_D), &n).modpow(&e, &n), m);
-    // The SOD holds the SHA-256 of every file it covers, keyed as on real cards.
-    let sod = pki::SOD_DER;
-    for (file, data) in [
-        ("1001", &b"000011112222"[..]),
-        ("1002", &b"CA00000AA"[..]),
-        ("1003", pki::AUTH_CERT_DER),
-        ("1004", pki::EF_1004),
-        ("1005", pki::EF_1005),
-        ("D004", pki::EF_D004),
+    // Each card's SOD holds the SHA-256 of every file it covers, keyed as on real cards,
+    // and not the other card's.
+    for (card, other) in [
+        (pki::CieCard::First, pki::CieCard::Renewed),
+        (pki::CieCard::Renewed, pki::CieCard::First),
     ] {
-        let d = Sha256::digest(data);
-        assert!(
-            sod.windows(32).any(|w| w == d.as_slice()),
-            "hash of {file} in the SOD"
-        );
+        let sod = card.sod();
+        for (file, data, other_data) in [
+            ("1001", card.nis(), Some(other.nis())),
+            ("1002", card.serial(), Some(other.serial())),
+            ("1003", card.auth_cert_der(), Some(other.auth_cert_der())),
+            ("1004", pki::EF_1004, None),
+            ("1005", card.ef_1005(), Some(other.ef_1005())),
+            ("D004", pki::EF_D004, None),
+        ] {
+            let d = Sha256::digest(data);
+            assert!(
+                sod.windows(32).any(|w| w == d.as_slice()),
+                "{card:?}: hash of {file} in the SOD"
+            );
+            if let Some(o) = other_data {
+                let d = Sha256::digest(o);
+                assert!(
+                    !sod.windows(32).any(|w| w == d.as_slice()),
+                    "{card:?}: the other card's {file} in the SOD"
+                );
+            }
+        }
     }
+    assert_eq!(pki::CieCard::First.nis(), b"000011112222");
+    // The renewed card's certificate: same holder, another key, the same test CA.
+    let renewed = Certificate::from_der(pki::RENEWED_AUTH_CERT_DER).unwrap();
+    let first = Certificate::from_der(pki::AUTH_CERT_DER).unwrap();
+    assert_eq!(
+        renewed.tbs_certificate.subject,
+        first.tbs_certificate.subject
+    );
+    assert_ne!(
+        renewed.tbs_certificate.subject_public_key_info,
+        first.tbs_certificate.subject_public_key_info
+    );
+    auth_key(pki::TEST_CA_CERT_DER)
+        .verify(
+            Pkcs1v15Sign::new::<Sha256>(),
+            &Sha256::digest(renewed.tbs_certificate.to_der().unwrap()),
+            renewed.signature.raw_bytes(),
+        )
+        .expect("renewed certificate signed by the test CA");
 }

@@ -12,6 +12,7 @@ use common::{Harness, TEST_CF, backends, code};
 use std::sync::Arc;
 
 use card_sim::emrtd::{self as chip, EmrtdBuilder};
+use card_sim::ias::pki::{self, CieCard};
 use card_sim::{CardConfig, CieVariant};
 use cie_core::apdu::CardChannel;
 use cie_core::applets::emrtd::{Can, OsRandomness};
@@ -25,8 +26,14 @@ use cie_core::flows::wire::{
     CardLoginRequest, CardStatement, ChallengePurpose, ChallengeRequest, ChallengeResponse, b64,
     unb64,
 };
+use companion_server::Clock;
 use companion_server::registration::RegistrationTrust;
 use companion_server::store::RegistrationStore;
+use rsa::pkcs8::DecodePrivateKey;
+use rsa::signature::{SignatureEncoding, Signer};
+
+/// The renewed card's authentication key (the card signs with it; the test signs here).
+const RENEWED_AUTH_KEY: &[u8] = include_bytes!("../../card-sim/testdata/renewed_auth_key.pk8.der");
 
 async fn start(db: &common::TestDb) -> Harness {
     Harness::start_with(db, |c| {
@@ -51,8 +58,16 @@ async fn challenge(h: &Harness, phone: &reqwest::Client) -> ChallengeResponse {
 
 /// The phone's tap: the virtual CIE read with its CAN, signing this server's challenge.
 async fn tap(h: &Harness, ch: &ChallengeResponse) -> RegistrationRequest {
+    tap_card(h, ch, CieCard::First).await
+}
+
+/// [`tap`] with one of the test holder's two cards.
+async fn tap_card(h: &Harness, ch: &ChallengeResponse, which: CieCard) -> RegistrationRequest {
     let card = Arc::new(card_sim::cie::virtual_cie_with(
-        CieVariant::default(),
+        CieVariant {
+            card: which,
+            ..CieVariant::default()
+        },
         CardConfig::extended(1024),
         &EmrtdBuilder::cie(),
     ));
@@ -63,6 +78,17 @@ async fn tap(h: &Harness, ch: &ChallengeResponse) -> RegistrationRequest {
         .await
         .unwrap();
     draft.request(&ch.challenge_id)
+}
+
+/// A fresh challenge, `which` card's tap over it, the post: (status, body).
+async fn register(
+    h: &Harness,
+    phone: &reqwest::Client,
+    which: CieCard,
+) -> (u16, serde_json::Value) {
+    let ch = challenge(h, phone).await;
+    let req = tap_card(h, &ch, which).await;
+    h.post(phone, REGISTRATION_PATH, &req).await
 }
 
 /// A login or registration challenge through the card endpoint (`purpose`).
@@ -212,6 +238,78 @@ async fn an_identity_known_from_a_card_login_is_linked() {
         assert_eq!(status, 200, "{}: {body}", db.name);
         assert_eq!(body["linked_to_existing"], true, "{}", db.name);
         assert_eq!(body["identity"]["id"], known.as_str(), "{}", db.name);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_renewed_card_is_linked_to_the_identity_and_logs_in_as_it() {
+    for db in backends().await {
+        let h = start(&db).await;
+        let phone = h.other_client();
+        let (status, body) = register(&h, &phone, CieCard::First).await;
+        assert_eq!(status, 200, "{}: {body}", db.name);
+        assert_eq!(body["linked_to_existing"], false);
+        let identity = body["identity"]["id"].as_str().unwrap().to_owned();
+
+        // The renewed card: another NIS, NIS key and certificate, the same holder (DG11).
+        let ch = challenge(&h, &phone).await;
+        let renewed = tap_card(&h, &ch, CieCard::Renewed).await;
+        assert_eq!(unb64(&renewed.nis).unwrap(), b"000033334444");
+        let (status, body) = h.post(&phone, REGISTRATION_PATH, &renewed).await;
+        assert_eq!(status, 200, "{}: {body}", db.name);
+        assert_eq!(body["linked_to_existing"], true, "{}", db.name);
+        assert_eq!(body["identity"]["id"], identity.as_str(), "{}", db.name);
+        let cards = h.server().store().registrations(&identity).await.unwrap();
+        assert_eq!(cards.len(), 2, "{}", db.name);
+
+        // Each card once: the renewed one again is refused too.
+        let (status, body) = register(&h, &phone, CieCard::Renewed).await;
+        assert_eq!(
+            (status, code(&body)),
+            (409, "already_registered"),
+            "{}",
+            db.name
+        );
+
+        // A phone-tap login with the renewed card's certificate reaches the same identity.
+        let (_, body) = card_challenge(&h, &phone, ChallengePurpose::Login).await;
+        let login_ch: ChallengeResponse = serde_json::from_value(body).unwrap();
+        let key = rsa::RsaPrivateKey::from_pkcs8_der(RENEWED_AUTH_KEY).unwrap();
+        let signer = rsa::pkcs1v15::SigningKey::<sha2_10::Sha256>::new(key);
+        let statement = CardStatement::Login {
+            origin: &h.origin,
+            challenge: &login_ch.challenge,
+        };
+        let login = CardLoginRequest {
+            challenge_id: login_ch.challenge_id.clone(),
+            certificate: b64(pki::RENEWED_AUTH_CERT_DER),
+            signature: b64(&signer.sign(&statement.to_bytes()).to_bytes()),
+        };
+        let (status, body) = h.post(&phone, "/api/v1/card/login", &login).await;
+        assert_eq!(status, 200, "{}: {body}", db.name);
+        assert_eq!(body["identity"]["id"], identity.as_str(), "{}", db.name);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_expired_challenge_is_refused_and_registers_nothing() {
+    for db in backends().await {
+        let h = start(&db).await;
+        let phone = h.other_client();
+        let ch = challenge(&h, &phone).await;
+        let req = tap(&h, &ch).await;
+        h.clock
+            .advance(ch.expires_at.saturating_sub(h.clock.now()) + 1);
+        let (status, body) = h.post(&phone, REGISTRATION_PATH, &req).await;
+        assert_eq!(code(&body), "expired", "{}: {status} {body}", db.name);
+        assert!(
+            !body["message_it"].as_str().unwrap_or("").is_empty(),
+            "{body}"
+        );
+        // Nothing stored: a fresh challenge registers a new identity.
+        let (status, body) = register(&h, &phone, CieCard::First).await;
+        assert_eq!(status, 200, "{}: {body}", db.name);
+        assert_eq!(body["linked_to_existing"], false, "{}", db.name);
     }
 }
 

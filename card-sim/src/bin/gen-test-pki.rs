@@ -12,7 +12,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use std::time::Duration;
 
-use card_sim::cie::{SYNTHETIC_NIS, SYNTHETIC_SERIAL};
+use card_sim::cie::{RENEWED_NIS, RENEWED_SERIAL, SYNTHETIC_NIS, SYNTHETIC_SERIAL};
 use card_sim::ias::DhGroup;
 use cms::builder::{SignedDataBuilder, SignerInfoBuilder};
 use cms::cert::{CertificateChoices, IssuerAndSerialNumber};
@@ -122,7 +122,7 @@ fn main() -> Res<()> {
     )?;
     // Shaped like a CIE authentication certificate subject: country, surname, givenName and
     // the holder's codice fiscale; all synthetic.
-    let holder = Name::from_str(
+    let holder_name = Name::from_str(
         "CN=TSTTST80A01H501X,serialNumber=TINIT-TSTTST80A01H501X,givenName=MARIA,SN=TESTER,O=cie-companion TEST,C=IT",
     )?;
     let spki = |k: &RsaPrivateKey| -> Res<SubjectPublicKeyInfoOwned> {
@@ -160,7 +160,14 @@ fn main() -> Res<()> {
         enable_key_agreement: false,
         enable_key_encipherment: false,
     };
-    let auth_cert = sign(leaf(&ca_name), 0x1003, holder, &auth, &ca, true)?;
+    let auth_cert = sign(
+        leaf(&ca_name),
+        0x1003,
+        holder_name.clone(),
+        &auth,
+        &ca,
+        true,
+    )?;
     let ds_cert = sign(leaf(&csca_name), 0x1006, ds_name, &ds, &csca, false)?;
     for (name, cert) in [
         ("test_ca_cert", &ca_cert),
@@ -177,13 +184,6 @@ fn main() -> Res<()> {
 
     // 4. EF.DH (D004) and the SOD.
     let group = DhGroup::rfc5114_2048_256();
-    let int = |v: &[u8]| {
-        let mut v = v.to_vec();
-        if v[0] & 0x80 != 0 {
-            v.insert(0, 0);
-        }
-        tlv(0x02, &v)
-    };
     let ef_d004 = tlv(
         0x30,
         &[int(&group.p), int(&group.g), int(&group.q)].concat(),
@@ -198,6 +198,88 @@ fn main() -> Res<()> {
         (0xA2, SYNTHETIC_SERIAL),
         (0xA1, SYNTHETIC_NIS),
     ];
+    let sod = ias_sod(&ds, &ds_cert, &hashed)?;
+    write("sod_ias.der", &sod)?;
+
+    // 5. eMRTD chip keys, from their own seed so the files above stay byte-identical: the
+    // Active Authentication key (DG15; RSA-1024, the size most passports use with ISO 9796-2)
+    // and the static Chip Authentication keys (DG14; ECDH on P-256, raw 32-byte scalar; DH
+    // exponent, 32 bytes). The
+    // eMRTD SOD itself is built when a virtual card is made (so tests can forge DGs), signed
+    // by the Document Signer above.
+    let mut rng = ChaCha20Rng::seed_from_u64(0x000C_1EC0_3A41_0002);
+    let aa = RsaPrivateKey::new(&mut rng, 1024)?;
+    write("emrtd_aa_key.pk8.der", aa.to_pkcs8_der()?.as_bytes())?;
+    let chip_ca = p256::NonZeroScalar::random(&mut rng);
+    write("emrtd_ca_p256_key.bin", &chip_ca.to_bytes())?;
+    // Static DH Chip Authentication key in the RFC 5114 §2.3 group (the CIE's CA is DH):
+    // x uniform in [2, q-2].
+    let q = BigUint::from_bytes_be(&group.q);
+    let x = loop {
+        let mut b = [0u8; 32];
+        rand_core::RngCore::fill_bytes(&mut rng, &mut b);
+        let x = BigUint::from_bytes_be(&b);
+        if x >= BigUint::from(2u8) && x <= &q - 2u8 {
+            break x;
+        }
+    };
+    let mut xb = x.to_bytes_be();
+    while xb.len() < 32 {
+        xb.insert(0, 0);
+    }
+    write("emrtd_ca_dh_key.bin", &xb)?;
+    // ECDSA Active Authentication key (P-256, raw scalar) for chips that sign plainly.
+    let aa_ec = p256::NonZeroScalar::random(&mut rng);
+    write("emrtd_aa_p256_key.bin", &aa_ec.to_bytes())?;
+
+    // 6. The same holder's renewed card, from its own seed (the files above stay
+    // byte-identical): another NIS and serial, its own NIS and authentication keys, a new
+    // authentication certificate (same subject, serial 0x2003) and its IAS SOD by the same
+    // Document Signer. Registration links it to the holder's existing identity.
+    let mut rng = ChaCha20Rng::seed_from_u64(0x000C_1EC0_3A41_0003);
+    let nis2 = RsaPrivateKey::new(&mut rng, 2048)?;
+    let auth2 = RsaPrivateKey::new(&mut rng, 2048)?;
+    write(
+        "renewed_nis_intauth_key.pk8.der",
+        nis2.to_pkcs8_der()?.as_bytes(),
+    )?;
+    write("renewed_auth_key.pk8.der", auth2.to_pkcs8_der()?.as_bytes())?;
+    let ef_1005_2 = RsaPublicKey::from(&nis2).to_pkcs1_der()?.into_vec();
+    write("renewed_ef_1005.der", &ef_1005_2)?;
+    let auth_cert2 = sign(
+        leaf(&ca_name),
+        0x2003,
+        holder_name.clone(),
+        &auth2,
+        &ca,
+        true,
+    )?;
+    let auth2_der = auth_cert2.to_der()?;
+    write("renewed_auth_cert.der", &auth2_der)?;
+    let hashed2: [(u8, &[u8]); 6] = [
+        (0xA5, &ef_1005_2),
+        (0x1B, &ef_d004),
+        (0xA4, &ef_1004),
+        (0xA3, &auth2_der),
+        (0xA2, RENEWED_SERIAL),
+        (0xA1, RENEWED_NIS),
+    ];
+    write("renewed_sod_ias.der", &ias_sod(&ds, &ds_cert, &hashed2)?)?;
+    Ok(())
+}
+
+/// DER `INTEGER` of unsigned big-endian `v`.
+fn int(v: &[u8]) -> Vec<u8> {
+    let mut v = v.to_vec();
+    if v[0] & 0x80 != 0 {
+        v.insert(0, 0);
+    }
+    tlv(0x02, &v)
+}
+
+/// The IAS EF.SOD: CMS SignedData (eContentType 2.23.136.1.1.1) over the SHA-256 hashes of
+/// `hashed` (tag, file bytes), signed by the Document Signer `ds`.
+fn ias_sod(ds: &RsaPrivateKey, ds_cert: &Certificate, hashed: &[(u8, &[u8])]) -> Res<Vec<u8>> {
     let sha256_alg = tlv(0x30, &tlv(0x06, &SHA256_OID_BYTES));
     let entries: Vec<u8> = hashed
         .iter()
@@ -236,40 +318,7 @@ fn main() -> Res<()> {
     builder
         .add_signer_info::<SigningKey<Sha256>, rsa::pkcs1v15::Signature>(signer_info)
         .map_err(cms_err)?;
-    let sod = builder.build().map_err(cms_err)?;
-    write("sod_ias.der", &sod.to_der()?)?;
-
-    // 5. eMRTD chip keys, from their own seed so the files above stay byte-identical: the
-    // Active Authentication key (DG15; RSA-1024, the size most passports use with ISO 9796-2)
-    // and the static Chip Authentication keys (DG14; ECDH on P-256, raw 32-byte scalar; DH
-    // exponent, 32 bytes). The
-    // eMRTD SOD itself is built when a virtual card is made (so tests can forge DGs), signed
-    // by the Document Signer above.
-    let mut rng = ChaCha20Rng::seed_from_u64(0x000C_1EC0_3A41_0002);
-    let aa = RsaPrivateKey::new(&mut rng, 1024)?;
-    write("emrtd_aa_key.pk8.der", aa.to_pkcs8_der()?.as_bytes())?;
-    let ca = p256::NonZeroScalar::random(&mut rng);
-    write("emrtd_ca_p256_key.bin", &ca.to_bytes())?;
-    // Static DH Chip Authentication key in the RFC 5114 §2.3 group (the CIE's CA is DH):
-    // x uniform in [2, q-2].
-    let q = BigUint::from_bytes_be(&group.q);
-    let x = loop {
-        let mut b = [0u8; 32];
-        rand_core::RngCore::fill_bytes(&mut rng, &mut b);
-        let x = BigUint::from_bytes_be(&b);
-        if x >= BigUint::from(2u8) && x <= &q - 2u8 {
-            break x;
-        }
-    };
-    let mut xb = x.to_bytes_be();
-    while xb.len() < 32 {
-        xb.insert(0, 0);
-    }
-    write("emrtd_ca_dh_key.bin", &xb)?;
-    // ECDSA Active Authentication key (P-256, raw scalar) for chips that sign plainly.
-    let aa_ec = p256::NonZeroScalar::random(&mut rng);
-    write("emrtd_aa_p256_key.bin", &aa_ec.to_bytes())?;
-    Ok(())
+    Ok(builder.build().map_err(cms_err)?.to_der()?)
 }
 
 /// DER encoding of the SHA-256 OID 2.16.840.1.101.3.4.2.1.

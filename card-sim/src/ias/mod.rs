@@ -187,6 +187,8 @@ pub struct CieVariant {
     pub chr_via_dst: bool,
     /// Seed of the card's random generator (DH keys, challenges, PRND).
     pub rng_seed: u64,
+    /// Which of the test holder's cards (NIS, keys, certificate, SOD).
+    pub card: pki::CieCard,
 }
 
 impl Default for CieVariant {
@@ -200,6 +202,7 @@ impl Default for CieVariant {
             reordered_ca_key_template: false,
             chr_via_dst: true,
             rng_seed: 0x0C1E_5EED,
+            card: pki::CieCard::First,
         }
     }
 }
@@ -280,8 +283,8 @@ impl IasApp {
     pub(crate) fn new(variant: CieVariant) -> Self {
         Self {
             rng: ChaCha20Rng::seed_from_u64(variant.rng_seed),
+            keys: CardKeys::load(variant.card),
             variant,
-            keys: CardKeys::load(),
             group: DhGroup::rfc5114_2048_256(),
             ca_chr: CA_CHR.to_vec(),
             ca_cha: CA_CHA.to_vec(),

@@ -48,6 +48,67 @@ pub const EF_D004: &[u8] = include_bytes!("../../testdata/ef_d004.der");
 /// signed by the test Document Signer.
 pub const SOD_DER: &[u8] = include_bytes!("../../testdata/sod_ias.der");
 
+/// The renewed card's NIS key (ref `83`), PKCS#8 DER ([`CieCard::Renewed`]).
+const RENEWED_NIS_KEY: &[u8] = include_bytes!("../../testdata/renewed_nis_intauth_key.pk8.der");
+/// The renewed card's authentication key (ref `81`), PKCS#8 DER.
+const RENEWED_AUTH_KEY: &[u8] = include_bytes!("../../testdata/renewed_auth_key.pk8.der");
+/// The renewed card's authentication certificate (same holder, serial 0x2003), DER.
+pub const RENEWED_AUTH_CERT_DER: &[u8] = include_bytes!("../../testdata/renewed_auth_cert.der");
+/// The renewed card's EF 1005.
+pub const RENEWED_EF_1005: &[u8] = include_bytes!("../../testdata/renewed_ef_1005.der");
+/// The renewed card's EF 1006 (same Document Signer).
+pub const RENEWED_SOD_DER: &[u8] = include_bytes!("../../testdata/renewed_sod_ias.der");
+
+/// Which of the test holder's two cards: the one every test uses, or its renewal (another
+/// NIS, serial, NIS and authentication keys and certificate; same holder, same chip key and
+/// eMRTD data), for registration's "a renewed card is linked to the identity".
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CieCard {
+    /// NIS `000011112222`, serial `CA00000AA`.
+    #[default]
+    First,
+    /// NIS `000033334444`, serial `CA00001BB`.
+    Renewed,
+}
+
+impl CieCard {
+    /// EF 1001 (NIS).
+    pub fn nis(self) -> &'static [u8] {
+        match self {
+            Self::First => crate::cie::SYNTHETIC_NIS,
+            Self::Renewed => crate::cie::RENEWED_NIS,
+        }
+    }
+    /// EF 1002 (serial).
+    pub fn serial(self) -> &'static [u8] {
+        match self {
+            Self::First => crate::cie::SYNTHETIC_SERIAL,
+            Self::Renewed => crate::cie::RENEWED_SERIAL,
+        }
+    }
+    /// The authentication certificate (EF 1003 before padding).
+    pub fn auth_cert_der(self) -> &'static [u8] {
+        match self {
+            Self::First => AUTH_CERT_DER,
+            Self::Renewed => RENEWED_AUTH_CERT_DER,
+        }
+    }
+    /// EF 1005 (NIS public key).
+    pub fn ef_1005(self) -> &'static [u8] {
+        match self {
+            Self::First => EF_1005,
+            Self::Renewed => RENEWED_EF_1005,
+        }
+    }
+    /// EF 1006 (IAS SOD, CMS DER).
+    pub fn sod(self) -> &'static [u8] {
+        match self {
+            Self::First => SOD_DER,
+            Self::Renewed => RENEWED_SOD_DER,
+        }
+    }
+}
+
 /// The synthetic PIN of the virtual CIE (8 ASCII digits).
 pub const TEST_PIN: &[u8; 8] = b"12345678";
 /// The synthetic PUK of the virtual CIE.
@@ -63,7 +124,7 @@ pub(crate) struct CardKeys {
 }
 
 impl CardKeys {
-    pub(crate) fn load() -> Self {
+    pub(crate) fn load(card: CieCard) -> Self {
         // The fixtures are checked in and tested; a broken one is a build defect.
         let key = |der: &[u8]| {
             #[allow(clippy::expect_used)]
@@ -71,8 +132,14 @@ impl CardKeys {
         };
         Self {
             icc: key(ICC_KEY),
-            nis: key(NIS_KEY),
-            auth: key(AUTH_KEY),
+            nis: key(match card {
+                CieCard::First => NIS_KEY,
+                CieCard::Renewed => RENEWED_NIS_KEY,
+            }),
+            auth: key(match card {
+                CieCard::First => AUTH_KEY,
+                CieCard::Renewed => RENEWED_AUTH_KEY,
+            }),
             ca: RawPublicKey {
                 n: BigUint::from_bytes_be(CA_EXTAUTH_MODULUS),
                 e: BigUint::from_bytes_be(CA_EXTAUTH_PUBLIC_EXPONENT),
