@@ -126,6 +126,21 @@ java -Djna.library.path="$(dirname "$LIB")" -jar "$JUNIT" \
     -cp "$OUT/kotlin-test.jar:$CP:$KLIB/kotlin-stdlib.jar" \
     --select-class CoreBindingsTest --select-class LoginBindingsTest --select-class OtpBindingsTest --select-class DocumentBindingsTest --select-class RegistrationBindingsTest --fail-if-no-tests --disable-banner --details=tree
 
+# ---- Android shell (platform-independent Kotlin) ---------------------------------------
+# The shell's IsoDepTransport and screen models compiled with kotlinc against the JVM
+# bindings and test stubs of the few android.nfc classes they use (android/stubs: never
+# shipped), then JUnit tests through the real core library: the virtual CIE behind the
+# IsoDep stub, the real server binary for the login model. Gradle + the Android SDK build
+# the real AAR/APK (android/README.md); this machine has neither.
+step "Android shell: IsoDepTransport and models (kotlinc + JUnit, android.nfc stubs)"
+# (The bindings and the Kotlin test helpers come from the jar compiled above.)
+"$KOTLIN_HOME/bin/kotlinc" -Werror -nowarn -cp "$OUT/kotlin-test.jar:$CP" -d "$OUT/android-test.jar" \
+    android/stubs/android/nfc/*.kt android/stubs/android/nfc/tech/*.kt \
+    $(find android/core/src/main/kotlin android/core/src/test/kotlin -name '*.kt' | sort)
+java -Djna.library.path="$(dirname "$LIB")" -jar "$JUNIT" \
+    -cp "$OUT/android-test.jar:$OUT/kotlin-test.jar:$CP:$KLIB/kotlin-stdlib.jar" \
+    --select-class IsoDepTransportTest --select-class CardLoginModelTest \
+    --fail-if-no-tests --disable-banner --details=tree
 # ---- Swift (generation only) ----------------------------------------------------------
 step "Swift: generated files (not compiled: no Swift toolchain on Linux CI)"
 for f in swift/cie_core.swift swift/cie_coreFFI.h swift/cie_coreFFI.modulemap swift/card_sim.swift \

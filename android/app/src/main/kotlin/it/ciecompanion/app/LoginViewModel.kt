@@ -1,0 +1,54 @@
+// Android's ViewModel around the platform-independent CardLoginModel (tested on the JVM in
+// CI): it only adds the lifecycle scope and starts the login session.
+package it.ciecompanion.app
+
+import androidx.lifecycle.ViewModel
+import androidx.lifecycle.viewModelScope
+import it.ciecompanion.android.login.CardLoginModel
+import it.ciecompanion.android.login.CardLoginState
+import it.ciecompanion.android.nfc.IsoDepTransport
+import it.ciecompanion.core.CompanionClient
+import it.ciecompanion.core.FlowException
+import it.ciecompanion.core.flowErrorMessageIt
+import kotlinx.coroutines.flow.MutableStateFlow
+import kotlinx.coroutines.flow.StateFlow
+import kotlinx.coroutines.flow.asStateFlow
+import kotlinx.coroutines.launch
+
+class LoginViewModel(private val client: CompanionClient, private val origin: String) : ViewModel() {
+    private var model: CardLoginModel? = null
+    private val _state = MutableStateFlow<CardLoginState>(CardLoginState.EnterPin())
+    val state: StateFlow<CardLoginState> = _state.asStateFlow()
+
+    init {
+        // The server's challenge is fetched before the NFC sheet: no network while the card
+        // is in the field.
+        viewModelScope.launch {
+            try {
+                val m = CardLoginModel(client.startCardLogin(origin))
+                model = m
+                m.state.collect { _state.value = it }
+            } catch (e: FlowException) {
+                _state.value = CardLoginState.Failed(flowErrorMessageIt(e))
+            }
+        }
+    }
+
+    fun submitPin(pin: String) = model?.submitPin(pin)
+
+    fun confirmLastTry() = model?.confirmLastTry()
+
+    fun cancelLastTry() = model?.cancelLastTry()
+
+    /** From reader mode's callback (a binder thread): the tap runs in the model's scope. */
+    fun onTag(transport: IsoDepTransport) {
+        val m = model ?: return
+        viewModelScope.launch {
+            try {
+                m.onCard(transport)
+            } finally {
+                transport.close()
+            }
+        }
+    }
+}

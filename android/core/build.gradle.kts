@@ -1,0 +1,54 @@
+// The core as an AAR: libcie_core.so per ABI (cargo-ndk, `dist` profile: size-optimised,
+// LTO, debuginfo stripped), the Kotlin bindings generated from that library, JNA as @aar.
+import org.gradle.api.tasks.Exec
+
+plugins {
+    id("com.android.library")
+    id("org.jetbrains.kotlin.android")
+}
+
+android {
+    namespace = "it.ciecompanion.android"
+    compileSdk = 35
+    defaultConfig {
+        minSdk = 26 // IsoDep extended length and SecureElement-backed keystore APIs
+        consumerProguardFiles("consumer-rules.pro")
+    }
+    sourceSets["main"].jniLibs.srcDir(layout.buildDirectory.dir("rust/jniLibs"))
+    sourceSets["main"].java.srcDir(layout.buildDirectory.dir("rust/bindings"))
+    compileOptions {
+        sourceCompatibility = JavaVersion.VERSION_17
+        targetCompatibility = JavaVersion.VERSION_17
+    }
+}
+
+kotlin { jvmToolchain(17) }
+
+val repo = rootDir.parentFile
+val abis = listOf("arm64-v8a", "armeabi-v7a", "x86_64")
+
+// cargo ndk builds every ABI into jniLibs/<abi>/libcie_core.so.
+val cargoNdk by tasks.registering(Exec::class) {
+    workingDir = repo
+    val out = layout.buildDirectory.dir("rust/jniLibs").get().asFile
+    commandLine(
+        listOf("cargo", "ndk") + abis.flatMap { listOf("-t", it) } +
+            listOf("-o", out.path, "build", "-p", "cie-core", "--profile", "dist"),
+    )
+}
+
+// Bindings from the built library (library mode reads its UNIFFI_META symbols).
+val bindings by tasks.registering(Exec::class) {
+    dependsOn(cargoNdk)
+    workingDir = repo
+    val lib = layout.buildDirectory.file("rust/jniLibs/arm64-v8a/libcie_core.so").get().asFile
+    val out = layout.buildDirectory.dir("rust/bindings").get().asFile
+    commandLine("cargo", "run", "-p", "uniffi-bindgen", "--", "generate", lib.path, "--language", "kotlin", "--out-dir", out.path)
+}
+
+tasks.named("preBuild") { dependsOn(bindings) }
+
+dependencies {
+    api("net.java.dev.jna:jna:5.15.0@aar")
+    api("org.jetbrains.kotlinx:kotlinx-coroutines-android:1.9.0")
+}

@@ -1,0 +1,95 @@
+// The login screen's model against the real server binary (TLS, pinned key) and the virtual
+// CIE behind the IsoDep stub, through the real core library: what the screen shows after a
+// wrong PIN, a lost tag, the last-try warning and a login.
+
+import it.ciecompanion.android.login.CardLoginModel
+import it.ciecompanion.android.login.CardLoginState
+import it.ciecompanion.android.nfc.IsoDepTransport
+import it.ciecompanion.core.CompanionClient
+import kotlinx.coroutines.runBlocking
+import org.junit.jupiter.api.AfterAll
+import org.junit.jupiter.api.BeforeAll
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.TestInstance
+import uniffi.card_sim.SimCard
+import kotlin.test.assertContains
+import kotlin.test.assertEquals
+import kotlin.test.assertIs
+
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class CardLoginModelTest {
+    private lateinit var server: ServerProcess
+
+    @BeforeAll
+    fun start() {
+        server = ServerProcess()
+    }
+
+    @AfterAll
+    fun stop() = server.close()
+
+    private fun model(): CardLoginModel = runBlocking {
+        val client = CompanionClient(listOf(server.origin), listOf(server.pin), MemoryStore())
+        CardLoginModel(client.startCardLogin(server.origin))
+    }
+
+    @Test
+    fun aWrongPinSaysTheTriesLeftThenTheRightOneLogsIn(): Unit = runBlocking {
+        val sim = SimCard.cieExtended()
+        val m = model()
+        assertIs<CardLoginState.EnterPin>(m.state.value, "${m.state.value}")
+        m.submitPin("11112222")
+        assertEquals(CardLoginState.WaitForCard, m.state.value)
+        m.onCard(IsoDepTransport.of(tagOf(sim))!!)
+        val wrong = assertIs<CardLoginState.EnterPin>(m.state.value, "${m.state.value}")
+        assertEquals(2, wrong.triesLeft)
+        assertEquals("PIN errato: restano 2 tentativi.", wrong.messageIt)
+        // A tap without a new PIN does nothing.
+        m.onCard(IsoDepTransport.of(tagOf(sim))!!)
+        assertIs<CardLoginState.EnterPin>(m.state.value, "${m.state.value}")
+
+        m.submitPin("12345678")
+        m.onCard(IsoDepTransport.of(tagOf(sim))!!)
+        val done = assertIs<CardLoginState.LoggedIn>(m.state.value, "${m.state.value}")
+        assertEquals("MARIA TESTER", done.name)
+        assertEquals("TSTTST80A01H501X", done.codiceFiscale)
+        assertEquals(3, done.level)
+        assertEquals(true, done.pairedNow)
+    }
+
+    @Test
+    fun aLostTagAsksForAnotherTapAndTheLoginResumes(): Unit = runBlocking {
+        val sim = SimCard.cieExtended()
+        val m = model()
+        m.submitPin("12345678")
+        m.onCard(IsoDepTransport.of(tagOf(sim, lostAfter = 10))!!)
+        val again = assertIs<CardLoginState.TapAgain>(m.state.value, "${m.state.value}")
+        assertContains(again.messageIt, "avvicina")
+        m.onCard(IsoDepTransport.of(tagOf(sim))!!)
+        assertIs<CardLoginState.LoggedIn>(m.state.value, "${m.state.value}")
+    }
+
+    @Test
+    fun theLastTryIsSpentOnlyAfterTheUserSaysSo(): Unit = runBlocking {
+        val sim = SimCard.cieExtended()
+        val m = model()
+        for (left in listOf(2, 1)) {
+            m.submitPin("11112222")
+            m.onCard(IsoDepTransport.of(tagOf(sim))!!)
+            assertEquals(left, assertIs<CardLoginState.EnterPin>(m.state.value, "${m.state.value}").triesLeft)
+        }
+        // One try left: the core stops before VERIFY and the screen asks.
+        m.submitPin("11112222")
+        m.onCard(IsoDepTransport.of(tagOf(sim))!!)
+        assertEquals(CardLoginState.ConfirmLastTry, m.state.value)
+        m.cancelLastTry()
+        assertIs<CardLoginState.EnterPin>(m.state.value, "${m.state.value}")
+        // The try was not spent: the right PIN, confirmed, logs in.
+        m.submitPin("12345678")
+        m.onCard(IsoDepTransport.of(tagOf(sim))!!)
+        assertEquals(CardLoginState.ConfirmLastTry, m.state.value)
+        m.confirmLastTry()
+        m.onCard(IsoDepTransport.of(tagOf(sim))!!)
+        assertIs<CardLoginState.LoggedIn>(m.state.value, "${m.state.value}")
+    }
+}
