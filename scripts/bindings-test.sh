@@ -157,5 +157,8 @@ grep -q 'func probe() async throws' "$OUT/swift/cie_core.swift" || fail "no asyn
 grep -q 'import cie_coreFFI' "$OUT/swift/cie_core.swift" || fail "Swift does not import cie_coreFFI"
 grep -q 'framework module cie_coreFFI' "$OUT/swift-xcframework/Headers/module.modulemap" \
     || fail "XCFramework modulemap is not 'framework module cie_coreFFI'"
+# The iOS shell's Swift (ios/Sources) against the generated API it uses.
+python3 tests/bindings/check_swift_shell.py "$OUT/swift/cie_core.swift" ios/Sources \
+    || fail "ios/Sources uses generated Swift API that does not exist (see above)"
 
 step "bindings OK (Python, Kotlin/JVM run; Swift generated) in $((SECONDS - T0))s"
