@@ -2,8 +2,10 @@
 // CIE behind the IsoDep stub, through the real core library: what the screen shows after a
 // wrong PIN, a lost tag, the last-try warning and a login.
 
-import it.ciecompanion.android.login.CardLoginModel
-import it.ciecompanion.android.login.CardLoginState
+import it.ciecompanion.android.card.CardTap
+import it.ciecompanion.android.card.TapState
+import it.ciecompanion.android.login.LoggedIn
+import it.ciecompanion.android.login.cardLogin
 import it.ciecompanion.android.nfc.IsoDepTransport
 import it.ciecompanion.core.CompanionClient
 import kotlinx.coroutines.runBlocking
@@ -28,29 +30,29 @@ class CardLoginModelTest {
     @AfterAll
     fun stop() = server.close()
 
-    private fun model(): CardLoginModel = runBlocking {
+    private fun model(): CardTap<LoggedIn> = runBlocking {
         val client = CompanionClient(listOf(server.origin), listOf(server.pin), MemoryStore())
-        CardLoginModel(client.startCardLogin(server.origin))
+        cardLogin(client.startCardLogin(server.origin))
     }
 
     @Test
     fun aWrongPinSaysTheTriesLeftThenTheRightOneLogsIn(): Unit = runBlocking {
         val sim = SimCard.cieExtended()
         val m = model()
-        assertIs<CardLoginState.EnterPin>(m.state.value, "${m.state.value}")
+        assertIs<TapState.EnterPin>(m.state.value, "${m.state.value}")
         m.submitPin("11112222")
-        assertEquals(CardLoginState.WaitForCard, m.state.value)
+        assertEquals(TapState.WaitForCard, m.state.value)
         m.onCard(IsoDepTransport.of(tagOf(sim))!!)
-        val wrong = assertIs<CardLoginState.EnterPin>(m.state.value, "${m.state.value}")
+        val wrong = assertIs<TapState.EnterPin>(m.state.value, "${m.state.value}")
         assertEquals(2, wrong.triesLeft)
         assertEquals("PIN errato: restano 2 tentativi.", wrong.messageIt)
         // A tap without a new PIN does nothing.
         m.onCard(IsoDepTransport.of(tagOf(sim))!!)
-        assertIs<CardLoginState.EnterPin>(m.state.value, "${m.state.value}")
+        assertIs<TapState.EnterPin>(m.state.value, "${m.state.value}")
 
         m.submitPin("12345678")
         m.onCard(IsoDepTransport.of(tagOf(sim))!!)
-        val done = assertIs<CardLoginState.LoggedIn>(m.state.value, "${m.state.value}")
+        val done = assertIs<LoggedIn>(assertIs<TapState.Done<*>>(m.state.value, "${m.state.value}").value)
         assertEquals("MARIA TESTER", done.name)
         assertEquals("TSTTST80A01H501X", done.codiceFiscale)
         assertEquals(3, done.level)
@@ -63,10 +65,10 @@ class CardLoginModelTest {
         val m = model()
         m.submitPin("12345678")
         m.onCard(IsoDepTransport.of(tagOf(sim, lostAfter = 10))!!)
-        val again = assertIs<CardLoginState.TapAgain>(m.state.value, "${m.state.value}")
+        val again = assertIs<TapState.TapAgain>(m.state.value, "${m.state.value}")
         assertContains(again.messageIt, "avvicina")
         m.onCard(IsoDepTransport.of(tagOf(sim))!!)
-        assertIs<CardLoginState.LoggedIn>(m.state.value, "${m.state.value}")
+        assertIs<TapState.Done<*>>(m.state.value, "${m.state.value}")
     }
 
     @Test
@@ -76,20 +78,20 @@ class CardLoginModelTest {
         for (left in listOf(2, 1)) {
             m.submitPin("11112222")
             m.onCard(IsoDepTransport.of(tagOf(sim))!!)
-            assertEquals(left, assertIs<CardLoginState.EnterPin>(m.state.value, "${m.state.value}").triesLeft)
+            assertEquals(left, assertIs<TapState.EnterPin>(m.state.value, "${m.state.value}").triesLeft)
         }
         // One try left: the core stops before VERIFY and the screen asks.
         m.submitPin("11112222")
         m.onCard(IsoDepTransport.of(tagOf(sim))!!)
-        assertEquals(CardLoginState.ConfirmLastTry, m.state.value)
+        assertEquals(TapState.ConfirmLastTry, m.state.value)
         m.cancelLastTry()
-        assertIs<CardLoginState.EnterPin>(m.state.value, "${m.state.value}")
+        assertIs<TapState.EnterPin>(m.state.value, "${m.state.value}")
         // The try was not spent: the right PIN, confirmed, logs in.
         m.submitPin("12345678")
         m.onCard(IsoDepTransport.of(tagOf(sim))!!)
-        assertEquals(CardLoginState.ConfirmLastTry, m.state.value)
+        assertEquals(TapState.ConfirmLastTry, m.state.value)
         m.confirmLastTry()
         m.onCard(IsoDepTransport.of(tagOf(sim))!!)
-        assertIs<CardLoginState.LoggedIn>(m.state.value, "${m.state.value}")
+        assertIs<TapState.Done<*>>(m.state.value, "${m.state.value}")
     }
 }

@@ -1,4 +1,4 @@
-// The phone-tap login screen: renders CardLoginState, nothing more. Texts from resources
+// The phone-tap login screen: renders the login's TapState, nothing more. Texts from resources
 // (values = English, values-it = Italian); the core's own messages come in Italian.
 package it.ciecompanion.app
 
@@ -24,7 +24,7 @@ import androidx.compose.ui.text.input.KeyboardType
 import androidx.compose.ui.text.input.PasswordVisualTransformation
 import androidx.compose.ui.unit.dp
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
-import it.ciecompanion.android.login.CardLoginState
+import it.ciecompanion.android.card.TapState
 
 @Composable
 fun LoginScreen(vm: LoginViewModel) {
@@ -34,29 +34,29 @@ fun LoginScreen(vm: LoginViewModel) {
         verticalArrangement = Arrangement.spacedBy(16.dp),
     ) {
         when (val s = state) {
-            is CardLoginState.EnterPin -> PinEntry(s, vm::submitPin)
-            CardLoginState.WaitForCard -> Text(stringResource(R.string.tap_card))
-            is CardLoginState.Reading -> {
+            is TapState.EnterPin -> PinEntry(s, vm::submitPin)
+            TapState.WaitForCard -> Text(stringResource(R.string.tap_card))
+            is TapState.Reading -> {
                 Text(stringResource(R.string.reading_card))
                 LinearProgressIndicator(progress = { (s.step.ordinal + s.percent / 100f) / 8f })
                 Text(stringResource(R.string.keep_card_still))
             }
-            is CardLoginState.TapAgain -> Text(s.messageIt)
-            CardLoginState.ConfirmLastTry -> {
+            is TapState.TapAgain -> Text(s.messageIt)
+            TapState.ConfirmLastTry -> {
                 Text(stringResource(R.string.last_try_warning))
                 Row(horizontalArrangement = Arrangement.spacedBy(12.dp)) {
                     OutlinedButton(onClick = vm::cancelLastTry) { Text(stringResource(R.string.no)) }
                     Button(onClick = vm::confirmLastTry) { Text(stringResource(R.string.yes_try)) }
                 }
             }
-            is CardLoginState.LoggedIn -> Text(stringResource(R.string.logged_in, s.name, s.level))
-            is CardLoginState.Failed -> Text(s.messageIt)
+            is TapState.Done -> Text(stringResource(R.string.logged_in, s.value.name, s.value.level))
+            is TapState.Failed -> Text(s.messageIt)
         }
     }
 }
 
 @Composable
-private fun PinEntry(s: CardLoginState.EnterPin, submit: (String) -> Unit) {
+private fun PinEntry(s: TapState.EnterPin, submit: (String) -> Unit) {
     var pin by remember { mutableStateOf("") }
     s.messageIt?.let { Text(it) }
     OutlinedTextField(

@@ -1,11 +1,13 @@
-// Android's ViewModel around the platform-independent CardLoginModel (tested on the JVM in
+// Android's ViewModel around the platform-independent login CardTap (tested on the JVM in
 // CI): it only adds the lifecycle scope and starts the login session.
 package it.ciecompanion.app
 
 import androidx.lifecycle.ViewModel
 import androidx.lifecycle.viewModelScope
-import it.ciecompanion.android.login.CardLoginModel
-import it.ciecompanion.android.login.CardLoginState
+import it.ciecompanion.android.card.CardTap
+import it.ciecompanion.android.card.TapState
+import it.ciecompanion.android.login.LoggedIn
+import it.ciecompanion.android.login.cardLogin
 import it.ciecompanion.android.nfc.IsoDepTransport
 import it.ciecompanion.core.CompanionClient
 import it.ciecompanion.core.FlowException
@@ -16,20 +18,20 @@ import kotlinx.coroutines.flow.asStateFlow
 import kotlinx.coroutines.launch
 
 class LoginViewModel(private val client: CompanionClient, private val origin: String) : ViewModel() {
-    private var model: CardLoginModel? = null
-    private val _state = MutableStateFlow<CardLoginState>(CardLoginState.EnterPin())
-    val state: StateFlow<CardLoginState> = _state.asStateFlow()
+    private var model: CardTap<LoggedIn>? = null
+    private val _state = MutableStateFlow<TapState<LoggedIn>>(TapState.EnterPin())
+    val state: StateFlow<TapState<LoggedIn>> = _state.asStateFlow()
 
     init {
         // The server's challenge is fetched before the NFC sheet: no network while the card
         // is in the field.
         viewModelScope.launch {
             try {
-                val m = CardLoginModel(client.startCardLogin(origin))
+                val m = cardLogin(client.startCardLogin(origin))
                 model = m
                 m.state.collect { _state.value = it }
             } catch (e: FlowException) {
-                _state.value = CardLoginState.Failed(flowErrorMessageIt(e))
+                _state.value = TapState.Failed(flowErrorMessageIt(e))
             }
         }
     }

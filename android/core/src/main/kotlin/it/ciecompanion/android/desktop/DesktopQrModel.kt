@@ -1,0 +1,125 @@
+// "Scan the computer's QR": camera frames (or a platform scanner's text) in, the login's
+// context shown, the user approves with the card or this phone's key, the code to type on
+// the computer out. Plain Kotlin; the core parses and checks the QR, claims it, signs.
+package it.ciecompanion.android.desktop
+
+import it.ciecompanion.android.card.CardTap
+import it.ciecompanion.core.CompanionClient
+import it.ciecompanion.core.DesktopSession
+import it.ciecompanion.core.DeviceSigner
+import it.ciecompanion.core.FlowException
+import it.ciecompanion.core.LoginContext
+import it.ciecompanion.core.QrException
+import it.ciecompanion.core.flowErrorMessageIt
+import it.ciecompanion.core.scanQrFrame
+import kotlinx.coroutines.flow.MutableStateFlow
+import kotlinx.coroutines.flow.StateFlow
+import kotlinx.coroutines.flow.asStateFlow
+import kotlinx.coroutines.sync.Mutex
+import kotlinx.coroutines.sync.withLock
+
+/** What the desktop-login screens show. */
+sealed interface DesktopQrState {
+    /** The camera is on; [hintIt] after a QR that is not a login code. */
+    data class Scanning(val hintIt: String? = null) : DesktopQrState
+
+    /** Claiming the login at the server. */
+    data object Claiming : DesktopQrState
+
+    /** "Stai accedendo a …": who asks, from which browser and place; approve or deny. */
+    data class Review(val context: LoginContext) : DesktopQrState
+
+    /** Approving with the card: render [tap]'s state (PIN, tap, progress…). */
+    data class WithCard(val tap: CardTap<ShownCode>) : DesktopQrState
+
+    /** Approving with this phone's key (biometric prompt on screen). */
+    data object Approving : DesktopQrState
+
+    /** Type this code on the computer. */
+    data class Code(val code: ShownCode) : DesktopQrState
+
+    /** Denied (and reported when the user said it was not them). */
+    data object Denied : DesktopQrState
+
+    /** Stopped; [messageIt] says what to do next. */
+    data class Failed(val messageIt: String) : DesktopQrState
+}
+
+/** The code to type on the computer and when it stops working (server time, s). */
+data class ShownCode(val code: String, val expiresAt: ULong)
+
+class DesktopQrModel(private val client: CompanionClient, private val deviceName: String, private val deviceId: String?) {
+    private val _state = MutableStateFlow<DesktopQrState>(DesktopQrState.Scanning())
+    val state: StateFlow<DesktopQrState> = _state.asStateFlow()
+    private var session: DesktopSession? = null
+    private val busy = Mutex()
+
+    /**
+     * One camera frame's luma plane (CameraX `ImageProxy.planes[0]`, row stride as given,
+     * not copied). Returns at once when there is no code in it.
+     */
+    suspend fun onFrame(width: UInt, height: UInt, rowStride: UInt, luma: ByteArray) {
+        if (_state.value !is DesktopQrState.Scanning) return
+        val text = try {
+            scanQrFrame(width, height, rowStride, luma)
+        } catch (e: QrException) {
+            // A frame the camera should not have produced: skip it, keep scanning.
+            null
+        } ?: return
+        onText(text)
+    }
+
+    /** A decoded QR text (from [onFrame] or a platform scanner). */
+    suspend fun onText(text: String) = busy.withLock {
+        if (_state.value !is DesktopQrState.Scanning) return@withLock
+        _state.value = DesktopQrState.Claiming
+        _state.value = try {
+            val s = client.claimDesktopQr(text, deviceName, deviceId)
+            session = s
+            DesktopQrState.Review(s.context())
+        } catch (e: FlowException.NotALoginCode) {
+            DesktopQrState.Scanning(flowErrorMessageIt(e))
+        } catch (e: FlowException) {
+            DesktopQrState.Failed(flowErrorMessageIt(e))
+        }
+    }
+
+    /** "Autorizza con la CIE": the PIN's last 4 digits on a paired card, then a tap. */
+    fun approveWithCard(): CardTap<ShownCode>? {
+        val s = session ?: return null
+        if (_state.value !is DesktopQrState.Review) return null
+        val tap = CardTap(
+            tap = { transport, pin, progress ->
+                val c = s.approveWithCard(transport, pin, progress)
+                ShownCode(c.code, c.expiresAt).also { _state.value = DesktopQrState.Code(it) }
+            },
+            confirm = s::confirmLastTry,
+        )
+        _state.value = DesktopQrState.WithCard(tap)
+        return tap
+    }
+
+    /** "Autorizza con questo telefono" (enrolled device key; the keystore asks biometrics). */
+    suspend fun approveWithDevice(deviceId: String, signer: DeviceSigner) = busy.withLock {
+        val s = session ?: return@withLock
+        if (_state.value !is DesktopQrState.Review) return@withLock
+        _state.value = DesktopQrState.Approving
+        _state.value = try {
+            val c = s.approveWithDevice(deviceId, signer)
+            DesktopQrState.Code(ShownCode(c.code, c.expiresAt))
+        } catch (e: FlowException) {
+            DesktopQrState.Failed(flowErrorMessageIt(e))
+        }
+    }
+
+    /** "Nega" / "Non sono stato io" ([report]: the server records a possible phishing). */
+    suspend fun deny(report: Boolean) = busy.withLock {
+        val s = session ?: return@withLock
+        _state.value = try {
+            s.deny(report)
+            DesktopQrState.Denied
+        } catch (e: FlowException) {
+            DesktopQrState.Failed(flowErrorMessageIt(e))
+        }
+    }
+}

@@ -1,0 +1,95 @@
+// The desktop QR screens' model against the real server binary: a computer opens a login,
+// the phone reads its QR, reviews who asks, approves with the virtual CIE behind the IsoDep
+// stub (or denies), and the computer ends logged in (or told it was denied).
+import it.ciecompanion.android.card.TapState
+import it.ciecompanion.android.desktop.DesktopQrModel
+import it.ciecompanion.android.desktop.DesktopQrState
+import it.ciecompanion.android.nfc.IsoDepTransport
+import it.ciecompanion.core.CompanionClient
+import kotlinx.coroutines.runBlocking
+import org.junit.jupiter.api.AfterAll
+import org.junit.jupiter.api.BeforeAll
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.TestInstance
+import uniffi.card_sim.SimCard
+import kotlin.test.assertContains
+import kotlin.test.assertEquals
+import kotlin.test.assertIs
+import kotlin.test.assertNotNull
+
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+class DesktopQrModelTest {
+    private lateinit var server: ServerProcess
+
+    @BeforeAll
+    fun start() {
+        server = ServerProcess("--service-name", "Comune di Prova")
+    }
+
+    @AfterAll
+    fun stop() = server.close()
+
+    private fun model() = DesktopQrModel(
+        CompanionClient(listOf(server.origin), listOf(server.pin), MemoryStore()),
+        "Kotlin phone",
+        null,
+    )
+
+    /** The computer opens a login: (browser, rid, QR text). */
+    private fun openLogin(): Triple<DesktopBrowser, String, String> {
+        val browser = DesktopBrowser(server.origin)
+        val (status, body) = browser.call("POST", "/api/v1/desktop/rendezvous", "{}")
+        assertEquals(200, status, body)
+        return Triple(browser, jsonField(body, "rid"), jsonField(body, "qr"))
+    }
+
+    @Test
+    fun framesWithoutACodeAndForeignCodesKeepScanning(): Unit = runBlocking {
+        val m = model()
+        // A grey 64x48 plane with a row stride of 80, as a camera hands it over.
+        m.onFrame(64u, 48u, 80u, ByteArray(80 * 48) { 0x80.toByte() })
+        assertEquals(DesktopQrState.Scanning(), m.state.value)
+        m.onText("https://example.com/not-a-login")
+        val hint = assertIs<DesktopQrState.Scanning>(m.state.value)
+        assertNotNull(hint.hintIt)
+    }
+
+    @Test
+    fun approveWithTheCardAndTheComputerLogsIn(): Unit = runBlocking {
+        val (browser, rid, qr) = openLogin()
+        val m = model()
+        m.onText(qr)
+        val review = assertIs<DesktopQrState.Review>(m.state.value, "${m.state.value}")
+        assertEquals("Comune di Prova", review.context.service)
+        assertEquals("Linux", review.context.os)
+        val tap = assertNotNull(m.approveWithCard())
+        tap.submitPin("12345678")
+        tap.onCard(IsoDepTransport.of(tagOf(SimCard.cieExtended()))!!)
+        assertIs<TapState.Done<*>>(tap.state.value, "${tap.state.value}")
+        val code = assertIs<DesktopQrState.Code>(m.state.value, "${m.state.value}").code
+        assertEquals(4, code.code.length)
+
+        val (status, body) = browser.call("POST", "/api/v1/desktop/rendezvous/$rid/code", "{\"code\":\"${code.code}\"}")
+        assertEquals(200, status, body)
+        val (s2, me) = browser.call("GET", "/api/v1/session")
+        assertEquals(200, s2, me)
+        assertContains(me, "TSTTST80A01H501X")
+    }
+
+    @Test
+    fun denyAndReport(): Unit = runBlocking {
+        val (browser, rid, qr) = openLogin()
+        val m = model()
+        m.onText(qr)
+        assertIs<DesktopQrState.Review>(m.state.value, "${m.state.value}")
+        m.deny(report = true)
+        assertEquals(DesktopQrState.Denied, m.state.value)
+        val (status, body) = browser.call("GET", "/api/v1/desktop/rendezvous/$rid")
+        assertEquals(200, status, body)
+        assertEquals("denied", jsonField(body, "state"))
+        // The same QR again: the login is over.
+        val again = model()
+        again.onText(qr)
+        assertIs<DesktopQrState.Failed>(again.state.value, "${again.state.value}")
+    }
+}
