@@ -9,6 +9,7 @@ import it.ciecompanion.android.nfc.IsoDepTransport
 import it.ciecompanion.core.CompanionClient
 import it.ciecompanion.core.DeviceSigner
 import it.ciecompanion.core.EnrolledDevice
+import it.ciecompanion.core.PendingApprovalInfo
 import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.AfterAll
 import org.junit.jupiter.api.BeforeAll
@@ -76,12 +77,17 @@ class ApprovalsModelTest {
         return Triple(browser, jsonField(body, "request_id"), jsonInt(body, "number"))
     }
 
+    /** The phone opens its inbox: the model and the request [id]. */
+    private suspend fun inbox(id: String): Pair<ApprovalsModel, PendingApprovalInfo> {
+        val m = ApprovalsModel(client, device, signer)
+        m.refresh()
+        return m to assertIs<InboxState.Items>(m.state.value, "${m.state.value}").pending.single { it.requestId == id }
+    }
+
     @Test
     fun pickTheComputersNumberAndItLogsIn(): Unit = runBlocking {
         val (browser, id, number) = ask()
-        val m = ApprovalsModel(client, device, signer)
-        m.refresh()
-        val item = assertIs<InboxState.Items>(m.state.value, "${m.state.value}").pending.single { it.requestId == id }
+        val (m, item) = inbox(id)
         assertEquals(3, item.choices.size)
         assertContains(item.choices.map { it.toInt() and 0xFF }, number)
         m.approve(item, number.toUByte())
@@ -97,9 +103,7 @@ class ApprovalsModelTest {
     @Test
     fun aWrongNumberCancelsTheRequest(): Unit = runBlocking {
         val (browser, id, number) = ask()
-        val m = ApprovalsModel(client, device, signer)
-        m.refresh()
-        val item = assertIs<InboxState.Items>(m.state.value, "${m.state.value}").pending.single { it.requestId == id }
+        val (m, item) = inbox(id)
         val wrong = item.choices.map { it.toInt() and 0xFF }.first { it != number }
         m.approve(item, wrong.toUByte())
         assertIs<InboxState.WrongNumber>(m.state.value, "${m.state.value}")
