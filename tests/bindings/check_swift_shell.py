@@ -26,6 +26,17 @@ CONTRACT = [
     (r"-> TransportError", r"public\s+enum TransportError: Swift\.Error"),
     (r"flowErrorMessageIt\(error:", r"public func flowErrorMessageIt\(error: FlowError\) -> String"),
     (r"as FlowError", r"public\s+enum FlowError: Swift\.Error"),
+    (r"SecretStore", r"public protocol SecretStore\b"),
+    (r"func load\(name: String\) throws -> Data\?", r"func load\(name: String\) throws\s+-> Data\?"),
+    (r"func save\(name: String, value: Data, protection: Protection\) throws", r"func save\(name: String, value: Data, protection: Protection\) throws"),
+    (r"func remove\(name: String\) throws", r"func remove\(name: String\) throws"),
+    (r"case \.public, \.deviceOnly", r"case `public`[\s\S]*case deviceOnly"),
+    (r"case \.userPresence", r"case userPresence\b"),
+    (r"StoreError\.Cancelled", r"case Cancelled\b"),
+    (r"StoreError\.Unavailable\(reason:", r"case Unavailable\(\s*reason: String"),
+    (r"DeviceSigner", r"public protocol DeviceSigner\b"),
+    (r"func publicKey\(\) throws -> Data", r"func publicKey\(\) throws\s+-> Data"),
+    (r"func sign\(message: Data\) async throws -> Data", r"func sign\(message: Data\) async throws\s+-> Data"),
     (r"import cie_core", None),
 ]
 
