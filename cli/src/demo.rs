@@ -424,15 +424,7 @@ fn now() -> u64 {
 
 /// Draw the QR in the terminal (two rows per character).
 fn print_qr(text: &str) -> Result<(), CliError> {
-    let code = qrcode::QrCode::new(text.as_bytes()).map_err(|e| input(format!("QR: {e}")))?;
-    let art = code
-        .render::<qrcode::render::unicode::Dense1x2>()
-        .quiet_zone(true)
-        .build();
-    for line in art.lines() {
-        println!("   {line}");
-    }
-    Ok(())
+    crate::qr::show(text, "   ")
 }
 
 /// What the phone's camera does: the QR as grey pixels, in a frame wider than the code with

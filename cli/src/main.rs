@@ -6,6 +6,7 @@ mod error;
 mod mrtd;
 mod otp;
 mod probe;
+mod qr;
 mod register;
 mod secret_file;
 mod transport;
@@ -22,7 +23,7 @@ use crate::transport::{OpenOptions, ReaderSpec};
 
 const EXIT_CODES: &str = "Exit codes: 0 ok, 2 usage, 3 reader or reader service \
 missing, 4 card missing or card/link error, 5 vpcd (virtual reader driver) error, 6 code \
-store unreadable (wrong passphrase, damaged), 7 login or registration flow refused or failed (demo, register). On a real card, \
+store unreadable (wrong passphrase, damaged), 7 login or registration flow refused or failed (demo, register); `qr decode` exits 1 when an image holds no QR code. On a real card, \
 `demo` and `register` read the PIN and CAN from $CIE_COMPANION_PIN and $CIE_COMPANION_CAN when set, \
 else ask for them without echo. One-time codes are kept in an encrypted file \
 ($CIE_COMPANION_STORE, default ~/.local/share/cie-companion/secrets.enc) whose passphrase is \
@@ -66,6 +67,11 @@ enum Cmd {
     Mrtd {
         #[command(subcommand)]
         command: MrtdCmd,
+    },
+    /// QR codes: decode images with the app's scanner, draw a code in the terminal.
+    Qr {
+        #[command(subcommand)]
+        command: QrCmd,
     },
     /// One-time codes (TOTP/HOTP) from otpauth:// links.
     Otp {
@@ -114,6 +120,22 @@ enum OtpCmd {
     Remove {
         /// The token's name.
         name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum QrCmd {
+    /// Print the text of the QR code in each image (PNG or JPEG), one line per image, or
+    /// `no QR found`. Exit status 0 when every image decoded, 1 otherwise.
+    Decode {
+        /// The images.
+        #[arg(required = true)]
+        images: Vec<std::path::PathBuf>,
+    },
+    /// Draw TEXT as a QR code in the terminal.
+    Show {
+        /// The text to encode.
+        text: String,
     },
 }
 
@@ -252,6 +274,16 @@ fn run() -> ExitCode {
         Cmd::Mrtd {
             command: MrtdCmd::Read(args),
         } => mrtd::read(args),
+        Cmd::Qr {
+            command: QrCmd::Decode { images },
+        } => match qr::decode(&images) {
+            Ok(true) => Ok(()),
+            Ok(false) => return ExitCode::from(1),
+            Err(e) => Err(e),
+        },
+        Cmd::Qr {
+            command: QrCmd::Show { text },
+        } => qr::show(&text, ""),
         Cmd::Otp { store, command } => match command {
             OtpCmd::Add { uri, qr } => otp::add(uri, qr, store),
             OtpCmd::List => otp::list(store),

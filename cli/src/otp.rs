@@ -22,25 +22,9 @@ fn vault(store: Option<PathBuf>) -> Arc<OtpVault> {
 
 /// The text of the QR code in an image file (PNG or JPEG).
 pub fn scan_image(path: &Path) -> Result<String, CliError> {
-    let img = image::open(path)
-        .map_err(|e| CliError::Input {
-            reason: format!("cannot read image {}: {e}", path.display()),
-        })?
-        .to_luma8();
-    let (w, h) = img.dimensions();
-    let frame = cie_core::qr::LumaFrame {
-        width: w,
-        height: h,
-        row_stride: w,
-        bytes: img.as_raw(),
-    };
-    cie_core::qr::scan_luma(&frame)
-        .map_err(|e| CliError::Input {
-            reason: e.to_string(),
-        })?
-        .ok_or_else(|| CliError::Input {
-            reason: format!("no QR code found in {}", path.display()),
-        })
+    crate::qr::decode_file(path)?.ok_or_else(|| CliError::Input {
+        reason: format!("no QR code found in {}", path.display()),
+    })
 }
 
 /// `otp add`.
