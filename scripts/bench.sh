@@ -5,8 +5,9 @@
 # CIE with seeded randomness (counts and modelled link time, no wall clock), so they are
 # deterministic; section 4 is wall clock: desktop QR logins under load against the release
 # companion-server binary (built by the entry point) on loopback, with its PostgreSQL peer
-# when a local PostgreSQL can be had (scripts/postgres.sh). Every ratio compares peers
-# measured in the same run.
+# when a local PostgreSQL can be had (scripts/postgres.sh); section 5 is wall clock too:
+# the core's QR scanner beside zxing-cpp on the shared camera-like frames
+# (scripts/qr-bench.sh). Every ratio compares peers measured in the same run.
 #
 #   bash scripts/bench.sh
 #
@@ -28,6 +29,9 @@ out="$(mktemp)"
 trap 'rm -f "$out"' EXIT
 
 "${CMD[@]}" >"$out"
+# Section 5: QR decoding beside zxing-cpp (wall clock, same frames, same run).
+echo >>"$out"
+bash scripts/qr-bench.sh >>"$out"
 cat "$out"
 
 cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n1 || true)"

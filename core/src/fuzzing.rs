@@ -546,6 +546,59 @@ pub fn emrtd_auth(data: &[u8]) {
     }
 }
 
+/// A scanned desktop-login QR text (`DesktopQr::parse`): any text is refused or parsed, and
+/// what parses prints back to the same text and parses again to the same login.
+pub fn desktop_qr(data: &[u8]) {
+    use crate::flows::wire::{DesktopQr, Origin};
+
+    let text = String::from_utf8_lossy(data);
+    let allowed = [
+        Origin::parse("https://login.example.it").expect("a fixed origin parses"),
+        Origin::parse("https://127.0.0.1:8443").expect("a fixed origin parses"),
+    ];
+    let Ok(qr) = DesktopQr::parse(&text, &allowed) else {
+        return;
+    };
+    let uri = qr.to_uri();
+    let again = DesktopQr::parse(&uri, &allowed).expect("a printed login code parses");
+    assert_eq!(again.to_uri(), uri);
+    assert_eq!(again.claim_proof(), qr.claim_proof());
+}
+
+/// A camera frame into the QR scanner: the first 6 bytes choose width, height and row
+/// stride (small, so the fuzzer iterates fast), the rest are the pixels (repeated to fill the
+/// plane, or short on purpose). Never a panic; a bad shape is a typed error; whatever text
+/// comes out is valid UTF-8 by type.
+pub fn qr_frame(data: &[u8]) {
+    use crate::qr::{LumaFrame, scan_luma};
+
+    let [w0, w1, h0, h1, pad, mode, pixels @ ..] = data else {
+        return;
+    };
+    let width = u32::from(u16::from_le_bytes([*w0, *w1]) % 512);
+    let height = u32::from(u16::from_le_bytes([*h0, *h1]) % 512);
+    let stride = width + u32::from(*pad % 16);
+    let need = (stride as usize) * (height.saturating_sub(1) as usize) + width as usize;
+    // mode bit 0: give a buffer one byte short, to exercise the shape check.
+    let len = if mode & 1 == 1 {
+        need.saturating_sub(1)
+    } else {
+        need
+    };
+    let bytes: Vec<u8> = if pixels.is_empty() {
+        vec![255; len]
+    } else {
+        pixels.iter().copied().cycle().take(len).collect()
+    };
+    let frame = LumaFrame {
+        width,
+        height,
+        row_stride: stride,
+        bytes: &bytes,
+    };
+    let _ = scan_luma(&frame);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

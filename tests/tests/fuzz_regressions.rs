@@ -83,3 +83,13 @@ fn deviation_list_regressions() {
 fn trust_files_regressions() {
     replay("trust_files", cie_core::fuzzing::trust_files);
 }
+
+#[test]
+fn desktop_qr_regressions() {
+    replay("desktop_qr", cie_core::fuzzing::desktop_qr);
+}
+
+#[test]
+fn qr_frame_regressions() {
+    replay("qr_frame", cie_core::fuzzing::qr_frame);
+}
