@@ -289,6 +289,15 @@ if openssl dgst -sha256 -sigopt rsa_padding_mode:pss -sigopt rsa_pss_saltlen:aut
     fail "OpenSSL accepted a CNS PSS signature over other data"
 fi
 
+step "CNS: pkcs11-tool --test --login (OpenSC's own signature checks; 0.23 tests no PSS)"
+c11 --test --login --pin "$CNS_PIN" >"$WORK/selftest-cns.txt" 2>&1 || true
+cat "$WORK/selftest-cns.txt"
+grep 'ERR:' "$WORK/selftest-cns.txt" | grep -vqF 'C_GenerateRandom failed: CKR_FUNCTION_NOT_SUPPORTED' \
+    && fail "pkcs11-tool --test on the CNS reports errors beyond the missing C_GenerateRandom"
+for mech in RSA-X-509 RSA-PKCS SHA1-RSA-PKCS SHA256-RSA-PKCS; do
+    grep -qE "^ +$mech: OK\$" "$WORK/selftest-cns.txt" || fail "pkcs11-tool --test on the CNS: $mech not OK"
+done
+
 step "NSS: certutil lists the CNS token's certificate before login"
 certutil -d "sql:$WORK/nssdb" -L -h all | tee "$WORK/certutil-cns.txt"
 grep -qF "$CNS_LABEL:$CNS_HOLDER" "$WORK/certutil-cns.txt" || fail "certutil does not list the CNS certificate"
