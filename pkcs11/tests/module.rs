@@ -303,13 +303,53 @@ fn a_pulled_card_is_a_device_error_never_a_wrong_pin() {
 
 /// A module with reader "A" empty and reader "B" holding the virtual CNS.
 fn setup_cns() -> (Module, Arc<VirtualCard>) {
-    let card = Arc::new(card_sim::cns::virtual_cns());
+    let (m, _readers, card) = setup_cns_with(card_sim::CardConfig::short());
+    (m, card)
+}
+
+fn setup_cns_with(config: card_sim::CardConfig) -> (Module, SimReaders, Arc<VirtualCard>) {
+    let card = Arc::new(card_sim::cns::virtual_cns_with(config));
     let readers = SimReaders::default();
     readers.readers.lock().expect("lock").extend([
         ("A".to_string(), None),
         ("B".to_string(), Some(card.clone())),
     ]);
-    (Module::new(Box::new(readers)), card)
+    (Module::new(Box::new(readers.clone())), readers, card)
+}
+
+#[test]
+fn cns_without_its_atr_is_found_by_its_files_and_pulled_is_a_device_error() {
+    // An ATR that says nothing: the CIE is tried first, then the CNS; the PIN reference
+    // (90 on this STIncard card) is found with empty VERIFYs, no try spent.
+    let config = card_sim::CardConfig {
+        atr: Some(vec![0x3B, 0x00]),
+        ..card_sim::CardConfig::short()
+    };
+    let (mut m, readers, card) = setup_cns_with(config);
+    m.slot_list(false, true);
+    let info = m.token_info(2).expect("token");
+    assert_eq!((info.model, info.manufacturer), ("CNS / TS-CNS", "CNS"));
+    let h = m.open_session(2, ck::CKF_SERIAL_SESSION).expect("session");
+    m.login(h, ck::CKU_USER, Some(card_sim::cns::PIN))
+        .expect("login");
+    assert_eq!(card.pin_tries_left(), Some(3));
+    m.sign_init(h, ck::CKM_SHA256_RSA_PKCS, None, H_PRIVATE)
+        .expect("init");
+    readers.pulled.store(true, Ordering::SeqCst);
+    assert_eq!(m.sign(h, Some(b"data")), Err(ck::CKR_DEVICE_REMOVED));
+    // Back (a pulled card lost power: reset): a wrong PIN pulled mid-VERIFY is the link's
+    // error and spends nothing.
+    card.power_cycle();
+    readers.pulled.store(false, Ordering::SeqCst);
+    let h2 = m
+        .open_session(2, ck::CKF_SERIAL_SESSION)
+        .expect("card back");
+    readers.pulled.store(true, Ordering::SeqCst);
+    assert_eq!(
+        m.login(h2, ck::CKU_USER, Some(b"00000")),
+        Err(ck::CKR_DEVICE_REMOVED)
+    );
+    assert_eq!(card.pin_tries_left(), Some(3));
 }
 
 fn pss_params(hash: ck::CK_MECHANISM_TYPE, mgf: ck::CK_ULONG, len: ck::CK_ULONG) -> PssParams {
