@@ -13,6 +13,7 @@ use std::sync::{Mutex, MutexGuard};
 use cie_core::transport::{CardTransport, TransportError, TransportInfo, TransportKind};
 
 use crate::ber;
+use crate::cns::{self, CnsApp};
 use crate::command::Command;
 use crate::emrtd::{self, EmrtdApp};
 use crate::fs::{Access, Df, FileSystem, Node};
@@ -162,6 +163,8 @@ struct State {
     log: Vec<Vec<u8>>,
     /// The IAS application (CIE presets only).
     ias: Option<IasApp>,
+    /// The CNS application (the virtual CNS only).
+    cns: Option<CnsApp>,
     /// The eMRTD application's protocol state (cards with [`crate::emrtd`]).
     emrtd: Option<EmrtdApp>,
     /// The command being run came under the eMRTD application's secure messaging.
@@ -226,6 +229,13 @@ impl VirtualCard {
         Self::with_emrtd_and_ias(fs, config, app, None)
     }
 
+    /// A card with the CNS application only.
+    pub(crate) fn with_cns(fs: FileSystem, config: CardConfig, app: CnsApp) -> Self {
+        let card = Self::with_parts(fs, config, None, None);
+        card.lock().cns = Some(app);
+        card
+    }
+
     fn with_parts(
         fs: FileSystem,
         config: CardConfig,
@@ -242,6 +252,7 @@ impl VirtualCard {
                 chain: None,
                 log: Vec::new(),
                 ias,
+                cns: None,
                 secure: false,
                 emrtd,
                 secure_emrtd: false,
@@ -264,7 +275,13 @@ impl VirtualCard {
         if let Some(e) = emrtd.as_mut() {
             e.power_cycle();
         }
-        Self::with_parts(state.fs, config, ias, emrtd)
+        let mut cns = state.cns;
+        if let Some(c) = cns.as_mut() {
+            c.power_cycle();
+        }
+        let card = Self::with_parts(state.fs, config, ias, emrtd);
+        card.lock().cns = cns;
+        card
     }
 
     /// Take the card out of the field and back ("a new tap"): the MF is selected again and
@@ -282,6 +299,9 @@ impl VirtualCard {
         if let Some(e) = state.emrtd.as_mut() {
             e.power_cycle();
         }
+        if let Some(c) = state.cns.as_mut() {
+            c.power_cycle();
+        }
     }
 
     /// Same as [`VirtualCard::power_cycle`] (a card reset).
@@ -289,9 +309,15 @@ impl VirtualCard {
         self.power_cycle();
     }
 
-    /// PIN tries left (3 = none spent, 0 = blocked); `None` without the IAS application.
+    /// PIN tries left (3 = none spent, 0 = blocked); `None` without the IAS or CNS
+    /// application.
     pub fn pin_tries_left(&self) -> Option<u8> {
-        self.lock().ias.as_ref().map(IasApp::pin_tries_left)
+        let state = self.lock();
+        match (&state.ias, &state.cns) {
+            (Some(ias), _) => Some(ias.pin_tries_left()),
+            (None, Some(cns)) => Some(cns.pin_tries_left()),
+            (None, None) => None,
+        }
     }
 
     /// PUK tries left (10 = none spent); `None` without the IAS application.
@@ -400,7 +426,8 @@ impl VirtualCard {
         let secure = check_cla(cla, sm_ready)?;
         let ias_ins = state.ias.is_some() && ias::IAS_INS.contains(&ins);
         let emrtd_ins = state.emrtd.is_some() && emrtd::EMRTD_INS.contains(&ins);
-        if !matches!(ins, 0xA4 | 0xB0 | 0xB1 | 0xD6 | 0xC0) && !ias_ins && !emrtd_ins {
+        let cns_ins = state.cns.is_some() && cns::CNS_INS.contains(&ins);
+        if !matches!(ins, 0xA4 | 0xB0 | 0xB1 | 0xD6 | 0xC0) && !ias_ins && !emrtd_ins && !cns_ins {
             return Err(sw::INS_NOT_SUPPORTED);
         }
         let cmd = Command::decode(apdu).map_err(|_| sw::WRONG_LENGTH)?;
@@ -483,7 +510,8 @@ impl VirtualCard {
         let pace_step = cmd.ins == 0x86 && state.emrtd.is_some();
         if cmd.is_chained() && !pace_step {
             let chainable = cmd.ins == 0xD6
-                || (state.ias.is_some() && matches!(cmd.ins, 0x22 | 0x2A | 0x82 | 0x88 | 0x24));
+                || (state.ias.is_some() && matches!(cmd.ins, 0x22 | 0x2A | 0x82 | 0x88 | 0x24))
+                || (state.cns.is_some() && cmd.ins == 0x2A);
             if !self.config.chaining || !chainable {
                 return Err(sw::CHAINING_NOT_SUPPORTED);
             }
@@ -505,6 +533,10 @@ impl VirtualCard {
             0xD6 => self.update_binary(state, &cmd),
             0xC0 => self.get_response(state, &cmd),
             _ => {
+                if let Some(app) = state.cns.as_mut() {
+                    let (data, sw) = app.command(&cmd)?;
+                    return Ok(Reply { data, sw });
+                }
                 let secure = state.secure;
                 if state.emrtd.is_some() && routes_to_emrtd(state, &cmd) {
                     let app = state.emrtd.as_mut().ok_or(sw::INS_NOT_SUPPORTED)?;

@@ -11,6 +11,7 @@ uniffi::setup_scaffolding!();
 mod ber;
 pub mod card;
 pub mod cie;
+pub mod cns;
 pub mod command;
 pub mod emrtd;
 pub mod faulty;

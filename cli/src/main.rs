@@ -169,8 +169,9 @@ enum SimCmd {
         /// Keep trying to connect for this many seconds while vpcd is not listening yet.
         #[arg(long, default_value_t = 10)]
         wait: u64,
-        /// Which virtual card: `cie` (IAS + eMRTD with PACE) or `passport` (eMRTD, BAC).
-        #[arg(long, default_value = "cie", value_parser = ["cie", "passport"])]
+        /// Which virtual card: `cie` (IAS + eMRTD with PACE), `cns` (TS-CNS, STIncard
+        /// family) or `passport` (eMRTD, BAC).
+        #[arg(long, default_value = "cie", value_parser = ["cie", "cns", "passport"])]
         card: String,
     },
 }
@@ -180,8 +181,9 @@ enum CardSimCmd {
     /// Serve a virtual card to pcscd through vsmartcard's vpcd, so every PC/SC program on
     /// the machine sees it in the "Virtual PCD" reader; runs until pcscd stops or Ctrl+C.
     Serve {
-        /// Which virtual card: `cie` (IAS + eMRTD with PACE) or `passport` (eMRTD, BAC).
-        #[arg(long, default_value = "cie", value_parser = ["cie", "passport"])]
+        /// Which virtual card: `cie` (IAS + eMRTD with PACE), `cns` (TS-CNS, STIncard
+        /// family) or `passport` (eMRTD, BAC).
+        #[arg(long, default_value = "cie", value_parser = ["cie", "cns", "passport"])]
         card: String,
         /// Where vpcd listens (35963 is slot 0, "Virtual PCD 00 00").
         #[arg(long, default_value = "127.0.0.1:35963", value_parser = parse_host_port)]
@@ -387,10 +389,10 @@ fn sim_vpcd(host: &str, port: u16, wait: Duration, card: &str) -> Result<(), Cli
         Some(slot) if slot < 10 => format!("pcsc:Virtual PCD 00 0{slot}"),
         _ => "pcsc:<the Virtual PCD reader listed by `cie-companion readers`>".into(),
     };
-    let what = if card == "passport" {
-        "Virtual passport"
-    } else {
-        "Virtual CIE"
+    let what = match card {
+        "passport" => "Virtual passport",
+        "cns" => "Virtual CNS",
+        _ => "Virtual CIE",
     };
     println!(
         "{what} inserted into vpcd at {host}:{port}. Use it with --reader \"{reader}\"; \
@@ -399,10 +401,10 @@ fn sim_vpcd(host: &str, port: u16, wait: Duration, card: &str) -> Result<(), Cli
     // One card for the whole connection: a reset power-cycles it (session, selection and
     // verified PIN dropped) but keeps its files and PIN/PUK counters, as a real card does,
     // so a wrong PIN stays spent from one PC/SC program to the next.
-    let virtual_card = Arc::new(if card == "passport" {
-        card_sim::emrtd::virtual_passport_bac(card_sim::CardConfig::default())
-    } else {
-        transport::virtual_cie()
+    let virtual_card = Arc::new(match card {
+        "passport" => card_sim::emrtd::virtual_passport_bac(card_sim::CardConfig::default()),
+        "cns" => card_sim::cns::virtual_cns(),
+        _ => transport::virtual_cie(),
     });
     let stats = vpcd::serve(&mut stream, || {
         virtual_card.power_cycle();

@@ -599,6 +599,22 @@ pub fn qr_frame(data: &[u8]) {
     let _ = scan_luma(&frame);
 }
 
+/// The CNS card files: EF_DatiPersonali (parse → encode → parse must give the same data),
+/// EF_IDCarta, the ATR decoder and the codice fiscale check.
+pub fn cns_files(data: &[u8]) {
+    use crate::applets::cns::{CardId, atr, codice_fiscale::CodiceFiscale, personal::PersonalData};
+    if let Ok(p) = PersonalData::parse(data) {
+        let again = PersonalData::parse(&p.encode()).expect("re-encoded personal data must parse");
+        assert_eq!(again, p, "personal data round trip changed the fields");
+        let _ = p.display_name();
+    }
+    let _ = CardId::parse(data);
+    let _ = atr::CnsAtr::parse(data);
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = CodiceFiscale::parse(text);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -620,6 +636,8 @@ mod tests {
             ias_session(input);
             card_access(input);
             emrtd_session(input);
+            cns_files(input);
         }
+        cns_files(b"00001C04TEST0000000000000000000000");
     }
 }

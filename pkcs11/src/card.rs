@@ -1,8 +1,13 @@
-//! The card side of the module: readers, and a CIE token on one of them, driven through
-//! the core's IAS applet (secure session, PIN, certificate, signature). No PKCS#11 types
-//! here beyond the return codes the errors map to.
+//! The card side of the module: readers, and a token on one of them: a CIE driven through
+//! the core's IAS applet (secure session, PIN, certificate, signature), or a CNS / TS-CNS
+//! through the core's `cns` applet (clear PIN, raw RSA with host padding). No PKCS#11
+//! types here beyond the return codes the errors map to.
 
 use cie_core::apdu::{ApduError, CardChannel};
+use cie_core::applets::cns::atr::{ChipFamily, CnsAtr};
+use cie_core::applets::cns::personal::PersonalData;
+use cie_core::applets::cns::pin::CnsPin;
+use cie_core::applets::cns::{self, CnsApplet, CnsError};
 use cie_core::applets::ias::certificate::CieCertificate;
 use cie_core::applets::ias::pin::Pin;
 use cie_core::applets::ias::secure::{self, OsRandomness, PinStatus, SecureIas};
@@ -184,5 +189,298 @@ impl CieToken {
     /// Length of the modulus (and of every signature) in bytes.
     pub fn modulus_len(&self) -> usize {
         self.certificate.public_key.modulus.len()
+    }
+}
+
+/// The CIE's and the CNS's PIN have 3 tries (cie.md §0.4; the CNS count is what OpenSC's
+/// users and the TS-CNS activation letters report **[unsure for every CNS family: the
+/// CNS spec text was not read]**).
+const PIN_TRIES: u8 = 3;
+
+/// The token flags a PIN state gives: COUNT_LOW below the full count, FINAL_TRY with one
+/// left, LOCKED when blocked; nothing when the card does not say.
+fn pin_flags(tries: Option<u8>, blocked: bool) -> ck::CK_FLAGS {
+    if blocked {
+        return ck::CKF_USER_PIN_LOCKED;
+    }
+    match tries {
+        Some(1) => ck::CKF_USER_PIN_COUNT_LOW | ck::CKF_USER_PIN_FINAL_TRY,
+        Some(n) if n < PIN_TRIES => ck::CKF_USER_PIN_COUNT_LOW,
+        _ => 0,
+    }
+}
+
+/// The PKCS#11 code for a failed CNS operation (same rules as [`ias_rv`]).
+pub fn cns_rv(e: &CnsError) -> ck::CK_RV {
+    match e {
+        CnsError::WrongPin { .. } => ck::CKR_PIN_INCORRECT,
+        CnsError::PinBlocked => ck::CKR_PIN_LOCKED,
+        CnsError::PinRequired => ck::CKR_USER_NOT_LOGGED_IN,
+        CnsError::PinFormat => ck::CKR_PIN_LEN_RANGE,
+        CnsError::InputLength { .. } => ck::CKR_DATA_LEN_RANGE,
+        CnsError::NotACns => ck::CKR_TOKEN_NOT_RECOGNIZED,
+        CnsError::Apdu(ApduError::Transport(t)) => transport_rv(t),
+        _ => ck::CKR_DEVICE_ERROR,
+    }
+}
+
+/// A CNS / TS-CNS in a reader: its files read, the PIN state known (no try spent).
+pub struct CnsToken {
+    applet: CnsApplet<CardChannel>,
+    /// The CNS0 authentication certificate.
+    pub certificate: CieCertificate,
+    /// EF_IDCarta (the token serial).
+    pub card_id: String,
+    /// The chip family the ATR names, if it names one.
+    pub family: Option<ChipFamily>,
+    /// EF_DatiPersonali, when it parses (the certificate names the holder too).
+    pub personal: Option<PersonalData>,
+    /// The PIN state as last read from the card.
+    pub pin: cns::PinStatus,
+    /// Whether the PIN was verified on this connection.
+    pub logged_in: bool,
+}
+
+impl std::fmt::Debug for CnsToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CnsToken")
+            .field("pin", &self.pin)
+            .field("logged_in", &self.logged_in)
+            .finish_non_exhaustive()
+    }
+}
+
+impl CnsToken {
+    /// Recognise a CNS by its files (the ATR's family only picks the PIN reference).
+    pub fn open(transport: SharedTransport) -> Result<Self, ck::CK_RV> {
+        pollster::block_on(Self::open_async(transport)).map_err(|e| cns_rv(&e))
+    }
+
+    async fn open_async(transport: SharedTransport) -> Result<Self, CnsError> {
+        let family = transport
+            .info()
+            .atr
+            .as_deref()
+            .and_then(CnsAtr::parse)
+            .map(|a| a.family);
+        let mut applet = CnsApplet::select(CardChannel::new(transport), family).await?;
+        let family = family.filter(|f| !matches!(f, ChipFamily::Other(_)));
+        let card_id = applet.read_card_id().await?.as_str().to_owned();
+        let personal = match applet.read_personal_data().await {
+            Ok(p) => Some(p),
+            Err(e @ CnsError::Apdu(ApduError::Transport(_))) => return Err(e),
+            Err(_) => None,
+        };
+        let der = applet.read_certificate().await?;
+        let certificate = CieCertificate::from_der(&der).map_err(|e| CnsError::Malformed {
+            what: "certificate",
+            reason: e.to_string(),
+        })?;
+        let pin = applet.pin_status().await?;
+        Ok(Self {
+            logged_in: pin == cns::PinStatus::Verified,
+            applet,
+            certificate,
+            card_id,
+            family,
+            personal,
+            pin,
+        })
+    }
+
+    /// VERIFY the PIN (5-8 digits, in clear). Another shape reaches no card.
+    pub fn login(&mut self, pin: &[u8]) -> Result<(), ck::CK_RV> {
+        let pin = CnsPin::new(pin).map_err(|e| cns_rv(&e))?;
+        match pollster::block_on(self.applet.verify_pin(&pin, self.pin, true)) {
+            Ok(()) => {
+                self.pin = cns::PinStatus::Verified;
+                self.logged_in = true;
+                Ok(())
+            }
+            Err(e) => {
+                match e {
+                    CnsError::WrongPin { remaining } => {
+                        self.pin = cns::PinStatus::TriesLeft(remaining);
+                    }
+                    CnsError::PinBlocked => self.pin = cns::PinStatus::Blocked,
+                    _ => {}
+                }
+                Err(cns_rv(&e))
+            }
+        }
+    }
+
+    /// The raw RSA operation on a modulus-length block.
+    pub fn sign_raw(&self, block: &[u8]) -> Result<Vec<u8>, ck::CK_RV> {
+        pollster::block_on(self.applet.sign_raw(block)).map_err(|e| cns_rv(&e))
+    }
+}
+
+/// Mechanisms of a CIE: only what the card does (PKCS#1 v1.5 padding on the card).
+pub const CIE_MECHANISMS: &[ck::CK_MECHANISM_TYPE] = &[
+    ck::CKM_RSA_PKCS,
+    ck::CKM_SHA1_RSA_PKCS,
+    ck::CKM_SHA256_RSA_PKCS,
+    ck::CKM_SHA384_RSA_PKCS,
+    ck::CKM_SHA512_RSA_PKCS,
+];
+
+/// Mechanisms of a CNS: the card does raw RSA, so the host pads PKCS#1 v1.5 and PSS, and
+/// `CKM_RSA_X_509` is the card's own operation.
+pub const CNS_MECHANISMS: &[ck::CK_MECHANISM_TYPE] = &[
+    ck::CKM_RSA_PKCS,
+    ck::CKM_SHA1_RSA_PKCS,
+    ck::CKM_SHA256_RSA_PKCS,
+    ck::CKM_SHA384_RSA_PKCS,
+    ck::CKM_SHA512_RSA_PKCS,
+    ck::CKM_RSA_X_509,
+    ck::CKM_RSA_PKCS_PSS,
+    ck::CKM_SHA1_RSA_PKCS_PSS,
+    ck::CKM_SHA256_RSA_PKCS_PSS,
+    ck::CKM_SHA384_RSA_PKCS_PSS,
+    ck::CKM_SHA512_RSA_PKCS_PSS,
+];
+
+/// The card in a slot.
+#[derive(Debug)]
+pub enum Token {
+    /// An Italian electronic identity card.
+    Cie(CieToken),
+    /// A CNS or TS-CNS.
+    Cns(CnsToken),
+}
+
+impl Token {
+    /// Recognise the card: a CNS ATR tries the CNS first, anything else the CIE first;
+    /// each is confirmed by its applications and files.
+    pub fn open(transport: SharedTransport) -> Result<Self, ck::CK_RV> {
+        let cns_atr = transport
+            .info()
+            .atr
+            .as_deref()
+            .and_then(CnsAtr::parse)
+            .is_some();
+        let cie = |t: SharedTransport| CieToken::open(t).map(Self::Cie);
+        let cns = |t: SharedTransport| CnsToken::open(t).map(Self::Cns);
+        let (first, second): (&dyn Fn(SharedTransport) -> _, &dyn Fn(SharedTransport) -> _) =
+            if cns_atr { (&cns, &cie) } else { (&cie, &cns) };
+        match first(transport.clone()) {
+            Err(ck::CKR_TOKEN_NOT_RECOGNIZED) => second(transport),
+            other => other,
+        }
+    }
+
+    /// The authentication certificate.
+    pub fn certificate(&self) -> &CieCertificate {
+        match self {
+            Self::Cie(t) => &t.certificate,
+            Self::Cns(t) => &t.certificate,
+        }
+    }
+
+    /// Whether the PIN was verified on this connection.
+    pub fn logged_in(&self) -> bool {
+        match self {
+            Self::Cie(t) => t.logged_in,
+            Self::Cns(t) => t.logged_in,
+        }
+    }
+
+    /// The token serial: the CIE's NIS, the CNS's card id.
+    pub fn serial(&self) -> &str {
+        match self {
+            Self::Cie(t) => &t.nis,
+            Self::Cns(t) => &t.card_id,
+        }
+    }
+
+    /// "CIE" or "CNS", for labels.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Cie(_) => "CIE",
+            Self::Cns(_) => "CNS",
+        }
+    }
+
+    /// The token model in `C_GetTokenInfo`.
+    pub fn model(&self) -> &'static str {
+        match self {
+            Self::Cie(_) => "CIE 3.0",
+            Self::Cns(_) => "CNS / TS-CNS",
+        }
+    }
+
+    /// The manufacturer in `C_GetTokenInfo`: IPZS, or the CNS's chip OS maker.
+    pub fn manufacturer(&self) -> &'static str {
+        match self {
+            Self::Cie(_) => "IPZS",
+            Self::Cns(t) => t.family.map_or("CNS", ChipFamily::label),
+        }
+    }
+
+    /// Shortest and longest PIN: the CIE's 8 digits, the CNS's 5 to 8.
+    pub fn pin_len(&self) -> (usize, usize) {
+        match self {
+            Self::Cie(_) => (8, 8),
+            Self::Cns(_) => (cns::constants::PIN_MIN, cns::constants::PIN_MAX),
+        }
+    }
+
+    /// The PIN flags true to the card's last answer.
+    pub fn pin_flags(&self) -> ck::CK_FLAGS {
+        match self {
+            Self::Cie(t) => match t.pin {
+                PinStatus::Verified => 0,
+                PinStatus::Blocked => pin_flags(None, true),
+                PinStatus::TriesLeft(n) => pin_flags(Some(n), false),
+            },
+            Self::Cns(t) => match t.pin {
+                cns::PinStatus::Verified | cns::PinStatus::Unknown => 0,
+                cns::PinStatus::Blocked => pin_flags(None, true),
+                cns::PinStatus::TriesLeft(n) => pin_flags(Some(n), false),
+            },
+        }
+    }
+
+    /// The mechanisms the card really supports.
+    pub fn mechanisms(&self) -> &'static [ck::CK_MECHANISM_TYPE] {
+        match self {
+            Self::Cie(_) => CIE_MECHANISMS,
+            Self::Cns(_) => CNS_MECHANISMS,
+        }
+    }
+
+    /// VERIFY the user PIN.
+    pub fn login(&mut self, pin: &[u8]) -> Result<(), ck::CK_RV> {
+        match self {
+            Self::Cie(t) => t.login(pin),
+            Self::Cns(t) => t.login(pin),
+        }
+    }
+
+    /// PKCS#1 v1.5 over `data` (a DigestInfo): on the card for the CIE, padded here for
+    /// the CNS.
+    pub fn sign_pkcs1(&self, data: &[u8]) -> Result<Vec<u8>, ck::CK_RV> {
+        match self {
+            Self::Cie(t) => t.sign_pkcs1(data),
+            Self::Cns(t) => {
+                let block =
+                    cns::padding::pkcs1_v15(data, self.modulus_len()).map_err(|e| cns_rv(&e))?;
+                t.sign_raw(&block)
+            }
+        }
+    }
+
+    /// The raw RSA operation on a modulus-length block (CNS only).
+    pub fn sign_raw(&self, block: &[u8]) -> Result<Vec<u8>, ck::CK_RV> {
+        match self {
+            Self::Cie(_) => Err(ck::CKR_MECHANISM_INVALID),
+            Self::Cns(t) => t.sign_raw(block),
+        }
+    }
+
+    /// Length of the modulus (and of every signature) in bytes.
+    pub fn modulus_len(&self) -> usize {
+        self.certificate().public_key.modulus.len()
     }
 }

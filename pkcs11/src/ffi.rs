@@ -5,7 +5,7 @@
 #![allow(unsafe_code, non_snake_case, clippy::missing_safety_doc)]
 
 use crate::card::PcscReaders;
-use crate::module::{MECHANISMS, Module};
+use crate::module::{Module, PssParams};
 use crate::objects::AttrValue;
 use cryptoki_sys::*;
 use std::ffi::c_void;
@@ -240,16 +240,16 @@ extern "C" fn C_GetTokenInfo(slot: CK_SLOT_ID, info: *mut CK_TOKEN_INFO) -> CK_R
         let count = |n: usize| CK_ULONG::try_from(n).unwrap_or(CK_ULONG::MAX);
         let value = CK_TOKEN_INFO {
             label: pad(&t.label),
-            manufacturerID: pad("IPZS"),
-            model: pad("CIE 3.0"),
+            manufacturerID: pad(t.manufacturer),
+            model: pad(t.model),
             serialNumber: pad(&t.serial),
             flags: t.flags,
             ulMaxSessionCount: CK_EFFECTIVELY_INFINITE,
             ulSessionCount: count(t.sessions.0),
             ulMaxRwSessionCount: CK_EFFECTIVELY_INFINITE,
             ulRwSessionCount: count(t.sessions.1),
-            ulMaxPinLen: 8,
-            ulMinPinLen: 8,
+            ulMaxPinLen: count(t.pin_len.1),
+            ulMinPinLen: count(t.pin_len.0),
             ulTotalPublicMemory: CK_UNAVAILABLE_INFORMATION,
             ulFreePublicMemory: CK_UNAVAILABLE_INFORMATION,
             ulTotalPrivateMemory: CK_UNAVAILABLE_INFORMATION,
@@ -268,8 +268,8 @@ extern "C" fn C_GetMechanismList(
     count: *mut CK_ULONG,
 ) -> CK_RV {
     with_module(|m| {
-        m.key_bits(slot)?;
-        unsafe { output(&MECHANISMS, list, count) }
+        let mechanisms = m.mechanisms(slot)?;
+        unsafe { output(mechanisms, list, count) }
     })
 }
 
@@ -280,7 +280,7 @@ extern "C" fn C_GetMechanismInfo(
 ) -> CK_RV {
     with_module(|m| {
         let bits = m.key_bits(slot)?;
-        if !MECHANISMS.contains(&mech) {
+        if !m.mechanisms(slot)?.contains(&mech) {
             return Err(CKR_MECHANISM_INVALID);
         }
         unsafe {
@@ -458,10 +458,22 @@ extern "C" fn C_SignInit(
         }
         // SAFETY: non-NULL CK_MECHANISM from the caller.
         let mech = unsafe { &*mech };
-        if !mech.pParameter.is_null() || mech.ulParameterLen != 0 {
-            return Err(CKR_MECHANISM_PARAM_INVALID);
-        }
-        m.sign_init(session, mech.mechanism, key)
+        let pss = if mech.pParameter.is_null() && mech.ulParameterLen == 0 {
+            None
+        } else {
+            let size = CK_ULONG::try_from(std::mem::size_of::<CK_RSA_PKCS_PSS_PARAMS>())
+                .map_err(|_| CKR_GENERAL_ERROR)?;
+            if mech.pParameter.is_null() || mech.ulParameterLen != size {
+                return Err(CKR_MECHANISM_PARAM_INVALID);
+            }
+            // SAFETY: non-NULL and exactly the size of CK_RSA_PKCS_PSS_PARAMS, as the caller
+            // states; read unaligned, the caller's buffer may be any bytes.
+            let p = unsafe {
+                std::ptr::read_unaligned(mech.pParameter as *const CK_RSA_PKCS_PSS_PARAMS)
+            };
+            Some(PssParams::new(p.hashAlg, p.mgf, p.sLen).ok_or(CKR_MECHANISM_PARAM_INVALID)?)
+        };
+        m.sign_init(session, mech.mechanism, pss, key)
     })
 }
 

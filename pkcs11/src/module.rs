@@ -1,56 +1,87 @@
 //! The module's state and every PKCS#11 operation it supports, in safe Rust: slots (one
-//! per reader, ids stable for the life of the process), tokens (a CIE in a slot), sessions,
+//! per reader, ids stable for the life of the process), tokens (a CIE or CNS in a slot), sessions,
 //! login, object search and signing. The C boundary (`ffi.rs`) only converts pointers.
 
-use crate::card::{CieToken, Readers};
+use crate::card::{Readers, Token};
 use crate::objects::{self, H_PRIVATE, Object};
+use cie_core::applets::cns::padding::{self, hash};
 use cie_core::applets::ias::digest_info::{DigestAlgorithm, digest_info};
-use cie_core::applets::ias::secure::PinStatus;
+use cie_core::applets::ias::secure::{OsRandomness, Randomness};
 use cryptoki_sys as ck;
-use sha2::Digest;
 use std::collections::BTreeMap;
 use zeroize::Zeroizing;
 
-/// The CIE's PIN has 3 tries (cie.md §0.4).
-const PIN_TRIES: u8 = 3;
-
-/// Mechanisms the CIE really does: PKCS#1 v1.5 over data the caller gives (TLS 1.2 client
-/// authentication), and the hash-and-sign variants, hashed here with the right DigestInfo.
-pub const MECHANISMS: [ck::CK_MECHANISM_TYPE; 5] = [
-    ck::CKM_RSA_PKCS,
-    ck::CKM_SHA1_RSA_PKCS,
-    ck::CKM_SHA256_RSA_PKCS,
-    ck::CKM_SHA384_RSA_PKCS,
-    ck::CKM_SHA512_RSA_PKCS,
-];
-
+/// The hash a hash-and-sign mechanism computes here (PKCS#1 v1.5 and PSS variants).
 fn hash_of(mech: ck::CK_MECHANISM_TYPE) -> Option<DigestAlgorithm> {
     match mech {
-        ck::CKM_SHA1_RSA_PKCS => Some(DigestAlgorithm::Sha1),
-        ck::CKM_SHA256_RSA_PKCS => Some(DigestAlgorithm::Sha256),
-        ck::CKM_SHA384_RSA_PKCS => Some(DigestAlgorithm::Sha384),
-        ck::CKM_SHA512_RSA_PKCS => Some(DigestAlgorithm::Sha512),
+        ck::CKM_SHA1_RSA_PKCS | ck::CKM_SHA1_RSA_PKCS_PSS => Some(DigestAlgorithm::Sha1),
+        ck::CKM_SHA256_RSA_PKCS | ck::CKM_SHA256_RSA_PKCS_PSS => Some(DigestAlgorithm::Sha256),
+        ck::CKM_SHA384_RSA_PKCS | ck::CKM_SHA384_RSA_PKCS_PSS => Some(DigestAlgorithm::Sha384),
+        ck::CKM_SHA512_RSA_PKCS | ck::CKM_SHA512_RSA_PKCS_PSS => Some(DigestAlgorithm::Sha512),
         _ => None,
     }
 }
 
-fn hash(alg: DigestAlgorithm, data: &[u8]) -> Vec<u8> {
-    match alg {
-        DigestAlgorithm::Sha1 => sha1::Sha1::digest(data).to_vec(),
-        DigestAlgorithm::Sha256 => sha2::Sha256::digest(data).to_vec(),
-        DigestAlgorithm::Sha384 => sha2::Sha384::digest(data).to_vec(),
-        DigestAlgorithm::Sha512 => sha2::Sha512::digest(data).to_vec(),
+fn is_pss(mech: ck::CK_MECHANISM_TYPE) -> bool {
+    matches!(
+        mech,
+        ck::CKM_RSA_PKCS_PSS
+            | ck::CKM_SHA1_RSA_PKCS_PSS
+            | ck::CKM_SHA256_RSA_PKCS_PSS
+            | ck::CKM_SHA384_RSA_PKCS_PSS
+            | ck::CKM_SHA512_RSA_PKCS_PSS
+    )
+}
+
+/// `CK_RSA_PKCS_PSS_PARAMS`, checked: the message hash, MGF1's hash, the salt length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PssParams {
+    /// `hashAlg`.
+    pub hash: DigestAlgorithm,
+    /// `mgf` (MGF1 with this hash).
+    pub mgf: DigestAlgorithm,
+    /// `sLen`.
+    pub salt_len: usize,
+}
+
+impl PssParams {
+    /// From the C structure's fields; `None` for hashes or MGFs we do not offer.
+    pub fn new(
+        hash: ck::CK_MECHANISM_TYPE,
+        mgf: ck::CK_ULONG,
+        salt_len: ck::CK_ULONG,
+    ) -> Option<Self> {
+        let hash = match hash {
+            ck::CKM_SHA_1 => DigestAlgorithm::Sha1,
+            ck::CKM_SHA256 => DigestAlgorithm::Sha256,
+            ck::CKM_SHA384 => DigestAlgorithm::Sha384,
+            ck::CKM_SHA512 => DigestAlgorithm::Sha512,
+            _ => return None,
+        };
+        let mgf = match mgf {
+            ck::CKG_MGF1_SHA1 => DigestAlgorithm::Sha1,
+            ck::CKG_MGF1_SHA256 => DigestAlgorithm::Sha256,
+            ck::CKG_MGF1_SHA384 => DigestAlgorithm::Sha384,
+            ck::CKG_MGF1_SHA512 => DigestAlgorithm::Sha512,
+            _ => return None,
+        };
+        Some(Self {
+            hash,
+            mgf,
+            salt_len: usize::try_from(salt_len).ok()?,
+        })
     }
 }
 
 struct Slot {
     name: String,
     present: bool,
-    token: Option<CieToken>,
+    token: Option<Token>,
 }
 
 struct SignOp {
     mechanism: ck::CK_MECHANISM_TYPE,
+    pss: Option<PssParams>,
     /// Data gathered by C_SignUpdate.
     data: Zeroizing<Vec<u8>>,
 }
@@ -67,8 +98,14 @@ struct Session {
 pub struct TokenSummary {
     /// Token label.
     pub label: String,
-    /// Serial number (the NIS).
+    /// Serial number (the CIE's NIS, the CNS's card id).
     pub serial: String,
+    /// The token model.
+    pub model: &'static str,
+    /// The manufacturer.
+    pub manufacturer: &'static str,
+    /// Shortest and longest PIN.
+    pub pin_len: (usize, usize),
     /// CKF_* flags, the PIN's tries included.
     pub flags: ck::CK_FLAGS,
     /// Open sessions on the token, and of those read-write.
@@ -152,12 +189,12 @@ impl Module {
 
     /// The token in slot `id`, opened on first use (CIE recognised, secure session,
     /// certificate and PIN state read).
-    fn token(&mut self, id: ck::CK_SLOT_ID) -> Result<&mut CieToken, ck::CK_RV> {
+    fn token(&mut self, id: ck::CK_SLOT_ID) -> Result<&mut Token, ck::CK_RV> {
         let i = self.slot_index(id)?;
         if self.slots[i].token.is_none() {
             let transport = self.readers.connect(&self.slots[i].name)?;
             self.slots[i].present = true;
-            self.slots[i].token = Some(CieToken::open(transport)?);
+            self.slots[i].token = Some(Token::open(transport)?);
         }
         self.slots[i].token.as_mut().ok_or(ck::CKR_GENERAL_ERROR)
     }
@@ -182,24 +219,17 @@ impl Module {
             Ok(t) => t,
             Err(rv) => return Err(self.on_card_error(id, rv)),
         };
-        let mut flags = ck::CKF_TOKEN_INITIALIZED
+        let flags = ck::CKF_TOKEN_INITIALIZED
             | ck::CKF_LOGIN_REQUIRED
             | ck::CKF_USER_PIN_INITIALIZED
-            | ck::CKF_WRITE_PROTECTED;
-        match token.pin {
-            PinStatus::Verified => {}
-            PinStatus::Blocked => flags |= ck::CKF_USER_PIN_LOCKED,
-            PinStatus::TriesLeft(n) if n < PIN_TRIES => {
-                flags |= ck::CKF_USER_PIN_COUNT_LOW;
-                if n == 1 {
-                    flags |= ck::CKF_USER_PIN_FINAL_TRY;
-                }
-            }
-            PinStatus::TriesLeft(_) => {}
-        }
+            | ck::CKF_WRITE_PROTECTED
+            | token.pin_flags();
         Ok(TokenSummary {
             label: objects::token_label(token),
-            serial: token.nis.clone(),
+            serial: token.serial().to_owned(),
+            model: token.model(),
+            manufacturer: token.manufacturer(),
+            pin_len: token.pin_len(),
             flags,
             sessions: counts,
         })
@@ -255,7 +285,7 @@ impl Module {
     /// card, which clears the PIN's verified state), so the next use opens it afresh.
     fn logout_slot(&mut self, id: ck::CK_SLOT_ID) {
         if let Ok(i) = self.slot_index(id)
-            && self.slots[i].token.as_ref().is_some_and(|t| t.logged_in)
+            && self.slots[i].token.as_ref().is_some_and(Token::logged_in)
         {
             self.slots[i].token = None;
         }
@@ -271,7 +301,7 @@ impl Module {
         self.slot_index(slot)
             .ok()
             .and_then(|i| self.slots[i].token.as_ref())
-            .is_some_and(|t| t.logged_in)
+            .is_some_and(Token::logged_in)
     }
 
     /// `C_GetSessionInfo`: (slot, state, flags), from memory only (NSS polls it).
@@ -294,7 +324,8 @@ impl Module {
     }
 
     /// `C_Login` as the user with the card's PIN. `None` (a PIN pad) is refused: the
-    /// CIE's VERIFY runs under secure messaging, which a reader's PIN pad cannot do.
+    /// CIE's VERIFY runs under secure messaging, which a reader's PIN pad cannot do (the
+    /// CNS's could, through the reader's PIN-pad feature: not implemented yet).
     pub fn login(
         &mut self,
         h: ck::CK_SESSION_HANDLE,
@@ -312,7 +343,7 @@ impl Module {
             Ok(t) => t,
             Err(rv) => return Err(self.on_card_error(slot, rv)),
         };
-        if token.logged_in {
+        if token.logged_in() {
             return Err(ck::CKR_USER_ALREADY_LOGGED_IN);
         }
         match token.login(pin) {
@@ -337,7 +368,7 @@ impl Module {
             Ok(t) => t,
             Err(rv) => return Err(self.on_card_error(slot, rv)),
         };
-        Ok(objects::objects(token, token.logged_in))
+        Ok(objects::objects(token, token.logged_in()))
     }
 
     /// One object of the session's token, for `C_GetAttributeValue`.
@@ -395,11 +426,24 @@ impl Module {
             .ok_or(ck::CKR_OPERATION_NOT_INITIALIZED)
     }
 
-    /// `C_SignInit` with the private key and one of [`MECHANISMS`] (no parameters).
+    /// The mechanisms of the token in slot `id`.
+    pub fn mechanisms(
+        &mut self,
+        id: ck::CK_SLOT_ID,
+    ) -> Result<&'static [ck::CK_MECHANISM_TYPE], ck::CK_RV> {
+        match self.token(id) {
+            Ok(t) => Ok(t.mechanisms()),
+            Err(rv) => Err(self.on_card_error(id, rv)),
+        }
+    }
+
+    /// `C_SignInit` with the private key and one of the token's mechanisms; `pss` carries
+    /// the parameters the PSS mechanisms need (and only they take).
     pub fn sign_init(
         &mut self,
         h: ck::CK_SESSION_HANDLE,
         mechanism: ck::CK_MECHANISM_TYPE,
+        pss: Option<PssParams>,
         key: ck::CK_OBJECT_HANDLE,
     ) -> Result<(), ck::CK_RV> {
         let slot = {
@@ -409,8 +453,13 @@ impl Module {
             }
             s.slot
         };
-        if !MECHANISMS.contains(&mechanism) {
+        if !self.mechanisms(slot)?.contains(&mechanism) {
             return Err(ck::CKR_MECHANISM_INVALID);
+        }
+        match (is_pss(mechanism), pss) {
+            (false, None) => {}
+            (true, Some(p)) if hash_of(mechanism).is_none_or(|h| h == p.hash) => {}
+            _ => return Err(ck::CKR_MECHANISM_PARAM_INVALID),
         }
         if !self.logged_in(slot) {
             return Err(ck::CKR_USER_NOT_LOGGED_IN);
@@ -420,6 +469,7 @@ impl Module {
         }
         self.session(h)?.sign = Some(SignOp {
             mechanism,
+            pss,
             data: Zeroizing::new(Vec::new()),
         });
         Ok(())
@@ -460,21 +510,43 @@ impl Module {
             (s.slot, op)
         };
         let message: &[u8] = data.unwrap_or(&op.data);
-        let to_sign = match hash_of(op.mechanism) {
-            Some(alg) => {
-                digest_info(alg, &hash(alg, message)).map_err(|_| ck::CKR_GENERAL_ERROR)?
-            }
-            None => message.to_vec(),
-        };
         let i = self.slot_index(slot)?;
         let token = self.slots[i].token.as_ref().ok_or(ck::CKR_DEVICE_REMOVED)?;
-        if !token.logged_in {
+        if !token.logged_in() {
             return Err(ck::CKR_USER_NOT_LOGGED_IN);
         }
-        match token.sign_pkcs1(&to_sign) {
-            Ok(sig) => Ok(sig),
-            Err(rv) => Err(self.on_card_error(slot, rv)),
-        }
+        let signed = match (op.mechanism, op.pss) {
+            (ck::CKM_RSA_X_509, _) => {
+                padding::raw(message, &token.certificate().public_key.modulus)
+                    .map_err(|_| ck::CKR_DATA_LEN_RANGE)
+                    .and_then(|block| token.sign_raw(&block))
+            }
+            (mech, Some(p)) => {
+                let m_hash = match hash_of(mech) {
+                    Some(alg) => hash(alg, message),
+                    None if message.len() == p.hash.digest_len() => message.to_vec(),
+                    None => return Err(ck::CKR_DATA_LEN_RANGE),
+                };
+                let mut salt = vec![0u8; p.salt_len];
+                OsRandomness
+                    .fill(&mut salt)
+                    .map_err(|_| ck::CKR_FUNCTION_FAILED)?;
+                let bits = token.certificate().public_key.bits();
+                padding::pss(&m_hash, p.hash, p.mgf, &salt, bits)
+                    .map_err(|_| ck::CKR_DATA_LEN_RANGE)
+                    .and_then(|block| token.sign_raw(&block))
+            }
+            (mech, None) => {
+                let to_sign = match hash_of(mech) {
+                    Some(alg) => {
+                        digest_info(alg, &hash(alg, message)).map_err(|_| ck::CKR_GENERAL_ERROR)?
+                    }
+                    None => message.to_vec(),
+                };
+                token.sign_pkcs1(&to_sign)
+            }
+        };
+        signed.map_err(|rv| self.on_card_error(slot, rv))
     }
 
     /// Whether slot `id` holds an open token (for the mechanism calls: their sizes come
@@ -484,7 +556,7 @@ impl Module {
             Ok(t) => t,
             Err(rv) => return Err(self.on_card_error(id, rv)),
         };
-        ck::CK_ULONG::try_from(token.certificate.public_key.bits())
+        ck::CK_ULONG::try_from(token.certificate().public_key.bits())
             .map_err(|_| ck::CKR_GENERAL_ERROR)
     }
 }

@@ -1,7 +1,7 @@
 //! The token's objects and their attributes, as byte strings in the caller's ABI (CK_ULONG
 //! native-endian, CK_BBOOL one byte), so a search template compares bytes with bytes.
 
-use crate::card::CieToken;
+use crate::card::Token;
 use cryptoki_sys as ck;
 use sha1::{Digest, Sha1};
 use x509_cert::Certificate;
@@ -81,8 +81,8 @@ pub fn key_id(modulus: &[u8]) -> Vec<u8> {
 }
 
 /// "NAME SURNAME (CODICEFISCALE)" or what the certificate has of it.
-pub fn holder_label(token: &CieToken) -> String {
-    let c = &token.certificate;
+pub fn holder_label(token: &Token) -> String {
+    let c = token.certificate();
     let name = match (&c.given_name, &c.surname) {
         (Some(g), Some(s)) => Some(format!("{g} {s}")),
         _ => c.common_name.clone(),
@@ -91,21 +91,30 @@ pub fn holder_label(token: &CieToken) -> String {
         (Some(n), Some(cf)) if !n.contains(cf.as_str()) => format!("{n} ({cf})"),
         (Some(n), _) => n,
         (None, Some(cf)) => cf.clone(),
-        (None, None) => format!("CIE {}", token.nis),
+        (None, None) => format!("{} {}", token.kind(), token.serial()),
     }
 }
 
-/// The token label (32 characters at most): "CIE" and the codice fiscale, or the NIS.
-pub fn token_label(token: &CieToken) -> String {
-    match &token.certificate.codice_fiscale {
-        Some(cf) => format!("CIE {cf}"),
-        None => format!("CIE {}", token.nis),
+/// The token label (32 characters at most): "CIE" and the codice fiscale (or the NIS); for
+/// a CNS the holder's name from EF_DatiPersonali and the codice fiscale when they fit, as
+/// OpenSC names CNS tokens by the holder, else "CNS" and the codice fiscale.
+pub fn token_label(token: &Token) -> String {
+    let cf = token.certificate().codice_fiscale.as_deref();
+    if let Token::Cns(cns) = token
+        && let Some(p) = &cns.personal
+    {
+        let full = format!("{} {}", p.display_name(), p.codice_fiscale.as_str());
+        if full.len() <= 32 {
+            return full;
+        }
+        return format!("CNS {}", p.codice_fiscale.as_str());
     }
+    format!("{} {}", token.kind(), cf.unwrap_or(token.serial()))
 }
 
 /// The objects of `token`; the private key only when `logged_in`.
-pub fn objects(token: &CieToken, logged_in: bool) -> Vec<Object> {
-    let cert = &token.certificate;
+pub fn objects(token: &Token, logged_in: bool) -> Vec<Object> {
+    let cert = token.certificate();
     let key = &cert.public_key;
     let id = key_id(&key.modulus);
     let label = holder_label(token).into_bytes();

@@ -5,7 +5,7 @@
 
 use card_sim::VirtualCard;
 use cie_companion_pkcs11::card::{ReaderState, Readers};
-use cie_companion_pkcs11::module::Module;
+use cie_companion_pkcs11::module::{Module, PssParams};
 use cie_companion_pkcs11::objects::{AttrValue, H_CERT, H_PRIVATE, H_PROFILE, H_PUBLIC};
 use cie_core::transport::{CardTransport, SharedTransport, TransportError, TransportInfo};
 use cryptoki_sys as ck;
@@ -153,7 +153,7 @@ fn token_objects_and_signatures() {
     let exponent = value(&mut m, h, H_PUBLIC, ck::CKA_PUBLIC_EXPONENT);
     assert_eq!(modulus.len(), 256);
     assert_eq!(
-        m.sign_init(h, ck::CKM_RSA_PKCS, H_PRIVATE),
+        m.sign_init(h, ck::CKM_RSA_PKCS, None, H_PRIVATE),
         Err(ck::CKR_USER_NOT_LOGGED_IN)
     );
 
@@ -181,7 +181,8 @@ fn token_objects_and_signatures() {
         0x05, 0x00, 0x04, 0x20,
     ];
     di.extend([0x5A; 32]);
-    m.sign_init(h, ck::CKM_RSA_PKCS, H_PRIVATE).expect("init");
+    m.sign_init(h, ck::CKM_RSA_PKCS, None, H_PRIVATE)
+        .expect("init");
     assert_eq!(m.sign_len(h), Ok(256));
     let sig = m.sign(h, Some(&di)).expect("sign");
     key.verify(Pkcs1v15Sign::new_unprefixed(), &di, &sig)
@@ -196,7 +197,7 @@ fn token_objects_and_signatures() {
     assert_eq!(m.sign(h, Some(&di)), Err(ck::CKR_OPERATION_NOT_INITIALIZED));
 
     // CKM_SHA256_RSA_PKCS in two parts: hashed here with SHA-256's own DigestInfo prefix.
-    m.sign_init(h, ck::CKM_SHA256_RSA_PKCS, H_PRIVATE)
+    m.sign_init(h, ck::CKM_SHA256_RSA_PKCS, None, H_PRIVATE)
         .expect("init");
     m.sign_update(h, b"hello ").expect("update");
     m.sign_update(h, b"world").expect("update");
@@ -208,17 +209,18 @@ fn token_objects_and_signatures() {
         .expect("SHA256-RSA-PKCS signature verifies");
     // Mechanisms the card does not do are refused, not faked.
     assert_eq!(
-        m.sign_init(h, ck::CKM_RSA_PKCS_PSS, H_PRIVATE),
+        m.sign_init(h, ck::CKM_RSA_PKCS_PSS, None, H_PRIVATE),
         Err(ck::CKR_MECHANISM_INVALID)
     );
     // Too long for PKCS#1 v1.5 with a 2048-bit key: refused before the card.
-    m.sign_init(h, ck::CKM_RSA_PKCS, H_PRIVATE).expect("init");
+    m.sign_init(h, ck::CKM_RSA_PKCS, None, H_PRIVATE)
+        .expect("init");
     assert_eq!(m.sign(h, Some(&[0; 246])), Err(ck::CKR_DATA_LEN_RANGE));
 
     // Logout ends the card's verified state: signing needs the PIN again.
     m.logout(h).expect("logout");
     assert_eq!(
-        m.sign_init(h, ck::CKM_RSA_PKCS, H_PRIVATE),
+        m.sign_init(h, ck::CKM_RSA_PKCS, None, H_PRIVATE),
         Err(ck::CKR_USER_NOT_LOGGED_IN)
     );
     assert_eq!(card.pin_tries_left(), Some(3));
@@ -273,7 +275,7 @@ fn a_pulled_card_is_a_device_error_never_a_wrong_pin() {
     m.slot_list(false, true);
     let h = m.open_session(2, ck::CKF_SERIAL_SESSION).expect("session");
     m.login(h, ck::CKU_USER, Some(PIN)).expect("login");
-    m.sign_init(h, ck::CKM_SHA256_RSA_PKCS, H_PRIVATE)
+    m.sign_init(h, ck::CKM_SHA256_RSA_PKCS, None, H_PRIVATE)
         .expect("init");
     readers.pulled.store(true, Ordering::SeqCst);
     assert_eq!(m.sign(h, Some(b"data")), Err(ck::CKR_DEVICE_REMOVED));
@@ -297,4 +299,179 @@ fn a_pulled_card_is_a_device_error_never_a_wrong_pin() {
         .open_session(2, ck::CKF_SERIAL_SESSION)
         .expect("card back");
     m.login(h4, ck::CKU_USER, Some(PIN)).expect("login again");
+}
+
+/// A module with reader "A" empty and reader "B" holding the virtual CNS.
+fn setup_cns() -> (Module, Arc<VirtualCard>) {
+    let (m, _readers, card) = setup_cns_with(card_sim::CardConfig::short());
+    (m, card)
+}
+
+fn setup_cns_with(config: card_sim::CardConfig) -> (Module, SimReaders, Arc<VirtualCard>) {
+    let card = Arc::new(card_sim::cns::virtual_cns_with(config));
+    let readers = SimReaders::default();
+    readers.readers.lock().expect("lock").extend([
+        ("A".to_string(), None),
+        ("B".to_string(), Some(card.clone())),
+    ]);
+    (Module::new(Box::new(readers.clone())), readers, card)
+}
+
+#[test]
+fn cns_without_its_atr_is_found_by_its_files_and_pulled_is_a_device_error() {
+    // An ATR that says nothing: the CIE is tried first, then the CNS; the PIN reference
+    // (90 on this STIncard card) is found with empty VERIFYs, no try spent.
+    let config = card_sim::CardConfig {
+        atr: Some(vec![0x3B, 0x00]),
+        ..card_sim::CardConfig::short()
+    };
+    let (mut m, readers, card) = setup_cns_with(config);
+    m.slot_list(false, true);
+    let info = m.token_info(2).expect("token");
+    assert_eq!((info.model, info.manufacturer), ("CNS / TS-CNS", "CNS"));
+    let h = m.open_session(2, ck::CKF_SERIAL_SESSION).expect("session");
+    m.login(h, ck::CKU_USER, Some(card_sim::cns::PIN))
+        .expect("login");
+    assert_eq!(card.pin_tries_left(), Some(3));
+    m.sign_init(h, ck::CKM_SHA256_RSA_PKCS, None, H_PRIVATE)
+        .expect("init");
+    readers.pulled.store(true, Ordering::SeqCst);
+    assert_eq!(m.sign(h, Some(b"data")), Err(ck::CKR_DEVICE_REMOVED));
+    // Back (a pulled card lost power: reset): a wrong PIN pulled mid-VERIFY is the link's
+    // error and spends nothing.
+    card.power_cycle();
+    readers.pulled.store(false, Ordering::SeqCst);
+    let h2 = m
+        .open_session(2, ck::CKF_SERIAL_SESSION)
+        .expect("card back");
+    readers.pulled.store(true, Ordering::SeqCst);
+    assert_eq!(
+        m.login(h2, ck::CKU_USER, Some(b"00000")),
+        Err(ck::CKR_DEVICE_REMOVED)
+    );
+    assert_eq!(card.pin_tries_left(), Some(3));
+}
+
+fn pss_params(hash: ck::CK_MECHANISM_TYPE, mgf: ck::CK_ULONG, len: ck::CK_ULONG) -> PssParams {
+    PssParams::new(hash, mgf, len).expect("params")
+}
+
+#[test]
+fn cns_token_signs_with_every_mechanism() {
+    use rsa::sha2::{Digest, Sha256, Sha384};
+    use rsa::traits::PublicKeyParts;
+    let (mut m, card) = setup_cns();
+    m.slot_list(false, true);
+    let info = m.token_info(2).expect("token");
+    assert_eq!(info.label, "LUCA PROVA PRVLCU85T10A662C");
+    assert_eq!(info.serial, "7420000000000042");
+    assert_eq!(
+        (info.model, info.manufacturer),
+        ("CNS / TS-CNS", "STIncard")
+    );
+    assert_eq!(info.pin_len, (5, 8));
+    assert_eq!(info.flags & ck::CKF_USER_PIN_COUNT_LOW, 0);
+    let mechs = m.mechanisms(2).expect("mechanisms");
+    for want in [
+        ck::CKM_RSA_X_509,
+        ck::CKM_RSA_PKCS_PSS,
+        ck::CKM_SHA256_RSA_PKCS_PSS,
+    ] {
+        assert!(mechs.contains(&want));
+    }
+    let h = m.open_session(2, ck::CKF_SERIAL_SESSION).expect("session");
+    assert_eq!(
+        value(&mut m, h, H_CERT, ck::CKA_LABEL),
+        b"LUCA PROVA (PRVLCU85T10A662C)"
+    );
+    let n = BigUint::from_bytes_be(&value(&mut m, h, H_PUBLIC, ck::CKA_MODULUS));
+    let e = BigUint::from_bytes_be(&value(&mut m, h, H_PUBLIC, ck::CKA_PUBLIC_EXPONENT));
+    let key = RsaPublicKey::new(n, e).expect("key");
+    assert_eq!(
+        m.login(h, ck::CKU_USER, Some(b"1357")),
+        Err(ck::CKR_PIN_LEN_RANGE)
+    );
+    m.login(h, ck::CKU_USER, Some(card_sim::cns::PIN))
+        .expect("login");
+    assert_eq!(card.pin_tries_left(), Some(3));
+
+    let digest = Sha256::digest(b"hello CNS");
+    let mut sign = |mech, pss, data: &[u8]| {
+        m.sign_init(h, mech, pss, H_PRIVATE).expect("init");
+        m.sign(h, Some(data)).expect("sign")
+    };
+    // CKM_RSA_PKCS over a DigestInfo (what TLS 1.2 sends).
+    let mut di = hex_prefix_sha256();
+    di.extend_from_slice(&digest);
+    let sig = sign(ck::CKM_RSA_PKCS, None, &di);
+    key.verify(Pkcs1v15Sign::new::<Sha256>(), &digest, &sig)
+        .expect("RSA-PKCS");
+    let sig = sign(ck::CKM_SHA256_RSA_PKCS, None, b"hello CNS");
+    key.verify(Pkcs1v15Sign::new::<Sha256>(), &digest, &sig)
+        .expect("SHA256-RSA-PKCS");
+    // Raw: the signature raised to e gives the input back.
+    let sig = sign(ck::CKM_RSA_X_509, None, b"raw input");
+    let back = BigUint::from_bytes_be(&sig).modpow(key.e(), key.n());
+    assert_eq!(back.to_bytes_be(), b"raw input");
+    // PSS over a hash (TLS 1.3 as NSS and Chromium send it) and hash-and-sign.
+    let p = pss_params(ck::CKM_SHA256, ck::CKG_MGF1_SHA256, 32);
+    let sig = sign(ck::CKM_RSA_PKCS_PSS, Some(p), &digest);
+    key.verify(rsa::Pss::new::<Sha256>(), &digest, &sig)
+        .expect("RSA-PKCS-PSS");
+    let p = pss_params(ck::CKM_SHA384, ck::CKG_MGF1_SHA384, 48);
+    let sig = sign(ck::CKM_SHA384_RSA_PKCS_PSS, Some(p), b"hello CNS");
+    key.verify(
+        rsa::Pss::new::<Sha384>(),
+        &Sha384::digest(b"hello CNS"),
+        &sig,
+    )
+    .expect("SHA384-RSA-PKCS-PSS");
+    // Wrong parameters are refused before the card.
+    let p = pss_params(ck::CKM_SHA256, ck::CKG_MGF1_SHA256, 32);
+    assert_eq!(
+        m.sign_init(h, ck::CKM_SHA384_RSA_PKCS_PSS, Some(p), H_PRIVATE),
+        Err(ck::CKR_MECHANISM_PARAM_INVALID)
+    );
+    assert_eq!(
+        m.sign_init(h, ck::CKM_RSA_PKCS_PSS, None, H_PRIVATE),
+        Err(ck::CKR_MECHANISM_PARAM_INVALID)
+    );
+    m.sign_init(h, ck::CKM_RSA_PKCS_PSS, Some(p), H_PRIVATE)
+        .expect("init");
+    assert_eq!(m.sign(h, Some(b"not a hash")), Err(ck::CKR_DATA_LEN_RANGE));
+}
+
+fn hex_prefix_sha256() -> Vec<u8> {
+    vec![
+        0x30, 0x31, 0x30, 0x0D, 0x06, 0x09, 0x60, 0x86, 0x48, 0x01, 0x65, 0x03, 0x04, 0x02, 0x01,
+        0x05, 0x00, 0x04, 0x20,
+    ]
+}
+
+#[test]
+fn cns_wrong_pins_show_the_cards_tries_and_block() {
+    let (mut m, card) = setup_cns();
+    m.slot_list(false, true);
+    let h = m.open_session(2, ck::CKF_SERIAL_SESSION).expect("session");
+    let wrong = Some(&b"00000"[..]);
+    assert_eq!(m.login(h, ck::CKU_USER, wrong), Err(ck::CKR_PIN_INCORRECT));
+    let flags = m.token_info(2).expect("info").flags;
+    assert_ne!(flags & ck::CKF_USER_PIN_COUNT_LOW, 0);
+    assert_eq!(flags & ck::CKF_USER_PIN_FINAL_TRY, 0);
+    assert_eq!(m.login(h, ck::CKU_USER, wrong), Err(ck::CKR_PIN_INCORRECT));
+    assert_ne!(
+        m.token_info(2).expect("info").flags & ck::CKF_USER_PIN_FINAL_TRY,
+        0
+    );
+    assert_eq!(m.login(h, ck::CKU_USER, wrong), Err(ck::CKR_PIN_LOCKED));
+    assert_ne!(
+        m.token_info(2).expect("info").flags & ck::CKF_USER_PIN_LOCKED,
+        0
+    );
+    assert_eq!(card.pin_tries_left(), Some(0));
+    // Blocked: the right PIN never reaches VERIFY.
+    let before = card.apdu_count();
+    let pin = Some(card_sim::cns::PIN);
+    assert_eq!(m.login(h, ck::CKU_USER, pin), Err(ck::CKR_PIN_LOCKED));
+    assert_eq!(card.apdu_count(), before);
 }

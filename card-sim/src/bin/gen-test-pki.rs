@@ -265,6 +265,23 @@ fn main() -> Res<()> {
         (0xA1, RENEWED_NIS),
     ];
     write("renewed_sod_ias.der", &ias_sod(&ds, &ds_cert, &hashed2)?)?;
+
+    // 7. The virtual CNS (TS-CNS) of another synthetic holder, from its own seed (the files
+    // above stay byte-identical): its CNS0 authentication key and a certificate from the
+    // same test CA, subject shaped like a CNS one (codice fiscale with a valid check letter).
+    let mut rng = ChaCha20Rng::seed_from_u64(0x000C_1EC0_3A41_0004);
+    let cns = RsaPrivateKey::new(&mut rng, 2048)?;
+    write("cns_auth_key.pk8.der", cns.to_pkcs8_der()?.as_bytes())?;
+    let cns_holder = Name::from_str(&format!(
+        "CN={cf}/7420000000000042.TEST,serialNumber=IT:{cf},givenName=LUCA,SN=PROVA,O=cie-companion TEST,C=IT",
+        cf = card_sim::cns::HOLDER_CF,
+    ))?;
+    let cns_cert = sign(leaf(&ca_name), 0x1101, cns_holder, &cns, &ca, true)?;
+    write("cns_auth_cert.der", &cns_cert.to_der()?)?;
+    write(
+        "cns_auth_cert.pem",
+        cns_cert.to_pem(LineEnding::LF)?.as_bytes(),
+    )?;
     Ok(())
 }
 
