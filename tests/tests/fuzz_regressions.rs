@@ -93,3 +93,8 @@ fn desktop_qr_regressions() {
 fn qr_frame_regressions() {
     replay("qr_frame", cie_core::fuzzing::qr_frame);
 }
+
+#[test]
+fn cns_files_regressions() {
+    replay("cns_files", cie_core::fuzzing::cns_files);
+}
