@@ -9,7 +9,7 @@ mod common;
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use common::{Harness, backends, pem_tls};
+use common::{Harness, backends, pem_tls, sqlite};
 use companion_server::Clock;
 use companion_server::abroad::{IssueRequest, LOCK_SECS, MAX_DELAY_SECS, delay_after, issue_pin};
 use companion_server::store::{AbroadStore, Channel, SqlStore};
@@ -552,4 +552,36 @@ fn operator_commands_issue_print_and_acknowledge() {
         .unwrap();
     let help = String::from_utf8(out.stdout).unwrap();
     assert!(help.contains("--listen") && help.contains("--abroad-per-minute"));
+}
+
+/// The desktop page offers codice fiscale + PIN beside the other logins, states the new PIN
+/// policy, and its script (no inline one) calls both endpoints.
+#[tokio::test]
+async fn the_page_offers_the_pin_login_and_states_the_policy() {
+    let db = sqlite();
+    let h = start(&db).await;
+    let get = |path: &'static str| {
+        let req = h.browser().get(h.url(path));
+        async move { req.send().await.unwrap().text().await.unwrap() }
+    };
+    let html = get("/").await;
+    for id in [
+        "id=\"pin-cf\"",
+        "id=\"pin\"",
+        "id=\"pin-login\"",
+        "id=\"pin-change-form\"",
+        "id=\"new-pin\"",
+        "id=\"level\"",
+    ] {
+        assert!(html.contains(id), "{id}");
+    }
+    assert!(html.contains("Residenti all'estero"));
+    assert!(html.contains("Residents abroad"));
+    // The policy, as `check_new_pin` enforces it.
+    for rule in ["esattamente 8 caratteri", "1234", "codice fiscale", "diverso"] {
+        assert!(html.contains(rule), "{rule}");
+    }
+    assert!(!html.contains("<script>"), "no inline script");
+    let js = get("/static/app.js").await;
+    assert!(js.contains(LOGIN) && js.contains(CHANGE));
 }
