@@ -3,6 +3,8 @@
 # Debian's Chromium driven headless by Playwright loads the desktop page, the QR is read
 # from a screenshot by the core's scanner through the Python bindings, the core claims and
 # approves it with the virtual CIE, and the browser types the code and ends up logged in.
+# Then residents abroad: a PIN issued by `companion-server pin`, its halves read from the
+# outboxes, the first login, the forced change and a login with the new PIN on the page.
 #
 #   bash scripts/browser-test.sh        (after scripts/bindings-test.sh built build/bindings)
 #
@@ -34,3 +36,4 @@ export BINDINGS_DIR="$ROOT/build/bindings/python"
 export CARD_CA="$ROOT/card-sim/testdata/test_ca_cert.der"
 export CHROMIUM=/usr/bin/chromium
 "$VENV/bin/python" tests/browser/test_desktop_qr.py -v
+"$VENV/bin/python" tests/browser/test_abroad_pin.py -v
