@@ -1,7 +1,8 @@
 //! `cie-companion demo`: the three login flows end to end on this machine, through the same
 //! public API the phone app uses (`CompanionClient`), against the reference server started
 //! in this process on loopback (real TLS, pinned key, SQLite file), with the virtual CIE
-//! (or a real card on a desktop reader). It prints what each screen would show.
+//! (or a real card on a desktop reader), then the PIN login of residents abroad (issue 11).
+//! It prints what each screen would show.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -287,10 +288,142 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
     )
     .await?;
 
+    abroad(&server, &database).await?;
+
     println!(
-        "\nDemo completata: i tre flussi sono riusciti / demo complete: the three flows succeeded."
+        "\nDemo completata: i tre flussi e l'accesso dei residenti all'estero sono riusciti / demo complete: the three flows and the residents-abroad login succeeded."
     );
     server.shutdown().await;
+    Ok(())
+}
+
+/// The demo's resident abroad (a valid codice fiscale: its check letter matches).
+const ABROAD_CF: &str = "RSSMRA80A01H501U";
+/// The PIN they choose at the forced change (policy: docs/abroad-pin.md).
+const ABROAD_NEW_PIN: &str = "K7W9X2QZ";
+
+/// `POST /api/v1/abroad/login` and `/pin` bodies (borrowed: no extra copy of a PIN).
+#[derive(serde::Serialize)]
+struct PinLogin<'a> {
+    codice_fiscale: &'a str,
+    pin: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct PinChange<'a> {
+    codice_fiscale: &'a str,
+    old_pin: &'a str,
+    new_pin: &'a str,
+}
+
+/// Residents abroad (issue 11): the operator issues a PIN (in process, the store API), the
+/// delivery hook reads one half from each outbox, the desktop does the first login, the
+/// forced change and a login with the new PIN (level 1). A database kept from an earlier
+/// run already has the account: the PIN is reset instead.
+async fn abroad(server: &RunningServer, database: &str) -> Result<(), CliError> {
+    use companion_server::abroad::{IssueRequest, OperatorError, issue_pin};
+    use companion_server::store::{AbroadStore, AuditEntry, Channel, SqlStore};
+
+    println!(
+        "\n== 4. Residenti all'estero: codice fiscale + PIN / residents abroad: tax code + PIN"
+    );
+    let store = SqlStore::connect(database)
+        .await
+        .map_err(|e| input(format!("database: {e}")))?;
+    let mut req = IssueRequest {
+        codice_fiscale: ABROAD_CF.into(),
+        email: Some("mario.rossi@example.org".into()),
+        address: Some("Calle Florida 100, Buenos Aires".into()),
+        given_name: "MARIO".into(),
+        surname: "ROSSI".into(),
+    };
+    let issued = match issue_pin(&store, &req, false, "demo", now()).await {
+        Err(OperatorError::Exists) => {
+            println!(
+                "[operatore] account già presente: ripristino del PIN / account exists: PIN reset"
+            );
+            req.email = None;
+            req.address = None;
+            issue_pin(&store, &req, true, "demo", now()).await
+        }
+        other => other,
+    };
+    issued.map_err(|e| input(format!("PIN issue: {e}")))?;
+    println!("[operatore] PIN di 16 caratteri emesso / 16-character PIN issued for {ABROAD_CF}");
+    let mut initial = Zeroizing::new(String::new());
+    for (channel, it, en) in [
+        (Channel::Digital, "prime 8 per e-mail", "first 8 by e-mail"),
+        (Channel::Postal, "ultime 8 per posta", "last 8 by post"),
+    ] {
+        let item = store
+            .abroad_outbox(channel)
+            .await
+            .map_err(|e| input(format!("outbox: {e}")))?
+            .into_iter()
+            .filter(|i| i.codice_fiscale == ABROAD_CF)
+            .max_by_key(|i| i.id)
+            .ok_or_else(|| input("no PIN half in the outbox"))?;
+        initial.push_str(item.half.expose());
+        let audit = AuditEntry::new(
+            "abroad_outbox_ack",
+            &format!("{} {}", channel.as_str(), item.id),
+            "ok",
+            "demo",
+        );
+        store
+            .abroad_ack(channel, item.id, &audit, now())
+            .await
+            .map_err(|e| input(format!("outbox: {e}")))?;
+        println!(
+            "[consegna] {it} a {} / {en}: ******** (consegnata, cancellata / delivered, erased)",
+            item.recipient
+        );
+    }
+
+    let browser = Browser::new(server)?;
+    println!(
+        "[computer] codice fiscale {ABROAD_CF} + PIN di 16 caratteri (primo accesso / first login)"
+    );
+    let first: serde_json::Value = browser
+        .post(
+            "/api/v1/abroad/login",
+            &PinLogin {
+                codice_fiscale: ABROAD_CF,
+                pin: &initial,
+            },
+        )
+        .await?;
+    if first["pin_change_required"] != serde_json::Value::Bool(true) {
+        return Err(input("the initial PIN did not lead to the forced change"));
+    }
+    println!(
+        "[computer] primo accesso: scegli un PIN di 8 caratteri / first login: choose an 8-character PIN"
+    );
+    let _: serde_json::Value = browser
+        .post(
+            "/api/v1/abroad/pin",
+            &PinChange {
+                codice_fiscale: ABROAD_CF,
+                old_pin: &initial,
+                new_pin: ABROAD_NEW_PIN,
+            },
+        )
+        .await?;
+    println!("[computer] PIN cambiato / PIN changed: ********");
+    let _: serde_json::Value = browser
+        .post(
+            "/api/v1/abroad/login",
+            &PinLogin {
+                codice_fiscale: ABROAD_CF,
+                pin: ABROAD_NEW_PIN,
+            },
+        )
+        .await?;
+    let me: serde_json::Value = browser.get("/api/v1/session").await?;
+    println!(
+        "[computer] Accesso effettuato con il PIN / logged in with the PIN: {}",
+        who(&me)
+    );
     Ok(())
 }
 
