@@ -578,7 +578,12 @@ async fn the_page_offers_the_pin_login_and_states_the_policy() {
     assert!(html.contains("Residenti all'estero"));
     assert!(html.contains("Residents abroad"));
     // The policy, as `check_new_pin` enforces it.
-    for rule in ["esattamente 8 caratteri", "1234", "codice fiscale", "diverso"] {
+    for rule in [
+        "esattamente 8 caratteri",
+        "1234",
+        "codice fiscale",
+        "diverso",
+    ] {
         assert!(html.contains(rule), "{rule}");
     }
     assert!(!html.contains("<script>"), "no inline script");
