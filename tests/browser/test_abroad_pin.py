@@ -134,6 +134,13 @@ class AbroadPinInChromium(InChromium):
             self.assertEqual(page.locator("#pin").input_value(), "")
             r = page.request.get(self.server.origin + "/api/v1/session")
             self.assertEqual(r.status, 404, r.text())
+            # The third wrong PIN in a row brings the first wait; the page says how long.
+            for _ in range(2):
+                self.pin_login(page, CF, "K7W9X2QA")
+                page.wait_for_timeout(300)
+            text = wait_text(page, "#status", lambda t: "secondo" in t)
+            self.assertIn("riprova tra 1 secondo", text)
+            self.assertIn("try again in 1 second", text)
         finally:
             ctx.close()
 
