@@ -148,6 +148,7 @@
   // §3: number matching with the enrolled phone.
   const APPROVALS = "/api/v1/approvals";
   let approvalGen = 0; // a poll for an older request stops when a new one is made
+  let viaPin = false; // the pending request followed a right PIN (factors: PIN + app)
 
   function endApproval() {
     $("app-wait").hidden = true;
@@ -170,6 +171,7 @@
       return;
     }
     approvalGen += 1;
+    viaPin = false;
     $("number").textContent = String(r.json.number);
     $("app-wait").hidden = false;
     say("Apri l'app sul telefono e scegli il numero mostrato qui.",
@@ -227,6 +229,9 @@
       if (r.ok) {
         $("who").textContent = r.json.identity.given_name + " " + r.json.identity.surname;
         showLevel(r.json.level);
+        $("factors").textContent = viaPin
+          ? "Fattori attivi: PIN + app — Active factors: PIN + app"
+          : "Fattori attivi: app — Active factors: app";
       }
     } catch (_) { /* the session exists; the name is only a courtesy */ }
     show("step-done");
@@ -327,7 +332,38 @@
     state = "consumed";
     $("who").textContent = info.identity.given_name + " " + info.identity.surname;
     showLevel(info.level);
+    $("factors").textContent = "Fattori attivi: PIN — Active factors: PIN";
+    $("enrol").hidden = false; // the upgrade by the app
     show("step-done");
+    say("");
+  }
+
+  // A right PIN of a holder with an enrolled phone: the phone approves (number matching),
+  // as for "Entra con l'app"; the session is then level 2.
+
+  function pinApproval(a) {
+    approvalGen += 1;
+    viaPin = true;
+    $("number").textContent = String(a.number);
+    $("app-wait").hidden = false;
+    say("PIN corretto: apri l'app sul telefono e scegli il numero mostrato qui.",
+      "Right PIN: open the app on your phone and pick the number shown here.");
+    pollApproval(a.request_id, approvalGen);
+  }
+
+  async function enrolStart() {
+    const r = await pinCall("/api/v1/abroad/enrol", {});
+    if (!r) return;
+    if (!r.ok) {
+      refusal(r.json || {});
+      return;
+    }
+    const img = document.createElement("img");
+    img.alt = "QR";
+    img.src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(r.json.qr_svg);
+    $("enrol-qr").replaceChildren(img);
+    $("enrol-code").textContent = r.json.code;
+    $("enrol-show").hidden = false;
     say("");
   }
 
@@ -373,6 +409,10 @@
       return;
     }
     $("pin").value = "";
+    if (r.json.approval) {
+      pinApproval(r.json.approval);
+      return;
+    }
     pinLoggedIn(r.json);
   }
 
@@ -415,12 +455,17 @@
       refusal(l.json || {});
       return;
     }
+    if (l.json.approval) {
+      pinApproval(l.json.approval);
+      return;
+    }
     pinLoggedIn(l.json);
   }
 
   document.addEventListener("DOMContentLoaded", () => {
     $("pin-form").addEventListener("submit", pinLogin);
     $("pin-change-form").addEventListener("submit", pinChange);
+    $("enrol-start").addEventListener("click", enrolStart);
     $("code-form").addEventListener("submit", submitCode);
     $("app-form").addEventListener("submit", appLogin);
     $("otp-form").addEventListener("submit", otpLogin);

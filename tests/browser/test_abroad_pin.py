@@ -5,21 +5,29 @@ PIN with the same binary's `pin issue` on that database; the delivery hook's par
 by `pin outbox` (digital and postal: one half each) and `pin ack`. Debian's Chromium,
 headless, driven by Playwright, types the codice fiscale and the two halves, is led to the
 forced change, chooses a new PIN (one refused by the policy first) and ends up logged in at
-level 1; a later login with the new PIN does the same; a wrong PIN shows the error.
+level 1; a later login with the new PIN does the same; a wrong PIN shows the error. Then
+the upgrade by the app: the level-1 page shows a one-time enrolment code, the core (through
+the Python bindings, a Python P-256 signer as the phone's key) enrols with it, and the next
+PIN login waits for the phone's approval (number matching) and ends at level 2.
 
-Run by scripts/browser-test.sh (env: SERVER_BIN, CARD_CA, CHROMIUM).
+Run by scripts/browser-test.sh (env: SERVER_BIN, BINDINGS_DIR, CARD_CA, CHROMIUM).
 """
 
+import asyncio
+import concurrent.futures
 import json
 import os
 import subprocess
 import sys
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bindings"))
 sys.path.insert(0, os.path.dirname(__file__))
 
 from test_desktop_qr import InChromium, wait_text  # noqa: E402
+import cie_core  # noqa: E402  (test_desktop_qr put the bindings on the path)
+from test_bindings import PySigner  # noqa: E402
 
 CF = "RSSMRA80A01H501U"
 NEW_PIN = "K7W9X2QZ"
@@ -141,6 +149,58 @@ class AbroadPinInChromium(InChromium):
             text = wait_text(page, "#status", lambda t: "secondo" in t)
             self.assertIn("riprova tra 1 secondo", text)
             self.assertIn("try again in 1 second", text)
+        finally:
+            ctx.close()
+
+    def phone(self, coro):
+        """Run the core's async call on its own loop: Playwright's sync API owns this one."""
+        with concurrent.futures.ThreadPoolExecutor(1) as t:
+            return t.submit(asyncio.run, coro).result(timeout=60)
+
+    def test_3_phone_enrolled_from_the_pin_session_then_approves_pin_logins(self):
+        time.sleep(2)  # test_2's wrong PINs left a 1-second wait
+        app = cie_core.CompanionClient([self.server.origin], [self.server.pin], None)
+        signer = PySigner("der", secret=0x5EED)
+        ctx, page = self.open_page()
+        try:
+            self.pin_login(page, CF, NEW_PIN)
+            self.assert_level_1(page)
+            self.assertIn("Fattori attivi: PIN", page.locator("#factors").text_content())
+            page.click("#enrol-start")
+            code = wait_text(page, "#enrol-code", lambda t: len(t) > 20)
+            page.wait_for_selector("#enrol-qr img", state="visible", timeout=5000)
+            device = self.phone(app.enroll_device_with_code(
+                self.server.origin, code, signer, "Python phone"))
+            self.assertEqual(device.identity.codice_fiscale, CF)
+            # The code is single use.
+            with self.assertRaises(Exception):
+                self.phone(app.enroll_device_with_code(
+                    self.server.origin, code, PySigner("der", secret=0xBAD), "other"))
+        finally:
+            ctx.close()
+
+        # Now the PIN alone opens nothing: the page shows the number, the phone approves.
+        ctx, page = self.open_page()
+        try:
+            self.pin_login(page, CF, NEW_PIN)
+            number = int(wait_text(page, "#number", lambda t: t.strip().isdigit()))
+            self.assertEqual(page.locator("#who").text_content(), "")
+            self.assertEqual(
+                page.request.get(self.server.origin + "/api/v1/session").status, 404)
+
+            async def approve():
+                pending = await app.pending_approvals(
+                    self.server.origin, device.device_id, signer)
+                self.assertEqual(len(pending), 1)
+                self.assertIn(number, pending[0].choices)
+                await app.decide_approval(pending[0], device.device_id, signer,
+                                          cie_core.Decision.APPROVE, number)
+            self.phone(approve())
+            wait_text(page, "#who", lambda t: "ROSSI" in t)
+            self.assertIn("Livello di accesso 2", page.locator("#level").text_content())
+            self.assertIn("PIN + app", page.locator("#factors").text_content())
+            session = page.request.get(self.server.origin + "/api/v1/session").json()
+            self.assertEqual(session["level"], 2)
         finally:
             ctx.close()
 
