@@ -234,45 +234,15 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
             },
         )
         .await?;
-    println!(
-        "[computer] apri l'app e scegli questo numero / pick this number in the app: {:02}",
-        asked.number
-    );
-    let pending = client
-        .pending_approvals(origin.clone(), device.device_id.clone(), signer.clone())
-        .await
-        .map_err(flow)?;
-    let approval = pending
-        .into_iter()
-        .find(|p| p.request_id == asked.request_id)
-        .ok_or_else(|| input("the approval request did not reach the phone"))?;
-    show_context(&approval.context);
-    let choices: Vec<String> = approval.choices.iter().map(|c| format!("{c:02}")).collect();
-    println!(
-        "[telefono] quale numero vedi sul computer? / which number does the computer show? {}",
-        choices.join("   ")
-    );
-    // The user reads the number off the desktop screen.
-    let picked = asked.number;
-    println!("[telefono] scelto {picked:02}, conferma con impronta o PIN del telefono → Autorizza");
-    client
-        .decide_approval(
-            approval,
-            device.device_id.clone(),
-            signer.clone(),
-            Decision::Approve,
-            Some(picked),
-        )
-        .await
-        .map_err(flow)?;
-    let status: ApprovalStatus = browser
-        .get(&format!(
-            "/api/v1/approvals/{}?after=pending",
-            asked.request_id
-        ))
-        .await?;
-    println!("[computer] stato / state: {}", status.state);
-    let me: serde_json::Value = browser.get("/api/v1/session").await?;
+    let me = approve_on_phone(
+        &client,
+        &origin,
+        &browser,
+        &device.device_id,
+        &signer,
+        &asked,
+    )
+    .await?;
     println!("[computer] Accesso effettuato / logged in: {}", who(&me));
 
     println!(
@@ -288,7 +258,7 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
     )
     .await?;
 
-    abroad(&server, &database).await?;
+    abroad(&server, &client, &database).await?;
 
     println!(
         "\nDemo completata: i tre flussi e l'accesso dei residenti all'estero sono riusciti / demo complete: the three flows and the residents-abroad login succeeded."
@@ -297,8 +267,6 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-/// The demo's resident abroad (a valid codice fiscale: its check letter matches).
-const ABROAD_CF: &str = "RSSMRA80A01H501U";
 /// The PIN they choose at the forced change (policy: docs/abroad-pin.md).
 const ABROAD_NEW_PIN: &str = "K7W9X2QZ";
 
@@ -316,13 +284,34 @@ struct PinChange<'a> {
     new_pin: &'a str,
 }
 
+/// A codice fiscale for the demo's resident abroad, MARIO ROSSI born in January 1980: the
+/// day and place digits random (a kept database gets a new account each run, without the phone of an
+/// earlier run on it), the check letter the one that validates.
+fn abroad_cf() -> Result<String, CliError> {
+    let mut r = [0u8; 3];
+    getrandom::fill(&mut r).map_err(|e| input(format!("randomness: {e}")))?;
+    let day = 1 + r[0] % 28;
+    let place = u16::from_le_bytes([r[1], r[2]]) % 1000;
+    (b'A'..=b'Z')
+        .map(|c| format!("RSSMRA80A{day:02}H{place:03}{}", char::from(c)))
+        .find(|cf| companion_server::abroad::validate_cf(cf).is_ok())
+        .ok_or_else(|| input("no check letter"))
+}
+
 /// Residents abroad (issue 11): the operator issues a PIN (in process, the store API), the
 /// delivery hook reads one half from each outbox, the desktop does the first login, the
-/// forced change and a login with the new PIN (level 1). A database kept from an earlier
-/// run already has the account: the PIN is reset instead.
-async fn abroad(server: &RunningServer, database: &str) -> Result<(), CliError> {
+/// forced change and a login with the new PIN (level 1); there the page offers to enrol
+/// the phone with a one-time code, and the next PIN login needs the phone's approval
+/// (level 2). Should a kept database have the account, its PIN is reset instead.
+async fn abroad(
+    server: &RunningServer,
+    client: &CompanionClient,
+    database: &str,
+) -> Result<(), CliError> {
     use companion_server::abroad::{IssueRequest, OperatorError, issue_pin};
     use companion_server::store::{AbroadStore, AuditEntry, Channel, SqlStore};
+    let cf = abroad_cf()?;
+    let cf = cf.as_str();
 
     println!(
         "\n== 4. Residenti all'estero: codice fiscale + PIN / residents abroad: tax code + PIN"
@@ -331,7 +320,7 @@ async fn abroad(server: &RunningServer, database: &str) -> Result<(), CliError> 
         .await
         .map_err(|e| input(format!("database: {e}")))?;
     let mut req = IssueRequest {
-        codice_fiscale: ABROAD_CF.into(),
+        codice_fiscale: cf.into(),
         email: Some("mario.rossi@example.org".into()),
         address: Some("Calle Florida 100, Buenos Aires".into()),
         given_name: "MARIO".into(),
@@ -349,7 +338,7 @@ async fn abroad(server: &RunningServer, database: &str) -> Result<(), CliError> 
         other => other,
     };
     issued.map_err(|e| input(format!("PIN issue: {e}")))?;
-    println!("[operatore] PIN di 16 caratteri emesso / 16-character PIN issued for {ABROAD_CF}");
+    println!("[operatore] PIN di 16 caratteri emesso / 16-character PIN issued for {cf}");
     let mut initial = Zeroizing::new(String::new());
     for (channel, it, en) in [
         (Channel::Digital, "prime 8 per e-mail", "first 8 by e-mail"),
@@ -360,7 +349,7 @@ async fn abroad(server: &RunningServer, database: &str) -> Result<(), CliError> 
             .await
             .map_err(|e| input(format!("outbox: {e}")))?
             .into_iter()
-            .filter(|i| i.codice_fiscale == ABROAD_CF)
+            .filter(|i| i.codice_fiscale == cf)
             .max_by_key(|i| i.id)
             .ok_or_else(|| input("no PIN half in the outbox"))?;
         initial.push_str(item.half.expose());
@@ -381,14 +370,12 @@ async fn abroad(server: &RunningServer, database: &str) -> Result<(), CliError> 
     }
 
     let browser = Browser::new(server)?;
-    println!(
-        "[computer] codice fiscale {ABROAD_CF} + PIN di 16 caratteri (primo accesso / first login)"
-    );
+    println!("[computer] codice fiscale {cf} + PIN di 16 caratteri (primo accesso / first login)");
     let first: serde_json::Value = browser
         .post(
             "/api/v1/abroad/login",
             &PinLogin {
-                codice_fiscale: ABROAD_CF,
+                codice_fiscale: cf,
                 pin: &initial,
             },
         )
@@ -403,7 +390,7 @@ async fn abroad(server: &RunningServer, database: &str) -> Result<(), CliError> 
         .post(
             "/api/v1/abroad/pin",
             &PinChange {
-                codice_fiscale: ABROAD_CF,
+                codice_fiscale: cf,
                 old_pin: &initial,
                 new_pin: ABROAD_NEW_PIN,
             },
@@ -414,7 +401,7 @@ async fn abroad(server: &RunningServer, database: &str) -> Result<(), CliError> 
         .post(
             "/api/v1/abroad/login",
             &PinLogin {
-                codice_fiscale: ABROAD_CF,
+                codice_fiscale: cf,
                 pin: ABROAD_NEW_PIN,
             },
         )
@@ -424,7 +411,111 @@ async fn abroad(server: &RunningServer, database: &str) -> Result<(), CliError> 
         "[computer] Accesso effettuato con il PIN / logged in with the PIN: {}",
         who(&me)
     );
+
+    println!("[computer] \"Registra il telefono\": codice monouso / one-time enrolment code");
+    let enrol: serde_json::Value = browser.post("/api/v1/abroad/enrol", &()).await?;
+    let code = enrol["code"]
+        .as_str()
+        .ok_or_else(|| input("no enrolment code"))?;
+    print_qr(code)?;
+    let signer = Arc::new(SoftwareDeviceKey::generate());
+    let device = client
+        .enroll_device_with_code(
+            server.origin().as_string(),
+            scan_like_a_camera(code)?,
+            signer.clone(),
+            "cie-companion demo (estero)".into(),
+        )
+        .await
+        .map_err(flow)?;
+    println!(
+        "[telefono] dispositivo registrato con il codice, senza carta / enrolled with the code, no card: {} {} (id {})",
+        device.identity.given_name, device.identity.surname, device.device_id
+    );
+
+    println!(
+        "[computer] di nuovo codice fiscale + PIN: ora serve anche il telefono / PIN again: now the phone too"
+    );
+    let browser = Browser::new(server)?;
+    let again: serde_json::Value = browser
+        .post(
+            "/api/v1/abroad/login",
+            &PinLogin {
+                codice_fiscale: cf,
+                pin: ABROAD_NEW_PIN,
+            },
+        )
+        .await?;
+    let asked: ApprovalCreated = serde_json::from_value(again["approval"].clone())
+        .map_err(|_| input("the PIN login did not ask the enrolled phone"))?;
+    let origin = server.origin().as_string();
+    let me = approve_on_phone(
+        client,
+        &origin,
+        &browser,
+        &device.device_id,
+        &signer,
+        &asked,
+    )
+    .await?;
+    println!(
+        "[computer] Accesso effettuato con PIN + app / logged in with PIN + app: {}",
+        who(&me)
+    );
     Ok(())
+}
+
+/// §3 on both sides: the desktop shows `asked.number`, the phone lists its pending
+/// requests, shows the context, picks the number and approves; the desktop's poll then
+/// consumes the request. The session the desktop got.
+async fn approve_on_phone(
+    client: &CompanionClient,
+    origin: &str,
+    browser: &Browser,
+    device_id: &str,
+    signer: &Arc<SoftwareDeviceKey>,
+    asked: &ApprovalCreated,
+) -> Result<serde_json::Value, CliError> {
+    let (origin, device_id, signer) = (origin.to_owned(), device_id.to_owned(), signer.clone());
+    println!(
+        "[computer] apri l'app e scegli questo numero / pick this number in the app: {:02}",
+        asked.number
+    );
+    let pending = client
+        .pending_approvals(origin.clone(), device_id.clone(), signer.clone())
+        .await
+        .map_err(flow)?;
+    let approval = pending
+        .into_iter()
+        .find(|p| p.request_id == asked.request_id)
+        .ok_or_else(|| input("the approval request did not reach the phone"))?;
+    show_context(&approval.context);
+    let choices: Vec<String> = approval.choices.iter().map(|c| format!("{c:02}")).collect();
+    println!(
+        "[telefono] quale numero vedi sul computer? / which number does the computer show? {}",
+        choices.join("   ")
+    );
+    // The user reads the number off the desktop screen.
+    let picked = asked.number;
+    println!("[telefono] scelto {picked:02}, conferma con impronta o PIN del telefono → Autorizza");
+    client
+        .decide_approval(
+            approval,
+            device_id.clone(),
+            signer.clone(),
+            Decision::Approve,
+            Some(picked),
+        )
+        .await
+        .map_err(flow)?;
+    let status: ApprovalStatus = browser
+        .get(&format!(
+            "/api/v1/approvals/{}?after=pending",
+            asked.request_id
+        ))
+        .await?;
+    println!("[computer] stato / state: {}", status.state);
+    browser.get("/api/v1/session").await
 }
 
 /// How the phone approves a desktop QR.

@@ -26,8 +26,8 @@ fn assert_the_logins(stdout: &str) {
         .collect();
     assert_eq!(
         logins.len(),
-        5,
-        "phone, desktop QR by card, app approval, desktop QR by device key, PIN abroad:\n{stdout}"
+        6,
+        "phone, desktop QR by card, app approval, desktop QR by device key, PIN abroad, PIN + app:\n{stdout}"
     );
     for login in &logins[..4] {
         assert!(
@@ -52,11 +52,20 @@ fn assert_the_logins(stdout: &str) {
         "{stdout}"
     );
     // Residents abroad, after the main flows: the PIN issued, one half from each outbox,
-    // the first login leads to the forced change, then the new PIN logs in at level 1.
+    // the first login leads to the forced change, then the new PIN logs in at level 1; the
+    // phone enrolled there with a one-time code approves the next PIN login (level 2).
     assert!(
         logins[4].starts_with("[computer]")
             && logins[4].contains("con il PIN")
-            && logins[4].ends_with("MARIO ROSSI (RSSMRA80A01H501U), livello 1"),
+            && logins[4].contains("MARIO ROSSI (RSSMRA80A")
+            && logins[4].ends_with("livello 1"),
+        "{stdout}"
+    );
+    assert!(
+        logins[5].starts_with("[computer]")
+            && logins[5].contains("con PIN + app")
+            && logins[5].contains("MARIO ROSSI (RSSMRA80A")
+            && logins[5].ends_with("livello 2"),
         "{stdout}"
     );
     let abroad = &stdout[stdout
@@ -68,6 +77,11 @@ fn assert_the_logins(stdout: &str) {
         "ultime 8 per posta a Calle Florida 100, Buenos Aires",
         "primo accesso: scegli un PIN di 8 caratteri",
         "PIN cambiato",
+        "codice monouso",
+        "dispositivo registrato con il codice, senza carta",
+        "ora serve anche il telefono",
+        "which number does the computer show?",
+        "stato / state: consumed",
     ] {
         assert!(abroad.contains(step), "{step}:\n{stdout}");
     }
