@@ -1,7 +1,8 @@
 //! `cie-companion demo`: the three login flows end to end on this machine, through the same
 //! public API the phone app uses (`CompanionClient`), against the reference server started
 //! in this process on loopback (real TLS, pinned key, SQLite file), with the virtual CIE
-//! (or a real card on a desktop reader). It prints what each screen would show.
+//! (or a real card on a desktop reader), then the PIN login of residents abroad (issue 11).
+//! It prints what each screen would show.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -233,12 +234,255 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
             },
         )
         .await?;
+    let me = approve_on_phone(
+        &client,
+        &origin,
+        &browser,
+        &device.device_id,
+        &signer,
+        &asked,
+    )
+    .await?;
+    println!("[computer] Accesso effettuato / logged in: {}", who(&me));
+
+    println!(
+        "\n== 3b. QR dal computer approvato con la chiave del telefono, senza carta / desktop QR approved with the device key"
+    );
+    desktop_qr(
+        &client,
+        &server,
+        Approver::Device {
+            device_id: device.device_id.clone(),
+            signer,
+        },
+    )
+    .await?;
+
+    abroad(&server, &client, &database).await?;
+
+    println!(
+        "\nDemo completata: i tre flussi e l'accesso dei residenti all'estero sono riusciti / demo complete: the three flows and the residents-abroad login succeeded."
+    );
+    server.shutdown().await;
+    Ok(())
+}
+
+/// The PIN they choose at the forced change (policy: docs/abroad-pin.md).
+const ABROAD_NEW_PIN: &str = "K7W9X2QZ";
+
+/// `POST /api/v1/abroad/login` and `/pin` bodies (borrowed: no extra copy of a PIN).
+#[derive(serde::Serialize)]
+struct PinLogin<'a> {
+    codice_fiscale: &'a str,
+    pin: &'a str,
+}
+
+#[derive(serde::Serialize)]
+struct PinChange<'a> {
+    codice_fiscale: &'a str,
+    old_pin: &'a str,
+    new_pin: &'a str,
+}
+
+/// A codice fiscale for the demo's resident abroad, MARIO ROSSI born in January 1980: the
+/// day and place digits random (a kept database gets a new account each run, without the phone of an
+/// earlier run on it), the check letter the one that validates.
+fn abroad_cf() -> Result<String, CliError> {
+    let mut r = [0u8; 3];
+    getrandom::fill(&mut r).map_err(|e| input(format!("randomness: {e}")))?;
+    let day = 1 + r[0] % 28;
+    let place = u16::from_le_bytes([r[1], r[2]]) % 1000;
+    (b'A'..=b'Z')
+        .map(|c| format!("RSSMRA80A{day:02}H{place:03}{}", char::from(c)))
+        .find(|cf| companion_server::abroad::validate_cf(cf).is_ok())
+        .ok_or_else(|| input("no check letter"))
+}
+
+/// Residents abroad (issue 11): the operator issues a PIN (in process, the store API), the
+/// delivery hook reads one half from each outbox, the desktop does the first login, the
+/// forced change and a login with the new PIN (level 1); there the page offers to enrol
+/// the phone with a one-time code, and the next PIN login needs the phone's approval
+/// (level 2). Should a kept database have the account, its PIN is reset instead.
+async fn abroad(
+    server: &RunningServer,
+    client: &CompanionClient,
+    database: &str,
+) -> Result<(), CliError> {
+    use companion_server::abroad::{IssueRequest, OperatorError, issue_pin};
+    use companion_server::store::{AbroadStore, AuditEntry, Channel, SqlStore};
+    let cf = abroad_cf()?;
+    let cf = cf.as_str();
+
+    println!(
+        "\n== 4. Residenti all'estero: codice fiscale + PIN / residents abroad: tax code + PIN"
+    );
+    let store = SqlStore::connect(database)
+        .await
+        .map_err(|e| input(format!("database: {e}")))?;
+    let mut req = IssueRequest {
+        codice_fiscale: cf.into(),
+        email: Some("mario.rossi@example.org".into()),
+        address: Some("Calle Florida 100, Buenos Aires".into()),
+        given_name: "MARIO".into(),
+        surname: "ROSSI".into(),
+    };
+    let issued = match issue_pin(&store, &req, false, "demo", now()).await {
+        Err(OperatorError::Exists) => {
+            println!(
+                "[operatore] account già presente: ripristino del PIN / account exists: PIN reset"
+            );
+            req.email = None;
+            req.address = None;
+            issue_pin(&store, &req, true, "demo", now()).await
+        }
+        other => other,
+    };
+    issued.map_err(|e| input(format!("PIN issue: {e}")))?;
+    println!("[operatore] PIN di 16 caratteri emesso / 16-character PIN issued for {cf}");
+    let mut initial = Zeroizing::new(String::new());
+    for (channel, it, en) in [
+        (Channel::Digital, "prime 8 per e-mail", "first 8 by e-mail"),
+        (Channel::Postal, "ultime 8 per posta", "last 8 by post"),
+    ] {
+        let item = store
+            .abroad_outbox(channel)
+            .await
+            .map_err(|e| input(format!("outbox: {e}")))?
+            .into_iter()
+            .filter(|i| i.codice_fiscale == cf)
+            .max_by_key(|i| i.id)
+            .ok_or_else(|| input("no PIN half in the outbox"))?;
+        initial.push_str(item.half.expose());
+        let audit = AuditEntry::new(
+            "abroad_outbox_ack",
+            &format!("{} {}", channel.as_str(), item.id),
+            "ok",
+            "demo",
+        );
+        store
+            .abroad_ack(channel, item.id, &audit, now())
+            .await
+            .map_err(|e| input(format!("outbox: {e}")))?;
+        println!(
+            "[consegna] {it} a {} / {en}: ******** (consegnata, cancellata / delivered, erased)",
+            item.recipient
+        );
+    }
+
+    let browser = Browser::new(server)?;
+    println!("[computer] codice fiscale {cf} + PIN di 16 caratteri (primo accesso / first login)");
+    let first: serde_json::Value = browser
+        .post(
+            "/api/v1/abroad/login",
+            &PinLogin {
+                codice_fiscale: cf,
+                pin: &initial,
+            },
+        )
+        .await?;
+    if first["pin_change_required"] != serde_json::Value::Bool(true) {
+        return Err(input("the initial PIN did not lead to the forced change"));
+    }
+    println!(
+        "[computer] primo accesso: scegli un PIN di 8 caratteri / first login: choose an 8-character PIN"
+    );
+    let _: serde_json::Value = browser
+        .post(
+            "/api/v1/abroad/pin",
+            &PinChange {
+                codice_fiscale: cf,
+                old_pin: &initial,
+                new_pin: ABROAD_NEW_PIN,
+            },
+        )
+        .await?;
+    println!("[computer] PIN cambiato / PIN changed: ********");
+    let _: serde_json::Value = browser
+        .post(
+            "/api/v1/abroad/login",
+            &PinLogin {
+                codice_fiscale: cf,
+                pin: ABROAD_NEW_PIN,
+            },
+        )
+        .await?;
+    let me: serde_json::Value = browser.get("/api/v1/session").await?;
+    println!(
+        "[computer] Accesso effettuato con il PIN / logged in with the PIN: {}",
+        who(&me)
+    );
+
+    println!("[computer] \"Registra il telefono\": codice monouso / one-time enrolment code");
+    let enrol: serde_json::Value = browser.post("/api/v1/abroad/enrol", &()).await?;
+    let code = enrol["code"]
+        .as_str()
+        .ok_or_else(|| input("no enrolment code"))?;
+    print_qr(code)?;
+    let signer = Arc::new(SoftwareDeviceKey::generate());
+    let device = client
+        .enroll_device_with_code(
+            server.origin().as_string(),
+            scan_like_a_camera(code)?,
+            signer.clone(),
+            "cie-companion demo (estero)".into(),
+        )
+        .await
+        .map_err(flow)?;
+    println!(
+        "[telefono] dispositivo registrato con il codice, senza carta / enrolled with the code, no card: {} {} (id {})",
+        device.identity.given_name, device.identity.surname, device.device_id
+    );
+
+    println!(
+        "[computer] di nuovo codice fiscale + PIN: ora serve anche il telefono / PIN again: now the phone too"
+    );
+    let browser = Browser::new(server)?;
+    let again: serde_json::Value = browser
+        .post(
+            "/api/v1/abroad/login",
+            &PinLogin {
+                codice_fiscale: cf,
+                pin: ABROAD_NEW_PIN,
+            },
+        )
+        .await?;
+    let asked: ApprovalCreated = serde_json::from_value(again["approval"].clone())
+        .map_err(|_| input("the PIN login did not ask the enrolled phone"))?;
+    let origin = server.origin().as_string();
+    let me = approve_on_phone(
+        client,
+        &origin,
+        &browser,
+        &device.device_id,
+        &signer,
+        &asked,
+    )
+    .await?;
+    println!(
+        "[computer] Accesso effettuato con PIN + app / logged in with PIN + app: {}",
+        who(&me)
+    );
+    Ok(())
+}
+
+/// §3 on both sides: the desktop shows `asked.number`, the phone lists its pending
+/// requests, shows the context, picks the number and approves; the desktop's poll then
+/// consumes the request. The session the desktop got.
+async fn approve_on_phone(
+    client: &CompanionClient,
+    origin: &str,
+    browser: &Browser,
+    device_id: &str,
+    signer: &Arc<SoftwareDeviceKey>,
+    asked: &ApprovalCreated,
+) -> Result<serde_json::Value, CliError> {
+    let (origin, device_id, signer) = (origin.to_owned(), device_id.to_owned(), signer.clone());
     println!(
         "[computer] apri l'app e scegli questo numero / pick this number in the app: {:02}",
         asked.number
     );
     let pending = client
-        .pending_approvals(origin.clone(), device.device_id.clone(), signer.clone())
+        .pending_approvals(origin.clone(), device_id.clone(), signer.clone())
         .await
         .map_err(flow)?;
     let approval = pending
@@ -257,7 +501,7 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
     client
         .decide_approval(
             approval,
-            device.device_id.clone(),
+            device_id.clone(),
             signer.clone(),
             Decision::Approve,
             Some(picked),
@@ -271,27 +515,7 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
         ))
         .await?;
     println!("[computer] stato / state: {}", status.state);
-    let me: serde_json::Value = browser.get("/api/v1/session").await?;
-    println!("[computer] Accesso effettuato / logged in: {}", who(&me));
-
-    println!(
-        "\n== 3b. QR dal computer approvato con la chiave del telefono, senza carta / desktop QR approved with the device key"
-    );
-    desktop_qr(
-        &client,
-        &server,
-        Approver::Device {
-            device_id: device.device_id.clone(),
-            signer,
-        },
-    )
-    .await?;
-
-    println!(
-        "\nDemo completata: i tre flussi sono riusciti / demo complete: the three flows succeeded."
-    );
-    server.shutdown().await;
-    Ok(())
+    browser.get("/api/v1/session").await
 }
 
 /// How the phone approves a desktop QR.

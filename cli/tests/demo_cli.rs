@@ -19,17 +19,17 @@ fn demo(extra: &[&str]) -> (bool, String, String) {
     )
 }
 
-fn assert_three_logins(stdout: &str) {
+fn assert_the_logins(stdout: &str) {
     let logins: Vec<&str> = stdout
         .lines()
         .filter(|l| l.contains("Accesso effettuato"))
         .collect();
     assert_eq!(
         logins.len(),
-        4,
-        "phone, desktop QR by card, app approval, desktop QR by device key:\n{stdout}"
+        6,
+        "phone, desktop QR by card, app approval, desktop QR by device key, PIN abroad, PIN + app:\n{stdout}"
     );
-    for login in &logins {
+    for login in &logins[..4] {
         assert!(
             login.contains("MARIA TESTER (TSTTST80A01H501X), livello"),
             "{stdout}"
@@ -50,6 +50,44 @@ fn assert_three_logins(stdout: &str) {
     assert!(
         logins[3].starts_with("[computer]") && logins[3].ends_with("livello 2"),
         "{stdout}"
+    );
+    // Residents abroad, after the main flows: the PIN issued, one half from each outbox,
+    // the first login leads to the forced change, then the new PIN logs in at level 1; the
+    // phone enrolled there with a one-time code approves the next PIN login (level 2).
+    assert!(
+        logins[4].starts_with("[computer]")
+            && logins[4].contains("con il PIN")
+            && logins[4].contains("MARIO ROSSI (RSSMRA80A")
+            && logins[4].ends_with("livello 1"),
+        "{stdout}"
+    );
+    assert!(
+        logins[5].starts_with("[computer]")
+            && logins[5].contains("con PIN + app")
+            && logins[5].contains("MARIO ROSSI (RSSMRA80A")
+            && logins[5].ends_with("livello 2"),
+        "{stdout}"
+    );
+    let abroad = &stdout[stdout
+        .find("== 4. Residenti all'estero")
+        .unwrap_or_else(|| panic!("no residents-abroad step:\n{stdout}"))..];
+    for step in [
+        "PIN di 16 caratteri emesso",
+        "prime 8 per e-mail a mario.rossi@example.org",
+        "ultime 8 per posta a Calle Florida 100, Buenos Aires",
+        "primo accesso: scegli un PIN di 8 caratteri",
+        "PIN cambiato",
+        "codice monouso",
+        "dispositivo registrato con il codice, senza carta",
+        "ora serve anche il telefono",
+        "which number does the computer show?",
+        "stato / state: consumed",
+    ] {
+        assert!(abroad.contains(step), "{step}:\n{stdout}");
+    }
+    assert!(
+        !abroad.contains("K7W9X2QZ"),
+        "the new PIN is not shown: {stdout}"
     );
     // Registration first (virtual card): the chip's data shown, then the server's verdict
     // (a database that saw this card before says so, and the demo goes on).
@@ -101,7 +139,7 @@ fn assert_three_logins(stdout: &str) {
 fn demo_runs_the_three_flows_on_sqlite() {
     let (ok, stdout, stderr) = demo(&[]);
     assert!(ok, "{stdout}\n{stderr}");
-    assert_three_logins(&stdout);
+    assert_the_logins(&stdout);
     // A fresh database: the registration made the identity every login then reaches.
     assert!(stdout.contains("identità nuova"), "{stdout}");
 }
@@ -114,7 +152,7 @@ fn the_demo_runs_twice_on_one_database() {
     assert!(ok, "{stdout}\n{stderr}");
     let (ok, stdout, stderr) = demo(&["--database", &url]);
     assert!(ok, "{stdout}\n{stderr}");
-    assert_three_logins(&stdout);
+    assert_the_logins(&stdout);
     assert!(stdout.contains("carta già registrata"), "{stdout}");
 }
 
@@ -130,7 +168,7 @@ fn demo_runs_the_three_flows_on_postgresql() {
     };
     let (ok, stdout, stderr) = demo(&["--database", &url]);
     assert!(ok, "{stdout}\n{stderr}");
-    assert_three_logins(&stdout);
+    assert_the_logins(&stdout);
     assert!(
         !stdout.contains(":cie@"),
         "the database password is not shown: {stdout}"

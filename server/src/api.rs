@@ -855,6 +855,19 @@ async fn approve_with_device(
     }
 }
 
+/// A device's name (at most 64 characters) and its P-256 key (SEC1 uncompressed, on the
+/// curve): the key's bytes.
+fn checked_device_key(name: &str, key_b64: &str) -> Result<Vec<u8>, Refusal> {
+    if name.chars().count() > 64 {
+        return Err(bad_field("device_name"));
+    }
+    let key = unb64(key_b64).ok_or_else(|| bad_field("device_key"))?;
+    if key.len() != 65 || p256::ecdsa::VerifyingKey::from_sec1_bytes(&key).is_err() {
+        return Err(bad_field("device_key"));
+    }
+    Ok(key)
+}
+
 /// `POST /api/v1/devices`: the card vouches for a device key.
 async fn enroll_device(
     State(s): State<AppState>,
@@ -865,14 +878,7 @@ async fn enroll_device(
     let client = peer.ip().to_string();
     let subject = req.challenge_id.as_str();
     let checked = async {
-        if req.device_name.chars().count() > 64 {
-            return Err(bad_field("device_name"));
-        }
-        let key = unb64(&req.device_key).ok_or_else(|| bad_field("device_key"))?;
-        // SEC1 uncompressed, on the curve.
-        if key.len() != 65 || p256::ecdsa::VerifyingKey::from_sec1_bytes(&key).is_err() {
-            return Err(bad_field("device_key"));
-        }
+        let key = checked_device_key(&req.device_name, &req.device_key)?;
         let c = s.0.store.challenge(&req.challenge_id).await?;
         let c = check_challenge(c, ChallengePurpose::DeviceEnroll, None, now)?;
         let statement = CardStatement::DeviceEnroll {

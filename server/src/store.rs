@@ -593,6 +593,36 @@ impl SqlStore {
         self.pool.begin().await
     }
 
+    /// Store a device key for `identity`, audit (`<device id> <identity id>`) and commit.
+    async fn insert_device(
+        mut tx: Tx,
+        identity: Identity,
+        device_id: &str,
+        public_key: &[u8],
+        name: &str,
+        audit: &AuditEntry,
+        now: u64,
+    ) -> Result<Option<Identity>> {
+        query(
+            "INSERT INTO devices (id, identity_id, public_key, name, created)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(device_id)
+        .bind(&identity.id)
+        .bind(public_key.to_vec())
+        .bind(name)
+        .bind(ts(now))
+        .execute(&mut tx)
+        .await?;
+        let entry = AuditEntry {
+            subject: format!("{device_id} {}", identity.id),
+            ..audit.clone()
+        };
+        Self::write_audit(&mut tx, &entry, now).await?;
+        tx.commit().await?;
+        Ok(Some(identity))
+    }
+
     async fn write_audit(conn: &mut Tx, e: &AuditEntry, now: u64) -> Result<()> {
         query("INSERT INTO audit (at, kind, subject, outcome, client) VALUES ($1, $2, $3, $4, $5)")
             .bind(ts(now))
@@ -1142,24 +1172,7 @@ impl Store for SqlStore {
             return Ok(None);
         }
         let identity = Self::map_identity(&mut tx, card, now).await?;
-        query(
-            "INSERT INTO devices (id, identity_id, public_key, name, created)
-             VALUES ($1, $2, $3, $4, $5)",
-        )
-        .bind(device_id)
-        .bind(&identity.id)
-        .bind(public_key.to_vec())
-        .bind(name)
-        .bind(ts(now))
-        .execute(&mut tx)
-        .await?;
-        let entry = AuditEntry {
-            subject: format!("{device_id} {}", identity.id),
-            ..audit.clone()
-        };
-        Self::write_audit(&mut tx, &entry, now).await?;
-        tx.commit().await?;
-        Ok(Some(identity))
+        Self::insert_device(tx, identity, device_id, public_key, name, audit, now).await
     }
 
     async fn device(&self, device_id: &str) -> Result<Option<(Identity, Vec<u8>)>> {

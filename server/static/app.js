@@ -16,9 +16,9 @@
   }
 
   function show(step) {
-    for (const s of ["step-qr", "step-app", "step-otp", "step-code", "step-done"]) {
-      // The app and code logins sit beside the QR.
-      $(s).hidden = s !== step && !((s === "step-app" || s === "step-otp") && step === "step-qr");
+    const beside = ["step-app", "step-otp", "step-pin"]; // the other logins sit beside the QR
+    for (const s of ["step-qr", "step-app", "step-otp", "step-pin", "step-code", "step-done"]) {
+      $(s).hidden = s !== step && !(beside.includes(s) && step === "step-qr");
     }
   }
 
@@ -125,6 +125,7 @@
       approvalGen += 1;
       state = "consumed";
       $("who").textContent = r.json.identity.given_name + " " + r.json.identity.surname;
+      showLevel(r.json.level);
       show("step-done");
       say("");
       return;
@@ -147,6 +148,7 @@
   // §3: number matching with the enrolled phone.
   const APPROVALS = "/api/v1/approvals";
   let approvalGen = 0; // a poll for an older request stops when a new one is made
+  let viaPin = false; // the pending request followed a right PIN (factors: PIN + app)
 
   function endApproval() {
     $("app-wait").hidden = true;
@@ -169,6 +171,7 @@
       return;
     }
     approvalGen += 1;
+    viaPin = false;
     $("number").textContent = String(r.json.number);
     $("app-wait").hidden = false;
     say("Apri l'app sul telefono e scegli il numero mostrato qui.",
@@ -225,6 +228,10 @@
       const r = await api("GET", "/api/v1/session");
       if (r.ok) {
         $("who").textContent = r.json.identity.given_name + " " + r.json.identity.surname;
+        showLevel(r.json.level);
+        $("factors").textContent = viaPin
+          ? "Fattori attivi: PIN + app — Active factors: PIN + app"
+          : "Fattori attivi: app — Active factors: app";
       }
     } catch (_) { /* the session exists; the name is only a courtesy */ }
     show("step-done");
@@ -250,6 +257,7 @@
       clearTimeout(rotateTimer);
       state = "consumed";
       $("who").textContent = r.json.identity.given_name + " " + r.json.identity.surname;
+      showLevel(r.json.level);
       show("step-done");
       say("");
       return;
@@ -267,7 +275,197 @@
     say(it, en);
   }
 
+  // The session's assurance level, as the server reports it to the service.
+  const LEVELS = {
+    1: ["1 (PIN)", "1 (PIN)"],
+    2: ["2 (telefono registrato)", "2 (enrolled phone)"],
+    3: ["3 (CIE)", "3 (CIE)"],
+  };
+
+  function showLevel(level) {
+    const l = LEVELS[level];
+    $("level").textContent = l ? "Livello di accesso " + l[0] + " — Assurance level " + l[1] : "";
+  }
+
+  // Residents abroad (docs/abroad-pin.md): codice fiscale + PIN, the forced change at the
+  // first login. The check here only spares a round trip: the server's is authoritative.
+  const CF_ODD = [1, 0, 5, 7, 9, 13, 15, 17, 19, 21, 2, 4, 18, 20, 11, 3, 6, 8, 12, 14, 16, 10, 22, 25, 24, 23];
+  const CF_FORMAT = /^[A-Z]{6}[0-9LMNPQRSTUV]{2}[ABCDEHLMPRST][0-9LMNPQRSTUV]{2}[A-Z][0-9LMNPQRSTUV]{3}[A-Z]$/;
+
+  function cfProblem(cf) {
+    const digit = (c) => (c >= "0" && c <= "9" ? c.charCodeAt(0) - 48 : "LMNPQRSTUV".indexOf(c));
+    const day = digit(cf[9]) * 10 + digit(cf[10]);
+    if (!CF_FORMAT.test(cf) || !((day >= 1 && day <= 31) || (day >= 41 && day <= 71))) {
+      return ["Il codice fiscale ha 16 caratteri (lettere e cifre): controlla di averlo scritto per intero.",
+        "The codice fiscale has 16 characters (letters and digits): check that you typed it in full."];
+    }
+    let sum = 0;
+    for (let i = 0; i < 15; i++) {
+      const c = cf.charCodeAt(i);
+      const v = c <= 57 ? c - 48 : c - 65;
+      sum += i % 2 === 0 ? CF_ODD[v] : v;
+    }
+    if (cf.charCodeAt(15) !== 65 + (sum % 26)) {
+      return ["L'ultima lettera del codice fiscale non corrisponde: controlla di averlo digitato correttamente.",
+        "The codice fiscale's last letter does not match: check that you typed it correctly."];
+    }
+    return null;
+  }
+
+  const clean = (v) => v.replace(/\s+/g, "").toUpperCase();
+
+  function refusal(e) {
+    let it = e.message_it || "Errore";
+    let en = e.message || "Error";
+    // The server's messages already say the seconds; the header-less case still gets them.
+    if (typeof e.retry_after === "number" && e.retry_after > 0 && !/\d/.test(it)) {
+      it += " Attendi " + e.retry_after + " s.";
+      en += " Wait " + e.retry_after + " s.";
+    }
+    say(it, en);
+  }
+
+  function pinLoggedIn(info) {
+    generation += 1; // the QR's poll stops
+    approvalGen += 1;
+    clearTimeout(rotateTimer);
+    state = "consumed";
+    $("who").textContent = info.identity.given_name + " " + info.identity.surname;
+    showLevel(info.level);
+    $("factors").textContent = "Fattori attivi: PIN — Active factors: PIN";
+    $("enrol").hidden = false; // the upgrade by the app
+    show("step-done");
+    say("");
+  }
+
+  // A right PIN of a holder with an enrolled phone: the phone approves (number matching),
+  // as for "Entra con l'app"; the session is then level 2.
+
+  function pinApproval(a) {
+    approvalGen += 1;
+    viaPin = true;
+    $("number").textContent = String(a.number);
+    $("app-wait").hidden = false;
+    say("PIN corretto: apri l'app sul telefono e scegli il numero mostrato qui.",
+      "Right PIN: open the app on your phone and pick the number shown here.");
+    pollApproval(a.request_id, approvalGen);
+  }
+
+  async function enrolStart() {
+    const r = await pinCall("/api/v1/abroad/enrol", {});
+    if (!r) return;
+    if (!r.ok) {
+      refusal(r.json || {});
+      return;
+    }
+    const img = document.createElement("img");
+    img.alt = "QR";
+    img.src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(r.json.qr_svg);
+    $("enrol-qr").replaceChildren(img);
+    $("enrol-code").textContent = r.json.code;
+    $("enrol-show").hidden = false;
+    say("");
+  }
+
+  async function pinCall(url, body) {
+    try {
+      return await api("POST", url, body);
+    } catch (_) {
+      say("Server non raggiungibile: riprova.", "Server unreachable: try again.");
+      return null;
+    }
+  }
+
+  async function pinLogin(ev) {
+    ev.preventDefault();
+    const cf = clean($("pin-cf").value);
+    const problem = cfProblem(cf);
+    if (problem) {
+      say(problem[0], problem[1]);
+      $("pin-cf").focus();
+      return;
+    }
+    const pin = clean($("pin").value);
+    if (!/^[A-Z0-9]{8}$|^[A-Z0-9]{16}$/.test(pin)) {
+      say("Il PIN ha 8 caratteri tra lettere e cifre (16 al primo accesso).",
+        "The PIN has 8 characters, letters and digits (16 at the first login).");
+      $("pin").focus();
+      return;
+    }
+    const r = await pinCall("/api/v1/abroad/login", { codice_fiscale: cf, pin });
+    if (!r) return;
+    if (!r.ok) {
+      $("pin").value = "";
+      refusal(r.json || {});
+      return;
+    }
+    if (r.json.pin_change_required) {
+      // The typed PIN stays in the field for the change (it is the old PIN).
+      $("pin-form").hidden = true;
+      $("pin-change-form").hidden = false;
+      say("Primo accesso: scegli il tuo nuovo PIN di 8 caratteri.",
+        "First login: choose your new 8-character PIN.");
+      $("new-pin").focus();
+      return;
+    }
+    $("pin").value = "";
+    if (r.json.approval) {
+      pinApproval(r.json.approval);
+      return;
+    }
+    pinLoggedIn(r.json);
+  }
+
+  async function pinChange(ev) {
+    ev.preventDefault();
+    const cf = clean($("pin-cf").value);
+    const oldPin = clean($("pin").value);
+    const newPin = clean($("new-pin").value);
+    if (newPin !== clean($("new-pin2").value)) {
+      say("I due nuovi PIN non coincidono: digitali di nuovo.", "The two new PINs differ: type them again.");
+      $("new-pin").value = "";
+      $("new-pin2").value = "";
+      $("new-pin").focus();
+      return;
+    }
+    const r = await pinCall("/api/v1/abroad/pin", { codice_fiscale: cf, old_pin: oldPin, new_pin: newPin });
+    if (!r) return;
+    if (!r.ok) {
+      const e = r.json || {};
+      refusal(e);
+      $("new-pin").value = "";
+      $("new-pin2").value = "";
+      if (e.error !== "bad_request") {
+        // The old PIN was refused (wrong, or a wait): start over from the login form.
+        $("pin").value = "";
+        $("pin-change-form").hidden = true;
+        $("pin-form").hidden = false;
+      }
+      return;
+    }
+    // Changed: log in with the new PIN at once.
+    $("pin").value = "";
+    $("new-pin").value = "";
+    $("new-pin2").value = "";
+    $("pin-change-form").hidden = true;
+    $("pin-form").hidden = false;
+    const l = await pinCall("/api/v1/abroad/login", { codice_fiscale: cf, pin: newPin });
+    if (!l) return;
+    if (!l.ok || l.json.pin_change_required) {
+      refusal(l.json || {});
+      return;
+    }
+    if (l.json.approval) {
+      pinApproval(l.json.approval);
+      return;
+    }
+    pinLoggedIn(l.json);
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    $("pin-form").addEventListener("submit", pinLogin);
+    $("pin-change-form").addEventListener("submit", pinChange);
+    $("enrol-start").addEventListener("click", enrolStart);
     $("code-form").addEventListener("submit", submitCode);
     $("app-form").addEventListener("submit", appLogin);
     $("otp-form").addEventListener("submit", otpLogin);

@@ -9,7 +9,7 @@ mod common;
 
 use std::sync::{Arc, Mutex, OnceLock};
 
-use common::{Harness, backends, pem_tls};
+use common::{Harness, backends, device_key, pem_tls, sqlite};
 use companion_server::Clock;
 use companion_server::abroad::{IssueRequest, LOCK_SECS, MAX_DELAY_SECS, delay_after, issue_pin};
 use companion_server::store::{AbroadStore, Channel, SqlStore};
@@ -21,6 +21,8 @@ const UNKNOWN_CF: &str = "BNCGVN75L41F205W";
 const NEW_PIN: &str = "K7W9X2QZ";
 const LOGIN: &str = "/api/v1/abroad/login";
 const CHANGE: &str = "/api/v1/abroad/pin";
+const ENROL: &str = "/api/v1/abroad/enrol";
+const BY_CODE: &str = "/api/v1/devices/by-code";
 
 /// Every log line of this test binary (all tests), as the server's tracing writes them.
 fn logs() -> Arc<Mutex<Vec<u8>>> {
@@ -552,4 +554,172 @@ fn operator_commands_issue_print_and_acknowledge() {
         .unwrap();
     let help = String::from_utf8(out.stdout).unwrap();
     assert!(help.contains("--listen") && help.contains("--abroad-per-minute"));
+}
+
+/// The desktop page offers codice fiscale + PIN beside the other logins, states the new PIN
+/// policy, and its script (no inline one) calls both endpoints.
+#[tokio::test]
+async fn the_page_offers_the_pin_login_and_states_the_policy() {
+    let db = sqlite();
+    let h = start(&db).await;
+    let get = |path: &'static str| {
+        let req = h.browser().get(h.url(path));
+        async move { req.send().await.unwrap().text().await.unwrap() }
+    };
+    let html = get("/").await;
+    for id in [
+        "id=\"pin-cf\"",
+        "id=\"pin\"",
+        "id=\"pin-login\"",
+        "id=\"pin-change-form\"",
+        "id=\"new-pin\"",
+        "id=\"level\"",
+    ] {
+        assert!(html.contains(id), "{id}");
+    }
+    assert!(html.contains("Residenti all'estero"));
+    assert!(html.contains("Residents abroad"));
+    // The policy, as `check_new_pin` enforces it.
+    for rule in [
+        "esattamente 8 caratteri",
+        "1234",
+        "codice fiscale",
+        "diverso",
+    ] {
+        assert!(html.contains(rule), "{rule}");
+    }
+    assert!(!html.contains("<script>"), "no inline script");
+    let js = get("/static/app.js").await;
+    assert!(js.contains(LOGIN) && js.contains(CHANGE));
+}
+
+/// The phone answers the pending request `id` with `number` (device-signed list, then a
+/// signed transcript), as the core does.
+async fn phone_approves(
+    h: &Harness,
+    device_id: &str,
+    key: &p256::ecdsa::SigningKey,
+    id: &str,
+    number: u8,
+) {
+    use cie_core::flows::wire::{ApprovalTranscript, Decision, TranscriptKind, b64};
+    use p256::ecdsa::Signature;
+    use p256::ecdsa::signature::Signer;
+    let phone = h.other_client();
+    let (iat, nonce) = (h.clock.now(), b64(&[7u8; 16]));
+    let signed: Signature = key.sign(&cie_core::flows::wire::pending_statement(
+        &h.origin, device_id, iat, &nonce,
+    ));
+    let body = json!({"device_id": device_id, "iat": iat, "nonce": nonce,
+        "signature": b64(&signed.to_bytes())});
+    let (s, list) = h.post(&phone, "/api/v1/approvals/pending", &body).await;
+    assert_eq!(s, 200, "{list}");
+    let item = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["request_id"] == id)
+        .unwrap_or_else(|| panic!("{id} not pending: {list}"));
+    let t = ApprovalTranscript {
+        v: 1,
+        iss: h.origin.clone(),
+        kind: TranscriptKind::Approval,
+        id: id.into(),
+        service: item["context"]["service"].as_str().unwrap().into(),
+        level: 2,
+        context_hash: item["context_hash"].as_str().unwrap().into(),
+        decision: Decision::Approve,
+        number: Some(number),
+        device_id: device_id.into(),
+        iat,
+        jti: b64(&[9u8; 16]),
+    };
+    let bytes = t.to_bytes();
+    let signed: Signature = key.sign(&bytes);
+    let body = json!({"transcript": b64(&bytes), "signature": b64(&signed.to_bytes())});
+    let (s, v) = h
+        .post(&phone, &format!("/api/v1/approvals/{id}/decision"), &body)
+        .await;
+    assert_eq!((s, &v), (200, &json!({"state": "approved"})));
+}
+
+/// A resident abroad has no card: a level-1 PIN session asks for a one-time code, the
+/// phone spends it with its key (once, within 2 minutes, the newest code only); from then
+/// on a right PIN opens no session by itself but a §3 request the phone approves (level 2).
+#[tokio::test]
+async fn a_phone_enrolled_from_a_pin_session_then_approves_pin_logins() {
+    for db in backends().await {
+        let h = start(&db).await;
+        account_with_new_pin(&h).await;
+        let browser = h.browser();
+        refused(h.post(&browser, ENROL, &json!({})).await, 404, "not_found");
+        let (s, v) = login(&h, &browser, CF, NEW_PIN).await;
+        assert_eq!((s, &v["level"]), (200, &json!(1)), "{v}");
+        let (s, first) = h.post(&browser, ENROL, &json!({})).await;
+        assert_eq!(s, 200, "{first}");
+        assert!(first["qr_svg"].as_str().unwrap().starts_with("<svg"));
+        assert_eq!(first["expires_at"], h.clock.now() + 120);
+        let (_, code) = h.post(&browser, ENROL, &json!({})).await;
+
+        let (key, public) = device_key(0x21);
+        let phone = h.other_client();
+        let spend = |c: &Value| json!({"code": c, "device_key": public, "device_name": "Pixel 8"});
+        // The newer code voided the first; a bad key is refused before the code is spent.
+        refused(
+            h.post(&phone, BY_CODE, &spend(&first["code"])).await,
+            404,
+            "not_found",
+        );
+        let bad = json!({"code": code["code"], "device_key": "AAAA", "device_name": "x"});
+        refused(h.post(&phone, BY_CODE, &bad).await, 400, "bad_request");
+        let (s, e) = h.post(&phone, BY_CODE, &spend(&code["code"])).await;
+        assert_eq!(s, 200, "{}: {e}", db.name);
+        assert_eq!(e["identity"]["codice_fiscale"], CF);
+        let device_id = e["device_id"].as_str().unwrap().to_owned();
+        // Single use.
+        refused(
+            h.post(&phone, BY_CODE, &spend(&code["code"])).await,
+            404,
+            "not_found",
+        );
+
+        // PIN + phone: the PIN alone opens no session.
+        let desk = h.other_client(); // a browser without the level-1 session
+        let (s, v) = login(&h, &desk, CF, NEW_PIN).await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["pin_change_required"], false);
+        assert!(
+            v.get("identity").is_none() && v.get("level").is_none(),
+            "{v}"
+        );
+        assert_eq!(h.get(&desk, "/api/v1/session").await.0, 404);
+        let id = v["approval"]["request_id"].as_str().unwrap().to_owned();
+        let number = u8::try_from(v["approval"]["number"].as_u64().unwrap()).unwrap();
+        phone_approves(&h, &device_id, &key, &id, number).await;
+        let (s, st) = h
+            .get(&desk, &format!("/api/v1/approvals/{id}?after=pending"))
+            .await;
+        assert_eq!((s, &st["state"]), (200, &json!("consumed")), "{st}");
+        let (s, me) = h.get(&desk, "/api/v1/session").await;
+        assert_eq!((s, &me["level"]), (200, &json!(2)), "{me}");
+        assert_eq!(me["identity"]["codice_fiscale"], CF);
+        // A wrong PIN still asks no phone.
+        refused(
+            login(&h, &h.browser(), CF, "K7W9X2QA").await,
+            401,
+            "wrong_code",
+        );
+
+        // A code lives 2 minutes.
+        let (_, late) = h.post(&browser, ENROL, &json!({})).await;
+        h.clock.advance(121);
+        let (_, other) = device_key(0x22);
+        let body = json!({"code": late["code"], "device_key": other, "device_name": "x"});
+        refused(h.post(&phone, BY_CODE, &body).await, 404, "not_found");
+
+        let audit = h.server().store().audit_log().await.unwrap();
+        for kind in ["abroad_enrol_code", "device_enroll_code"] {
+            assert!(audit.iter().any(|(k, _, _, _)| k == kind), "{kind}");
+        }
+    }
 }

@@ -62,7 +62,9 @@ def luma_of(png):
     return w, h, stride, bytes(plane)
 
 
-class DesktopQrInChromium(unittest.TestCase):
+class InChromium(unittest.TestCase):
+    """One server binary and one headless Chromium for the tests of a class."""
+
     @classmethod
     def setUpClass(cls):
         cls.server = Server()
@@ -76,6 +78,9 @@ class DesktopQrInChromium(unittest.TestCase):
         cls.browser.close()
         cls.pw.stop()
         cls.server.stop()
+
+
+class DesktopQrInChromium(InChromium):
 
     def open_page(self):
         # The server's certificate is self-signed: the browser is told to accept it, the

@@ -195,6 +195,26 @@ impl CompanionClient {
         }))
     }
 
+    /// Enrol `signer`'s key with the one-time code a desktop page showed after a PIN login
+    /// (residents abroad: no card); the code is spent.
+    pub async fn enroll_device_with_code(
+        &self,
+        origin: String,
+        code: String,
+        signer: Arc<dyn DeviceSigner>,
+        device_name: String,
+    ) -> Result<EnrolledDevice, FlowError> {
+        let origin = self.api.origin(&origin)?;
+        let enrolled =
+            device::enroll_with_code(&self.api, &origin, &code, signer.as_ref(), device_name)
+                .await?;
+        Ok(EnrolledDevice {
+            origin: origin.as_string(),
+            device_id: enrolled.device_id,
+            identity: enrolled.identity,
+        })
+    }
+
     /// The approval requests waiting for this device at `origin`.
     pub async fn pending_approvals(
         &self,

@@ -7,9 +7,9 @@ use super::login::{LoginProgress, PinEntry};
 use super::pairing::SharedStore;
 use super::step::{CardStep, StepError, path_id, random_id};
 use super::wire::{
-    self, ApprovalTranscript, CardStatement, ChallengePurpose, ChallengeRequest, Decision,
-    DecisionRequest, EnrollRequest, EnrollResponse, Origin, PendingApproval, PendingRequest,
-    TranscriptKind,
+    self, ApprovalTranscript, CardStatement, ChallengePurpose, ChallengeRequest, CodeEnrollRequest,
+    Decision, DecisionRequest, EnrollRequest, EnrollResponse, Origin, PendingApproval,
+    PendingRequest, TranscriptKind,
 };
 use crate::apdu::ApduChannel;
 use crate::applets::ias::secure::Randomness;
@@ -98,6 +98,29 @@ impl DeviceEnrollment {
         path_id(&enrolled.device_id)?;
         Ok(enrolled)
     }
+}
+
+/// Enrol this device's key with a one-time code the desktop page showed in a PIN session
+/// (residents abroad have no card to sign it; docs/abroad-pin.md). Never retried: the code
+/// is single use.
+pub async fn enroll_with_code(
+    api: &ApiClient,
+    origin: &Origin,
+    code: &str,
+    signer: &dyn DeviceSigner,
+    device_name: String,
+) -> Result<EnrollResponse, StepError> {
+    let (_, sec1) = device_public_key(signer)?;
+    let request = CodeEnrollRequest {
+        code: code.trim().to_owned(),
+        device_key: wire::b64(&sec1),
+        device_name,
+    };
+    let enrolled: EnrollResponse = api
+        .post(origin, "/api/v1/devices/by-code", &request, Retry::Never)
+        .await?;
+    path_id(&enrolled.device_id)?;
+    Ok(enrolled)
 }
 
 /// The answer of `POST /api/v1/approvals/pending`: a bare list or `{"pending": [...]}`

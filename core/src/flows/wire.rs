@@ -737,6 +737,29 @@ pub struct EnrollRequest {
     pub device_name: String,
 }
 
+/// `POST /api/v1/devices/by-code`: bind a device key to the holder of a one-time
+/// enrolment code the desktop page showed in a PIN session (residents abroad: no card).
+/// Debug hides the code.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CodeEnrollRequest {
+    /// The one-time code (base64url of 32 random bytes).
+    pub code: String,
+    /// The device's P-256 public key, SEC1 uncompressed (65 bytes, base64url).
+    pub device_key: String,
+    /// Shown in the account page.
+    pub device_name: String,
+}
+
+impl std::fmt::Debug for CodeEnrollRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CodeEnrollRequest")
+            .field("code", &"<hidden>")
+            .field("device_key", &self.device_key)
+            .field("device_name", &self.device_name)
+            .finish()
+    }
+}
+
 /// Enrolled.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct EnrollResponse {

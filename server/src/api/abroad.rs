@@ -15,33 +15,46 @@ use std::net::SocketAddr;
 use std::sync::OnceLock;
 
 use axum::extract::{ConnectInfo, State};
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use cie_core::flows::wire::{ErrorCode, b64};
+use cie_core::flows::wire::{
+    ApprovalCreated, CodeEnrollRequest, EnrollResponse, ErrorCode, b64, unb64,
+};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
+use super::approvals::open_request;
 use super::{
-    ApiJson, AppState, SESSION_COOKIE, SESSION_SECS, SessionInfo, hash, random_bytes, set_cookie,
+    ApiJson, AppState, SESSION_COOKIE, SESSION_SECS, SessionInfo, checked_device_key, cookie, hash,
+    random_bytes, set_cookie,
 };
 use crate::abroad::{
     PIN_LEVEL, Pin, check_new_pin, delay_after, dummy_hash, hash_pin, login_pin, validate_cf,
     verify_pin,
 };
 use crate::error::Refusal;
+use crate::random_id;
 use crate::store::{AbroadAccount, Attempt, AuditEntry, NewSession, cf_key};
 
 /// Login path.
 pub const LOGIN_PATH: &str = "/api/v1/abroad/login";
 /// PIN change path.
 pub const PIN_PATH: &str = "/api/v1/abroad/pin";
+/// One-time enrolment code for the phone (a logged-in browser).
+pub const ENROL_PATH: &str = "/api/v1/abroad/enrol";
+/// The phone spends the code with its device key.
+pub const DEVICE_BY_CODE_PATH: &str = "/api/v1/devices/by-code";
+/// Lifetime of an enrolment code, seconds.
+pub const ENROL_CODE_SECS: u64 = 120;
 
 pub(super) fn routes() -> Router<AppState> {
     Router::new()
         .route(LOGIN_PATH, post(login))
         .route(PIN_PATH, post(change_pin))
+        .route(ENROL_PATH, post(enrol_code))
+        .route(DEVICE_BY_CODE_PATH, post(enrol_device))
 }
 
 /// `POST /api/v1/abroad/login`.
@@ -53,11 +66,16 @@ pub struct AbroadLoginRequest {
     pub pin: Pin,
 }
 
-/// Its answer: a session, or the forced change first.
+/// Its answer: a session, the forced change first, or (an enrolled phone) its approval.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AbroadLoginResponse {
     /// The initial PIN was right: change it (`POST /api/v1/abroad/pin`), then log in.
     pub pin_change_required: bool,
+    /// The PIN was right and the holder has an enrolled phone: no session yet; the §3
+    /// request the phone must approve (number matching), polled at
+    /// `GET /api/v1/approvals/{request_id}` like "Entra con l'app" (level 2).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalCreated>,
     /// The session, when no change is required.
     #[serde(flatten, default, skip_serializing_if = "Option::is_none")]
     pub session: Option<SessionInfo>,
@@ -219,6 +237,7 @@ async fn check_pin(
 async fn login(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
     ApiJson(req): ApiJson<AbroadLoginRequest>,
 ) -> Result<Response, Refusal> {
     let client = peer.ip().to_string();
@@ -226,21 +245,39 @@ async fn login(
     let account = check_pin(&s, &cf, &req.pin, "abroad_login", &client).await?;
     let now = s.now();
     let audit = AuditEntry::new("abroad_login", &cf_key(&cf), "ok", &client);
-    if account.must_change {
-        let audit = audit.with_outcome("pin_change_required");
+    // The initial PIN opens nothing (change it first); nor does the PIN alone once a phone
+    // is enrolled (its approval, §3, opens the level-2 session).
+    let ask_phone = !account.must_change && s.0.store.has_device(&account.identity_id).await?;
+    if account.must_change || ask_phone {
+        let why = if ask_phone {
+            "approval_required"
+        } else {
+            "pin_change_required"
+        };
         if s.0
             .store
-            .abroad_success(&cf, &account.pin_hash, None, &audit, now)
+            .abroad_success(&cf, &account.pin_hash, None, &audit.with_outcome(why), now)
             .await?
             .is_none()
         {
             return Err(wrong_pin(0));
         }
-        return Ok(Json(AbroadLoginResponse {
-            pin_change_required: true,
+        let (approval, bind) = if ask_phone {
+            let (created, bind) = open_request(&s, &headers, peer, cf).await?;
+            (Some(created), bind)
+        } else {
+            (None, None)
+        };
+        let mut resp = Json(AbroadLoginResponse {
+            pin_change_required: account.must_change,
+            approval,
             session: None,
         })
-        .into_response());
+        .into_response();
+        if let Some(c) = bind {
+            resp.headers_mut().insert(header::SET_COOKIE, c);
+        }
+        return Ok(resp);
     }
     let token = random_bytes::<32>()?;
     let session = NewSession {
@@ -265,6 +302,7 @@ async fn login(
     };
     let mut resp = Json(AbroadLoginResponse {
         pin_change_required: false,
+        approval: None,
         session: Some(info),
     })
     .into_response();
@@ -305,5 +343,96 @@ async fn change_pin(
         changed: true,
         message: "PIN changed: log in with the new PIN.".into(),
         message_it: "PIN cambiato: accedi con il nuovo PIN.".into(),
+    }))
+}
+
+/// `POST /api/v1/abroad/enrol` answer: what the page shows the phone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct EnrolCode {
+    /// The one-time code (the app reads it from the QR or it is typed).
+    pub code: String,
+    /// The code as a QR (SVG).
+    pub qr_svg: String,
+    /// Unix seconds.
+    pub expires_at: u64,
+}
+
+/// A one-time code that enrols a phone for the logged-in holder (`cc_session`; a resident
+/// abroad has no card to vouch for the device key). Single use, [`ENROL_CODE_SECS`], only
+/// its SHA-256 stored, a new one voids the previous.
+async fn enrol_code(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Result<Json<EnrolCode>, Refusal> {
+    let now = s.now();
+    let not_in = || {
+        Refusal::with(
+            ErrorCode::NotFound,
+            "You are not logged in: log in with your PIN, then enrol the phone.",
+            "Non hai effettuato l'accesso: accedi con il PIN, poi registra il telefono.",
+        )
+    };
+    let token = cookie(&headers, SESSION_COOKIE)
+        .and_then(|t| unb64(&t))
+        .ok_or_else(not_in)?;
+    let (identity, _, _) =
+        s.0.store
+            .session(&hash(&token), now)
+            .await?
+            .ok_or_else(not_in)?;
+    let code = b64(&random_bytes::<32>()?);
+    let qr_svg = crate::page::qr_svg(&code).ok_or_else(|| Refusal::new(ErrorCode::Internal))?;
+    let expires = now + ENROL_CODE_SECS;
+    let audit = AuditEntry::new("abroad_enrol_code", "", "ok", &peer.ip().to_string());
+    s.0.store
+        .abroad_enrol_code(
+            &identity.id,
+            &b64(&hash(code.as_bytes())),
+            expires,
+            &audit,
+            now,
+        )
+        .await?;
+    tracing::info!(identity = %identity.id, "enrolment code issued");
+    Ok(Json(EnrolCode {
+        code,
+        qr_svg,
+        expires_at: expires,
+    }))
+}
+
+/// `POST /api/v1/devices/by-code`: the phone spends the code with its device key.
+async fn enrol_device(
+    State(s): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    ApiJson(req): ApiJson<CodeEnrollRequest>,
+) -> Result<Json<EnrollResponse>, Refusal> {
+    let key = checked_device_key(&req.device_name, &req.device_key)?;
+    let device_id = random_id::<16>()?;
+    let now = s.now();
+    let audit = AuditEntry::new("device_enroll_code", "", "ok", &peer.ip().to_string());
+    let identity =
+        s.0.store
+            .abroad_enrol_device(
+                &b64(&hash(req.code.as_bytes())),
+                &device_id,
+                &key,
+                &req.device_name,
+                &audit,
+                now,
+            )
+            .await?
+            .ok_or_else(|| {
+                Refusal::with(
+                    ErrorCode::NotFound,
+                    "Unknown, used or expired enrolment code: ask the page for a new one.",
+                    "Codice di registrazione sconosciuto, già usato o scaduto: chiedine uno nuovo alla pagina.",
+                )
+            })?;
+    tracing::info!(identity = %identity.id, device = %device_id, "device enrolled by code");
+    Ok(Json(EnrollResponse {
+        device_id,
+        identity,
     }))
 }

@@ -12,7 +12,7 @@ use std::net::SocketAddr;
 use axum::Json;
 use axum::Router;
 use axum::extract::{ConnectInfo, Path, Query, State};
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use cie_core::flows::wire::{
@@ -168,8 +168,6 @@ async fn create(
     headers: HeaderMap,
     ApiJson(req): ApiJson<ApprovalCreate>,
 ) -> Result<Response, Refusal> {
-    let now = s.now();
-    let client = peer.ip().to_string();
     let Some(codice_fiscale) = normalise_cf(&req.codice_fiscale) else {
         return Err(Refusal::with(
             ErrorCode::BadRequest,
@@ -177,13 +175,31 @@ async fn create(
             "Digita il tuo codice fiscale: 16 lettere e cifre.",
         ));
     };
+    let (body, bind) = open_request(&s, &headers, peer, codice_fiscale).await?;
+    let mut resp = Json(body).into_response();
+    if let Some(c) = bind {
+        resp.headers_mut().insert(header::SET_COOKIE, c);
+    }
+    Ok(resp)
+}
+
+/// A §3 request for `codice_fiscale` from this browser (rate-limited), and the binding
+/// cookie to set; also what a right PIN of an account with a phone leads to.
+pub(super) async fn open_request(
+    s: &AppState,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+    codice_fiscale: String,
+) -> Result<(ApprovalCreated, Option<HeaderValue>), Refusal> {
+    let now = s.now();
+    let client = peer.ip().to_string();
     // The same browser keeps its cookie, so a new request replaces its pending one.
-    let bind = cookie(&headers, BIND_COOKIE)
+    let bind = cookie(headers, BIND_COOKIE)
         .filter(|v| unb64_array::<32>(v).is_some())
         .map_or_else(random_id::<32>, Ok)?;
     let id = random_id::<16>()?;
     let (number, choices) = number_and_choices()?;
-    let ctx = desktop_context(&s, &headers, peer, 2, now);
+    let ctx = desktop_context(s, headers, peer, 2, now);
     let context_json =
         serde_json::to_string(&ctx).map_err(|_| Refusal::new(ErrorCode::Internal))?;
     let new = NewApproval {
@@ -211,11 +227,7 @@ async fn create(
         number,
         expires_at: new.expires,
     };
-    let mut resp = Json(body).into_response();
-    if let Some(c) = set_cookie(BIND_COOKIE, &bind, BIND_PATH, 3600) {
-        resp.headers_mut().insert(header::SET_COOKIE, c);
-    }
-    Ok(resp)
+    Ok((body, set_cookie(BIND_COOKIE, &bind, BIND_PATH, 3600)))
 }
 
 /// `POST /api/v1/approvals/pending` (phone, device-signed): a bare JSON array.

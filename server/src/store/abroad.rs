@@ -53,6 +53,12 @@ pub(super) const SCHEMA: &[&str] = &[
         recipient TEXT NOT NULL,
         half TEXT NOT NULL,
         created BIGINT NOT NULL)",
+    // One-time codes that enrol a phone from a PIN session (no card to sign it): the
+    // SHA-256 of the code, at most one live per identity.
+    "CREATE TABLE IF NOT EXISTS abroad_enrol_codes (
+        code_hash TEXT PRIMARY KEY,
+        identity_id TEXT NOT NULL REFERENCES identities (id),
+        expires BIGINT NOT NULL)",
 ];
 
 /// A delivery channel, each with its own outbox table.
@@ -242,6 +248,30 @@ pub trait AbroadStore: Send + Sync {
     ) -> Result<bool>;
     /// The throttle of a codice fiscale: (failures, next attempt allowed at).
     async fn abroad_throttle(&self, codice_fiscale: &str) -> Result<Option<(u32, u64)>>;
+    /// A one-time enrolment code for `identity_id` (its SHA-256), replacing the identity's
+    /// earlier one and dropping expired ones; audited.
+    async fn abroad_enrol_code(
+        &self,
+        identity_id: &str,
+        code_hash: &str,
+        expires: u64,
+        audit: &AuditEntry,
+        now: u64,
+    ) -> Result<()>;
+    /// Spend an enrolment code and store the device key for its identity, one transaction;
+    /// `None` when the code is unknown, used or expired (audited either way).
+    #[allow(clippy::too_many_arguments)]
+    async fn abroad_enrol_device(
+        &self,
+        code_hash: &str,
+        device_id: &str,
+        public_key: &[u8],
+        name: &str,
+        audit: &AuditEntry,
+        now: u64,
+    ) -> Result<Option<Identity>>;
+    /// Whether the identity has an enrolled device (then a PIN alone opens no session).
+    async fn has_device(&self, identity_id: &str) -> Result<bool>;
 }
 
 #[async_trait]
@@ -306,6 +336,14 @@ impl AbroadStore for SqlStore {
             )
             .bind(cf)
             .bind(i64::from(PIN_LEVEL))
+            .execute(&mut tx)
+            .await?;
+            // So do the phone enrolment codes those sessions asked for.
+            query(
+                "DELETE FROM abroad_enrol_codes WHERE identity_id =
+                     (SELECT identity_id FROM abroad_accounts WHERE codice_fiscale = $1)",
+            )
+            .bind(cf)
             .execute(&mut tx)
             .await?;
         } else {
@@ -550,6 +588,81 @@ impl AbroadStore for SqlStore {
             .rows_affected()
             == 1;
         Self::commit_cas(tx, done, audit, "not_found", now).await
+    }
+
+    async fn abroad_enrol_code(
+        &self,
+        identity_id: &str,
+        code_hash: &str,
+        expires: u64,
+        audit: &AuditEntry,
+        now: u64,
+    ) -> Result<()> {
+        let mut tx = self.begin().await?;
+        query("DELETE FROM abroad_enrol_codes WHERE identity_id = $1 OR expires <= $2")
+            .bind(identity_id)
+            .bind(ts(now))
+            .execute(&mut tx)
+            .await?;
+        query(
+            "INSERT INTO abroad_enrol_codes (code_hash, identity_id, expires) VALUES ($1, $2, $3)",
+        )
+        .bind(code_hash)
+        .bind(identity_id)
+        .bind(ts(expires))
+        .execute(&mut tx)
+        .await?;
+        Self::write_audit(&mut tx, &audit.for_identity(identity_id), now).await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn abroad_enrol_device(
+        &self,
+        code_hash: &str,
+        device_id: &str,
+        public_key: &[u8],
+        name: &str,
+        audit: &AuditEntry,
+        now: u64,
+    ) -> Result<Option<Identity>> {
+        let mut tx = self.begin().await?;
+        let row = query(
+            "SELECT i.id, i.codice_fiscale, i.given_name, i.surname
+             FROM abroad_enrol_codes c JOIN identities i ON i.id = c.identity_id
+             WHERE c.code_hash = $1 AND c.expires > $2",
+        )
+        .bind(code_hash)
+        .bind(ts(now))
+        .fetch_optional(&mut tx)
+        .await?;
+        // Spent by the delete, compare-and-set: of two posts of one code only one enrols.
+        let spent = row.is_some()
+            && query("DELETE FROM abroad_enrol_codes WHERE code_hash = $1")
+                .bind(code_hash)
+                .execute(&mut tx)
+                .await?
+                .rows_affected()
+                == 1;
+        let identity = match row {
+            Some(row) if spent => identity_from_row(&row)?,
+            _ => {
+                Self::write_audit(&mut tx, &audit.with_outcome("not_found"), now).await?;
+                tx.commit().await?;
+                return Ok(None);
+            }
+        };
+        Self::insert_device(tx, identity, device_id, public_key, name, audit, now).await
+    }
+
+    async fn has_device(&self, identity_id: &str) -> Result<bool> {
+        Ok(
+            query("SELECT 1 FROM devices WHERE identity_id = $1 LIMIT 1")
+                .bind(identity_id)
+                .fetch_optional(&self.pool)
+                .await?
+                .is_some(),
+        )
     }
 
     async fn abroad_throttle(&self, codice_fiscale: &str) -> Result<Option<(u32, u64)>> {
