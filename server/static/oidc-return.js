@@ -1,9 +1,14 @@
-// Back to a pending OpenID Connect authorization once the desktop login succeeded: the
-// login page is opened as /?return=/oidc/consent/<id>; only that same-origin path is
-// followed. Loaded by index.html; it watches the "done" step become visible.
+// Back to a pending OpenID Connect authorization: the login page is opened as
+// /?return=/oidc/consent/<id>&level=<n>, and only that same-origin path is followed. The
+// session cookie is SameSite=Strict, so it did not reach the consent page on the way in
+// from the service's site: if this browser's session already reaches the level, go back
+// at once (the request from this page carries the cookie); else when the login is done.
+// Loaded by index.html.
 (function () {
   "use strict";
-  const target = new URLSearchParams(window.location.search).get("return");
+  const q = new URLSearchParams(window.location.search);
+  const target = q.get("return");
+  const level = Number(q.get("level") || "3");
   if (!target || !/^\/oidc\/consent\/[A-Za-z0-9_-]{1,64}$/.test(target)) {
     return;
   }
@@ -15,7 +20,14 @@
     }
     return false;
   }
-  document.addEventListener("DOMContentLoaded", () => {
+  document.addEventListener("DOMContentLoaded", async () => {
+    try {
+      const r = await fetch("/api/v1/session", { credentials: "same-origin" });
+      if (r.ok && (await r.json()).level >= level) {
+        window.location.assign(target);
+        return;
+      }
+    } catch (_) { /* not logged in: log in below */ }
     const done = document.getElementById("step-done");
     if (!done || follow()) {
       return;

@@ -356,7 +356,16 @@ async fn authorization_code_flow_end_to_end() {
         assert_eq!(r.status(), 303);
         assert_eq!(
             location(&r),
-            format!("/?return={}", path.replace('/', "%2F"))
+            format!("/?return={}&level=1", path.replace('/', "%2F"))
+        );
+        let js = b.get(h.url("/static/oidc-return.js")).send().await.unwrap();
+        assert!(js.text().await.unwrap().contains("/api/v1/session"));
+        let page = b.get(h.url("/")).send().await.unwrap();
+        assert!(
+            page.text()
+                .await
+                .unwrap()
+                .contains("<script src=\"/static/oidc-return.js\"")
         );
         desktop_login(&h).await;
 

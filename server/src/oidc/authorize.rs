@@ -253,10 +253,12 @@ async fn session(s: &OidcState, headers: &HeaderMap) -> Option<(Identity, u8)> {
     }
 }
 
-/// To the login page, coming back to the consent page after.
-fn to_login(id: &str) -> Response {
+/// To the login page, coming back to the consent page after. `level` lets the page go
+/// straight back when the browser's session already reaches it (the session cookie is
+/// `SameSite=Strict`: it was not sent on the navigation that came from the client's site).
+fn to_login(id: &str, level: u8) -> Response {
     see_other(&format!(
-        "/?return={}",
+        "/?return={}&level={level}",
         pct(&format!("{CONSENT_PATH}/{id}"))
     ))
 }
@@ -271,10 +273,10 @@ async fn consent_get(
         Err(resp) => return resp,
     };
     let Some((identity, level)) = session(&s, &headers).await else {
-        return to_login(&id);
+        return to_login(&id, v.level);
     };
     if level < v.level {
-        return to_login(&id);
+        return to_login(&id, v.level);
     }
     let client = match s.client(&v.client_id).await {
         Ok(Some(c)) => c,
@@ -321,10 +323,10 @@ async fn consent_post(
         return error_page("this login request was started in another browser");
     }
     let Some((identity, level)) = session(&s, &headers).await else {
-        return to_login(&id);
+        return to_login(&id, v.level);
     };
     if level < v.level {
-        return to_login(&id);
+        return to_login(&id, v.level);
     }
     let accept = match form.decision.as_str() {
         "accept" => true,

@@ -108,7 +108,7 @@ impl ClientMetadata {
             return err("jwks: no signing key");
         }
         if self.encryption_key().is_none() {
-            return err("jwks: no RSA encryption key (use: enc) with a kid");
+            return err("jwks: no RSA encryption key: mark one `use: enc` (with a kid)");
         }
         if set.keys().iter().any(|k| k.key_id().is_none()) {
             return err("jwks: every key needs a kid");
@@ -122,22 +122,23 @@ impl ClientMetadata {
         JwkSet::from_bytes(bytes).map_err(|_| ClientError("jwks: not a JWK set".into()))
     }
 
-    /// The RSA key UserInfo is encrypted to (`use: enc`, or the only RSA key without `use`).
+    /// The RSA key UserInfo is encrypted to: the first with `use: enc`, else the only RSA
+    /// key without `use` (with two such keys, which one decrypts is not said: none).
     pub fn encryption_key(&self) -> Option<Jwk> {
         let set = self.jwk_set().ok()?;
-        let rsa = |k: &&Jwk| k.key_type() == "RSA" && k.key_id().is_some();
-        let key = set
+        let rsa: Vec<&Jwk> = set
             .keys()
             .into_iter()
-            .filter(rsa)
-            .find(|k| k.key_use() == Some("enc"))
-            .or_else(|| {
-                set.keys()
-                    .into_iter()
-                    .filter(rsa)
-                    .find(|k| k.key_use().is_none())
-            })?;
-        Some(key.clone())
+            .filter(|k| k.key_type() == "RSA" && k.key_id().is_some())
+            .collect();
+        if let Some(k) = rsa.iter().find(|k| k.key_use() == Some("enc")) {
+            return Some((*k).clone());
+        }
+        let unmarked: Vec<&&Jwk> = rsa.iter().filter(|k| k.key_use().is_none()).collect();
+        match unmarked.as_slice() {
+            [only] => Some((**only).clone()),
+            _ => None,
+        }
     }
 
     /// The name to show.
@@ -206,5 +207,42 @@ mod tests {
         );
         assert_eq!(origin_of("https://a b/"), None);
         assert_eq!(sector("https://rp.example:8443/oidc/rp"), "rp.example:8443");
+    }
+
+    /// UserInfo goes to the `use: enc` key; two unmarked RSA keys name none.
+    #[test]
+    fn encryption_key_is_never_guessed() {
+        let key = |kid: &str, use_: Option<&str>| {
+            let mut k = serde_json::json!({"kty": "RSA", "kid": kid, "e": "AQAB", "n": "sXch"});
+            if let Some(u) = use_ {
+                k["use"] = serde_json::json!(u);
+            }
+            k
+        };
+        let client = |keys: Vec<serde_json::Value>| {
+            ClientMetadata::new(
+                "https://rp",
+                vec!["https://rp/cb".into()],
+                serde_json::json!({"keys": keys}),
+            )
+        };
+        let kid = |c: ClientMetadata| {
+            c.encryption_key()
+                .and_then(|k| k.key_id().map(str::to_owned))
+        };
+        assert_eq!(
+            kid(client(vec![key("s", Some("sig")), key("e", Some("enc"))])).as_deref(),
+            Some("e")
+        );
+        assert_eq!(
+            kid(client(vec![key("s", Some("sig")), key("u", None)])).as_deref(),
+            Some("u")
+        );
+        assert_eq!(kid(client(vec![key("a", None), key("b", None)])), None);
+        assert!(
+            client(vec![key("a", None), key("b", None)])
+                .validate()
+                .is_err()
+        );
     }
 }

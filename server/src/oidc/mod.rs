@@ -9,6 +9,7 @@ mod authorize;
 pub mod claims;
 pub mod client;
 mod discovery;
+pub mod fuzzing;
 pub mod jwt;
 pub mod keys;
 mod page;
@@ -28,6 +29,7 @@ use crate::clock::Clock;
 use crate::store::{AuditEntry, SqlStore, StoreError};
 pub use client::ClientMetadata;
 pub use keys::OpKey;
+pub use token::{Assertion, AssertionError, check_assertion};
 
 /// `GET /.well-known/openid-configuration`.
 pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";

@@ -20,6 +20,9 @@ use super::jwt::{self, OneOrMany};
 use super::{OidcState, SKEW_SECS, TOKEN_PATH, TOKEN_SECS, USERINFO_PATH, acr};
 use crate::store::{AuditEntry, Redeemed};
 
+/// Longest client-assertion life accepted.
+pub const ASSERTION_MAX_SECS: u64 = 3600;
+
 /// `client_assertion_type` of `private_key_jwt`.
 pub const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 
@@ -99,7 +102,8 @@ pub fn check_assertion(
             "aud must include the token endpoint",
         ));
     }
-    if a.exp <= now || a.exp > now + 2 * SKEW_SECS {
+    // Generic clients (authlib) sign for an hour; the jti is remembered that long.
+    if a.exp <= now || a.exp > now + ASSERTION_MAX_SECS + SKEW_SECS {
         return Err(AssertionError::Invalid(
             "assertion expired or too long-lived",
         ));
