@@ -191,7 +191,7 @@ fn authz(h: &Harness, tweak: impl FnOnce(&mut Value)) -> Authz {
         "response_type": "code", "scope": "openid", "redirect_uri": REDIRECT,
         "state": state, "nonce": nonce,
         "code_challenge": challenge, "code_challenge_method": "S256",
-        "acr_values": format!("{SPID_L2} {SPID_L1}"), "prompt": "consent login",
+        "acr_values": format!("{SPID_L2} {SPID_L1}"), "prompt": "consent",
         "claims": {"userinfo": {"given_name": null, "family_name": null, FISCAL: {"essential": true}}},
     });
     tweak(&mut claims);
@@ -583,6 +583,23 @@ async fn refusals_after_login() {
         assert_eq!(s, 200, "{t}");
         let (_, id) = verify_op(t["id_token"].as_str().unwrap(), &jwks);
         assert_eq!(id["acr"], SPID_L2);
+
+        // prompt=login: the session predates the request, so a new login is asked
+        // (and the page must not go straight back); after it, consent.
+        let a = authz(&h, |c| c["prompt"] = json!("consent login"));
+        let path = location(&to_consent(&h, &b, &a).await);
+        let r = b.get(h.url(&path)).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        assert!(
+            location(&r).ends_with("&level=1&fresh=1"),
+            "{}",
+            location(&r)
+        );
+        h.clock.advance(1);
+        desktop_login(&h).await;
+        let r = b.get(h.url(&path)).send().await.unwrap();
+        assert_eq!(r.status(), 200);
+        set_session_level(&h, 2).await;
 
         // A client assertion for another audience: invalid_client.
         let a = authz(&h, |_| {});

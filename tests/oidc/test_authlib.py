@@ -149,7 +149,7 @@ class AuthlibClient(unittest.TestCase):
             "iat": now, "exp": now + 60, "response_type": "code", "scope": "openid profile",
             "redirect_uri": REDIRECT, "state": state, "nonce": nonce,
             "code_challenge": challenge, "code_challenge_method": "S256",
-            "acr_values": acr, "prompt": "consent login",
+            "acr_values": acr, "prompt": "consent",
             "claims": {"userinfo": {FISCAL: {"essential": True}}},
         }
         header = {"alg": "RS256", "kid": self.sign_jwk.kid}

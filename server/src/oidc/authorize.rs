@@ -239,26 +239,54 @@ async fn pending(s: &OidcState, id: &str) -> Result<(PendingRequest, Validated),
     Ok((p, v))
 }
 
-/// The browser's desktop session and its level, if any.
-async fn session(s: &OidcState, headers: &HeaderMap) -> Option<(Identity, u8)> {
+/// The browser's desktop session, if it serves `v`: the session's identity and level, or
+/// the way to the login page (none, too low a level, or `prompt=login` and the login is
+/// older than the request).
+async fn session(
+    s: &OidcState,
+    headers: &HeaderMap,
+    id: &str,
+    v: &Validated,
+) -> Result<(Identity, u8), Response> {
+    let fresh = v.prompt.iter().any(|p| p == "login");
+    let login = || to_login(id, v.level, fresh);
     let token = crate::api::cookie(headers, crate::api::SESSION_COOKIE)
-        .and_then(|t| cie_core::flows::wire::unb64(&t))?;
+        .and_then(|t| cie_core::flows::wire::unb64(&t))
+        .ok_or_else(login)?;
     let hash: [u8; 32] = Sha256::digest(token).into();
-    match Store::session(&*s.0.store, &hash, s.now()).await {
-        Ok(found) => found.map(|(identity, level, _)| (identity, level)),
+    let found = async {
+        let Some((identity, level, _)) = Store::session(&*s.0.store, &hash, s.now()).await? else {
+            return Ok(None);
+        };
+        // A login in a later second than the request.
+        let fresh_enough = !fresh
+            || s.0
+                .store
+                .oidc_session_created(&hash)
+                .await?
+                .is_some_and(|c| c > v.received);
+        Ok::<_, crate::store::StoreError>(
+            (level >= v.level && fresh_enough).then_some((identity, level)),
+        )
+    };
+    match found.await {
+        Ok(Some(found)) => Ok(found),
+        Ok(None) => Err(login()),
         Err(e) => {
             tracing::error!(error = %e, "session lookup failed");
-            None
+            Err(error_page("temporarily unavailable"))
         }
     }
 }
 
 /// To the login page, coming back to the consent page after. `level` lets the page go
 /// straight back when the browser's session already reaches it (the session cookie is
-/// `SameSite=Strict`: it was not sent on the navigation that came from the client's site).
-fn to_login(id: &str, level: u8) -> Response {
+/// `SameSite=Strict`: it was not sent on the navigation that came from the client's site),
+/// unless `fresh` (`prompt=login`) asks for a new login.
+fn to_login(id: &str, level: u8, fresh: bool) -> Response {
+    let fresh = if fresh { "&fresh=1" } else { "" };
     see_other(&format!(
-        "/?return={}&level={level}",
+        "/?return={}&level={level}{fresh}",
         pct(&format!("{CONSENT_PATH}/{id}"))
     ))
 }
@@ -272,12 +300,10 @@ async fn consent_get(
         Ok(p) => p,
         Err(resp) => return resp,
     };
-    let Some((identity, level)) = session(&s, &headers).await else {
-        return to_login(&id, v.level);
+    let (identity, _) = match session(&s, &headers, &id, &v).await {
+        Ok(found) => found,
+        Err(resp) => return resp,
     };
-    if level < v.level {
-        return to_login(&id, v.level);
-    }
     let client = match s.client(&v.client_id).await {
         Ok(Some(c)) => c,
         _ => return error_page("unknown client_id"),
@@ -322,12 +348,10 @@ async fn consent_post(
         .await;
         return error_page("this login request was started in another browser");
     }
-    let Some((identity, level)) = session(&s, &headers).await else {
-        return to_login(&id, v.level);
+    let (identity, level) = match session(&s, &headers, &id, &v).await {
+        Ok(found) => found,
+        Err(resp) => return resp,
     };
-    if level < v.level {
-        return to_login(&id, v.level);
-    }
     let accept = match form.decision.as_str() {
         "accept" => true,
         "refuse" => false,

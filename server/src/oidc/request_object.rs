@@ -144,6 +144,8 @@ pub struct Validated {
     pub prompt: Vec<String>,
     /// The object's `exp` (its nonce is remembered until then).
     pub exp: u64,
+    /// When we received it: with `prompt=login`, only a login after this counts.
+    pub received: u64,
 }
 
 fn words(s: &str) -> Vec<String> {
@@ -289,5 +291,6 @@ pub fn validate(
         claims: released,
         prompt,
         exp: c.exp,
+        received: now,
     })
 }

@@ -349,6 +349,16 @@ impl SqlStore {
             .transpose()
     }
 
+    /// When the session of a token hash was opened (for `prompt=login`).
+    pub async fn oidc_session_created(&self, token_hash: &[u8; 32]) -> Result<Option<u64>> {
+        query("SELECT created FROM sessions WHERE token_hash = $1")
+            .bind(token_hash.as_slice())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.try_get("created").map(un_ts))
+            .transpose()
+    }
+
     /// The latest registration attributes (JSON) of an identity, if it registered.
     pub async fn oidc_registration_attributes(&self, identity_id: &str) -> Result<Option<String>> {
         query(
