@@ -191,8 +191,8 @@ async fn authorization(s: OidcState, peer: SocketAddr, p: HttpParams) -> Respons
             expires: now + super::REQUEST_SECS,
             done: false,
         };
-        let audit =
-            AuditEntry::new("oidc_authorize", &id, "ok", &client_ip).for_identity(&v.client_id);
+        let subject = format!("{id} {}", v.client_id);
+        let audit = AuditEntry::new("oidc_authorize", &subject, "ok", &client_ip);
         s.0.store
             .oidc_put_request(&id, &pending, &audit, now)
             .await
