@@ -17,7 +17,7 @@
 #                    test (tests/pkcs11/run.sh)
 # plus the Kotlin compiler 2.4.20 from the npm package `kotlin-compiler` (ensure_kotlin).
 
-CIE_DEPS_CLI_PKGS=(libpcsclite-dev pcscd vsmartcard-vpcd cmake libclang-dev pkg-config)
+CIE_DEPS_CLI_PKGS=(libpcsclite-dev pcscd vsmartcard-vpcd cmake libclang-dev pkg-config libssl-dev)
 CIE_DEPS_ALL_PKGS=("${CIE_DEPS_CLI_PKGS[@]}" libjna-java junit5 openjdk-17-jdk-headless opensc libnss3-tools)
 CIE_KOTLIN_VERSION="${CIE_KOTLIN_VERSION:-2.4.20}"
 

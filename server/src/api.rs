@@ -64,7 +64,7 @@ pub const POLL_FALLBACK: Duration = Duration::from_secs(1);
 pub const SESSION_SECS: u64 = 8 * 3600;
 
 const BIND_COOKIE: &str = "cc_bind";
-const SESSION_COOKIE: &str = "cc_session";
+pub(crate) const SESSION_COOKIE: &str = "cc_session";
 
 /// `GET /api/v1/session` and the desktop's successful code.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -223,7 +223,7 @@ fn hash(bytes: &[u8]) -> [u8; 32] {
     Sha256::digest(bytes).into()
 }
 
-fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -234,7 +234,7 @@ fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|(_, v)| v.to_owned())
 }
 
-fn set_cookie(name: &str, value: &str, path: &str, max_age: u64) -> Option<HeaderValue> {
+pub(crate) fn set_cookie(name: &str, value: &str, path: &str, max_age: u64) -> Option<HeaderValue> {
     HeaderValue::from_str(&format!(
         "{name}={value}; HttpOnly; Secure; SameSite=Strict; Path={path}; Max-Age={max_age}"
     ))

@@ -20,6 +20,7 @@ pub mod clock;
 pub mod context;
 pub mod error;
 pub mod mtls;
+pub mod oidc;
 mod page;
 pub mod registration;
 pub mod store;
@@ -105,6 +106,8 @@ pub struct Config {
     /// Registration with the CIE: the CSCAs (and deviation lists) its documents must chain
     /// to. `None` (the default): registration is not offered.
     pub registration: Option<Arc<registration::RegistrationTrust>>,
+    /// The OpenID Provider (src/oidc); `None` (the default): not offered.
+    pub oidc: Option<oidc::OidcConfig>,
 }
 
 impl std::fmt::Debug for Config {
@@ -139,6 +142,7 @@ impl Config {
             mtls_listen: None,
             otp_key: None,
             registration: None,
+            oidc: None,
         }
     }
 }
@@ -275,7 +279,18 @@ pub async fn serve(config: Config, listener: TcpListener) -> Result<RunningServe
         None => None,
     };
     let state = api::AppState::new(store.clone(), verifier, origin.clone(), &config);
-    let app = api::router(state);
+    let mut app = api::router(state);
+    if let Some(oidc) = &config.oidc {
+        // issuer = the public origin exactly (no trailing slash).
+        let routes = oidc::router(
+            oidc,
+            store.clone(),
+            origin.to_string(),
+            config.clock.clone(),
+        )
+        .await?;
+        app = app.merge(routes);
+    }
     let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);
     let task = tokio::spawn(accept_loop(listener, acceptor, app, stop_rx));
     tracing::info!(%addr, %origin, pin = %material.spki_pin, "serving");

@@ -66,6 +66,10 @@ struct Args {
     /// it the OTP fallback is off.
     #[arg(long)]
     otp_key_file: Option<PathBuf>,
+    /// Serve the OpenID Provider, signing with this RSA key (PEM, PKCS#8); a new key is
+    /// written there (mode 0600) when the file does not exist.
+    #[arg(long)]
+    oidc_key: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,6 +77,38 @@ enum Command {
     /// Residents abroad: issue, reset and deliver PINs.
     #[command(subcommand)]
     Pin(PinCommand),
+    /// OpenID Provider: register relying parties.
+    #[command(subcommand)]
+    Oidc(OidcCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum OidcCommand {
+    /// Relying parties registered without a federation.
+    #[command(subcommand)]
+    Client(OidcClientCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum OidcClientCommand {
+    /// Register (or replace) a relying party.
+    Add {
+        /// Its client id, an https:// URL.
+        #[arg(long)]
+        client_id: String,
+        /// An exact redirect URI (repeatable).
+        #[arg(long = "redirect-uri", required = true)]
+        redirect_uri: Vec<String>,
+        /// Its public JWK set (JSON file): a signing key and an RSA `use: enc` key.
+        #[arg(long)]
+        jwks: PathBuf,
+        /// Name shown on the consent page.
+        #[arg(long)]
+        client_name: Option<String>,
+        /// Default: the server's --database.
+        #[arg(long)]
+        database: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -151,6 +187,10 @@ async fn main() -> std::process::ExitCode {
             logs.with_writer(std::io::stderr).init();
             run_pin(cmd, &args.database).await
         }
+        Some(Command::Oidc(cmd)) => {
+            logs.with_writer(std::io::stderr).init();
+            run_oidc(cmd, &args.database).await
+        }
         None => {
             logs.init();
             run(args).await
@@ -213,6 +253,12 @@ async fn run(args: Args) -> Result<(), ServerError> {
             "registration with the CIE offered"
         );
         config.registration = Some(Arc::new(trust));
+    }
+    if let Some(path) = &args.oidc_key {
+        let key = companion_server::oidc::OpKey::load_or_create(path)
+            .map_err(|e| ServerError::Config(format!("--oidc-key {}: {e}", path.display())))?;
+        tracing::info!(kid = key.kid(), "OpenID Provider offered");
+        config.oidc = Some(companion_server::oidc::OidcConfig::new(key));
     }
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
         config.tls = TlsSource::PemFiles { cert, key };
@@ -298,6 +344,27 @@ async fn run_pin(cmd: PinCommand, default_db: &str) -> Result<(), ServerError> {
             println!("{c} delivery {id} acknowledged and erased");
         }
     }
+    Ok(())
+}
+
+async fn run_oidc(cmd: OidcCommand, default_db: &str) -> Result<(), ServerError> {
+    let OidcCommand::Client(OidcClientCommand::Add {
+        client_id,
+        redirect_uri,
+        jwks,
+        client_name,
+        database,
+    }) = cmd;
+    let text = std::fs::read(&jwks)
+        .map_err(|e| ServerError::Config(format!("--jwks {}: {e}", jwks.display())))?;
+    let jwks_json = serde_json::from_slice(&text)
+        .map_err(|e| ServerError::Config(format!("--jwks {}: {e}", jwks.display())))?;
+    let mut client =
+        companion_server::oidc::ClientMetadata::new(&client_id, redirect_uri, jwks_json);
+    client.client_name = client_name;
+    let store = SqlStore::connect(database.as_deref().unwrap_or(default_db)).await?;
+    companion_server::oidc::register(&store, &client, "operator", SystemClock.now()).await?;
+    println!("client {client_id} registered");
     Ok(())
 }
 

@@ -26,6 +26,8 @@ pub use approvals::{
     NewDecision,
 };
 mod mtls;
+mod oidc;
+pub use oidc::{PendingRequest, Redeemed};
 mod otp;
 mod registrations;
 pub use otp::{NewOtpToken, OtpAttempt, OtpCheck, OtpStore, OtpSubject, otp_state_key};
@@ -577,6 +579,7 @@ impl SqlStore {
             .chain(otp::SCHEMA)
             .chain(registrations::SCHEMA)
             .chain(abroad::SCHEMA)
+            .chain(oidc::SCHEMA)
         {
             let sql = stmt
                 .replace("{blob}", blob)

@@ -1,0 +1,60 @@
+//! Discovery (OpenID Connect Discovery 1.0) with the profile's values (plain mode: no
+//! federation members yet), and the JWK set.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use super::{
+    AUTHORIZATION_PATH, JWKS_PATH, OidcState, TOKEN_PATH, USERINFO_PATH, acr, claims, client, jwt,
+};
+
+fn cacheable(body: serde_json::Value) -> Response {
+    let mut resp = Json(body).into_response();
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    resp
+}
+
+pub(super) async fn configuration(State(s): State<OidcState>) -> Response {
+    let mut claims_supported: Vec<&str> = vec!["sub"];
+    claims_supported.extend_from_slice(claims::SUPPORTED);
+    cacheable(json!({
+        "issuer": s.0.issuer,
+        "authorization_endpoint": s.url(AUTHORIZATION_PATH),
+        "token_endpoint": s.url(TOKEN_PATH),
+        "userinfo_endpoint": s.url(USERINFO_PATH),
+        "jwks_uri": s.url(JWKS_PATH),
+        "jwks": s.0.key.jwks(),
+        "scopes_supported": client::SCOPES,
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code"],
+        "acr_values_supported": acr::ACR_VALUES,
+        "subject_types_supported": ["pairwise"],
+        "code_challenge_methods_supported": ["S256"],
+        "token_endpoint_auth_methods_supported": ["private_key_jwt"],
+        "token_endpoint_auth_signing_alg_values_supported": jwt::CLIENT_SIGNING_ALGS,
+        "id_token_signing_alg_values_supported": ["RS256"],
+        "userinfo_signing_alg_values_supported": ["RS256"],
+        "userinfo_encryption_alg_values_supported": client::USERINFO_ENC_ALGS,
+        "userinfo_encryption_enc_values_supported": client::USERINFO_ENC_ENCS,
+        "request_object_signing_alg_values_supported": jwt::CLIENT_SIGNING_ALGS,
+        "request_authentication_methods_supported": {"authorization_endpoint": ["request_object"]},
+        "request_authentication_signing_alg_values_supported": jwt::CLIENT_SIGNING_ALGS,
+        "request_parameter_supported": true,
+        "request_uri_parameter_supported": false,
+        "claims_parameter_supported": true,
+        "claims_supported": claims_supported,
+        "authorization_response_iss_parameter_supported": true,
+        "prompt_values_supported": ["consent", "login"],
+    }))
+}
+
+pub(super) async fn jwks(State(s): State<OidcState>) -> Response {
+    cacheable(s.0.key.jwks())
+}

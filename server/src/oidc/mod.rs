@@ -1,0 +1,170 @@
+//! OpenID Provider under the Italian SPID/CIE OpenID Connect profile (issue 13), plain
+//! (non-federated) registration: discovery, JWKS, the authorization endpoint with signed
+//! request objects, consent, the token endpoint (`private_key_jwt`, PKCE S256) and a
+//! signed-then-encrypted UserInfo. Users log in through the existing desktop page; the
+//! session's level gives the `acr`.
+
+pub mod acr;
+mod authorize;
+pub mod claims;
+pub mod client;
+mod discovery;
+pub mod fuzzing;
+pub mod jwt;
+pub mod keys;
+mod page;
+pub mod request_object;
+mod token;
+mod userinfo;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::get;
+use ring::hmac;
+use zeroize::Zeroizing;
+
+use crate::clock::Clock;
+use crate::store::{AuditEntry, SqlStore, StoreError};
+pub use client::ClientMetadata;
+pub use keys::OpKey;
+pub use token::{Assertion, AssertionError, check_assertion};
+
+/// `GET /.well-known/openid-configuration`.
+pub const DISCOVERY_PATH: &str = "/.well-known/openid-configuration";
+/// The JWK set.
+pub const JWKS_PATH: &str = "/oidc/jwks.json";
+/// Authorization endpoint (GET or POST).
+pub const AUTHORIZATION_PATH: &str = "/oidc/authorization";
+/// Consent page of a pending request (`/oidc/consent/{id}`).
+pub const CONSENT_PATH: &str = "/oidc/consent";
+/// Token endpoint.
+pub const TOKEN_PATH: &str = "/oidc/token";
+/// UserInfo endpoint (GET or POST).
+pub const USERINFO_PATH: &str = "/oidc/userinfo";
+
+/// Request-object and client-assertion clock skew tolerated, and their longest life.
+pub const SKEW_SECS: u64 = 300;
+/// A pending authorization request waits this long for login and consent.
+pub const REQUEST_SECS: u64 = 600;
+/// Authorization code life.
+pub const CODE_SECS: u64 = 60;
+/// Access and ID token life.
+pub const TOKEN_SECS: u64 = 600;
+
+/// The provider's configuration.
+#[derive(Clone, Debug)]
+pub struct OidcConfig {
+    /// The signing key.
+    pub key: Arc<OpKey>,
+    /// Clients registered at start (tests; the CLI writes to the store instead).
+    pub clients: Vec<ClientMetadata>,
+}
+
+impl OidcConfig {
+    /// A configuration with `key` and no clients.
+    pub fn new(key: OpKey) -> Self {
+        Self {
+            key: Arc::new(key),
+            clients: Vec::new(),
+        }
+    }
+}
+
+/// Shared by the provider's handlers.
+#[derive(Clone)]
+pub(crate) struct OidcState(Arc<Inner>);
+
+struct Inner {
+    store: Arc<SqlStore>,
+    key: Arc<OpKey>,
+    issuer: String,
+    clock: Arc<dyn Clock>,
+    /// HMAC key of pairwise subjects (kept in the store: subjects outlive signing keys).
+    pairwise: hmac::Key,
+}
+
+impl OidcState {
+    fn now(&self) -> u64 {
+        self.0.clock.now()
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.0.issuer)
+    }
+
+    /// The pairwise `sub` of an identity for a client's sector.
+    fn subject(&self, client_id: &str, identity_id: &str) -> String {
+        let msg = format!("{}\n{identity_id}", client::sector(client_id));
+        cie_core::flows::wire::b64(hmac::sign(&self.0.pairwise, msg.as_bytes()).as_ref())
+    }
+
+    /// A client's registration, if valid.
+    async fn client(&self, client_id: &str) -> Result<Option<ClientMetadata>, StoreError> {
+        Ok(self
+            .0
+            .store
+            .oidc_client(client_id)
+            .await?
+            .and_then(|m| serde_json::from_str::<ClientMetadata>(&m).ok())
+            .filter(|c| c.client_id == client_id && c.validate().is_ok()))
+    }
+
+    async fn audit(&self, entry: &AuditEntry) {
+        if let Err(e) = crate::store::Store::audit(&*self.0.store, entry, self.now()).await {
+            tracing::error!(error = %e, "audit write failed");
+        }
+    }
+}
+
+/// Register the configured clients and build the provider's routes.
+pub(crate) async fn router(
+    config: &OidcConfig,
+    store: Arc<SqlStore>,
+    issuer: String,
+    clock: Arc<dyn Clock>,
+) -> Result<Router, crate::ServerError> {
+    let now = clock.now();
+    for c in &config.clients {
+        register(&store, c, "config", now).await?;
+    }
+    let fresh = Zeroizing::new(
+        crate::random_bytes::<32>()
+            .map_err(|e| crate::ServerError::Config(format!("random: {e}")))?,
+    );
+    let secret = Zeroizing::new(store.oidc_secret("pairwise", fresh.as_slice()).await?);
+    let state = OidcState(Arc::new(Inner {
+        store,
+        key: config.key.clone(),
+        issuer,
+        clock,
+        pairwise: hmac::Key::new(hmac::HMAC_SHA256, &secret),
+    }));
+    Ok(Router::new()
+        .route(DISCOVERY_PATH, get(discovery::configuration))
+        .route(JWKS_PATH, get(discovery::jwks))
+        .merge(authorize::routes())
+        .merge(token::routes())
+        .merge(userinfo::routes())
+        .merge(page::routes())
+        .layer(DefaultBodyLimit::max(64 * 1024))
+        .with_state(state))
+}
+
+/// Validate and store a client registration (`by`: who, for the audit).
+pub async fn register(
+    store: &SqlStore,
+    c: &ClientMetadata,
+    by: &str,
+    now: u64,
+) -> Result<(), crate::ServerError> {
+    c.validate()
+        .map_err(|e| crate::ServerError::Config(e.to_string()))?;
+    let json = serde_json::to_string(c).map_err(|e| crate::ServerError::Config(e.to_string()))?;
+    let audit = AuditEntry::new("oidc_client_register", &c.client_id, "ok", by);
+    store
+        .oidc_put_client(&c.client_id, &json, &audit, now)
+        .await?;
+    Ok(())
+}

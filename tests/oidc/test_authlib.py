@@ -1,0 +1,233 @@
+"""The OpenID Provider of the real `companion-server` binary driven by a generic client
+library, authlib (issue 13, plain registration): the client is registered with
+`companion-server oidc client add`; a user logs in on the desktop page's HTTP endpoints
+(desktop QR approved with the virtual CIE's key: level 3); the authorization request carries
+a request object signed by the client; the consent page is answered; the code is exchanged
+with authlib's private_key_jwt client authentication and PKCE; authlib validates the ID
+token (signature by the published JWKS, iss, aud, nonce, at_hash, exp) and opens the
+UserInfo JWE and its JWS.
+
+Environment: SERVER_BIN, CARD_CA, CARD_KEY (PKCS#8 DER), CARD_CERT (DER)."""
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import ssl
+import urllib.parse
+
+import requests
+from authlib.integrations.requests_client import OAuth2Session
+from authlib.jose import JsonWebEncryption, JsonWebKey, jwt
+from authlib.oauth2.rfc7523 import PrivateKeyJWT
+from authlib.oidc.core import CodeIDToken
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bindings"))
+from companion_server import Server  # noqa: E402
+
+CLIENT_ID = "https://rp.example/oidc/rp"
+REDIRECT = "https://rp.example/oidc/rp/callback"
+SPID_L2 = "https://www.spid.gov.it/SpidL2"
+SPID_L3 = "https://www.spid.gov.it/SpidL3"
+FISCAL = "https://attributes.eid.gov.it/fiscal_number"
+
+
+
+def b64(data):
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def unb64(text):
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def rsa_key(use):
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = JsonWebKey.import_key(private, {"kty": "RSA", "use": use})
+    jwk = JsonWebKey.import_key(private, {"kty": "RSA", "use": use, "kid": jwk.thumbprint()})
+    return private, jwk
+
+
+def pem(private):
+    return private.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                 serialization.NoEncryption())
+
+
+class AuthlibClient(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.sign_private, cls.sign_jwk = rsa_key("sig")
+        cls.enc_private, cls.enc_jwk = rsa_key("enc")
+        # A new key file, created 0600 at first start.
+        cls.tmp = tempfile.TemporaryDirectory()
+        key_file = os.path.join(cls.tmp.name, "oidc-key.pem")
+        cls.server = Server(extra=["--oidc-key", key_file])
+        mode = os.stat(key_file).st_mode & 0o777
+        assert mode == 0o600, oct(mode)
+        jwks_file = os.path.join(cls.tmp.name, "rp-jwks.json")
+        with open(jwks_file, "w") as f:
+            # authlib leaves `use` out of exported keys: the provider needs it to tell the
+            # encryption key from the signing key.
+            public = [dict(json.loads(k.as_json(is_private=False)), use=use)
+                      for k, use in ((cls.sign_jwk, "sig"), (cls.enc_jwk, "enc"))]
+            json.dump({"keys": public}, f)
+        db = "sqlite:" + os.path.join(cls.server.dir.name, "db.sqlite")
+        out = subprocess.run(
+            [os.environ["SERVER_BIN"], "oidc", "client", "add", "--client-id", CLIENT_ID,
+             "--redirect-uri", REDIRECT, "--jwks", jwks_file, "--client-name", "Comune di Prova",
+             "--database", db],
+            check=True, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        assert "registered" in out.stdout, out
+        cls.origin = cls.server.origin
+        # Trust the certificate the server generated at start (requests and authlib alike).
+        ca = os.path.join(cls.tmp.name, "server.pem")
+        with open(ca, "w") as f:
+            f.write(ssl.get_server_certificate(("127.0.0.1", cls.server.port)))
+        os.environ["REQUESTS_CA_BUNDLE"] = ca
+        cls.conf = requests.get(cls.origin + "/.well-known/openid-configuration").json()
+        cls.op_jwks = JsonWebKey.import_key_set(
+            requests.get(cls.conf["jwks_uri"]).json())
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+        cls.tmp.cleanup()
+
+    def browser(self):
+        return requests.Session()
+
+    def desktop_login(self, browser):
+        """Desktop QR approved by the virtual CIE (level 3): the browser gets cc_session."""
+        phone = self.browser()
+        r = browser.post(self.origin + "/api/v1/desktop/rendezvous", json={})
+        self.assertEqual(r.status_code, 200, r.text)
+        body = r.json()
+        rid = body["rid"]
+        _, _, fragment = body["qr"].partition("#")
+        version, qr_rid, secret = fragment.split(".")
+        self.assertEqual((version, qr_rid), ("v1", rid))
+        message = f"cie-companion/v1 claim\n{self.origin}\n{rid}".encode()
+        proof = b64(hmac.new(unb64(secret), message, hashlib.sha256).digest())
+        r = phone.post(self.origin + "/api/v1/rendezvous/claim",
+                       json={"rid": rid, "proof": proof, "device_name": "Pixel 8"})
+        self.assertEqual(r.status_code, 200, r.text)
+        claimed = r.json()
+        r = phone.post(self.origin + "/api/v1/card/challenge", json={
+            "purpose": "desktop_approve", "rid": rid, "claim_token": claimed["claim_token"]})
+        ch = r.json()
+        statement = (f"cie-companion/v1 desktop-approve\n{self.origin}\n{rid}\n"
+                     f"{claimed['context_hash']}\n{ch['challenge']}").encode()
+        with open(os.environ["CARD_KEY"], "rb") as f:
+            card = serialization.load_der_private_key(f.read(), None)
+        signature = card.sign(statement, padding.PKCS1v15(), hashes.SHA256())
+        with open(os.environ["CARD_CERT"], "rb") as f:
+            cert = f.read()
+        r = phone.post(self.origin + f"/api/v1/rendezvous/{rid}/approve", json={
+            "method": "cie", "claim_token": claimed["claim_token"],
+            "challenge_id": ch["challenge_id"], "certificate": b64(cert),
+            "signature": b64(signature)})
+        self.assertEqual(r.status_code, 200, r.text)
+        r = browser.post(self.origin + f"/api/v1/desktop/rendezvous/{rid}/code",
+                         json={"code": r.json()["code"]})
+        self.assertEqual(r.status_code, 200, r.text)
+        self.assertEqual(browser.get(self.origin + "/api/v1/session").json()["level"], 3)
+
+    def request_object(self, state, nonce, challenge, acr):
+        now = int(time.time())
+        claims = {
+            "iss": CLIENT_ID, "client_id": CLIENT_ID,
+            "aud": [self.conf["issuer"], self.conf["authorization_endpoint"]],
+            "iat": now, "exp": now + 60, "response_type": "code", "scope": "openid profile",
+            "redirect_uri": REDIRECT, "state": state, "nonce": nonce,
+            "code_challenge": challenge, "code_challenge_method": "S256",
+            "acr_values": acr, "prompt": "consent",
+            "claims": {"userinfo": {FISCAL: {"essential": True}}},
+        }
+        header = {"alg": "RS256", "kid": self.sign_jwk.kid}
+        return jwt.encode(header, claims, self.sign_jwk).decode()
+
+    def authorize(self, browser, acr):
+        """Authorization request → consent page → "Acconsento": the callback URL."""
+        state, nonce = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        verifier = secrets.token_urlsafe(48)
+        challenge = b64(hashlib.sha256(verifier.encode()).digest())
+        query = {
+            "client_id": CLIENT_ID, "response_type": "code", "scope": "openid profile",
+            "code_challenge": challenge, "code_challenge_method": "S256",
+            "request": self.request_object(state, nonce, challenge, acr),
+        }
+        r = browser.get(self.conf["authorization_endpoint"], params=query, allow_redirects=False)
+        self.assertEqual(r.status_code, 303, r.text)
+        consent = self.origin + r.headers["location"]
+        page = browser.get(consent, allow_redirects=False)
+        self.assertEqual(page.status_code, 200, page.text)
+        self.assertIn("Acconsento", page.text)
+        self.assertIn("Comune di Prova", page.text)
+        r = browser.post(consent, data={"decision": "accept"}, allow_redirects=False)
+        self.assertEqual(r.status_code, 302, r.text)
+        return r.headers["location"], state, nonce, verifier
+
+    def test_authorization_code_flow_with_authlib(self):
+        self.assertEqual(self.conf["issuer"], self.origin)
+        self.assertEqual(self.conf["token_endpoint_auth_methods_supported"], ["private_key_jwt"])
+        browser = self.browser()
+        self.desktop_login(browser)
+        callback, state, nonce, verifier = self.authorize(browser, f"{SPID_L2} {SPID_L3}")
+        back = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(callback).query))
+        self.assertEqual(back["state"], state)
+        self.assertEqual(back["iss"], self.conf["issuer"])
+
+        token_url = self.conf["token_endpoint"]
+        session = OAuth2Session(
+            CLIENT_ID, pem(self.sign_private), token_endpoint_auth_method="private_key_jwt",
+            redirect_uri=REDIRECT, state=state)
+        session.register_client_auth_method(
+            PrivateKeyJWT(token_url, headers={"kid": self.sign_jwk.kid}))
+        token = session.fetch_token(token_url, authorization_response=callback,
+                                    code_verifier=verifier)
+
+        claims = jwt.decode(
+            token["id_token"], self.op_jwks, claims_cls=CodeIDToken,
+            claims_options={"iss": {"essential": True, "value": self.conf["issuer"]}},
+            claims_params={"nonce": nonce, "client_id": CLIENT_ID,
+                           "access_token": token["access_token"]})
+        claims.validate()  # exp, iat, iss, aud, nonce, at_hash
+        self.assertEqual(claims["acr"], SPID_L3)
+        self.assertNotIn("given_name", claims)
+
+        r = session.get(self.conf["userinfo_endpoint"])
+        self.assertEqual(r.status_code, 200, r.text)
+        self.assertEqual(r.headers["content-type"], "application/jwt")
+        jwe = JsonWebEncryption().deserialize_compact(r.text, self.enc_jwk)
+        self.assertEqual(jwe["header"]["alg"], "RSA-OAEP")
+        self.assertEqual(jwe["header"]["enc"], "A128CBC-HS256")
+        self.assertEqual(jwe["header"]["kid"], self.enc_jwk.kid)
+        info = jwt.decode(jwe["payload"], self.op_jwks)
+        info.validate()
+        self.assertEqual(info["sub"], claims["sub"])
+        self.assertEqual(info["aud"], CLIENT_ID)
+        self.assertEqual(info["given_name"], "MARIA")
+        self.assertTrue(info[FISCAL].startswith("TINIT-"))
+
+        # The code again: refused, and the access token it gave stops working.
+        again = OAuth2Session(CLIENT_ID, pem(self.sign_private), token_endpoint_auth_method="private_key_jwt",
+                              redirect_uri=REDIRECT, state=state)
+        again.register_client_auth_method(
+            PrivateKeyJWT(token_url, headers={"kid": self.sign_jwk.kid}))
+        with self.assertRaises(Exception) as caught:
+            again.fetch_token(token_url, authorization_response=callback, code_verifier=verifier)
+        self.assertIn("invalid_grant", str(caught.exception))
+        self.assertEqual(session.get(self.conf["userinfo_endpoint"]).status_code, 401)
+
+
+if __name__ == "__main__":
+    unittest.main()
