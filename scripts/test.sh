@@ -59,6 +59,9 @@ bash scripts/bindings-test.sh
 step "browser test (scripts/browser-test.sh: Chromium + desktop page + core through Python)"
 bash scripts/browser-test.sh
 
+step "OpenID Provider with a generic client (scripts/oidc-test.sh: real server + authlib)"
+bash scripts/oidc-test.sh
+
 step "mobile targets type-check (scripts/cross-check.sh: aarch64 Android and iOS)"
 bash scripts/cross-check.sh
 
