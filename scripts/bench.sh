@@ -7,7 +7,9 @@
 # companion-server binary (built by the entry point) on loopback, with its PostgreSQL peer
 # when a local PostgreSQL can be had (scripts/postgres.sh); section 5 is wall clock too:
 # the core's QR scanner beside zxing-cpp on the shared camera-like frames
-# (scripts/qr-bench.sh). Every ratio compares peers measured in the same run.
+# (scripts/qr-bench.sh); section 6 is the link model again: the PKCS#11 module's token
+# open, C_Login and C_Sign beside the official module's sequence on every virtual CIE
+# field variant. Every ratio compares peers measured in the same run.
 #
 #   bash scripts/bench.sh
 #
@@ -26,12 +28,20 @@ export CIE_TEST_POSTGRES_URL="${CIE_TEST_POSTGRES_URL:-}"
 
 CMD=(cargo run -p cie-bench --release)
 out="$(mktemp)"
-trap 'rm -f "$out"' EXIT
 
+qr="$(mktemp)"
+trap 'rm -f "$out" "$qr"' EXIT
 "${CMD[@]}" >"$out"
-# Section 5: QR decoding beside zxing-cpp (wall clock, same frames, same run).
-echo >>"$out"
-bash scripts/qr-bench.sh >>"$out"
+# Section 5: QR decoding beside zxing-cpp (wall clock, same frames, same run), placed
+# before the entry point's section 6.
+bash scripts/qr-bench.sh >"$qr"
+awk -v qr="$qr" '
+    function put_qr(  l) { while ((getline l < qr) > 0) print l; print ""; done = 1 }
+    /^## 6\./ && !done { put_qr() }
+    { print }
+    END { if (!done) { print ""; put_qr() } }
+' "$out" >"$out.all"
+mv "$out.all" "$out"
 cat "$out"
 
 cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n1 || true)"
@@ -45,7 +55,7 @@ cpu="$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head 
     echo "- Commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD -- core card-sim bench server 2>/dev/null || echo ' (with uncommitted changes)')"
     echo "- Machine: $(uname -srm)${cpu:+, $cpu}; $(rustc -V)"
     echo "- Machine size: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2 / 1048576}' /proc/meminfo) (load average at the end: $(cut -d' ' -f1-3 /proc/loadavg))"
-    echo "- Note: sections 1-3 are counts and modelled link time (\`card_sim::LinkModel\`), not wall-clock timings: they do not depend on the machine. Section 4 is wall clock on this machine (client and server processes sharing its cores). Every ratio is against a peer measured in the same run."
+    echo "- Note: sections 1-3 and 6 are counts and modelled link time (\`card_sim::LinkModel\`), not wall-clock timings: they do not depend on the machine. Section 4 is wall clock on this machine (client and server processes sharing its cores). Every ratio is against a peer measured in the same run."
     echo
     cat "$out"
 } >BENCHMARKS.md

@@ -16,6 +16,7 @@ mod common;
 mod emrtd;
 mod official;
 mod ours;
+mod pkcs11;
 mod reads;
 
 use card_sim::{LinkStats, VirtualCard};
@@ -152,7 +153,12 @@ fn main() -> BenchResult<()> {
     if !std::env::args().any(|a| a == "--no-load") {
         load_ok = cie_bench::load::section(&mut md, &cie_bench::load::SectionOptions::default())?;
     }
+    // Section 5 (QR, wall clock) is a separate script: scripts/bench.sh puts it before this.
+    let pkcs11_ok = pkcs11_section(&mut md)?;
     print!("{md}");
+    if !pkcs11_ok {
+        return fail("PKCS#11 bench: a target was missed (see section 6)");
+    }
     if !load_ok {
         return fail("load bench: a login failed or the lost/duplicated check failed");
     }
@@ -454,4 +460,81 @@ fn ratio_of(ours: f64, peer: f64) -> String {
     } else {
         format!("{:.2}×", ours / peer)
     }
+}
+
+/// Section 6 (issue #10): the PKCS#11 module's C_Login + C_Sign against the official
+/// module's sequence, every field variant, same run. `false` when a target is missed.
+fn pkcs11_section(md: &mut String) -> BenchResult<bool> {
+    let rate = TAP_RATES[0];
+    writeln!(
+        md,
+        "## 6. Desktop PKCS#11: C_Login + C_Sign over the link model"
+    )?;
+    writeln!(md)?;
+    writeln!(
+        md,
+        "Ours = the module (`cie_companion_pkcs11::module::Module`) with the virtual CIE of each \
+         field variant as its reader (short APDUs, as the module uses on PC/SC); peer = the \
+         official module's sequence (cie.md §9: every C_Login and every C_Sign opens a new \
+         secure channel and VERIFYs the PIN) replayed through the same link model in this run, \
+         its pairing cache given for free (certificate and EF 1004 not read). {} kbit/s, {} ms \
+         card turnaround per APDU; GET RESPONSE and chained pieces counted. Both sign the same \
+         DigestInfo and must return the same signature. \"Token open\" is ours only: the slot \
+         list, C_GetTokenInfo and C_OpenSession of a card just placed, where our module opens \
+         the secure channel and reads the certificate once per card (§9 does not record what \
+         the official module sends before C_Login). Official module measured (§9): login + sign \
+         {}–{} APDUs, every sign {}–{}. Targets (C_Login + C_Sign): ≤ {} APDUs, a further \
+         C_Sign ≤ {}.",
+        rate.kbps,
+        TURNAROUND.as_millis(),
+        pkcs11::OFFICIAL_LOGIN_SIGN.0,
+        pkcs11::OFFICIAL_LOGIN_SIGN.1,
+        pkcs11::OFFICIAL_SIGN.0,
+        pkcs11::OFFICIAL_SIGN.1,
+        pkcs11::TARGET_LOGIN_SIGN,
+        pkcs11::TARGET_FURTHER_SIGN,
+    )?;
+    writeln!(md)?;
+    writeln!(
+        md,
+        "| Card | Token open, ours: APDUs / bytes / ms | C_Login + C_Sign APDUs ours / peer | Bytes ours / peer | Link time ours / peer (ms) | Further C_Sign APDUs ours / peer | Further sign ours / peer (ms) | Open + login + sign, ours / peer login + sign (APDUs) | Target |"
+    )?;
+    writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---:|---|")?;
+    let mut all_ok = true;
+    for (name, variant) in pkcs11::variants() {
+        let o = pkcs11::ours(variant.clone(), rate)?;
+        let p = pkcs11::official(variant, rate)?;
+        if o.signature != p.signature {
+            return fail(format!("{name}: ours and the peer signed differently"));
+        }
+        let Some(open) = o.token_open else {
+            return fail("ours: no token-open figures");
+        };
+        let ok = o.login_sign.apdus <= pkcs11::TARGET_LOGIN_SIGN
+            && o.further_sign.apdus <= pkcs11::TARGET_FURTHER_SIGN;
+        all_ok &= ok;
+        let bytes = |s: &LinkStats| s.bytes_to_card + s.bytes_from_card;
+        writeln!(
+            md,
+            "| {name} | {} / {} / {} | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} | {} / {} | {} |",
+            open.apdus,
+            bytes(&open),
+            ms(open.link_time),
+            o.login_sign.apdus,
+            p.login_sign.apdus,
+            bytes(&o.login_sign),
+            bytes(&p.login_sign),
+            ms(o.login_sign.link_time),
+            ms(p.login_sign.link_time),
+            o.further_sign.apdus,
+            p.further_sign.apdus,
+            ms(o.further_sign.link_time),
+            ms(p.further_sign.link_time),
+            open.apdus + o.login_sign.apdus,
+            p.login_sign.apdus,
+            pass(ok),
+        )?;
+    }
+    writeln!(md)?;
+    Ok(all_ok)
 }

@@ -91,16 +91,60 @@ pub async fn tap(ch: &CardChannel, rec: &mut Recorder<'_>) -> BenchResult<TapOut
     let nis = ok(ch, Command::new(0x00, 0xB0, 0x00, 0x00).with_le(0x0C)).await?;
     rec.mark("select + NIS");
 
-    // ---- Phase B: secure channel (§3.2 phase B) ----
+    let sm = secure_channel(ch, &rng, None).await?;
+    rec.mark("secure channel (DH + DAPP)");
+
+    verify_pin(&sm).await?;
+    rec.mark("PIN");
+
+    // Step 11: SELECT `00 A4 02 04 02 10 03` (SM), then the READ BINARY loop in 0x80 chunks
+    // (§3.1) to the end of the padded file (it ends on a protected 6B00 when the file is a
+    // multiple of the chunk, §9), trimmed to the DER afterwards.
+    ok(&sm, select_ef_fcp([0x10, 0x03])).await?;
+    let certificate = trim_der(read_loop(&sm, SM_CHUNK).await?)?;
+    rec.mark("certificate");
+
+    let signature = sign(
+        &sm,
+        &digest_info(DigestAlgorithm::Sha256, &crate::common::digest())?,
+    )
+    .await?;
+    rec.mark("signature");
+    Ok(TapOutput {
+        nis,
+        certificate,
+        signature,
+    })
+}
+
+/// EF 1004, the chip's DAPP public key, read in clear the SDK's way (§3.2 step 6).
+pub(crate) async fn read_chip_key(ch: &CardChannel) -> BenchResult<RsaPublicKey> {
+    ok(ch, select_ef_fcp([0x10, 0x04])).await?;
+    Ok(RsaPublicKey::from_pkcs1_der(&trim_der(
+        read_loop(ch, CLEAR_CHUNK).await?,
+    )?)?)
+}
+
+/// §3.2 phase B, the secure channel: "SELECT IAS (step 1, P2=0C), then SELECT CIE
+/// (`00 A4 04 0C 06 …39`)", DH, DAPP (steps 5–9.10). `chip_key`: EF 1004's key when the
+/// caller has it cached (the desktop module keeps it from pairing), else it is read.
+pub(crate) async fn secure_channel<'c>(
+    ch: &'c CardChannel,
+    rng: &SeededRandomness,
+    chip_key: Option<&RsaPublicKey>,
+) -> BenchResult<SecureChannel<&'c CardChannel>> {
     // "SELECT IAS (step 1, P2=0C), then SELECT CIE (`00 A4 04 0C 06 …39`)": both again.
     ch.transmit(&Command::select_aid(AID_IAS)).await?;
     ok(ch, Command::select_aid(AID_CIE)).await?;
     // Step 5: DH g, p, q by three GET DATA (tags 97, 98, 99), "the same shape for g, p and q".
     let group = dh::read_group(ch).await?;
     // Step 6: `00 A4 02 04 02 10 04`, then "READ BINARY until the end" in the SDK's clear
-    // chunk (§3.1 IPZS Android: `00`, 256).
-    ok(ch, select_ef_fcp([0x10, 0x04])).await?;
-    let chip_key = RsaPublicKey::from_pkcs1_der(&trim_der(read_loop(ch, CLEAR_CHUNK).await?)?)?;
+    // chunk (§3.1 IPZS Android: `00`, 256) — unless the caller holds the key already (the
+    // desktop module's pairing cache).
+    let chip_key = match chip_key {
+        Some(key) => key.clone(),
+        None => read_chip_key(ch).await?,
+    };
     // Step 7: GET DATA `…BF A0 04 03 7F 49 80`, the CA key for the terminal certificate.
     let ca = dh::read_ca_key(ch).await?;
     // Step 8: x, PuK.IFD = g^x mod p; MSE SET KAT `00 22 41 A6` with
@@ -190,47 +234,38 @@ pub async fn tap(ch: &CardChannel, rec: &mut Recorder<'_>) -> BenchResult<TapOut
     transcript.check_chip(&chip_key, &rnd_ifd, &answer)?;
     // 9.10 SSC = RND.ICC[4..8] ‖ RND.IFD[4..8], same keys.
     sm.set_ssc(Ssc::from_challenges(&rnd_icc, &rnd_ifd))?;
-    rec.mark("secure channel (DH + DAPP)");
+    Ok(sm)
+}
 
-    // Step 10: VERIFY PIN `00 20 00 81 08 <8 ASCII digits>` (SM), sent straight away: the
-    // SDK does not read the tries left first (§3.4: no reference sends VERIFY without data).
-    // The core's `Pin` keeps its bytes crate-private, so the peer holds the digits itself.
+/// Step 10: VERIFY PIN `00 20 00 81 08 <8 ASCII digits>` (SM), sent straight away: the
+/// SDK does not read the tries left first (§3.4: no reference sends VERIFY without data).
+/// The core's `Pin` keeps its bytes crate-private, so the peer holds the digits itself.
+pub(crate) async fn verify_pin<C: ApduChannel>(sm: &SecureChannel<C>) -> BenchResult<()> {
     let resp = sm
         .transmit(&Command::new(0x00, 0x20, 0x00, 0x81).with_data(PIN.to_vec()))
         .await?;
     if resp.sw.kind() != SwKind::Ok {
         return fail(format!("VERIFY PIN answered {:?}", resp.sw));
     }
-    rec.mark("PIN");
+    Ok(())
+}
 
-    // Step 11: SELECT `00 A4 02 04 02 10 03` (SM), then the READ BINARY loop in 0x80 chunks
-    // (§3.1) to the end of the padded file (it ends on a protected 6B00 when the file is a
-    // multiple of the chunk, §9), trimmed to the DER afterwards.
-    ok(&sm, select_ef_fcp([0x10, 0x03])).await?;
-    let certificate = trim_der(read_loop(&sm, SM_CHUNK).await?)?;
-    rec.mark("certificate");
-
-    // Step 12: MSE SET `00 22 41 A4 06 80 01 02 84 01 81`, then INTERNAL AUTHENTICATE
-    // `00 88 00 00 <DigestInfo>` ← 256-byte signature.
+/// Step 12: MSE SET `00 22 41 A4 06 80 01 02 84 01 81`, then INTERNAL AUTHENTICATE
+/// `00 88 00 00 <DigestInfo>` ← 256-byte signature.
+pub(crate) async fn sign<C: ApduChannel>(
+    sm: &SecureChannel<C>,
+    digest_info: &[u8],
+) -> BenchResult<Vec<u8>> {
     ok(
-        &sm,
+        sm,
         Command::new(0x00, 0x22, 0x41, 0xA4).with_data([0x80, 0x01, 0x02, 0x84, 0x01, 0x81]),
     )
     .await?;
-    let signature = ok(
-        &sm,
+    ok(
+        sm,
         Command::new(0x00, 0x88, 0x00, 0x00)
-            .with_data(digest_info(
-                DigestAlgorithm::Sha256,
-                &crate::common::digest(),
-            )?)
+            .with_data(digest_info.to_vec())
             .with_le(256),
     )
-    .await?;
-    rec.mark("signature");
-    Ok(TapOutput {
-        nis,
-        certificate,
-        signature,
-    })
+    .await
 }

@@ -26,6 +26,10 @@ pub enum Fault {
     },
     /// Forward the command, then return zero bytes.
     Empty,
+    /// Forward the command, then keep the first half of the response (rounded down).
+    Half,
+    /// Forward the command, then answer only this status word (a glitching chip's `6F00`).
+    StatusWord(u16),
 }
 
 /// A transport that injects [`Fault`]s on given APDUs (0-based count of APDUs through
@@ -80,6 +84,15 @@ impl CardTransport for FaultyTransport {
                 let mut response = self.inner.transmit(apdu).await?;
                 response.truncate(*len);
                 Ok(response)
+            }
+            Some(Fault::Half) => {
+                let mut response = self.inner.transmit(apdu).await?;
+                response.truncate(response.len() / 2);
+                Ok(response)
+            }
+            Some(Fault::StatusWord(sw)) => {
+                self.inner.transmit(apdu).await?;
+                Ok(sw.to_be_bytes().to_vec())
             }
             Some(Fault::Empty) => {
                 self.inner.transmit(apdu).await?;

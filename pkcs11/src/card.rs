@@ -8,6 +8,7 @@ use cie_core::applets::cns::atr::{ChipFamily, CnsAtr};
 use cie_core::applets::cns::personal::PersonalData;
 use cie_core::applets::cns::pin::CnsPin;
 use cie_core::applets::cns::{self, CnsApplet, CnsError};
+use cie_core::applets::ias::bigint::modexp;
 use cie_core::applets::ias::certificate::CieCertificate;
 use cie_core::applets::ias::pin::Pin;
 use cie_core::applets::ias::secure::{self, OsRandomness, PinStatus, SecureIas};
@@ -183,7 +184,14 @@ impl CieToken {
         if data.is_empty() || data.len() + 11 > self.modulus_len() {
             return Err(ck::CKR_DATA_LEN_RANGE);
         }
-        pollster::block_on(self.secure.sign_pkcs1(data)).map_err(|e| ias_rv(&e))
+        let signature = pollster::block_on(self.secure.sign_pkcs1(data)).map_err(|e| ias_rv(&e))?;
+        let k = self.modulus_len();
+        let mut block = vec![0xFF; k];
+        block[0] = 0x00;
+        block[1] = 0x01;
+        block[k - data.len() - 1] = 0x00;
+        block[k - data.len()..].copy_from_slice(data);
+        checked(&self.certificate, &block, signature)
     }
 
     /// Length of the modulus (and of every signature) in bytes.
@@ -312,7 +320,24 @@ impl CnsToken {
 
     /// The raw RSA operation on a modulus-length block.
     pub fn sign_raw(&self, block: &[u8]) -> Result<Vec<u8>, ck::CK_RV> {
-        pollster::block_on(self.applet.sign_raw(block)).map_err(|e| cns_rv(&e))
+        let signature = pollster::block_on(self.applet.sign_raw(block)).map_err(|e| cns_rv(&e))?;
+        checked(&self.certificate, block, signature)
+    }
+}
+
+/// `signature`, if it opens with the certificate's key to `block`: a signature that does
+/// not verify never leaves the module (the CNS answers in clear, so a byte flipped on the
+/// link would otherwise reach the caller as a bad signature; the CIE's answer is under
+/// secure messaging, checked all the same). One public-key operation per signature.
+fn checked(
+    certificate: &CieCertificate,
+    block: &[u8],
+    signature: Vec<u8>,
+) -> Result<Vec<u8>, ck::CK_RV> {
+    let key = &certificate.public_key;
+    match modexp(&signature, &key.exponent, &key.modulus) {
+        Ok(opened) if opened == block => Ok(signature),
+        _ => Err(ck::CKR_DEVICE_ERROR),
     }
 }
 

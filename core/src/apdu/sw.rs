@@ -184,6 +184,25 @@ pub enum SwKind {
 }
 
 impl SwKind {
+    /// Whether the status says "no such application or file here, or not for this
+    /// command" (another kind of card), as opposed to a chip or link glitch (`6F00`,
+    /// `64xx`, `65xx`) or a secure-messaging fault. Card recognition must not report a
+    /// glitch as "not this card": the user would put away a good card instead of holding
+    /// it still.
+    pub fn refuses_application(self) -> bool {
+        matches!(
+            self,
+            Self::FileNotFound
+                | Self::ReferenceNotFound
+                | Self::WrongParameters
+                | Self::NotSupported
+                | Self::CommandNotAllowed
+                | Self::ConditionsNotSatisfied
+                | Self::SecurityStatusNotSatisfied
+                | Self::WrongLength
+        )
+    }
+
     /// A sentence in English for logs and the English UI.
     pub fn message_en(self) -> String {
         match self {

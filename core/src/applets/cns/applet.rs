@@ -92,7 +92,13 @@ impl<C: ApduChannel> CnsApplet<C> {
         for (df, ef) in [(DF_CARD, EF_ID_CARTA), (DF_HOLDER, EF_CERT_CNS0)] {
             match applet.select_ef(df, ef).await {
                 Ok(_) => {}
-                Err(CnsError::Apdu(ApduError::Status { .. })) => return Err(CnsError::NotACns),
+                // No such file: another card. A glitch (`6F00`, `65xx`, …) stays the
+                // device error it is, so a good card is not reported as unknown.
+                Err(CnsError::Apdu(ApduError::Status { sw, .. }))
+                    if sw.kind().refuses_application() =>
+                {
+                    return Err(CnsError::NotACns);
+                }
                 Err(e) => return Err(e),
             }
         }

@@ -64,11 +64,20 @@ impl<'a, C: ApduChannel + ?Sized> IasApplet<'a, C> {
             SwKind::FileNotFound => {
                 ch.transmit(&Command::select_mf()).await?.check(0xA4)?;
             }
-            _ => return Err(IasError::NotACie),
+            kind if kind.refuses_application() => return Err(IasError::NotACie),
+            _ => {
+                return Err(ApduError::Status {
+                    sw: resp.sw,
+                    ins: 0xA4,
+                }
+                .into());
+            }
         }
         match files::select_aid(ch, AID_CIE).await {
             Ok(()) => Ok(Self { ch }),
-            Err(ApduError::Status { .. }) => Err(IasError::NotACie),
+            Err(ApduError::Status { sw, .. }) if sw.kind().refuses_application() => {
+                Err(IasError::NotACie)
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -83,8 +92,14 @@ impl<'a, C: ApduChannel + ?Sized> IasApplet<'a, C> {
         let resp = files::read_binary_at(self.ch, EfRef::Sfi(SFI_NIS), false, 0, NIS_LEN).await?;
         match resp.sw.kind() {
             SwKind::Ok | SwKind::EndOfFile => Nis::parse(&resp.data),
-            // Anything else means this is not a CIE (A1 `getIdServizi`).
-            _ => Err(IasError::NotACie),
+            // A card without the file is not a CIE (A1 `getIdServizi` stops on any status);
+            // a glitch (`6F00`, `65xx`, …) is the link's or the chip's, and says so.
+            kind if kind.refuses_application() => Err(IasError::NotACie),
+            _ => Err(ApduError::Status {
+                sw: resp.sw,
+                ins: 0xB0,
+            }
+            .into()),
         }
     }
 
