@@ -20,7 +20,9 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 VPCD_DRIVER=/usr/lib/pcsc/drivers/serial/libifdvpcd.so
 WAIT_SECS="${PCSC_TEST_WAIT:-30}"
+# The virtualenv scripts/browser-test.sh makes, with the same pins (so either reuses it).
 PLAYWRIGHT_VERSION=1.65.2
+PILLOW_VERSION=13.0.0
 POLICY=/etc/chromium/policies/managed/cie-companion-chromium-test.json
 
 fail() { echo "tests/pkcs11/chromium: FAIL: $*" >&2; exit 1; }
@@ -41,28 +43,32 @@ SERVER="${COMPANION_SERVER_BIN:-$TARGET/debug/companion-server}"
 for f in "$BIN" "$M" "$SERVER"; do [ -f "$f" ] || fail "$f not found"; done
 
 VENV="${XDG_CACHE_HOME:-$HOME/.cache}/cie-companion/browser-venv-$PLAYWRIGHT_VERSION"
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import playwright' 2>/dev/null; then
+if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import playwright, PIL' 2>/dev/null; then
     step "Playwright $PLAYWRIGHT_VERSION into $VENV"
     rm -rf "$VENV"
     python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check "playwright==$PLAYWRIGHT_VERSION" </dev/null
+    "$VENV/bin/pip" install -q --disable-pip-version-check \
+        "playwright==$PLAYWRIGHT_VERSION" "pillow==$PILLOW_VERSION" </dev/null
 fi
 
 setup_work_and_cleanup
 XVFB_PID=""
 CNS_PID=""
+SERVER2_PID=""
 cleanup_chromium() {
     local rc=$?
     set +e
     rm -f "$POLICY"
     [ -n "$CNS_PID" ] && { kill "$CNS_PID" 2>/dev/null; wait "$CNS_PID" 2>/dev/null; }
+    [ -n "$SERVER2_PID" ] && { kill "$SERVER2_PID" 2>/dev/null; wait "$SERVER2_PID" 2>/dev/null; }
     [ -n "$XVFB_PID" ] && { kill "$XVFB_PID" 2>/dev/null; wait "$XVFB_PID" 2>/dev/null; }
     if [ "$rc" -ne 0 ]; then
         echo "---- virtual CNS log ----" >&2; cat "$WORK/sim-cns.log" >&2
         echo "---- companion-server log (last 60 lines) ----" >&2; tail -n 60 "$WORK/server.log" >&2
+        [ -f "$WORK/server2.log" ] && { echo "---- second companion-server log ----" >&2; tail -n 30 "$WORK/server2.log" >&2; }
         if [ -n "${CHROMIUM_TEST_ARTIFACTS:-}" ]; then
             mkdir -p "$CHROMIUM_TEST_ARTIFACTS" && cp -r "$WORK/artifacts/." "$WORK"/*.log "$CHROMIUM_TEST_ARTIFACTS/"
-            echo "tests/pkcs11/chromium: screenshots and logs kept in $CHROMIUM_TEST_ARTIFACTS" >&2
+            echo "tests/pkcs11/chromium: screenshots (PNG: the page; Xvfb_screen0, XWD: the whole screen) and logs kept in $CHROMIUM_TEST_ARTIFACTS" >&2
         else
             ls -l "$WORK/artifacts" >&2
         fi
@@ -105,21 +111,33 @@ openssl x509 -req -in "$WORK/tls.csr" -CA "$WORK/tls-ca.pem" -CAkey "$WORK/tls-c
     -CAcreateserial -days 2 -extfile "$WORK/tls.ext" -out "$WORK/tls.pem" 2>/dev/null
 
 step "companion-server: main origin, mutual-TLS origins (TLS 1.2+1.3, and TLS 1.2 only)"
-"$SERVER" --listen 127.0.0.1:0 --database "sqlite:$WORK/server.db" \
-    --card-ca "$ROOT/card-sim/testdata/test_ca_cert.pem" \
-    --tls-cert "$WORK/tls.pem" --tls-key "$WORK/tls.key" \
-    --mtls-listen 127.0.0.1:0 --mtls-tls12-listen 127.0.0.1:0 >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 100); do
-    grep -q '^tls pin' "$WORK/server.log" 2>/dev/null && break
-    kill -0 "$SERVER_PID" 2>/dev/null || fail "companion-server exited"
-    sleep 0.1
-done
+# start_server LOG ARGS...: a companion-server on loopback ports; waits for its banner.
+start_server() {
+    local log="$1" pid
+    shift
+    "$SERVER" --listen 127.0.0.1:0 --card-ca "$ROOT/card-sim/testdata/test_ca_cert.pem" \
+        --tls-cert "$WORK/tls.pem" --tls-key "$WORK/tls.key" "$@" >"$log" 2>&1 &
+    pid=$!
+    for _ in $(seq 100); do
+        grep -q '^tls pin' "$log" 2>/dev/null && break
+        kill -0 "$pid" 2>/dev/null || fail "companion-server exited: $(cat "$log")"
+        sleep 0.1
+    done
+    grep -q '^tls pin' "$log" || fail "companion-server did not start: $(cat "$log")"
+    STARTED_PID=$pid
+}
+start_server "$WORK/server.log" --database "sqlite:$WORK/server.db" \
+    --mtls-listen 127.0.0.1:0 --mtls-tls12-listen 127.0.0.1:0
+SERVER_PID=$STARTED_PID
 MAIN_ORIGIN="https://$(sed -n 's/^listening on //p' "$WORK/server.log")"
 CNS_ORIGIN="$(sed -n 's/^mutual-TLS card login on //p' "$WORK/server.log")"
 CIE_ORIGIN="$(sed -n 's/^mutual-TLS card login (TLS 1.2 only) on //p' "$WORK/server.log")"
 [ -n "$CNS_ORIGIN" ] && [ -n "$CIE_ORIGIN" ] || fail "no mutual-TLS origins"
 step "main $MAIN_ORIGIN, CIE (TLS 1.2) $CIE_ORIGIN, CNS (TLS 1.3) $CNS_ORIGIN"
+# A second server whose only card origin offers TLS 1.3 too, for the CIE's refusal.
+start_server "$WORK/server2.log" --database "sqlite:$WORK/server2.db" --mtls-listen 127.0.0.1:0
+SERVER2_PID=$STARTED_PID
+CIE_TLS13_ORIGIN="$(sed -n 's/^mutual-TLS card login on //p' "$WORK/server2.log")"
 
 step "NSS database of a throwaway HOME: our module, the server's TLS CA trusted"
 BROWSER_HOME="$WORK/home"
@@ -138,29 +156,33 @@ grep -qF 'LUCA PROVA PRVLCU85T10A662C:LUCA PROVA (PRVLCU85T10A662C)' "$WORK/cert
 
 step "policy $POLICY: each origin auto-selects its card's certificate"
 mkdir -p "$(dirname "$POLICY")"
-python3 - "$CIE_ORIGIN" "$CNS_ORIGIN" >"$POLICY" <<'EOF'
+python3 - "$CIE_ORIGIN" "$CNS_ORIGIN" "$CIE_TLS13_ORIGIN" >"$POLICY" <<'EOF'
 import json, sys
-cie, cns = sys.argv[1], sys.argv[2]
+cie, cns, cie13 = sys.argv[1:4]
 rule = lambda origin, cn: json.dumps({"pattern": origin, "filter": {"SUBJECT": {"CN": cn}}})
 print(json.dumps({"AutoSelectCertificateForUrls": [
     rule(cie, "TSTTST80A01H501X"),
     rule(cns, "PRVLCU85T10A662C/7420000000000042.TEST"),
+    rule(cie13, "TSTTST80A01H501X"),
 ]}, indent=1))
 EOF
 
 step "Xvfb"
 exec 3>"$WORK/display"
-Xvfb -displayfd 3 -screen 0 1280x1024x24 -nolisten tcp >"$WORK/xvfb.log" 2>&1 &
+# -fbdir: the screen, PIN dialog included, is kept as an XWD image (artifacts/Xvfb_screen0).
+Xvfb -displayfd 3 -screen 0 1280x1024x24 -nolisten tcp -fbdir "$WORK/artifacts" >"$WORK/xvfb.log" 2>&1 &
 XVFB_PID=$!
 exec 3>&-
 for _ in $(seq 100); do [ -s "$WORK/display" ] && break; sleep 0.1; done
 [ -s "$WORK/display" ] || fail "Xvfb did not start: $(cat "$WORK/xvfb.log")"
 export DISPLAY=":$(cat "$WORK/display")"
 
-step "Chromium (headful on $DISPLAY): CIE over TLS 1.2, CNS over TLS 1.3, PINs typed with xdotool"
+step "Chromium (headful on $DISPLAY): CIE over TLS 1.2, CNS over TLS 1.3, PINs typed with xdotool;"
+step "then the CIE where TLS 1.3 is offered: refused, no fallback"
 mkdir -p "$WORK/profile"
 CHROMIUM=/usr/bin/chromium BROWSER_HOME="$BROWSER_HOME" PROFILE_DIR="$WORK/profile" \
     MAIN_ORIGIN="$MAIN_ORIGIN" CIE_ORIGIN="$CIE_ORIGIN" CNS_ORIGIN="$CNS_ORIGIN" \
+    CIE_TLS13_ORIGIN="$CIE_TLS13_ORIGIN" \
     CIE_PIN=12345678 CNS_PIN=13579 CIE_CF=TSTTST80A01H501X CNS_CF=PRVLCU85T10A662C \
     CIE_NAME="MARIA TESTER" CNS_NAME="LUCA PROVA" ARTIFACTS="$WORK/artifacts" \
     timeout -k 10 300 "$VENV/bin/python" "$ROOT/tests/pkcs11/chromium_login.py" \
@@ -170,6 +192,7 @@ CHROMIUM=/usr/bin/chromium BROWSER_HOME="$BROWSER_HOME" PROFILE_DIR="$WORK/profi
 sed 's/\x1b\[[0-9;]*m//g' "$WORK/server.log" >"$WORK/server-plain.log"
 grep -q 'browser card login .*tls="TLS 1.2"' "$WORK/server-plain.log" || fail "server log: no login over TLS 1.2"
 grep -q 'browser card login .*tls="TLS 1.3"' "$WORK/server-plain.log" || fail "server log: no login over TLS 1.3"
+grep -q 'browser card login' "$WORK/server2.log" && fail "the CIE logged in where TLS 1.3 is offered"
 # And the cards did the work: pcscd carried the CIE's VERIFY and INTERNAL AUTHENTICATE under
 # secure messaging, the CNS's clear VERIFY with the PIN typed into the dialog and its PSO COMPUTE DIGITAL SIGNATURE.
 grep -qF 'APDU: 0C 20 00 81' "$WORK/pcscd.log" || fail "no CIE VERIFY went through pcscd"

@@ -13,8 +13,13 @@ the module signs the handshake on the virtual card; the page shows the holder. T
 asserts the identity and the TLS version the page shows, then that the session cookie it
 set logs the browser in on the main origin (`GET /api/v1/session`).
 
+Last, the CIE on an origin that offers TLS 1.3 too: Chromium fails with
+ERR_SSL_CLIENT_AUTH_NO_COMMON_ALGORITHMS and does not fall back to TLS 1.2.
+
 Env: CHROMIUM, DISPLAY, BROWSER_HOME, PROFILE_DIR, MAIN_ORIGIN, CIE_ORIGIN, CNS_ORIGIN,
-CIE_PIN, CNS_PIN, CIE_CF, CNS_CF, CIE_NAME, CNS_NAME, ARTIFACTS (screenshots on failure).
+CIE_TLS13_ORIGIN,
+CIE_PIN, CNS_PIN, CIE_CF, CNS_CF, CIE_NAME, CNS_NAME, ARTIFACTS (page screenshots on
+failure; Xvfb keeps the whole screen there too).
 """
 
 import json
@@ -72,21 +77,22 @@ class PinTyper(threading.Thread):
         self.dialog = None
         self.error = None
         self.seen = {}
+        self.stop = threading.Event()
 
     def run(self):
         try:
             deadline = time.time() + DIALOG_SECS
-            while time.time() < deadline:
+            while time.time() < deadline and not self.stop.is_set():
                 self.seen = visible_windows()
                 new = {w: n for w, n in self.seen.items() if w not in self.before}
                 for wid, name in new.items():
-                    if re.search(r"sign in|password|security device|PIN", name, re.I):
+                    if re.search(r"unlock|sign in|password|security device|PIN", name, re.I):
                         self.dialog = (wid, name)
                         break
                 if self.dialog:
                     break
                 time.sleep(0.25)
-            if not self.dialog:
+            if not self.dialog and not self.stop.is_set():
                 self.error = f"no PIN dialog within {DIALOG_SECS} s; windows: {self.seen}"
                 return
             wid, name = self.dialog
@@ -124,8 +130,6 @@ class ChromiumCardLogin(unittest.TestCase):
             log(f"screenshot {path}")
         except Exception as e:  # noqa: BLE001 - diagnostics only
             log(f"no screenshot ({e})")
-        subprocess.run(["xwd", "-root", "-silent", "-out", path[:-4] + ".xwd"],
-                       capture_output=True, timeout=10, check=False)
 
     def login(self, what, origin, pin, cf, name, tls):
         page = self.page
@@ -164,6 +168,25 @@ class ChromiumCardLogin(unittest.TestCase):
     def test_2_cns_over_tls13(self):
         self.login("cns", ENV["CNS_ORIGIN"], ENV["CNS_PIN"], ENV["CNS_CF"], ENV["CNS_NAME"],
                    "TLS 1.3")
+
+    def test_3_cie_where_tls13_is_offered(self):
+        """Why the CIE needs a TLS-1.2-only origin: where the server offers TLS 1.3,
+        Chromium negotiates it, finds no PSS on the CIE's token and gives up; it does not
+        retry with TLS 1.2. (The token may still be logged in from test 1: a PIN dialog is
+        answered if one comes, not required.)"""
+        typer = PinTyper(ENV["CIE_PIN"], visible_windows())
+        typer.start()
+        try:
+            with self.assertRaisesRegex(Exception, "ERR_SSL_CLIENT_AUTH_NO_COMMON_ALGORITHMS"):
+                self.page.goto(f"{ENV['CIE_TLS13_ORIGIN']}/login/card", timeout=PAGE_MS)
+        except AssertionError:
+            self.shot("cie-tls13")
+            raise
+        finally:
+            typer.stop.set()
+            typer.join(timeout=5)
+        log(f"cie on a TLS 1.3 origin: ERR_SSL_CLIENT_AUTH_NO_COMMON_ALGORITHMS "
+            f"(PIN dialog: {typer.dialog is not None})")
 
 
 if __name__ == "__main__":
