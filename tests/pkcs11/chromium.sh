@@ -67,8 +67,8 @@ cleanup_chromium() {
         echo "---- companion-server log (last 60 lines) ----" >&2; tail -n 60 "$WORK/server.log" >&2
         [ -f "$WORK/server2.log" ] && { echo "---- second companion-server log ----" >&2; tail -n 30 "$WORK/server2.log" >&2; }
         if [ -n "${CHROMIUM_TEST_ARTIFACTS:-}" ]; then
-            mkdir -p "$CHROMIUM_TEST_ARTIFACTS" && cp -r "$WORK/artifacts/." "$WORK"/*.log "$CHROMIUM_TEST_ARTIFACTS/"
-            echo "tests/pkcs11/chromium: screenshots (PNG: the page; Xvfb_screen0, XWD: the whole screen) and logs kept in $CHROMIUM_TEST_ARTIFACTS" >&2
+            mkdir -p "$CHROMIUM_TEST_ARTIFACTS" && cp "$WORK"/artifacts/*-* "$WORK"/*.log "$CHROMIUM_TEST_ARTIFACTS/"
+            echo "tests/pkcs11/chromium: screenshots (PNG: the page; XWD: the whole screen, dialogs included) and logs kept in $CHROMIUM_TEST_ARTIFACTS" >&2
         else
             ls -l "$WORK/artifacts" >&2
         fi

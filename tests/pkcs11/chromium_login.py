@@ -25,6 +25,7 @@ failure; Xvfb keeps the whole screen there too).
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
@@ -66,34 +67,42 @@ def visible_windows():
     return windows
 
 
+PIN_DIALOG = re.compile(r"unlock|sign in|password|security device|PIN", re.I)
+
+
 class PinTyper(threading.Thread):
-    """Waits for the PIN dialog (a new visible top-level window, Chromium's "Sign in to
-    <token>" prompt) and types the PIN into it as a user would."""
+    """Waits for the PIN dialog (a new visible top-level window: Chromium's "Unlock
+    Security Device") and types the PIN into it as a user would. Then, until stopped,
+    watches for the dialog coming back (Chromium asks again after a refused PIN): that one
+    is cancelled with Escape, so the page load fails at once, and reported."""
 
     def __init__(self, pin, before):
         super().__init__(daemon=True)
         self.pin = pin
         self.before = set(before)
         self.dialog = None
+        self.asked_again = None
         self.error = None
         self.seen = {}
         self.stop = threading.Event()
 
+    def wait_dialog(self, secs):
+        """A new PIN dialog window (id, name), or None after `secs` or when stopped."""
+        deadline = time.time() + secs
+        while time.time() < deadline and not self.stop.is_set():
+            self.seen = visible_windows()
+            for wid, name in self.seen.items():
+                if wid not in self.before and PIN_DIALOG.search(name):
+                    return wid, name
+            time.sleep(0.25)
+        return None
+
     def run(self):
         try:
-            deadline = time.time() + DIALOG_SECS
-            while time.time() < deadline and not self.stop.is_set():
-                self.seen = visible_windows()
-                new = {w: n for w, n in self.seen.items() if w not in self.before}
-                for wid, name in new.items():
-                    if re.search(r"unlock|sign in|password|security device|PIN", name, re.I):
-                        self.dialog = (wid, name)
-                        break
-                if self.dialog:
-                    break
-                time.sleep(0.25)
-            if not self.dialog and not self.stop.is_set():
-                self.error = f"no PIN dialog within {DIALOG_SECS} s; windows: {self.seen}"
+            self.dialog = self.wait_dialog(DIALOG_SECS)
+            if not self.dialog:
+                if not self.stop.is_set():
+                    self.error = f"no PIN dialog within {DIALOG_SECS} s; windows: {self.seen}"
                 return
             wid, name = self.dialog
             log(f"PIN dialog {name!r} (window {wid}): typing the PIN")
@@ -101,6 +110,16 @@ class PinTyper(threading.Thread):
             xdotool("windowfocus", "--sync", wid, check=False)
             xdotool("type", "--delay", "40", self.pin)
             xdotool("key", "Return")
+            # Once closed, any PIN dialog is a second request.
+            while wid in visible_windows() and not self.stop.is_set():
+                time.sleep(0.1)
+            self.before = set(visible_windows())
+            again = self.wait_dialog(PAGE_MS / 1000)
+            if again:
+                self.asked_again = again
+                log(f"PIN dialog {again[1]!r} again: the PIN was refused; cancelling it")
+                xdotool("windowfocus", "--sync", again[0], check=False)
+                xdotool("key", "Escape")
         except Exception as e:  # noqa: BLE001 - reported by the test
             self.error = f"{type(e).__name__}: {e}"
 
@@ -130,6 +149,10 @@ class ChromiumCardLogin(unittest.TestCase):
             log(f"screenshot {path}")
         except Exception as e:  # noqa: BLE001 - diagnostics only
             log(f"no screenshot ({e})")
+        # The whole X screen, native dialogs included (Xvfb -fbdir keeps it as XWD).
+        screen = os.path.join(ENV["ARTIFACTS"], "Xvfb_screen0")
+        if os.path.exists(screen):
+            shutil.copyfile(screen, os.path.join(ENV["ARTIFACTS"], f"{what}-screen.xwd"))
 
     def login(self, what, origin, pin, cf, name, tls):
         page = self.page
@@ -138,11 +161,15 @@ class ChromiumCardLogin(unittest.TestCase):
         try:
             resp = page.goto(f"{origin}/login/card", timeout=PAGE_MS)
         except Exception:
-            typer.join(timeout=1)
             self.shot(f"{what}-failed")
-            log(f"PIN dialog: {typer.dialog}, error: {typer.error}, windows: {typer.seen}")
+            typer.stop.set()
+            typer.join(timeout=5)
+            log(f"PIN dialog: {typer.dialog}, asked again: {typer.asked_again}, "
+                f"error: {typer.error}, windows: {typer.seen}")
             raise
-        typer.join(timeout=DIALOG_SECS + 5)
+        typer.stop.set()
+        typer.join(timeout=5)
+        self.assertIsNone(typer.asked_again, "Chromium asked for the PIN a second time")
         if typer.error or resp is None or resp.status != 200:
             self.shot(f"{what}-failed")
             self.fail(f"{what}: status {resp and resp.status}, PIN typer: {typer.error}\n"
