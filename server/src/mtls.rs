@@ -14,9 +14,11 @@
 //!
 //! The same listener serves browsers too: `GET /login/card` ([`page`]) logs the holder in
 //! with a session cookie and shows who they are. A browser with a CIE needs an origin that
-//! offers TLS 1.2 only (`tls12_only`): Chromium and Firefox pick TLS 1.3 whenever it is
-//! offered, where RSA client keys must sign PSS, which the CIE cannot; neither falls back
-//! to 1.2. A CNS (raw RSA, PSS padded on the host) logs in over TLS 1.3.
+//! offers TLS 1.2 only (`tls12_only`): browsers pick TLS 1.3 whenever it is offered, where
+//! RSA client keys must sign PSS, which the CIE cannot; Chromium then fails with
+//! `ERR_SSL_CLIENT_AUTH_NO_COMMON_ALGORITHMS` and does not retry over 1.2
+//! (tests/pkcs11/chromium.sh), and NSS (Firefox) sends no certificate. A CNS (raw RSA, PSS
+//! padded on the host) logs in over TLS 1.3.
 
 mod page;
 
