@@ -266,13 +266,13 @@ async fn cns_logs_in_over_tls13() {
 }
 
 #[tokio::test]
-async fn a_card_of_another_ca_gets_no_page() {
+async fn only_cards_of_the_configured_cas_get_the_page() {
     let db = sqlite();
-    // Only a CA that did not issue the cards: the handshake is refused (unknown_ca).
     let other = rcgen::CertificateParams::new(Vec::<String>::new())
         .unwrap()
         .self_signed(&rcgen::KeyPair::generate().unwrap())
         .unwrap();
+    // Only a CA that did not issue the cards: the handshake is refused (unknown_ca).
     let h = Harness::start_with(&db, |c| {
         c.card_cas = vec![other.der().to_vec()];
         c.mtls_tls12_listen = Some("127.0.0.1:0".parse().unwrap());
@@ -280,4 +280,14 @@ async fn a_card_of_another_ca_gets_no_page() {
     .await;
     let addr = h.server().mtls_tls12_addr().unwrap();
     assert!(visit(h.server(), addr, cie(), None).await.is_err());
+    // Several card CAs (as `--card-ca` repeated): the cards' one among them is enough.
+    let db2 = sqlite();
+    let h2 = Harness::start_with(&db2, |c| {
+        c.card_cas = vec![other.der().to_vec(), TEST_CA.to_vec()];
+        c.mtls_tls12_listen = Some("127.0.0.1:0".parse().unwrap());
+    })
+    .await;
+    let addr2 = h2.server().mtls_tls12_addr().unwrap();
+    let v = visit(h2.server(), addr2, cns(), None).await.unwrap();
+    v.assert_shows("LUCA PROVA", CNS_CF, ProtocolVersion::TLSv1_2);
 }
