@@ -15,10 +15,13 @@
 #   libjna-java junit5 openjdk-17-jdk-headless  Kotlin bindings tests (scripts/bindings-test.sh)
 #   opensc libnss3-tools  pkcs11-tool, modutil, certutil: the PKCS#11 module's end-to-end
 #                    test (tests/pkcs11/run.sh)
+#   chromium xvfb xdotool python3-venv  Chromium logging in with the virtual cards through the module,
+#                    headful under Xvfb, the PIN typed into its dialog, Playwright in a venv
+#                    (tests/pkcs11/chromium.sh)
 # plus the Kotlin compiler 2.4.20 from the npm package `kotlin-compiler` (ensure_kotlin).
 
 CIE_DEPS_CLI_PKGS=(libpcsclite-dev pcscd vsmartcard-vpcd cmake libclang-dev pkg-config libssl-dev)
-CIE_DEPS_ALL_PKGS=("${CIE_DEPS_CLI_PKGS[@]}" libjna-java junit5 openjdk-17-jdk-headless opensc libnss3-tools)
+CIE_DEPS_ALL_PKGS=("${CIE_DEPS_CLI_PKGS[@]}" libjna-java junit5 openjdk-17-jdk-headless opensc libnss3-tools chromium xvfb xdotool python3-venv)
 CIE_KOTLIN_VERSION="${CIE_KOTLIN_VERSION:-2.4.20}"
 
 _deps_log() { printf '[deps] %s\n' "$*" >&2; }

@@ -98,8 +98,11 @@ pub struct Config {
     pub rendezvous_per_minute: u32,
     /// PIN attempts of residents abroad per minute per client address.
     pub abroad_per_minute: u32,
-    /// Where the mutual-TLS card login listens (`None`: not served).
+    /// Where the mutual-TLS card login listens, TLS 1.2 and 1.3 (`None`: not served).
     pub mtls_listen: Option<SocketAddr>,
+    /// A second mutual-TLS listener offering TLS 1.2 only: the origin of the browser card
+    /// login for the CIE, which cannot sign TLS 1.3's RSA-PSS (`None`: not served).
+    pub mtls_tls12_listen: Option<SocketAddr>,
     /// The key sealing TOTP seeds at rest (docs/protocol.md §3 "OTP fallback"); without
     /// one the OTP endpoints are off.
     pub otp_key: Option<api::OtpKey>,
@@ -121,6 +124,7 @@ impl std::fmt::Debug for Config {
             .field("rendezvous_per_minute", &self.rendezvous_per_minute)
             .field("abroad_per_minute", &self.abroad_per_minute)
             .field("mtls_listen", &self.mtls_listen)
+            .field("mtls_tls12_listen", &self.mtls_tls12_listen)
             .finish_non_exhaustive()
     }
 }
@@ -140,6 +144,7 @@ impl Config {
             rendezvous_per_minute: 10,
             abroad_per_minute: abroad::DEFAULT_PER_MINUTE,
             mtls_listen: None,
+            mtls_tls12_listen: None,
             otp_key: None,
             registration: None,
             oidc: None,
@@ -157,6 +162,7 @@ pub struct RunningServer {
     stop: watch::Sender<bool>,
     task: Option<JoinHandle<()>>,
     mtls: Option<(SocketAddr, JoinHandle<()>)>,
+    mtls12: Option<(SocketAddr, JoinHandle<()>)>,
 }
 
 impl std::fmt::Debug for RunningServer {
@@ -195,6 +201,11 @@ impl RunningServer {
         self.mtls.as_ref().map(|(addr, _)| *addr)
     }
 
+    /// The TLS-1.2-only mutual-TLS listener's address, when configured.
+    pub fn mtls_tls12_addr(&self) -> Option<SocketAddr> {
+        self.mtls12.as_ref().map(|(addr, _)| *addr)
+    }
+
     /// The store (tests inspect state through it).
     pub fn store(&self) -> Arc<SqlStore> {
         self.store.clone()
@@ -206,7 +217,7 @@ impl RunningServer {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
-        if let Some((_, task)) = self.mtls.take() {
+        for (_, task) in [self.mtls.take(), self.mtls12.take()].into_iter().flatten() {
             let _ = task.await;
         }
         self.store.close().await;
@@ -219,7 +230,7 @@ impl Drop for RunningServer {
         if let Some(task) = self.task.take() {
             task.abort();
         }
-        if let Some((_, task)) = self.mtls.take() {
+        for (_, task) in [self.mtls.take(), self.mtls12.take()].into_iter().flatten() {
             task.abort();
         }
     }
@@ -266,16 +277,24 @@ pub async fn serve(config: Config, listener: TcpListener) -> Result<RunningServe
     let verifier = CardVerifier::new(&config.card_cas, config.revocation.clone())?;
     let store = Arc::new(SqlStore::connect(&config.database).await?);
     let (stop, stop_rx) = watch::channel(false);
-    let mtls = match config.mtls_listen {
-        Some(at) => Some(mtls::start(mtls::MtlsSetup {
-            listener: TcpListener::bind(at).await?,
+    let start_mtls = |listener: TcpListener, tls12_only: bool| {
+        mtls::start(mtls::MtlsSetup {
+            listener,
             material: &material,
             cards: verifier.clone(),
             card_cas: &config.card_cas,
             store: store.clone(),
             clock: config.clock.clone(),
             stop: stop_rx.clone(),
-        })?),
+            tls12_only,
+        })
+    };
+    let mtls = match config.mtls_listen {
+        Some(at) => Some(start_mtls(TcpListener::bind(at).await?, false)?),
+        None => None,
+    };
+    let mtls12 = match config.mtls_tls12_listen {
+        Some(at) => Some(start_mtls(TcpListener::bind(at).await?, true)?),
         None => None,
     };
     let state = api::AppState::new(store.clone(), verifier, origin.clone(), &config);
@@ -307,6 +326,7 @@ pub async fn serve(config: Config, listener: TcpListener) -> Result<RunningServe
         stop,
         task: Some(task),
         mtls,
+        mtls12,
     })
 }
 

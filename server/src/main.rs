@@ -55,6 +55,10 @@ struct Args {
     /// Also serve the mutual-TLS card login (client certificate = the CIE's) here.
     #[arg(long)]
     mtls_listen: Option<std::net::SocketAddr>,
+    /// Also serve the mutual-TLS card login here with TLS 1.2 only: the origin for
+    /// browsers with a CIE (TLS 1.3 needs RSA-PSS, which the CIE cannot sign).
+    #[arg(long)]
+    mtls_tls12_listen: Option<std::net::SocketAddr>,
     /// Offer registration with the CIE: a CSCA file its documents must chain to (DER, PEM,
     /// ICAO master list, or a ZIP of those, as published); repeat for more.
     #[arg(long)]
@@ -211,6 +215,7 @@ async fn run(args: Args) -> Result<(), ServerError> {
     config.rendezvous_per_minute = args.rendezvous_per_minute;
     config.abroad_per_minute = args.abroad_per_minute;
     config.mtls_listen = args.mtls_listen;
+    config.mtls_tls12_listen = args.mtls_tls12_listen;
     if let Some(o) = args.public_origin {
         config.public_origin =
             Some(Origin::parse(&o).map_err(|e| ServerError::Config(e.to_string()))?);
@@ -269,6 +274,9 @@ async fn run(args: Args) -> Result<(), ServerError> {
     println!("origin {}", server.origin());
     if let Some(addr) = server.mtls_addr() {
         println!("mutual-TLS card login on https://{addr}");
+    }
+    if let Some(addr) = server.mtls_tls12_addr() {
+        println!("mutual-TLS card login (TLS 1.2 only) on https://{addr}");
     }
     println!("tls pin sha256/{}", server.spki_pin());
     if let Some(path) = &args.pin_file {

@@ -11,6 +11,16 @@
 //! client certificate are audited from the accept loop. The handler checks the peer
 //! certificate once more (its time may differ from the handshake's on a kept-alive
 //! connection) and maps it to the identity exactly as the challenge login does.
+//!
+//! The same listener serves browsers too: `GET /login/card` ([`page`]) logs the holder in
+//! with a session cookie and shows who they are. A browser with a CIE needs an origin that
+//! offers TLS 1.2 only (`tls12_only`): browsers pick TLS 1.3 whenever it is offered, where
+//! RSA client keys must sign PSS, which the CIE cannot; Chromium then fails with
+//! `ERR_SSL_CLIENT_AUTH_NO_COMMON_ALGORITHMS` and does not retry over 1.2
+//! (tests/pkcs11/chromium.sh), and NSS (Firefox) sends no certificate. A CNS (raw RSA, PSS
+//! padded on the host) logs in over TLS 1.3.
+
+mod page;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -19,16 +29,17 @@ use std::time::Duration;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Extension, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
-use cie_core::flows::wire::{LoginResponse, b64};
+use cie_core::flows::wire::{Identity, LoginResponse, b64};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use rustls::client::danger::HandshakeSignatureValid;
 use rustls::crypto::{WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{
-    AlertDescription, CertificateError, DigitallySignedStruct, DistinguishedName, SignatureScheme,
+    AlertDescription, CertificateError, DigitallySignedStruct, DistinguishedName, ProtocolVersion,
+    SignatureScheme,
 };
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
@@ -148,16 +159,23 @@ impl ClientCertVerifier for CardCertVerifier {
     }
 }
 
-/// TLS 1.2 (the CIE's, PKCS#1 CertificateVerify) and 1.3 (other clients), client
-/// certificate required, HTTP/1.1.
+/// TLS 1.2 (the CIE's, PKCS#1 CertificateVerify) and 1.3 (other clients), or 1.2 alone
+/// (`tls12_only`: the origin for browsers with a CIE); client certificate required,
+/// HTTP/1.1.
 pub(crate) fn server_config(
     verifier: Arc<dyn ClientCertVerifier>,
     certs: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
+    tls12_only: bool,
 ) -> Result<Arc<rustls::ServerConfig>, ServerError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let versions: &[&'static rustls::SupportedProtocolVersion] = if tls12_only {
+        &[&rustls::version::TLS12]
+    } else {
+        rustls::DEFAULT_VERSIONS
+    };
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
+        .with_protocol_versions(versions)
         .map_err(|e| ServerError::Tls(e.to_string()))?
         .with_client_cert_verifier(verifier)
         .with_single_cert(certs, key)
@@ -178,6 +196,21 @@ struct MtlsState {
 #[derive(Clone)]
 struct PeerCertificate(Arc<Vec<u8>>);
 
+/// The connection's TLS version, put in each request by the accept loop.
+#[derive(Clone, Copy)]
+struct Negotiated(Option<ProtocolVersion>);
+
+impl Negotiated {
+    /// "TLS 1.2", "TLS 1.3" (what the browser page shows).
+    fn label(self) -> &'static str {
+        match self.0 {
+            Some(ProtocolVersion::TLSv1_2) => "TLS 1.2",
+            Some(ProtocolVersion::TLSv1_3) => "TLS 1.3",
+            _ => "TLS",
+        }
+    }
+}
+
 /// Everything `serve` hands over to start the listener.
 pub(crate) struct MtlsSetup<'a> {
     pub(crate) listener: TcpListener,
@@ -187,13 +220,17 @@ pub(crate) struct MtlsSetup<'a> {
     pub(crate) store: Arc<SqlStore>,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) stop: watch::Receiver<bool>,
+    /// Offer TLS 1.2 only (the browser origin for a CIE).
+    pub(crate) tls12_only: bool,
 }
 
 /// Start the mutual-TLS listener on its own task; its address and task.
 pub(crate) fn start(setup: MtlsSetup<'_>) -> Result<(SocketAddr, JoinHandle<()>), ServerError> {
     let addr = setup.listener.local_addr()?;
     let verifier = CardCertVerifier::new(setup.cards.clone(), setup.card_cas, setup.clock.clone());
-    let config = setup.material.mtls_server_config(Arc::new(verifier))?;
+    let config = setup
+        .material
+        .mtls_server_config(Arc::new(verifier), setup.tls12_only)?;
     let state = MtlsState {
         store: setup.store,
         cards: setup.cards,
@@ -201,6 +238,7 @@ pub(crate) fn start(setup: MtlsSetup<'_>) -> Result<(SocketAddr, JoinHandle<()>)
     };
     let app = Router::new()
         .route(MTLS_LOGIN_PATH, post(mtls_login))
+        .route(page::CARD_PAGE_PATH, get(page::card_page))
         .layer(DefaultBodyLimit::max(4096))
         .with_state(state.clone());
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
@@ -211,7 +249,8 @@ pub(crate) fn start(setup: MtlsSetup<'_>) -> Result<(SocketAddr, JoinHandle<()>)
         state,
         setup.stop,
     ));
-    tracing::info!(%addr, "serving mutual-TLS card login");
+    let tls12_only = setup.tls12_only;
+    tracing::info!(%addr, tls12_only, "serving mutual-TLS card login");
     Ok((addr, task))
 }
 
@@ -220,28 +259,7 @@ async fn mtls_login(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Extension(PeerCertificate(der)): Extension<PeerCertificate>,
 ) -> Result<Response, Refusal> {
-    let now = s.clock.now();
-    let client = peer.ip().to_string();
-    // The subject names the certificate, not the holder (the audit carries no identity
-    // data beyond the identity id added on success).
-    let subject = format!("cert:{}", b64(&Sha256::digest(der.as_slice())[..12]));
-    let card = match s.cards.check_certificate(&der, now) {
-        Ok(card) => card,
-        Err(e) => {
-            let refusal = Refusal::from(e);
-            audit(&s.store, &subject, &refusal.code_str(), &client, now).await;
-            return Err(refusal);
-        }
-    };
-    let token = random_bytes::<32>()?;
-    let session = NewSession {
-        token_hash: Sha256::digest(token).into(),
-        level: 3,
-        kind: "app",
-        expires: now + SESSION_SECS,
-    };
-    let entry = AuditEntry::new(AUDIT_KIND, &subject, "ok", &client);
-    let identity = s.store.mtls_login(&card, &session, &entry, now).await?;
+    let (identity, token) = login(&s, peer, &der, "app", AUDIT_KIND).await?;
     tracing::info!(identity = %identity.id, "mutual-TLS card login");
     let mut response = Json(LoginResponse {
         identity,
@@ -255,10 +273,45 @@ async fn mtls_login(
     Ok(response)
 }
 
+/// Log in the holder of the connection's certificate `der`: check it again, map it to its
+/// identity, open a session of `kind` (`app`: bearer, `desktop`: cookie), audit as
+/// `audit_kind`. The identity and the session token.
+async fn login(
+    s: &MtlsState,
+    peer: SocketAddr,
+    der: &[u8],
+    kind: &'static str,
+    audit_kind: &'static str,
+) -> Result<(Identity, [u8; 32]), Refusal> {
+    let now = s.clock.now();
+    let client = peer.ip().to_string();
+    // The subject names the certificate, not the holder (the audit carries no identity
+    // data beyond the identity id added on success).
+    let subject = format!("cert:{}", b64(&Sha256::digest(der)[..12]));
+    let card = match s.cards.check_certificate(der, now) {
+        Ok(card) => card,
+        Err(e) => {
+            let refusal = Refusal::from(e);
+            let entry = AuditEntry::new(audit_kind, &subject, &refusal.code_str(), &client);
+            audit(&s.store, &entry, now).await;
+            return Err(refusal);
+        }
+    };
+    let token = random_bytes::<32>()?;
+    let session = NewSession {
+        token_hash: Sha256::digest(token).into(),
+        level: 3,
+        kind,
+        expires: now + SESSION_SECS,
+    };
+    let entry = AuditEntry::new(audit_kind, &subject, "ok", &client);
+    let identity = s.store.mtls_login(&card, &session, &entry, now).await?;
+    Ok((identity, token))
+}
+
 /// Best effort: the refusal stands even if the audit write fails.
-async fn audit(store: &SqlStore, subject: &str, outcome: &str, client: &str, now: u64) {
-    let entry = AuditEntry::new(AUDIT_KIND, subject, outcome, client);
-    if let Err(e) = store.audit(&entry, now).await {
+async fn audit(store: &SqlStore, entry: &AuditEntry, now: u64) {
+    if let Err(e) = store.audit(entry, now).await {
         tracing::error!(error = %e, "audit write failed");
     }
 }
@@ -315,12 +368,14 @@ async fn accept_loop(
                             tracing::debug!(%peer, error = %e, "mTLS handshake failed");
                             if let Some(outcome) = refused_outcome(&e) {
                                 let client = peer.ip().to_string();
-                                audit(&state.store, "tls-handshake", outcome, &client, state.clock.now()).await;
+                                let entry = AuditEntry::new(AUDIT_KIND, "tls-handshake", outcome, &client);
+                                audit(&state.store, &entry, state.clock.now()).await;
                             }
                             return;
                         }
                         Err(_) => return,
                     };
+                    let negotiated = Negotiated(tls.get_ref().1.protocol_version());
                     let Some(cert) = tls
                         .get_ref()
                         .1
@@ -335,6 +390,7 @@ async fn accept_loop(
                         move |mut req: hyper::Request<hyper::body::Incoming>| {
                             req.extensions_mut().insert(ConnectInfo(peer));
                             req.extensions_mut().insert(cert.clone());
+                            req.extensions_mut().insert(negotiated);
                             app.clone().oneshot(req)
                         },
                     );

@@ -87,13 +87,19 @@ impl TlsMaterial {
 }
 
 impl TlsMaterial {
-    /// The rustls configuration of the mutual-TLS listener: the same identity, client
-    /// certificates checked by `verifier`.
+    /// The rustls configuration of a mutual-TLS listener: the same identity, client
+    /// certificates checked by `verifier`, TLS 1.2 alone when `tls12_only`.
     pub fn mtls_server_config(
         &self,
         verifier: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+        tls12_only: bool,
     ) -> Result<Arc<rustls::ServerConfig>, ServerError> {
-        crate::mtls::server_config(verifier, self.certs.clone(), self.key.clone_key())
+        crate::mtls::server_config(
+            verifier,
+            self.certs.clone(),
+            self.key.clone_key(),
+            tls12_only,
+        )
     }
 }
 

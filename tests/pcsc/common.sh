@@ -17,6 +17,19 @@ require_no_pcscd() {
     [ -z "$running" ] || fail "a pcscd is already running (pid $running); stop it first: systemctl stop pcscd.socket pcscd"
 }
 
+# Fail unless we are root (for $1), the tools $2... are installed, the vpcd driver
+# ($VPCD_DRIVER) is there and no pcscd runs.
+require_pcscd_test_setup() {
+    local why="$1" tool
+    shift
+    [ "$(id -u)" -eq 0 ] || fail "must run as root ($why); try: sudo bash $0"
+    for tool in "$@"; do
+        command -v "$tool" >/dev/null || fail "$tool not installed (bash scripts/deps.sh)"
+    done
+    [ -e "$VPCD_DRIVER" ] || fail "vpcd driver $VPCD_DRIVER missing (apt-get install vsmartcard-vpcd)"
+    require_no_pcscd
+}
+
 # Stop the pcscd this script started (TERM, up to 5 s, then KILL).
 stop_pcscd() {
     [ -n "${PCSCD_PID:-}" ] || return 0

@@ -23,14 +23,9 @@ HOLDER="MARIA TESTER ($CF)"
 fail() { echo "tests/pkcs11: FAIL: $*" >&2; exit 1; }
 step() { echo "tests/pkcs11: $*"; }
 
-[ "$(id -u)" -eq 0 ] || fail "must run as root (pcscd needs /run/pcscd); try: sudo bash tests/pkcs11/run.sh"
-for tool in pcscd pkcs11-tool modutil certutil openssl; do
-    command -v "$tool" >/dev/null || fail "$tool not installed (bash scripts/deps.sh)"
-done
-[ -e "$VPCD_DRIVER" ] || fail "vpcd driver $VPCD_DRIVER missing (apt-get install vsmartcard-vpcd)"
 # shellcheck source=tests/pcsc/common.sh
 source "$ROOT/tests/pcsc/common.sh"
-require_no_pcscd
+require_pcscd_test_setup "pcscd needs /run/pcscd" pcscd pkcs11-tool modutil certutil openssl
 
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 if [ -z "${CIE_COMPANION_BIN:-}" ] || [ -z "${CIE_PKCS11_MODULE:-}" ]; then
