@@ -3,7 +3,7 @@
 //! through the core's `cns` applet (clear PIN, raw RSA with host padding). No PKCS#11
 //! types here beyond the return codes the errors map to.
 
-use cie_core::apdu::{ApduError, CardChannel};
+use cie_core::apdu::{ApduError, CardChannel, SwKind};
 use cie_core::applets::cns::atr::{ChipFamily, CnsAtr};
 use cie_core::applets::cns::personal::PersonalData;
 use cie_core::applets::cns::pin::CnsPin;
@@ -110,7 +110,13 @@ pub fn ias_rv(e: &IasError) -> ck::CK_RV {
 /// A CIE in a reader, with its secure session open: the certificate read, the PIN state
 /// known, and (after `login`) the PIN verified on this session.
 pub struct CieToken {
+    transport: SharedTransport,
     secure: SecureIas<CardChannel>,
+    /// The PIN, kept while logged in (zeroized on logout, when the token is dropped): when
+    /// another application on the same card opens its own secure session, ours ends, and
+    /// the PIN's verified state with it; the module then reopens the session and verifies
+    /// the PIN again without asking, as the official module does before every signature.
+    verified_pin: Option<Pin>,
     /// The authentication certificate.
     pub certificate: CieCertificate,
     /// The card's NIS (identification number for services), as text.
@@ -138,33 +144,71 @@ impl CieToken {
     }
 
     async fn open_async(transport: SharedTransport) -> Result<Self, IasError> {
-        let ch = CardChannel::new(transport);
-        let nis = {
-            let ias = IasApplet::select(&ch).await?;
-            ias.read_nis().await?.text()
-        };
-        let secure = secure::open(ch, &OsRandomness).await?;
+        let (nis, secure) = Self::secure_session(&transport).await?;
         let der = secure.read_certificate().await?;
         let certificate = CieCertificate::from_der(&der)?;
         let pin = secure.pin_status().await?;
         Ok(Self {
             logged_in: pin == PinStatus::Verified,
+            transport,
             secure,
+            verified_pin: None,
             certificate,
             nis,
             pin,
         })
     }
 
+    /// Select the CIE, read its NIS, open a secure session.
+    async fn secure_session(
+        transport: &SharedTransport,
+    ) -> Result<(String, SecureIas<CardChannel>), IasError> {
+        let ch = CardChannel::new(transport.clone());
+        let nis = {
+            let ias = IasApplet::select(&ch).await?;
+            ias.read_nis().await?.text()
+        };
+        Ok((nis, secure::open(ch, &OsRandomness).await?))
+    }
+
+    /// Open the secure session again on the same card (another application's session
+    /// ended ours), and verify the kept PIN again if logged in. Another card in the reader
+    /// (another NIS) is a removed device.
+    async fn reopen(&mut self) -> Result<(), IasError> {
+        let (nis, secure) = Self::secure_session(&self.transport).await?;
+        if nis != self.nis {
+            return Err(IasError::Apdu(ApduError::Transport(
+                TransportError::TagLost,
+            )));
+        }
+        self.secure = secure;
+        if let Some(pin) = &self.verified_pin {
+            self.secure.verify_pin(pin, true).await?;
+        }
+        Ok(())
+    }
+
     /// VERIFY the user PIN. A PIN of the wrong shape reaches no card and spends no try.
     pub fn login(&mut self, pin: &[u8]) -> Result<(), ck::CK_RV> {
         let text = std::str::from_utf8(pin).map_err(|_| ck::CKR_PIN_LEN_RANGE)?;
         let pin = Pin::new(text).map_err(|_| ck::CKR_PIN_LEN_RANGE)?;
-        let outcome = pollster::block_on(self.secure.verify_pin_with_status(&pin, self.pin, true));
+        let mut outcome =
+            pollster::block_on(self.secure.verify_pin_with_status(&pin, self.pin, true));
+        if outcome.as_ref().is_err_and(session_refused) {
+            // The card refused the protected VERIFY as a whole (`6987`/`6988`/`6882`): it
+            // never saw the PIN, so no try was counted; a fresh session, then the VERIFY again.
+            outcome = pollster::block_on(async {
+                self.reopen().await?;
+                self.secure
+                    .verify_pin_with_status(&pin, self.pin, true)
+                    .await
+            });
+        }
         match outcome {
             Ok(()) => {
                 self.pin = PinStatus::Verified;
                 self.logged_in = true;
+                self.verified_pin = Some(pin);
                 Ok(())
             }
             Err(e) => {
@@ -179,12 +223,38 @@ impl CieToken {
     }
 
     /// Sign `data` (a DigestInfo, or any data up to the modulus length minus 11) with the
-    /// authentication key; the card adds PKCS#1 v1.5 type 01 padding.
-    pub fn sign_pkcs1(&self, data: &[u8]) -> Result<Vec<u8>, ck::CK_RV> {
+    /// authentication key; the card adds PKCS#1 v1.5 type 01 padding. If another
+    /// application's session ended ours, the session is reopened, the kept PIN verified
+    /// again, and the signature asked once more (signing twice spends nothing).
+    pub fn sign_pkcs1(&mut self, data: &[u8]) -> Result<Vec<u8>, ck::CK_RV> {
         if data.is_empty() || data.len() + 11 > self.modulus_len() {
             return Err(ck::CKR_DATA_LEN_RANGE);
         }
-        let signature = pollster::block_on(self.secure.sign_pkcs1(data)).map_err(|e| ias_rv(&e))?;
+        let mut outcome = pollster::block_on(self.secure.sign_pkcs1(data));
+        if self.verified_pin.is_some()
+            && outcome
+                .as_ref()
+                .is_err_and(|e| session_refused(e) || matches!(e, IasError::PinRequired))
+        {
+            outcome = pollster::block_on(async {
+                self.reopen().await?;
+                self.secure.sign_pkcs1(data).await
+            });
+        }
+        let signature = outcome.map_err(|e| {
+            if matches!(e, IasError::WrongPin { .. } | IasError::PinBlocked) {
+                // The kept PIN no longer opens the card (changed elsewhere): log in again.
+                self.verified_pin = None;
+                self.logged_in = false;
+                self.pin = match e {
+                    IasError::WrongPin { remaining } => PinStatus::TriesLeft(remaining),
+                    _ => PinStatus::Blocked,
+                };
+                ck::CKR_USER_NOT_LOGGED_IN
+            } else {
+                ias_rv(&e)
+            }
+        })?;
         let k = self.modulus_len();
         let mut block = vec![0xFF; k];
         block[0] = 0x00;
@@ -198,6 +268,16 @@ impl CieToken {
     pub fn modulus_len(&self) -> usize {
         self.certificate.public_key.modulus.len()
     }
+}
+
+/// Whether the card refused a protected command as a whole because our secure session is
+/// not its session any more (`6987`/`6988`/`6882`, in clear): it did not run the command.
+fn session_refused(e: &IasError) -> bool {
+    matches!(
+        e,
+        IasError::Apdu(ApduError::Status { sw, .. })
+            if sw.kind() == SwKind::SecureMessagingFailed
+    )
 }
 
 /// The CIE's and the CNS's PIN have 3 tries (cie.md §0.4; the CNS count is what OpenSC's
@@ -485,12 +565,12 @@ impl Token {
 
     /// PKCS#1 v1.5 over `data` (a DigestInfo): on the card for the CIE, padded here for
     /// the CNS.
-    pub fn sign_pkcs1(&self, data: &[u8]) -> Result<Vec<u8>, ck::CK_RV> {
+    pub fn sign_pkcs1(&mut self, data: &[u8]) -> Result<Vec<u8>, ck::CK_RV> {
+        let modulus_len = self.modulus_len();
         match self {
             Self::Cie(t) => t.sign_pkcs1(data),
             Self::Cns(t) => {
-                let block =
-                    cns::padding::pkcs1_v15(data, self.modulus_len()).map_err(|e| cns_rv(&e))?;
+                let block = cns::padding::pkcs1_v15(data, modulus_len).map_err(|e| cns_rv(&e))?;
                 t.sign_raw(&block)
             }
         }

@@ -511,7 +511,7 @@ impl Module {
         };
         let message: &[u8] = data.unwrap_or(&op.data);
         let i = self.slot_index(slot)?;
-        let token = self.slots[i].token.as_ref().ok_or(ck::CKR_DEVICE_REMOVED)?;
+        let token = self.slots[i].token.as_mut().ok_or(ck::CKR_DEVICE_REMOVED)?;
         if !token.logged_in() {
             return Err(ck::CKR_USER_NOT_LOGGED_IN);
         }

@@ -475,3 +475,77 @@ fn cns_wrong_pins_show_the_cards_tries_and_block() {
     assert_eq!(m.login(h, ck::CKU_USER, pin), Err(ck::CKR_PIN_LOCKED));
     assert_eq!(card.apdu_count(), before);
 }
+
+#[test]
+fn two_applications_share_one_card() {
+    // Two applications (two modules, e.g. a browser and a signing tool) on one card. Each
+    // opening its own secure session ends the other's, and a command under a stale session
+    // is refused by the card as a whole (6988/6882): each module then reopens its session
+    // and verifies its kept PIN again, so both keep signing, and no PIN try is spent.
+    let card = virtual_cie();
+    let mk = || {
+        let readers = SimReaders::default();
+        readers
+            .readers
+            .lock()
+            .expect("lock")
+            .push(("R".to_string(), Some(card.clone())));
+        Module::new(Box::new(readers))
+    };
+    let sign = |m: &mut Module, h| {
+        m.sign_init(h, ck::CKM_SHA256_RSA_PKCS, None, H_PRIVATE)?;
+        m.sign(h, Some(b"two applications"))
+    };
+    let (mut a, mut b) = (mk(), mk());
+    let sa = a.slot_list(true, true)[0];
+    let ha = a
+        .open_session(sa, ck::CKF_SERIAL_SESSION)
+        .expect("A session");
+    a.login(ha, ck::CKU_USER, Some(PIN)).expect("A login");
+    let modulus = value(&mut a, ha, H_PUBLIC, ck::CKA_MODULUS);
+    let exponent = value(&mut a, ha, H_PUBLIC, ck::CKA_PUBLIC_EXPONENT);
+    let key = RsaPublicKey::new(
+        BigUint::from_bytes_be(&modulus),
+        BigUint::from_bytes_be(&exponent),
+    )
+    .expect("key");
+    let mut signed = hex_prefix_sha256();
+    signed.extend_from_slice(&<sha2::Sha256 as sha2::Digest>::digest(b"two applications"));
+    let verifies = |sig: &[u8]| {
+        key.verify(Pkcs1v15Sign::new_unprefixed(), &signed, sig)
+            .is_ok()
+    };
+
+    // B finds the token: its secure session replaces A's.
+    let sb = b.slot_list(true, true)[0];
+    let hb = b
+        .open_session(sb, ck::CKF_SERIAL_SESSION)
+        .expect("B session");
+    let sig = sign(&mut a, ha).expect("A signs after B opened its session");
+    assert!(verifies(&sig));
+    b.login(hb, ck::CKU_USER, Some(PIN))
+        .expect("B logs in after A took the card back");
+    for round in 0..3 {
+        let sig = sign(&mut a, ha).unwrap_or_else(|rv| panic!("A, round {round}: {rv:#x}"));
+        assert!(verifies(&sig));
+        let sig = sign(&mut b, hb).unwrap_or_else(|rv| panic!("B, round {round}: {rv:#x}"));
+        assert!(verifies(&sig));
+    }
+    assert_eq!(card.pin_tries_left(), Some(3));
+
+    // A wrong PIN in a third application is counted once and reported as such; A's next
+    // signature verifies A's kept (right) PIN, which resets the counter.
+    let mut c = mk();
+    let sc = c.slot_list(true, true)[0];
+    let hc = c
+        .open_session(sc, ck::CKF_SERIAL_SESSION)
+        .expect("C session");
+    assert_eq!(
+        c.login(hc, ck::CKU_USER, Some(b"00000000")),
+        Err(ck::CKR_PIN_INCORRECT)
+    );
+    assert_eq!(card.pin_tries_left(), Some(2));
+    let sig = sign(&mut a, ha).expect("A signs after C's wrong PIN");
+    assert!(verifies(&sig));
+    assert_eq!(card.pin_tries_left(), Some(3));
+}
