@@ -591,6 +591,10 @@ async fn the_page_offers_the_pin_login_and_states_the_policy() {
         "id=\"pin-change-form\"",
         "id=\"new-pin\"",
         "id=\"level\"",
+        "id=\"factors\"",
+        "id=\"pin-otp-form\"",
+        "id=\"otp-enrol-start\"",
+        "id=\"otp-enrol-form\"",
     ] {
         assert!(html.contains(id), "{id}");
     }
@@ -608,6 +612,10 @@ async fn the_page_offers_the_pin_login_and_states_the_policy() {
     assert!(!html.contains("<script>"), "no inline script");
     let js = get("/static/app.js").await;
     assert!(js.contains(LOGIN) && js.contains(CHANGE));
+    for path in [LOGIN_OTP, OTP_ENROL, OTP_CONFIRM, ENROL] {
+        assert!(js.contains(path), "{path}");
+    }
+    assert!(html.contains("Attiva un codice OTP") && html.contains("Set up an OTP code"));
 }
 
 /// The phone answers the pending request `id` with `number` (device-signed list, then a
