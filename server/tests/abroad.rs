@@ -1112,3 +1112,52 @@ async fn no_otp_key_no_otp_enrolment() {
     );
     assert!(it(&body).contains("non offre codici OTP"), "{body}");
 }
+
+/// Two instances on one database: the same right code sent with six tickets at once opens
+/// one session (the others are replays), and concurrent wrong codes are all counted.
+#[tokio::test]
+async fn two_instances_accept_a_code_once_and_count_every_wrong_one() {
+    for db in backends().await {
+        logs();
+        let tls = pem_tls();
+        let key = || OtpKey::from_bytes(&[0x42; 32]);
+        let a = Harness::start_with(&db, |c| {
+            c.tls = tls.source();
+            c.abroad_per_minute = 1000;
+            c.otp_key = key();
+        })
+        .await;
+        let b = a
+            .second_instance_with(&tls, |c| {
+                c.abroad_per_minute = 1000;
+                c.otp_key = key();
+            })
+            .await;
+        let uri = account_with_otp(&a).await;
+        let mut desks = Vec::new();
+        for _ in 0..6 {
+            desks.push(pin_asks_code(&a).await.0);
+        }
+        let fire = |code: String| {
+            let mut tasks = tokio::task::JoinSet::new();
+            for (i, desk) in desks.iter().enumerate() {
+                let h = if i % 2 == 0 { &a } else { &b };
+                let (client, url, code) = (desk.clone(), h.url(LOGIN_OTP), code.clone());
+                tasks.spawn(async move {
+                    let r = client.post(url).json(&json!({ "code": code }));
+                    r.send().await.unwrap().status().as_u16()
+                });
+            }
+            tasks.join_all()
+        };
+        let now = a.clock.now();
+        let mut statuses = fire(bad_code(&uri, now)).await;
+        statuses.sort_unstable();
+        // 5 wrong codes are free, the 5th sets the wait: the sixth is throttled.
+        assert_eq!(statuses, [401, 401, 401, 401, 401, 429], "{}", db.name);
+        a.clock.advance(30);
+        let mut statuses = fire(code_at(&uri, a.clock.now())).await;
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 409, 409, 409, 409, 409], "{}", db.name);
+    }
+}
