@@ -993,9 +993,14 @@ async fn wrong_codes_after_a_right_pin_are_throttled() {
         );
         assert_eq!(body["retry_after"], 30);
         assert!(it(&body).contains("riprova tra 30 secondi"), "{body}");
-        // A malformed code costs nothing and says what to type.
+        // A malformed code costs nothing and says what to type; one sent as a number is
+        // refused without its digits reaching the logs.
         let body = refused(code_login(&h, &desk, "12345").await, 400, "bad_request");
         assert!(it(&body).contains("6 cifre"));
+        let number = json!({ "code": 468_213_u32 });
+        refused(h.post(&desk, LOGIN_OTP, &number).await, 400, "bad_request");
+        let logged = String::from_utf8(logs().lock().unwrap().clone()).unwrap();
+        assert!(!logged.contains("468213"));
         h.clock.advance(30);
         let (s, v) = code_login(&h, &desk, &code_at(&uri, h.clock.now())).await;
         assert_eq!((s, &v["level"]), (200, &json!(2)), "{v}");

@@ -31,7 +31,7 @@ use cie_core::otp::verify::{AccountState, Credential, Policy, Verdict, verify_to
 use cie_core::otp::{Algorithm, TimeStep, base32};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 use super::approvals::open_request;
 use super::otp::{DIGITS, OtpKey, SEED_LEN, totp_uri};
@@ -569,9 +569,8 @@ fn code_refusal(verdict: Verdict, state: &AccountState, now: u64) -> Refusal {
 }
 
 /// The six digits typed, or the refusal (no attempt counted).
-fn typed_code(code: &mut String) -> Result<Zeroizing<String>, Refusal> {
-    let typed = Zeroizing::new(code.trim().to_owned());
-    code.zeroize();
+fn typed_code(code: &Pin) -> Result<Zeroizing<String>, Refusal> {
+    let typed = Zeroizing::new(code.expose().trim().to_owned());
     if typed.len() != usize::from(DIGITS) || !typed.bytes().all(|b| b.is_ascii_digit()) {
         return Err(Refusal::with(
             ErrorCode::BadRequest,
@@ -616,10 +615,11 @@ fn otp_not_offered() -> Refusal {
 }
 
 /// A one-time code typed by the holder (`{code}`).
-#[derive(Deserialize)]
+#[derive(Debug, Deserialize)]
 pub struct OtpCodeRequest {
-    /// Six digits.
-    pub code: String,
+    /// Six digits, kept like a PIN: wiped on drop, `<hidden>` in Debug, and only a JSON
+    /// string (a number is refused without its digits reaching a log line).
+    pub code: Pin,
 }
 
 /// `POST /api/v1/abroad/otp/enrol` answer: the new seed, to put in an authenticator app.
@@ -687,12 +687,12 @@ async fn otp_confirm(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    ApiJson(mut req): ApiJson<OtpCodeRequest>,
+    ApiJson(req): ApiJson<OtpCodeRequest>,
 ) -> Result<Json<OtpActivated>, Refusal> {
     let now = s.now();
     let key = s.0.otp_key.clone().ok_or_else(otp_not_offered)?;
     let (identity, level) = logged_in(&s, &headers, now).await?;
-    let code = typed_code(&mut req.code)?;
+    let code = typed_code(&req.code)?;
     let audit = AuditEntry::new("abroad_otp_confirm", "", "ok", &peer.ip().to_string());
     let check = sealed_check(key, code, now);
     let done =
@@ -717,11 +717,11 @@ async fn login_otp(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    ApiJson(mut req): ApiJson<OtpCodeRequest>,
+    ApiJson(req): ApiJson<OtpCodeRequest>,
 ) -> Result<Response, Refusal> {
     let now = s.now();
     let key = s.0.otp_key.clone().ok_or_else(otp_not_offered)?;
-    let code = typed_code(&mut req.code)?;
+    let code = typed_code(&req.code)?;
     let no_ticket = || {
         Refusal::with(
             ErrorCode::NotFound,
