@@ -298,12 +298,12 @@ async fn login(
             "second_factor_required"
         };
         let ticket = if ask_otp {
-            Some(random_bytes::<32>()?)
+            Some(Zeroizing::new(random_bytes::<32>()?))
         } else {
             None
         };
         let stored = ticket.as_ref().map(|t| PinTicket {
-            ticket_hash: b64(&hash(t)),
+            ticket_hash: b64(&hash(&**t)),
             expires: now + TICKET_SECS,
         });
         if s.0
@@ -338,7 +338,7 @@ async fn login(
         })
         .into_response();
         let ticket_cookie =
-            ticket.and_then(|t| set_cookie(TICKET_COOKIE, &b64(&t), LOGIN_OTP_PATH, TICKET_SECS));
+            ticket.and_then(|t| set_cookie(TICKET_COOKIE, &b64(&*t), LOGIN_OTP_PATH, TICKET_SECS));
         for c in [bind, ticket_cookie].into_iter().flatten() {
             resp.headers_mut().append(header::SET_COOKIE, c);
         }
@@ -731,6 +731,7 @@ async fn login_otp(
     };
     let ticket = cookie(&headers, TICKET_COOKIE)
         .and_then(|t| unb64(&t))
+        .map(Zeroizing::new)
         .ok_or_else(no_ticket)?;
     let token = Zeroizing::new(random_bytes::<32>()?);
     let session = NewSession {

@@ -411,8 +411,6 @@ pub trait AbroadStore: Send + Sync {
         audit: &AuditEntry,
         now: u64,
     ) -> Result<Option<Identity>>;
-    /// Whether the identity has an enrolled device (then a PIN alone opens no session).
-    async fn has_device(&self, identity_id: &str) -> Result<bool>;
 }
 
 #[async_trait]
@@ -1074,16 +1072,6 @@ impl AbroadStore for SqlStore {
             .await?
             .map(|r| r.try_get("method"))
             .transpose()
-    }
-
-    async fn has_device(&self, identity_id: &str) -> Result<bool> {
-        Ok(
-            query("SELECT 1 FROM devices WHERE identity_id = $1 LIMIT 1")
-                .bind(identity_id)
-                .fetch_optional(&self.pool)
-                .await?
-                .is_some(),
-        )
     }
 
     async fn abroad_throttle(&self, codice_fiscale: &str) -> Result<Option<(u32, u64)>> {
