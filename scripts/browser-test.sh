@@ -5,8 +5,9 @@
 # approves it with the virtual CIE, and the browser types the code and ends up logged in.
 # Then residents abroad: a PIN issued by `companion-server pin`, its halves read from the
 # outboxes, the first login, the forced change and a login with the new PIN on the page;
-# the phone (the core through the bindings) enrolled with the page's one-time code, and the
-# next PIN login approved by it.
+# an OTP set up on the page (codes computed by the core through the bindings) and the next
+# PIN login completed with its code; the phone (the core through the bindings) enrolled
+# with the page's one-time code, and the next PIN login approved by it.
 #
 #   bash scripts/browser-test.sh        (after scripts/bindings-test.sh built build/bindings)
 #

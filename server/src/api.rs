@@ -37,8 +37,10 @@ mod approvals;
 mod otp;
 mod registration;
 pub use abroad::{
-    AbroadLoginRequest, AbroadLoginResponse, LOGIN_PATH as ABROAD_LOGIN_PATH,
-    PIN_PATH as ABROAD_PIN_PATH, PinChangeRequest, PinChanged,
+    AbroadLoginRequest, AbroadLoginResponse, LOGIN_OTP_PATH as ABROAD_LOGIN_OTP_PATH,
+    LOGIN_PATH as ABROAD_LOGIN_PATH, OTP_CONFIRM_PATH as ABROAD_OTP_CONFIRM_PATH,
+    OTP_ENROL_PATH as ABROAD_OTP_ENROL_PATH, OtpActivated, PIN_PATH as ABROAD_PIN_PATH,
+    PinChangeRequest, PinChanged,
 };
 pub use approvals::{APPROVAL_SECS, APPROVALS_PER_MINUTE};
 pub use otp::OtpKey;
@@ -75,6 +77,19 @@ pub struct SessionInfo {
     pub level: u8,
     /// Unix seconds.
     pub expires_at: u64,
+}
+
+/// `GET /api/v1/session`: the session, how it was opened and the account's factors.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionView {
+    /// Who, level, until when.
+    #[serde(flatten)]
+    pub info: SessionInfo,
+    /// How: `cie` (3), `app` (2: the phone's approval or its code), `pin` (1), `pin+app`,
+    /// `pin+otp` (2).
+    pub method: String,
+    /// The account's active factors: `cie`, `pin`, `app`, `otp` (docs/abroad-pin.md).
+    pub factors: Vec<String>,
 }
 
 /// Long-poll wake-ups, one `Notify` per rendezvous someone is waiting on. Only a cache:
@@ -239,6 +254,15 @@ pub(crate) fn set_cookie(name: &str, value: &str, path: &str, max_age: u64) -> O
         "{name}={value}; HttpOnly; Secure; SameSite=Strict; Path={path}; Max-Age={max_age}"
     ))
     .ok()
+}
+
+/// `body` as JSON with the `cc_session` cookie of `token` (a new desktop session).
+pub(crate) fn with_session(body: impl Serialize, token: &[u8]) -> Response {
+    let mut resp = Json(body).into_response();
+    if let Some(c) = set_cookie(SESSION_COOKIE, &b64(token), "/", SESSION_SECS) {
+        resp.headers_mut().append(header::SET_COOKIE, c);
+    }
+    resp
 }
 
 fn bad_field(field: &str) -> Refusal {
@@ -1153,7 +1177,7 @@ async fn submit_code(
 async fn session(
     State(s): State<AppState>,
     headers: HeaderMap,
-) -> Result<Json<SessionInfo>, Refusal> {
+) -> Result<Json<SessionView>, Refusal> {
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -1170,15 +1194,31 @@ async fn session(
         )
     };
     let token = token.ok_or_else(not_in)?;
+    let token_hash = hash(&token);
     let (identity, level, expires_at) =
         s.0.store
-            .session(&hash(&token), s.now())
+            .session(&token_hash, s.now())
             .await?
             .ok_or_else(not_in)?;
-    Ok(Json(SessionInfo {
-        identity,
-        level,
-        expires_at,
+    let factors = s.0.store.account_factors(&identity.id).await?;
+    // Recorded for PIN logins; otherwise the level says it.
+    let method = match s.0.store.session_method(&token_hash).await? {
+        Some(m) => m,
+        None => match level {
+            3.. => "cie",
+            2 => "app",
+            _ => "pin",
+        }
+        .to_owned(),
+    };
+    Ok(Json(SessionView {
+        info: SessionInfo {
+            identity,
+            level,
+            expires_at,
+        },
+        method,
+        factors: factors.into_iter().map(str::to_owned).collect(),
     }))
 }
 

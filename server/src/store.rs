@@ -18,7 +18,8 @@ use db::{Db, Row, Tx, query};
 
 mod abroad;
 pub use abroad::{
-    AbroadAccount, AbroadIssue, AbroadStore, Attempt, Channel, IssueOutcome, OutboxItem, cf_key,
+    AbroadAccount, AbroadIssue, AbroadStore, Attempt, Channel, Enrolment, IssueOutcome, METHOD_PIN,
+    METHOD_PIN_APP, METHOD_PIN_OTP, OutboxItem, PinOtpAttempt, PinTicket, SealedOtpCheck, cf_key,
 };
 mod approvals;
 pub use approvals::{

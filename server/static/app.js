@@ -22,6 +22,14 @@
     }
   }
 
+  // A server-drawn QR (SVG) as an image in element `id`.
+  function showQr(id, svg) {
+    const img = document.createElement("img");
+    img.alt = "QR";
+    img.src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(svg);
+    $(id).replaceChildren(img);
+  }
+
   async function api(method, url, body) {
     const resp = await fetch(url, {
       method,
@@ -53,10 +61,7 @@
     rid = r.json.rid;
     state = "created";
     generation += 1;
-    const img = document.createElement("img");
-    img.alt = "QR";
-    img.src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(r.json.qr_svg);
-    $("qr").replaceChildren(img);
+    showQr("qr", r.json.qr_svg);
     $("qr-text").textContent = r.json.qr;
     say("");
     const ms = Math.max(1, r.json.rotate_at - Math.floor(Date.now() / 1000)) * 1000;
@@ -128,6 +133,7 @@
       showLevel(r.json.level);
       show("step-done");
       say("");
+      showSession();
       return;
     }
     const e = r.json || {};
@@ -148,7 +154,6 @@
   // §3: number matching with the enrolled phone.
   const APPROVALS = "/api/v1/approvals";
   let approvalGen = 0; // a poll for an older request stops when a new one is made
-  let viaPin = false; // the pending request followed a right PIN (factors: PIN + app)
 
   function endApproval() {
     $("app-wait").hidden = true;
@@ -171,7 +176,6 @@
       return;
     }
     approvalGen += 1;
-    viaPin = false;
     $("number").textContent = String(r.json.number);
     $("app-wait").hidden = false;
     say("Apri l'app sul telefono e scegli il numero mostrato qui.",
@@ -224,18 +228,42 @@
     clearTimeout(rotateTimer);
     state = "consumed";
     endApproval();
-    try {
-      const r = await api("GET", "/api/v1/session");
-      if (r.ok) {
-        $("who").textContent = r.json.identity.given_name + " " + r.json.identity.surname;
-        showLevel(r.json.level);
-        $("factors").textContent = viaPin
-          ? "Fattori attivi: PIN + app — Active factors: PIN + app"
-          : "Fattori attivi: app — Active factors: app";
-      }
-    } catch (_) { /* the session exists; the name is only a courtesy */ }
+    pinFormsReset();
+    await showSession();
     show("step-done");
     say("");
+  }
+
+  // The account view: who, the level and how it was reached, the active factors, and the
+  // enrolment of a second factor for a PIN account (a level-1 session may enrol one only
+  // while none is active: the server refuses otherwise).
+  const FACTORS = {
+    cie: ["CIE", "CIE"],
+    pin: ["PIN", "PIN"],
+    app: ["app", "app"],
+    otp: ["codice OTP", "OTP code"],
+    "pin+app": ["PIN + app", "PIN + app"],
+    "pin+otp": ["PIN + codice OTP", "PIN + OTP code"],
+  };
+  const named = (k, i) => (FACTORS[k] ? FACTORS[k][i] : k);
+
+  async function showSession() {
+    let r;
+    try {
+      r = await api("GET", "/api/v1/session");
+    } catch (_) {
+      return; // the session exists; this view is only a courtesy
+    }
+    if (!r.ok) return;
+    const j = r.json;
+    $("who").textContent = j.identity.given_name + " " + j.identity.surname;
+    showLevel(j.level);
+    const list = (i) => j.factors.map((f) => named(f, i)).join(", ");
+    $("factors").textContent =
+      "Accesso con " + named(j.method, 0) + " · Fattori attivi: " + list(0)
+      + " — Logged in with " + named(j.method, 1) + " · Active factors: " + list(1);
+    const second = j.factors.includes("app") || j.factors.includes("otp");
+    $("enrol").hidden = !(j.factors.includes("pin") && (j.level >= 2 || !second));
   }
 
   // §3 OTP fallback: codice fiscale and the app's offline 6-digit code.
@@ -260,17 +288,24 @@
       showLevel(r.json.level);
       show("step-done");
       say("");
+      showSession();
       return;
     }
-    const e = r.json || {};
+    codeRefusal(r.json || {});
+  }
+
+  // A refused one-time code: the server's message, then the wait or the tries left.
+  function codeRefusal(e) {
     let it = e.message_it || "Errore";
-    let en = e.message;
+    let en = e.message || "Error";
     if (typeof e.retry_after === "number" && e.retry_after > 0) {
-      it += " Attendi " + e.retry_after + " s.";
-      en = (en || "") + " Wait " + e.retry_after + " s.";
+      if (!/\d/.test(it)) {
+        it += " Attendi " + e.retry_after + " s.";
+        en += " Wait " + e.retry_after + " s.";
+      }
     } else if (e.error === "wrong_code" && typeof e.tries_left === "number" && e.tries_left > 0) {
       it += e.tries_left === 1 ? " Resta 1 tentativo." : " Restano " + e.tries_left + " tentativi.";
-      en = (en || "") + (e.tries_left === 1 ? " 1 try left." : " " + e.tries_left + " tries left.");
+      en += e.tries_left === 1 ? " 1 try left." : " " + e.tries_left + " tries left.";
     }
     say(it, en);
   }
@@ -332,23 +367,99 @@
     state = "consumed";
     $("who").textContent = info.identity.given_name + " " + info.identity.surname;
     showLevel(info.level);
-    $("factors").textContent = "Fattori attivi: PIN — Active factors: PIN";
-    $("enrol").hidden = false; // the upgrade by the app
+    pinFormsReset();
     show("step-done");
     say("");
+    return showSession(); // the factors, and the upgrade by the app or an OTP code
+  }
+
+  function pinFormsReset() {
+    $("pin-otp-form").hidden = true;
+    $("pin-otp-code").value = "";
+    $("pin-change-form").hidden = true;
+    $("pin-form").hidden = false;
   }
 
   // A right PIN of a holder with an enrolled phone: the phone approves (number matching),
   // as for "Entra con l'app"; the session is then level 2.
 
-  function pinApproval(a) {
-    approvalGen += 1;
-    viaPin = true;
-    $("number").textContent = String(a.number);
-    $("app-wait").hidden = false;
-    say("PIN corretto: apri l'app sul telefono e scegli il numero mostrato qui.",
-      "Right PIN: open the app on your phone and pick the number shown here.");
-    pollApproval(a.request_id, approvalGen);
+  // With an OTP the page asks for its code; with both, either completes the login.
+  function pinSecondFactor(j) {
+    if (j.otp_required) {
+      $("pin-form").hidden = true;
+      $("pin-otp-form").hidden = false;
+      $("pin-otp-code").focus();
+    }
+    if (j.approval) {
+      approvalGen += 1;
+      $("number").textContent = String(j.approval.number);
+      $("app-wait").hidden = false;
+      pollApproval(j.approval.request_id, approvalGen);
+    }
+    if (j.approval && j.otp_required) {
+      say("PIN corretto: digita il codice OTP, oppure scegli sul telefono il numero mostrato qui.",
+        "Right PIN: type the OTP code, or pick the number shown here on your phone.");
+    } else if (j.approval) {
+      say("PIN corretto: apri l'app sul telefono e scegli il numero mostrato qui.",
+        "Right PIN: open the app on your phone and pick the number shown here.");
+    } else {
+      say("PIN corretto: digita il codice OTP.", "Right PIN: type the OTP code.");
+    }
+  }
+
+  async function pinOtp(ev) {
+    ev.preventDefault();
+    const code = $("pin-otp-code").value.trim();
+    if (!/^[0-9]{6}$/.test(code)) {
+      say("Digita le 6 cifre mostrate dall'app di autenticazione.",
+        "Type the 6 digits your authenticator app shows.");
+      return;
+    }
+    const r = await pinCall("/api/v1/abroad/login/otp", { code });
+    if (!r) return;
+    $("pin-otp-code").value = "";
+    if (!r.ok) {
+      const e = r.json || {};
+      codeRefusal(e);
+      if (e.error === "not_found") pinFormsReset(); // the right PIN is too old: type it again
+      return;
+    }
+    approvalGen += 1; // the phone is no longer asked
+    endApproval();
+    await pinLoggedIn(r.json);
+  }
+
+  async function otpEnrolStart() {
+    const r = await pinCall("/api/v1/abroad/otp/enrol", {});
+    if (!r) return;
+    if (!r.ok) {
+      refusal(r.json || {});
+      return;
+    }
+    showQr("otp-enrol-qr", r.json.qr_svg);
+    $("otp-enrol-secret").textContent = r.json.secret.replace(/(.{4})/g, "$1 ").trim();
+    $("otp-enrol-uri").textContent = r.json.uri;
+    $("otp-enrol-show").hidden = false;
+    say("");
+    $("otp-enrol-code").focus();
+  }
+
+  async function otpEnrolConfirm(ev) {
+    ev.preventDefault();
+    const code = $("otp-enrol-code").value.trim();
+    const r = await pinCall("/api/v1/abroad/otp/confirm", { code });
+    if (!r) return;
+    $("otp-enrol-code").value = "";
+    if (!r.ok) {
+      codeRefusal(r.json || {});
+      return;
+    }
+    $("otp-enrol-show").hidden = true;
+    $("otp-enrol-qr").replaceChildren();
+    $("otp-enrol-secret").textContent = "";
+    $("otp-enrol-uri").textContent = "";
+    await showSession();
+    say(r.json.message_it, r.json.message);
   }
 
   async function enrolStart() {
@@ -358,10 +469,7 @@
       refusal(r.json || {});
       return;
     }
-    const img = document.createElement("img");
-    img.alt = "QR";
-    img.src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(r.json.qr_svg);
-    $("enrol-qr").replaceChildren(img);
+    showQr("enrol-qr", r.json.qr_svg);
     $("enrol-code").textContent = r.json.code;
     $("enrol-show").hidden = false;
     say("");
@@ -409,8 +517,8 @@
       return;
     }
     $("pin").value = "";
-    if (r.json.approval) {
-      pinApproval(r.json.approval);
+    if (r.json.approval || r.json.otp_required) {
+      pinSecondFactor(r.json);
       return;
     }
     pinLoggedIn(r.json);
@@ -455,8 +563,8 @@
       refusal(l.json || {});
       return;
     }
-    if (l.json.approval) {
-      pinApproval(l.json.approval);
+    if (l.json.approval || l.json.otp_required) {
+      pinSecondFactor(l.json);
       return;
     }
     pinLoggedIn(l.json);
@@ -466,6 +574,9 @@
     $("pin-form").addEventListener("submit", pinLogin);
     $("pin-change-form").addEventListener("submit", pinChange);
     $("enrol-start").addEventListener("click", enrolStart);
+    $("pin-otp-form").addEventListener("submit", pinOtp);
+    $("otp-enrol-start").addEventListener("click", otpEnrolStart);
+    $("otp-enrol-form").addEventListener("submit", otpEnrolConfirm);
     $("code-form").addEventListener("submit", submitCode);
     $("app-form").addEventListener("submit", appLogin);
     $("otp-form").addEventListener("submit", otpLogin);

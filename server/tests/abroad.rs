@@ -9,9 +9,12 @@ mod common;
 
 use std::sync::{Arc, Mutex, OnceLock};
 
+use cie_core::otp::hotp::totp;
+use cie_core::otp::{Algorithm, KeyUri, OtpKind, TimeStep};
 use common::{Harness, backends, device_key, pem_tls, sqlite};
 use companion_server::Clock;
 use companion_server::abroad::{IssueRequest, LOCK_SECS, MAX_DELAY_SECS, delay_after, issue_pin};
+use companion_server::api::OtpKey;
 use companion_server::store::{AbroadStore, Channel, SqlStore};
 use serde_json::{Value, json};
 
@@ -72,7 +75,11 @@ async fn assert_no_pin_logged(store: &SqlStore, pins: &[&str]) {
 
 async fn start(db: &common::TestDb) -> Harness {
     logs();
-    Harness::start_with(db, |c| c.abroad_per_minute = 1000).await
+    Harness::start_with(db, |c| {
+        c.abroad_per_minute = 1000;
+        c.otp_key = OtpKey::from_bytes(&[0x42; 32]);
+    })
+    .await
 }
 
 fn request(cf: &str) -> IssueRequest {
@@ -152,6 +159,17 @@ async fn account_with_new_pin(h: &Harness) -> String {
     initial
 }
 
+/// The operator resets the PIN of [`CF`] (the stored addresses kept).
+async fn reset_pin(h: &Harness) {
+    let reset = IssueRequest {
+        codice_fiscale: CF.into(),
+        ..IssueRequest::default()
+    };
+    issue_pin(&*h.server().store(), &reset, true, "test", h.clock.now())
+        .await
+        .unwrap();
+}
+
 /// The refusal's body, after checking its status and code.
 fn refused(r: (u16, Value), status: u16, code: &str) -> Value {
     assert_eq!(
@@ -161,6 +179,17 @@ fn refused(r: (u16, Value), status: u16, code: &str) -> Value {
         r.1
     );
     r.1
+}
+
+/// The audit trail as "kind outcome" lines.
+async fn audit_lines(store: &SqlStore) -> Vec<String> {
+    store
+        .audit_log()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(k, _, o, _)| format!("{k} {o}"))
+        .collect()
 }
 
 /// The Italian message.
@@ -242,13 +271,7 @@ async fn issue_deliver_first_login_forced_change_then_login() {
         // A right login clears the failures.
         assert_eq!(failures(store.abroad_throttle(CF).await.unwrap()), 0);
 
-        let kinds: Vec<String> = store
-            .audit_log()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|(k, _, o, _)| format!("{k} {o}"))
-            .collect();
+        let kinds = audit_lines(&store).await;
         assert!(kinds.iter().any(|k| k.starts_with("abroad_pin_issue ok")));
         assert!(kinds.contains(&"abroad_login pin_change_required".to_owned()));
         assert!(kinds.contains(&"abroad_pin_change ok".to_owned()));
@@ -302,13 +325,7 @@ async fn wrong_pins_delay_then_lock_for_a_time_and_reset_undoes_it() {
             assert_eq!(login(&h, &browser, CF, wrong).await.0, 401);
         }
         assert_eq!(login(&h, &browser, CF, NEW_PIN).await.0, 403);
-        let reset = IssueRequest {
-            codice_fiscale: CF.into(),
-            ..IssueRequest::default()
-        };
-        issue_pin(&*store, &reset, true, "test", h.clock.now())
-            .await
-            .unwrap();
+        reset_pin(&h).await;
         assert_eq!(store.abroad_throttle(CF).await.unwrap(), None);
         // The session the old PIN opened ends with it.
         assert_eq!(h.get(&browser, "/api/v1/session").await.0, 404);
@@ -574,6 +591,10 @@ async fn the_page_offers_the_pin_login_and_states_the_policy() {
         "id=\"pin-change-form\"",
         "id=\"new-pin\"",
         "id=\"level\"",
+        "id=\"factors\"",
+        "id=\"pin-otp-form\"",
+        "id=\"otp-enrol-start\"",
+        "id=\"otp-enrol-form\"",
     ] {
         assert!(html.contains(id), "{id}");
     }
@@ -591,6 +612,10 @@ async fn the_page_offers_the_pin_login_and_states_the_policy() {
     assert!(!html.contains("<script>"), "no inline script");
     let js = get("/static/app.js").await;
     assert!(js.contains(LOGIN) && js.contains(CHANGE));
+    for path in [LOGIN_OTP, OTP_ENROL, OTP_CONFIRM, ENROL] {
+        assert!(js.contains(path), "{path}");
+    }
+    assert!(html.contains("Attiva un codice OTP") && html.contains("Set up an OTP code"));
 }
 
 /// The phone answers the pending request `id` with `number` (device-signed list, then a
@@ -710,8 +735,23 @@ async fn a_phone_enrolled_from_a_pin_session_then_approves_pin_logins() {
             "wrong_code",
         );
 
+        // The level-1 session opened before the phone mints no more codes; a level-2 one
+        // (PIN + app) does.
+        let body = refused(
+            h.post(&browser, ENROL, &json!({})).await,
+            409,
+            "wrong_state",
+        );
+        assert!(it(&body).contains("PIN + app"), "{body}");
+        let (s, me) = h.get(&desk, "/api/v1/session").await;
+        assert_eq!(s, 200);
+        assert_eq!(
+            (me["method"].as_str(), &me["factors"]),
+            (Some("pin+app"), &json!(["pin", "app"]))
+        );
         // A code lives 2 minutes.
-        let (_, late) = h.post(&browser, ENROL, &json!({})).await;
+        let (s, late) = h.post(&desk, ENROL, &json!({})).await;
+        assert_eq!(s, 200, "{late}");
         h.clock.advance(121);
         let (_, other) = device_key(0x22);
         let body = json!({"code": late["code"], "device_key": other, "device_name": "x"});
@@ -721,5 +761,408 @@ async fn a_phone_enrolled_from_a_pin_session_then_approves_pin_logins() {
         for kind in ["abroad_enrol_code", "device_enroll_code"] {
             assert!(audit.iter().any(|(k, _, _, _)| k == kind), "{kind}");
         }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// PIN + OTP: the second factor by an authenticator app.
+
+const LOGIN_OTP: &str = "/api/v1/abroad/login/otp";
+const OTP_ENROL: &str = "/api/v1/abroad/otp/enrol";
+const OTP_CONFIRM: &str = "/api/v1/abroad/otp/confirm";
+
+fn code_at(uri: &KeyUri, at: u64) -> String {
+    totp(&uri.secret, at, TimeStep::default(), 6, Algorithm::Sha1)
+        .unwrap()
+        .to_string()
+}
+
+/// A six-digit code outside the ±1 window around `at`.
+fn bad_code(uri: &KeyUri, at: u64) -> String {
+    let window: Vec<String> = [at - 30, at, at + 30]
+        .iter()
+        .map(|t| code_at(uri, *t))
+        .collect();
+    (0..)
+        .map(|n: u32| format!("{:06}", 100_000 + n * 7))
+        .find(|c| !window.contains(c))
+        .unwrap()
+}
+
+/// `POST /api/v1/abroad/otp/enrol` from `client`'s session: the parsed URI (checked
+/// against the page's other fields).
+async fn otp_setup(h: &Harness, client: &reqwest::Client) -> KeyUri {
+    let (s, v) = h.post(client, OTP_ENROL, &json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    assert!(v["qr_svg"].as_str().unwrap().starts_with("<svg"));
+    assert_eq!(v["expires_at"], h.clock.now() + 600);
+    let uri = KeyUri::parse(v["uri"].as_str().unwrap()).unwrap();
+    let typed = v["secret"].as_str().unwrap();
+    assert_eq!(
+        cie_core::otp::base32::decode(typed).unwrap().as_slice(),
+        uri.secret.expose()
+    );
+    uri
+}
+
+async fn confirm(h: &Harness, client: &reqwest::Client, code: &str) -> (u16, Value) {
+    h.post(client, OTP_CONFIRM, &json!({ "code": code })).await
+}
+
+/// An account with [`NEW_PIN`] and an active OTP (confirmed from a level-1 session); the
+/// clock then moves to the next step, so the confirming code is not the current one.
+async fn account_with_otp(h: &Harness) -> KeyUri {
+    account_with_new_pin(h).await;
+    let browser = h.other_client();
+    assert_eq!(login(h, &browser, CF, NEW_PIN).await.0, 200);
+    let uri = otp_setup(h, &browser).await;
+    let (s, v) = confirm(h, &browser, &code_at(&uri, h.clock.now())).await;
+    assert_eq!(s, 200, "{v}");
+    h.clock.advance(30);
+    uri
+}
+
+/// A right PIN on a fresh browser of an account with an OTP: the answer (no session).
+async fn pin_asks_code(h: &Harness) -> (reqwest::Client, Value) {
+    let desk = h.other_client();
+    let (s, v) = login(h, &desk, CF, NEW_PIN).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["otp_required"], true, "{v}");
+    assert!(
+        v.get("identity").is_none() && v.get("level").is_none(),
+        "{v}"
+    );
+    assert_eq!(h.get(&desk, "/api/v1/session").await.0, 404);
+    (desk, v)
+}
+
+async fn code_login(h: &Harness, client: &reqwest::Client, code: &str) -> (u16, Value) {
+    h.post(client, LOGIN_OTP, &json!({ "code": code })).await
+}
+
+/// The OTP seed shown from a level-1 PIN session is active only after a right code; then a
+/// right PIN opens no session but asks for the code, and PIN + code is level 2. Replays,
+/// tickets (single use, 5 minutes, this browser only), the factors listed, no seed logged.
+#[tokio::test]
+async fn otp_enrolled_from_a_pin_session_then_pin_and_code_give_level_2() {
+    for db in backends().await {
+        let h = start(&db).await;
+        account_with_new_pin(&h).await;
+        let browser = h.browser();
+        refused(
+            h.post(&browser, OTP_ENROL, &json!({})).await,
+            404,
+            "not_found",
+        );
+        assert_eq!(login(&h, &browser, CF, NEW_PIN).await.0, 200);
+        let (_, me) = h.get(&browser, "/api/v1/session").await;
+        assert_eq!((&me["level"], &me["method"]), (&json!(1), &json!("pin")));
+        assert_eq!(me["factors"], json!(["pin"]));
+
+        let uri = otp_setup(&h, &browser).await;
+        // What every authenticator accepts, named for the service, no codice fiscale.
+        assert_eq!(uri.issuer.as_deref(), Some("Servizio di prova"));
+        assert_eq!(uri.account, "MARIO R.");
+        assert_eq!((uri.algorithm, uri.digits), (Algorithm::Sha1, 6));
+        assert_eq!(uri.kind, OtpKind::Totp { period: 30, t0: 0 });
+        assert_eq!(uri.secret.expose().len(), 20);
+        // A wrong confirmation code activates nothing.
+        let now = h.clock.now();
+        let body = refused(
+            confirm(&h, &browser, &bad_code(&uri, now)).await,
+            401,
+            "wrong_code",
+        );
+        assert_eq!(body["tries_left"], 4);
+        refused(confirm(&h, &browser, "12ab").await, 400, "bad_request");
+        assert_eq!(
+            h.get(&browser, "/api/v1/session").await.1["factors"],
+            json!(["pin"])
+        );
+        let (s, v) = login(&h, &h.other_client(), CF, NEW_PIN).await;
+        assert_eq!((s, &v["level"]), (200, &json!(1)), "{v}");
+        // The right one does.
+        let confirming = code_at(&uri, now);
+        let (s, v) = confirm(&h, &browser, &confirming).await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["factors"], json!(["pin", "otp"]));
+        assert!(v["message_it"].as_str().unwrap().contains("codice"));
+        refused(confirm(&h, &browser, &confirming).await, 410, "expired");
+        // Fix: the level-1 session opened before the OTP enrols nothing more.
+        for path in [ENROL, OTP_ENROL] {
+            let body = refused(h.post(&browser, path, &json!({})).await, 409, "wrong_state");
+            assert!(it(&body).contains("secondo fattore"), "{body}");
+        }
+
+        // The PIN alone now opens nothing; the confirming code is spent.
+        let (desk, v) = pin_asks_code(&h).await;
+        assert!(v.get("approval").is_none(), "{v}");
+        refused(code_login(&h, &desk, &confirming).await, 409, "replayed");
+        h.clock.advance(30);
+        let code = code_at(&uri, h.clock.now());
+        // Another browser has no ticket: the right code opens nothing there.
+        refused(
+            code_login(&h, &h.other_client(), &code).await,
+            404,
+            "not_found",
+        );
+        let (s, v) = code_login(&h, &desk, &code).await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(
+            (&v["level"], &v["identity"]["codice_fiscale"]),
+            (&json!(2), &json!(CF))
+        );
+        let (s, me) = h.get(&desk, "/api/v1/session").await;
+        assert_eq!(
+            (s, &me["level"], &me["method"]),
+            (200, &json!(2), &json!("pin+otp"))
+        );
+        assert_eq!(me["factors"], json!(["pin", "otp"]));
+        // The ticket is spent; a new PIN login with the same code is a replay.
+        refused(code_login(&h, &desk, &code).await, 404, "not_found");
+        let (again, _) = pin_asks_code(&h).await;
+        refused(code_login(&h, &again, &code).await, 409, "replayed");
+        // A ticket lives 5 minutes.
+        h.clock.advance(301);
+        let late = code_at(&uri, h.clock.now());
+        refused(code_login(&h, &again, &late).await, 404, "not_found");
+        // A wrong PIN gives no ticket.
+        let stranger = h.other_client();
+        refused(
+            login(&h, &stranger, CF, "K7W9X2QA").await,
+            401,
+            "wrong_code",
+        );
+        refused(code_login(&h, &stranger, &late).await, 404, "not_found");
+
+        // A level-2 session may enrol a phone or replace the OTP.
+        assert_eq!(h.post(&desk, ENROL, &json!({})).await.0, 200);
+        let replacement = otp_setup(&h, &desk).await;
+        assert_ne!(replacement.secret.expose(), uri.secret.expose());
+
+        let store = h.server().store();
+        let audit = audit_lines(&store).await;
+        for want in [
+            "abroad_otp_enrol ok",
+            "abroad_otp_confirm wrong_code",
+            "abroad_otp_confirm activated",
+            "abroad_login second_factor_required",
+            "abroad_login_otp replayed",
+            "abroad_login_otp ok (drift 0)",
+            "abroad_login_otp no_ticket",
+            "abroad_enrol_code second_factor_required",
+        ] {
+            assert!(audit.iter().any(|a| a == want), "{want}: {audit:?}");
+        }
+        // No seed in the logs or the audit trail, in either spelling.
+        let seed_b32 = cie_core::otp::base32::encode(uri.secret.expose());
+        let seed_hex: String = uri
+            .secret
+            .expose()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let logged = String::from_utf8(logs().lock().unwrap().clone()).unwrap();
+        let audit = format!("{audit:?}");
+        for secret in [seed_b32.as_str(), seed_hex.as_str()] {
+            assert!(!logged.contains(secret) && !audit.contains(secret));
+        }
+        assert_no_pin_logged(&store, &[NEW_PIN]).await;
+    }
+}
+
+/// Wrong codes after a right PIN follow the validator's rules: 5 free, then 30 s waits that
+/// double; a wait refuses even the right code, then it works.
+#[tokio::test]
+async fn wrong_codes_after_a_right_pin_are_throttled() {
+    for db in backends().await {
+        let h = start(&db).await;
+        let uri = account_with_otp(&h).await;
+        let (desk, _) = pin_asks_code(&h).await;
+        let now = h.clock.now();
+        let wrong = bad_code(&uri, now);
+        for left in (0..5u64).rev() {
+            let body = refused(code_login(&h, &desk, &wrong).await, 401, "wrong_code");
+            assert_eq!(body["tries_left"], left, "{body}");
+            assert_eq!(body["retry_after"].as_u64(), (left == 0).then_some(30));
+        }
+        let body = refused(
+            code_login(&h, &desk, &code_at(&uri, now)).await,
+            429,
+            "rate_limited",
+        );
+        assert_eq!(body["retry_after"], 30);
+        assert!(it(&body).contains("riprova tra 30 secondi"), "{body}");
+        // A malformed code costs nothing and says what to type; one sent as a number is
+        // refused without its digits reaching the logs.
+        let body = refused(code_login(&h, &desk, "12345").await, 400, "bad_request");
+        assert!(it(&body).contains("6 cifre"));
+        let number = json!({ "code": 468_213_u32 });
+        refused(h.post(&desk, LOGIN_OTP, &number).await, 400, "bad_request");
+        let logged = String::from_utf8(logs().lock().unwrap().clone()).unwrap();
+        assert!(!logged.contains("468213"));
+        h.clock.advance(30);
+        let (s, v) = code_login(&h, &desk, &code_at(&uri, h.clock.now())).await;
+        assert_eq!((s, &v["level"]), (200, &json!(2)), "{v}");
+    }
+}
+
+/// A phone and an OTP: a right PIN offers both, either completes the login; the factors
+/// list all three. A seed shown to a level-1 session before the phone came is void.
+#[tokio::test]
+async fn phone_and_otp_are_both_offered_after_a_right_pin() {
+    for db in backends().await {
+        let h = start(&db).await;
+        account_with_new_pin(&h).await;
+        let browser = h.browser();
+        assert_eq!(login(&h, &browser, CF, NEW_PIN).await.0, 200);
+        // Both enrolments started at level 1; the phone comes first.
+        let early = otp_setup(&h, &browser).await;
+        let (_, code) = h.post(&browser, ENROL, &json!({})).await;
+        let (key, public) = device_key(0x31);
+        let body = json!({"code": code["code"], "device_key": public, "device_name": "Pixel"});
+        let (s, e) = h.post(&h.other_client(), BY_CODE, &body).await;
+        assert_eq!(s, 200, "{e}");
+        let device_id = e["device_id"].as_str().unwrap().to_owned();
+        let now = h.clock.now();
+        refused(
+            confirm(&h, &browser, &code_at(&early, now)).await,
+            410,
+            "expired",
+        );
+
+        // PIN + app (level 2) may add the OTP.
+        let desk = h.other_client();
+        let (_, v) = login(&h, &desk, CF, NEW_PIN).await;
+        assert!(v.get("otp_required").is_none(), "{v}");
+        let id = v["approval"]["request_id"].as_str().unwrap().to_owned();
+        let number = u8::try_from(v["approval"]["number"].as_u64().unwrap()).unwrap();
+        phone_approves(&h, &device_id, &key, &id, number).await;
+        h.get(&desk, &format!("/api/v1/approvals/{id}?after=pending"))
+            .await;
+        let uri = otp_setup(&h, &desk).await;
+        let (s, v) = confirm(&h, &desk, &code_at(&uri, now)).await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["factors"], json!(["pin", "app", "otp"]));
+        h.clock.advance(30);
+
+        // Both offered; the code wins here.
+        let (both, v) = pin_asks_code(&h).await;
+        assert!(v["approval"]["request_id"].is_string(), "{v}");
+        let (s, v) = code_login(&h, &both, &code_at(&uri, h.clock.now())).await;
+        assert_eq!((s, &v["level"]), (200, &json!(2)), "{v}");
+        let (_, me) = h.get(&both, "/api/v1/session").await;
+        assert_eq!(me["method"], "pin+otp");
+        assert_eq!(me["factors"], json!(["pin", "app", "otp"]));
+    }
+}
+
+/// A reset keeps the phone and the OTP (a new PIN alone must not become the way in) and
+/// voids what the old PIN started: its level-1 sessions, pending seeds, tickets.
+#[tokio::test]
+async fn reset_keeps_the_factors_and_voids_what_the_old_pin_started() {
+    for db in backends().await {
+        let h = start(&db).await;
+        let uri = account_with_otp(&h).await;
+        let store = h.server().store();
+        // A right PIN's ticket, and a level-2 session with a replacement seed pending.
+        let (ticket, _) = pin_asks_code(&h).await;
+        let (desk, _) = pin_asks_code(&h).await;
+        let (s, _) = code_login(&h, &desk, &code_at(&uri, h.clock.now())).await;
+        assert_eq!(s, 200);
+        let pending = otp_setup(&h, &desk).await;
+
+        reset_pin(&h).await;
+        h.clock.advance(30);
+        let now = h.clock.now();
+        refused(
+            code_login(&h, &ticket, &code_at(&uri, now)).await,
+            404,
+            "not_found",
+        );
+        refused(
+            confirm(&h, &desk, &code_at(&pending, now)).await,
+            410,
+            "expired",
+        );
+
+        // The new PIN, changed, still needs the code: the factors stayed.
+        let initial = deliver(&store).await;
+        let browser = h.other_client();
+        let (_, v) = login(&h, &browser, CF, &initial).await;
+        assert_eq!(v, json!({"pin_change_required": true}));
+        assert_eq!(change(&h, CF, &initial, "M4Q8W2ZR").await.0, 200);
+        let (s, v) = login(&h, &browser, CF, "M4Q8W2ZR").await;
+        assert_eq!((s, &v["otp_required"]), (200, &json!(true)), "{v}");
+        let (s, v) = code_login(&h, &browser, &code_at(&uri, now)).await;
+        assert_eq!((s, &v["level"]), (200, &json!(2)), "{v}");
+        let (_, me) = h.get(&browser, "/api/v1/session").await;
+        assert_eq!(me["factors"], json!(["pin", "otp"]));
+    }
+}
+
+/// Without an OTP key the server offers no OTP enrolment (and says so).
+#[tokio::test]
+async fn no_otp_key_no_otp_enrolment() {
+    let db = sqlite();
+    logs();
+    let h = Harness::start_with(&db, |c| c.abroad_per_minute = 1000).await;
+    account_with_new_pin(&h).await;
+    let browser = h.browser();
+    assert_eq!(login(&h, &browser, CF, NEW_PIN).await.0, 200);
+    let body = refused(
+        h.post(&browser, OTP_ENROL, &json!({})).await,
+        404,
+        "not_found",
+    );
+    assert!(it(&body).contains("non offre codici OTP"), "{body}");
+}
+
+/// Two instances on one database: the same right code sent with six tickets at once opens
+/// one session (the others are replays), and concurrent wrong codes are all counted.
+#[tokio::test]
+async fn two_instances_accept_a_code_once_and_count_every_wrong_one() {
+    for db in backends().await {
+        logs();
+        let tls = pem_tls();
+        let key = || OtpKey::from_bytes(&[0x42; 32]);
+        let a = Harness::start_with(&db, |c| {
+            c.tls = tls.source();
+            c.abroad_per_minute = 1000;
+            c.otp_key = key();
+        })
+        .await;
+        let b = a
+            .second_instance_with(&tls, |c| {
+                c.abroad_per_minute = 1000;
+                c.otp_key = key();
+            })
+            .await;
+        let uri = account_with_otp(&a).await;
+        let mut desks = Vec::new();
+        for _ in 0..6 {
+            desks.push(pin_asks_code(&a).await.0);
+        }
+        let fire = |code: String| {
+            let mut tasks = tokio::task::JoinSet::new();
+            for (i, desk) in desks.iter().enumerate() {
+                let h = if i % 2 == 0 { &a } else { &b };
+                let (client, url, code) = (desk.clone(), h.url(LOGIN_OTP), code.clone());
+                tasks.spawn(async move {
+                    let r = client.post(url).json(&json!({ "code": code }));
+                    r.send().await.unwrap().status().as_u16()
+                });
+            }
+            tasks.join_all()
+        };
+        let now = a.clock.now();
+        let mut statuses = fire(bad_code(&uri, now)).await;
+        statuses.sort_unstable();
+        // 5 wrong codes are free, the 5th sets the wait: the sixth is throttled.
+        assert_eq!(statuses, [401, 401, 401, 401, 401, 429], "{}", db.name);
+        a.clock.advance(30);
+        let mut statuses = fire(code_at(&uri, a.clock.now())).await;
+        statuses.sort_unstable();
+        assert_eq!(statuses, [200, 409, 409, 409, 409, 409], "{}", db.name);
     }
 }

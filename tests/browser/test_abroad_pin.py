@@ -6,9 +6,12 @@ by `pin outbox` (digital and postal: one half each) and `pin ack`. Debian's Chro
 headless, driven by Playwright, types the codice fiscale and the two halves, is led to the
 forced change, chooses a new PIN (one refused by the policy first) and ends up logged in at
 level 1; a later login with the new PIN does the same; a wrong PIN shows the error. Then
-the upgrade by the app: the level-1 page shows a one-time enrolment code, the core (through
-the Python bindings, a Python P-256 signer as the phone's key) enrols with it, and the next
-PIN login waits for the phone's approval (number matching) and ends at level 2.
+the second factors: the level-1 page sets up an OTP code (the otpauth URI read from the
+page, the codes computed by the core through the Python bindings), confirmed with a code;
+the next PIN login asks for the code and ends at level 2 "PIN + OTP". From that level-2
+session the page shows a one-time enrolment code, the core (a Python P-256 signer as the
+phone's key) enrols the phone with it, and the next PIN login offers both: the phone's
+approval (number matching) ends it at level 2 "PIN + app".
 
 Run by scripts/browser-test.sh (env: SERVER_BIN, BINDINGS_DIR, CARD_CA, CHROMIUM).
 """
@@ -19,6 +22,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
@@ -33,11 +37,32 @@ CF = "RSSMRA80A01H501U"
 NEW_PIN = "K7W9X2QZ"
 
 
+def otp_code(uri, at):
+    """The authenticator's code for `uri` at Unix time `at` (the core, through the bindings)."""
+    return cie_core.otp_code_for_uri(uri, int(at)).code
+
+
 class AbroadPinInChromium(InChromium):
+    otp_uri = None  # set by test_3
+
+    @classmethod
+    def server_extra(cls):
+        # The key that seals OTP seeds at rest: without it the server offers no OTP.
+        cls.key_dir = tempfile.TemporaryDirectory()
+        key = os.path.join(cls.key_dir.name, "otp.key")
+        with open(key, "wb") as f:
+            f.write(os.urandom(32))
+        return ("--otp-key-file", key)
+
     @classmethod
     def setUpClass(cls):
         super().setUpClass()
         cls.database = "sqlite:" + os.path.join(cls.server.dir.name, "db.sqlite")
+
+    @classmethod
+    def tearDownClass(cls):
+        super().tearDownClass()
+        cls.key_dir.cleanup()
 
     def pin_command(self, *args):
         """`companion-server pin …` on the running server's database: its stdout."""
@@ -76,7 +101,18 @@ class AbroadPinInChromium(InChromium):
         self.assertIn("Livello di accesso 1 (PIN)", page.locator("#level").text_content())
         session = page.request.get(self.server.origin + "/api/v1/session").json()
         self.assertEqual(session["level"], 1)
+        self.assertEqual(session["method"], "pin")
         self.assertEqual(session["identity"]["surname"], "ROSSI")
+        return wait_text(page, "#factors", lambda t: "Fattori attivi" in t)
+
+    def assert_level_2(self, page, method_it, factors):
+        wait_text(page, "#who", lambda t: "ROSSI" in t)
+        self.assertIn("Livello di accesso 2", page.locator("#level").text_content())
+        wait_text(page, "#factors", lambda t: "Accesso con " + method_it + " ·" in t)
+        session = page.request.get(self.server.origin + "/api/v1/session").json()
+        self.assertEqual(session["level"], 2)
+        self.assertEqual(session["factors"], factors)
+        return session
 
     def test_1_issue_first_login_forced_change_then_login_with_the_new_pin(self):
         out = self.pin_command("issue", "--codice-fiscale", CF,
@@ -157,15 +193,75 @@ class AbroadPinInChromium(InChromium):
         with concurrent.futures.ThreadPoolExecutor(1) as t:
             return t.submit(asyncio.run, coro).result(timeout=60)
 
-    def test_3_phone_enrolled_from_the_pin_session_then_approves_pin_logins(self):
+    def test_3_otp_set_up_from_the_pin_session_then_pin_logins_need_the_code(self):
         time.sleep(2)  # test_2's wrong PINs left a 1-second wait
+        ctx, page = self.open_page()
+        try:
+            self.pin_login(page, CF, NEW_PIN)
+            factors = self.assert_level_1(page)
+            self.assertIn("Fattori attivi: PIN", factors)
+            self.assertIn("Active factors: PIN", factors)
+            page.click("#otp-enrol-start")
+            uri = wait_text(page, "#otp-enrol-uri", lambda t: t.startswith("otpauth://"))
+            page.wait_for_selector("#otp-enrol-qr img", state="visible", timeout=5000)
+            self.assertIn("algorithm=SHA1", uri)
+            self.assertNotIn(CF, uri)
+            secret = page.locator("#otp-enrol-secret").text_content().replace(" ", "")
+            self.assertIn("secret=" + secret, uri)
+            # A wrong confirmation code activates nothing.
+            wrong = "000000" if otp_code(uri, time.time()) != "000000" else "111111"
+            page.fill("#otp-enrol-code", wrong)
+            page.click("#otp-enrol-confirm")
+            wait_text(page, "#status", lambda t: "Codice errato" in t)
+            session = page.request.get(self.server.origin + "/api/v1/session").json()
+            self.assertEqual(session["factors"], ["pin"])
+            # The code the app showed a moment ago (the previous step: within the window).
+            page.fill("#otp-enrol-code", otp_code(uri, time.time() - 30))
+            page.click("#otp-enrol-confirm")
+            text = wait_text(page, "#status", lambda t: "Codice OTP attivo" in t)
+            self.assertIn("OTP code active", text)
+            wait_text(page, "#factors", lambda t: "codice OTP" in t)
+            self.assertIn("Active factors: PIN, OTP code", page.locator("#factors").text_content())
+            # This level-1 session may enrol nothing more: the page stops offering it.
+            self.assertTrue(page.locator("#enrol").is_hidden())
+            self.assertTrue(page.locator("#otp-enrol-show").is_hidden())
+            r = page.request.post(self.server.origin + "/api/v1/abroad/enrol")
+            self.assertEqual(r.status, 409, r.text())
+        finally:
+            ctx.close()
+        type(self).otp_uri = uri
+
+        # Now the PIN alone opens nothing: the page asks for the code.
+        ctx, page = self.open_page()
+        try:
+            self.pin_login(page, CF, NEW_PIN)
+            page.wait_for_selector("#pin-otp-form", state="visible", timeout=15000)
+            wait_text(page, "#status", lambda t: "digita il codice OTP" in t)
+            self.assertEqual(page.locator("#who").text_content(), "")
+            self.assertTrue(page.locator("#app-wait").is_hidden())
+            self.assertEqual(
+                page.request.get(self.server.origin + "/api/v1/session").status, 404)
+            page.fill("#pin-otp-code", otp_code(uri, time.time()))
+            page.click("#pin-otp-submit")
+            session = self.assert_level_2(page, "PIN + codice OTP", ["pin", "otp"])
+            self.assertEqual(session["method"], "pin+otp")
+        finally:
+            ctx.close()
+
+    def test_4_phone_enrolled_from_pin_and_code_then_either_completes_a_pin_login(self):
+        uri = self.otp_uri
+        self.assertIsNotNone(uri, "test_3 set up the OTP")
         app = cie_core.CompanionClient([self.server.origin], [self.server.pin], None)
         signer = PySigner("der", secret=0x5EED)
         ctx, page = self.open_page()
         try:
             self.pin_login(page, CF, NEW_PIN)
-            self.assert_level_1(page)
-            self.assertIn("Fattori attivi: PIN", page.locator("#factors").text_content())
+            page.wait_for_selector("#pin-otp-form", state="visible", timeout=15000)
+            # test_3 spent this step's code: the next one (within the window) is fresh.
+            page.fill("#pin-otp-code", otp_code(uri, time.time() + 30))
+            page.click("#pin-otp-submit")
+            self.assert_level_2(page, "PIN + codice OTP", ["pin", "otp"])
+            # Level 2: the page offers to enrol the phone.
             page.click("#enrol-start")
             code = wait_text(page, "#enrol-code", lambda t: len(t) > 20)
             page.wait_for_selector("#enrol-qr img", state="visible", timeout=5000)
@@ -179,11 +275,13 @@ class AbroadPinInChromium(InChromium):
         finally:
             ctx.close()
 
-        # Now the PIN alone opens nothing: the page shows the number, the phone approves.
+        # A right PIN now offers the code and the phone; the phone answers first here.
         ctx, page = self.open_page()
         try:
             self.pin_login(page, CF, NEW_PIN)
             number = int(wait_text(page, "#number", lambda t: t.strip().isdigit()))
+            self.assertTrue(page.locator("#pin-otp-form").is_visible())
+            wait_text(page, "#status", lambda t: "oppure scegli sul telefono" in t)
             self.assertEqual(page.locator("#who").text_content(), "")
             self.assertEqual(
                 page.request.get(self.server.origin + "/api/v1/session").status, 404)
@@ -196,14 +294,13 @@ class AbroadPinInChromium(InChromium):
                 await app.decide_approval(pending[0], device.device_id, signer,
                                           cie_core.Decision.APPROVE, number)
             self.phone(approve())
-            wait_text(page, "#who", lambda t: "ROSSI" in t)
-            self.assertIn("Livello di accesso 2", page.locator("#level").text_content())
-            self.assertIn("PIN + app", page.locator("#factors").text_content())
-            session = page.request.get(self.server.origin + "/api/v1/session").json()
-            self.assertEqual(session["level"], 2)
+            session = self.assert_level_2(page, "PIN + app", ["pin", "app", "otp"])
+            self.assertEqual(session["method"], "pin+app")
+            self.assertIn("Fattori attivi: PIN, app, codice OTP",
+                          page.locator("#factors").text_content())
+            self.assertTrue(page.locator("#pin-otp-form").is_hidden())
         finally:
             ctx.close()
-
 
 if __name__ == "__main__":
     unittest.main()

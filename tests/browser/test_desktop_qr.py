@@ -66,8 +66,13 @@ class InChromium(unittest.TestCase):
     """One server binary and one headless Chromium for the tests of a class."""
 
     @classmethod
+    def server_extra(cls):
+        """Extra flags for the server binary (none here)."""
+        return ()
+
+    @classmethod
     def setUpClass(cls):
-        cls.server = Server()
+        cls.server = Server(extra=cls.server_extra())
         cls.pw = sync_playwright().start()
         cls.browser = cls.pw.chromium.launch(
             executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),

@@ -27,11 +27,10 @@ use std::sync::{Arc, OnceLock};
 use axum::Json;
 use axum::Router;
 use axum::extract::{ConnectInfo, State};
-use axum::http::header;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::post;
 use cie_core::flows::wire::{
-    ErrorCode, Identity, OtpEnrollRequest, OtpEnrolled, OtpLoginRequest, b64, otp_enroll_statement,
+    ErrorCode, Identity, OtpEnrollRequest, OtpEnrolled, OtpLoginRequest, otp_enroll_statement,
 };
 use cie_core::otp::verify::{AccountState, Credential, Policy, Verdict, verify_totp};
 use cie_core::otp::{Algorithm, KeyUri, OtpKind, Secret, TimeStep};
@@ -39,9 +38,7 @@ use ring::aead::{AES_256_GCM, Aad, LessSafeKey, NONCE_LEN, Nonce, UnboundKey};
 use zeroize::{Zeroize, Zeroizing};
 
 use super::approvals::{DeviceSigned, normalise_cf, verify_device_request};
-use super::{
-    ApiJson, AppState, IAT_SKEW, SESSION_COOKIE, SESSION_SECS, SessionInfo, hash, set_cookie,
-};
+use super::{ApiJson, AppState, IAT_SKEW, SESSION_SECS, SessionInfo, hash, with_session};
 use crate::error::Refusal;
 use crate::random_bytes;
 use crate::store::{AuditEntry, NewOtpToken, NewSession, OtpAttempt, OtpSubject, otp_state_key};
@@ -55,6 +52,8 @@ pub const PERIOD: u64 = 30;
 
 /// Sealed-seed format version.
 const SEALED_V1: u8 = 1;
+/// The associated data's label of the fallback tokens' seeds.
+const SEED_PURPOSE: &str = "otp-seed";
 
 /// The key that seals TOTP seeds at rest (AES-256-GCM). Zeroized on drop, never printed.
 #[derive(Clone)]
@@ -91,18 +90,29 @@ impl OtpKey {
             .map(LessSafeKey::new)
     }
 
-    fn aad(identity_id: &str) -> Vec<u8> {
-        format!("cie-companion/v1 otp-seed\n{identity_id}").into_bytes()
+    fn aad(purpose: &str, identity_id: &str) -> Vec<u8> {
+        format!("cie-companion/v1 {purpose}\n{identity_id}").into_bytes()
     }
 
     /// `0x01 ‖ nonce ‖ AES-256-GCM(seed) ‖ tag`, bound to `identity_id`.
     fn seal(&self, identity_id: &str, seed: &[u8]) -> Option<Vec<u8>> {
+        self.seal_as(SEED_PURPOSE, identity_id, seed)
+    }
+
+    /// The seed, if `sealed` opens under this key for `identity_id`.
+    fn open(&self, identity_id: &str, sealed: &[u8]) -> Option<Secret> {
+        self.open_as(SEED_PURPOSE, identity_id, sealed)
+    }
+
+    /// [`OtpKey::seal`] for another use of a seed (`purpose` is in the associated data, so
+    /// a box sealed for one use does not open for another).
+    pub(super) fn seal_as(&self, purpose: &str, identity_id: &str, seed: &[u8]) -> Option<Vec<u8>> {
         let nonce = random_bytes::<NONCE_LEN>().ok()?;
         let mut buf = Zeroizing::new(seed.to_vec());
         self.aead()?
             .seal_in_place_append_tag(
                 Nonce::assume_unique_for_key(nonce),
-                Aad::from(Self::aad(identity_id)),
+                Aad::from(Self::aad(purpose, identity_id)),
                 &mut *buf,
             )
             .ok()?;
@@ -113,8 +123,13 @@ impl OtpKey {
         Some(out)
     }
 
-    /// The seed, if `sealed` opens under this key for `identity_id`.
-    fn open(&self, identity_id: &str, sealed: &[u8]) -> Option<Secret> {
+    /// [`OtpKey::open`] for another use of a seed.
+    pub(super) fn open_as(
+        &self,
+        purpose: &str,
+        identity_id: &str,
+        sealed: &[u8],
+    ) -> Option<Secret> {
         let (&version, rest) = sealed.split_first()?;
         if version != SEALED_V1 || rest.len() < NONCE_LEN {
             return None;
@@ -124,7 +139,7 @@ impl OtpKey {
         let mut buf = Zeroizing::new(ct.to_vec());
         let plain = self
             .aead()?
-            .open_in_place(nonce, Aad::from(Self::aad(identity_id)), &mut buf)
+            .open_in_place(nonce, Aad::from(Self::aad(purpose, identity_id)), &mut buf)
             .ok()?;
         Some(Secret::new(plain.to_vec()))
     }
@@ -220,10 +235,20 @@ async fn enroll(
     if !s.0.store.enroll_otp(&token, &audit, now).await? {
         return Err(Refusal::new(ErrorCode::Replayed));
     }
-    let uri = Zeroizing::new(
+    let uri = totp_uri(&s.0.service, &identity, &*seed);
+    tracing::info!(identity = %identity.id, device = %req.device_id, "TOTP token enrolled");
+    Ok(Json(OtpEnrolled {
+        uri: uri.as_str().to_owned(),
+    }))
+}
+
+/// The `otpauth://totp/…` link of a seed for the holder (SHA-1, [`DIGITS`], [`PERIOD`]),
+/// named for the service.
+pub(super) fn totp_uri(service: &str, identity: &Identity, seed: &[u8]) -> Zeroizing<String> {
+    Zeroizing::new(
         KeyUri {
-            issuer: Some(s.0.service.clone()),
-            account: account_label(&identity),
+            issuer: Some(service.to_owned()),
+            account: account_label(identity),
             secret: Secret::new(seed.to_vec()),
             algorithm: Algorithm::Sha1,
             digits: DIGITS,
@@ -234,11 +259,7 @@ async fn enroll(
             warnings: Vec::new(),
         }
         .to_uri(),
-    );
-    tracing::info!(identity = %identity.id, device = %req.device_id, "TOTP token enrolled");
-    Ok(Json(OtpEnrolled {
-        uri: uri.as_str().to_owned(),
-    }))
+    )
 }
 
 /// The one check of a login attempt, run inside the store's transaction.
@@ -337,11 +358,7 @@ async fn login(
                 level: session.level,
                 expires_at: session.expires,
             };
-            let mut resp = Json(info).into_response();
-            if let Some(c) = set_cookie(SESSION_COOKIE, &b64(&*token), "/", SESSION_SECS) {
-                resp.headers_mut().insert(header::SET_COOKIE, c);
-            }
-            Ok(resp)
+            Ok(with_session(info, &*token))
         }
         OtpAttempt::Refused(Verdict::Throttled { retry_after }, _) => {
             let mut r = Refusal::with(

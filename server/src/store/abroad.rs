@@ -12,17 +12,22 @@
 
 use async_trait::async_trait;
 use cie_core::flows::wire::{Identity, b64};
+use cie_core::otp::verify::{AccountState, Verdict};
 use sha2::{Digest, Sha256};
 
+use super::otp::{outcome, state_json};
 use super::{
-    AuditEntry, NewSession, PRUNE_THROTTLE, Result, SqlStore, StoreError, Tx, identity_from_row,
-    query, ts, un_ts,
+    AuditEntry, NewSession, PRUNE_THROTTLE, Result, Row, SqlStore, StoreError, Tx,
+    identity_from_row, query, ts, un_ts,
 };
 use crate::abroad::{PIN_LEVEL, Pin, delay_after};
 
 /// Throttle rows with no attempt counted for this long are dropped (no delay or lock is
 /// left by then).
 const THROTTLE_FORGET_SECS: u64 = 24 * 3600;
+
+/// How many times an OTP attempt that lost a compare-and-set starts again.
+const CAS_ROUNDS: usize = 8;
 
 /// The tables of this module (created with the others at start).
 pub(super) const SCHEMA: &[&str] = &[
@@ -59,7 +64,46 @@ pub(super) const SCHEMA: &[&str] = &[
         code_hash TEXT PRIMARY KEY,
         identity_id TEXT NOT NULL REFERENCES identities (id),
         expires BIGINT NOT NULL)",
+    // The OTP second factor of a PIN account (docs/abroad-pin.md "PIN + OTP"): the seed
+    // sealed by the API layer (AES-256-GCM under the OTP key, its own purpose label), with
+    // the validator's state (`otp::verify::AccountState`) and its compare-and-set version.
+    "CREATE TABLE IF NOT EXISTS abroad_otp (
+        identity_id TEXT PRIMARY KEY REFERENCES identities (id),
+        sealed_seed {blob} NOT NULL,
+        state TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        created BIGINT NOT NULL)",
+    // A seed shown but not yet confirmed by a right code: at most one per identity.
+    "CREATE TABLE IF NOT EXISTS abroad_otp_pending (
+        identity_id TEXT PRIMARY KEY REFERENCES identities (id),
+        sealed_seed {blob} NOT NULL,
+        state TEXT NOT NULL,
+        version BIGINT NOT NULL,
+        expires BIGINT NOT NULL)",
+    // "This browser typed the right PIN a moment ago": the SHA-256 of the cookie a PIN
+    // login sets when the account needs its OTP code; spent by the right code.
+    "CREATE TABLE IF NOT EXISTS abroad_pin_tickets (
+        ticket_hash TEXT PRIMARY KEY,
+        identity_id TEXT NOT NULL REFERENCES identities (id),
+        expires BIGINT NOT NULL)",
+    // The §3 requests a right PIN opened (their session is "PIN + app").
+    "CREATE TABLE IF NOT EXISTS abroad_pin_approvals (
+        approval_id TEXT PRIMARY KEY,
+        expires BIGINT NOT NULL)",
+    // How a session was opened, for the sessions whose level does not say it alone.
+    "CREATE TABLE IF NOT EXISTS session_methods (
+        token_hash {blob} PRIMARY KEY,
+        method TEXT NOT NULL,
+        expires BIGINT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS session_methods_expires ON session_methods (expires)",
 ];
+
+/// The methods recorded in `session_methods`.
+pub const METHOD_PIN: &str = "pin";
+/// PIN, then the phone's approval.
+pub const METHOD_PIN_APP: &str = "pin+app";
+/// PIN, then the OTP code.
+pub const METHOD_PIN_OTP: &str = "pin+otp";
 
 /// A delivery channel, each with its own outbox table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -190,6 +234,54 @@ pub struct OutboxItem {
     pub created: u64,
 }
 
+/// A "PIN verified" ticket to store with a right PIN (the account needs its OTP code).
+#[derive(Clone)]
+pub struct PinTicket {
+    /// SHA-256 of the cookie (base64url).
+    pub ticket_hash: String,
+    /// Unix seconds.
+    pub expires: u64,
+}
+
+impl std::fmt::Debug for PinTicket {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PinTicket")
+            .field("expires", &self.expires)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The check of one OTP code, run inside the store's transaction: the identity, its sealed
+/// seed and the validator state to update. `None`: the seed does not unseal.
+pub type SealedOtpCheck<'a> =
+    dyn Fn(&str, &[u8], &mut AccountState) -> Option<Verdict> + Send + Sync + 'a;
+
+/// What an enrolment step (phone code, OTP seed, OTP confirmation) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Enrolment {
+    /// Done (the code stored, the seed pending, the OTP active).
+    Done,
+    /// The identity has a second factor and the session is level 1: log in with it first.
+    SecondFactorRequired,
+    /// The identity has no PIN account (OTP as a second factor is for PIN accounts).
+    NoAccount,
+    /// Confirmation: no seed pending (never asked, expired, or voided).
+    NothingPending,
+    /// Confirmation: the code was refused; the state after the attempt.
+    Refused(Verdict, AccountState),
+}
+
+/// What the code step of a PIN + OTP login did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PinOtpAttempt {
+    /// No live ticket (no right PIN on this browser lately) or no OTP any more.
+    NoTicket,
+    /// The code was right: the level-2 session is open.
+    Accepted(Identity),
+    /// Refused (wrong, replayed, throttled); the state after the attempt.
+    Refused(Verdict, AccountState),
+}
+
 /// Accounts of residents abroad.
 #[async_trait]
 pub trait AbroadStore: Send + Sync {
@@ -217,12 +309,14 @@ pub trait AbroadStore: Send + Sync {
         now: u64,
     ) -> Result<Attempt>;
     /// A right PIN, one transaction: the hash is still `pin_hash` (no reset meanwhile), the
-    /// failures are cleared, the session (if any) opened, audited. `None`: the PIN changed.
+    /// failures are cleared, the session (if any, method `pin`) opened or the ticket (if
+    /// any) stored, audited. `None`: the PIN changed.
     async fn abroad_success(
         &self,
         codice_fiscale: &str,
         pin_hash: &str,
         session: Option<&NewSession>,
+        ticket: Option<&PinTicket>,
         audit: &AuditEntry,
         now: u64,
     ) -> Result<Option<Identity>>;
@@ -249,15 +343,62 @@ pub trait AbroadStore: Send + Sync {
     /// The throttle of a codice fiscale: (failures, next attempt allowed at).
     async fn abroad_throttle(&self, codice_fiscale: &str) -> Result<Option<(u32, u64)>>;
     /// A one-time enrolment code for `identity_id` (its SHA-256), replacing the identity's
-    /// earlier one and dropping expired ones; audited.
+    /// earlier one and dropping expired ones; audited. Refused
+    /// ([`Enrolment::SecondFactorRequired`]) from a level-1 session once the identity has a
+    /// second factor.
     async fn abroad_enrol_code(
         &self,
         identity_id: &str,
+        session_level: u8,
         code_hash: &str,
         expires: u64,
         audit: &AuditEntry,
         now: u64,
-    ) -> Result<()>;
+    ) -> Result<Enrolment>;
+    /// Keep a new OTP seed (sealed) pending confirmation for a PIN account, replacing the
+    /// identity's earlier pending one; the same refusals as [`AbroadStore::abroad_enrol_code`]
+    /// and [`Enrolment::NoAccount`]; audited.
+    #[allow(clippy::too_many_arguments)]
+    async fn abroad_otp_begin(
+        &self,
+        identity_id: &str,
+        session_level: u8,
+        sealed_seed: &[u8],
+        expires: u64,
+        audit: &AuditEntry,
+        now: u64,
+    ) -> Result<Enrolment>;
+    /// One confirmation attempt, one transaction: `check` runs on the pending seed and its
+    /// state, written back with a compare-and-set; a right code makes the seed the active
+    /// OTP (replacing an earlier one) and voids the identity's other pending enrolments
+    /// (phone codes, seeds). Audited.
+    async fn abroad_otp_confirm(
+        &self,
+        identity_id: &str,
+        session_level: u8,
+        check: &SealedOtpCheck<'_>,
+        audit: &AuditEntry,
+        now: u64,
+    ) -> Result<Enrolment>;
+    /// The code step of a PIN + OTP login, one transaction: the ticket names the identity,
+    /// `check` runs on its OTP and state (compare-and-set), a right code spends the ticket
+    /// and opens `session` (method `pin+otp`). Audited.
+    async fn abroad_otp_login(
+        &self,
+        ticket_hash: &str,
+        check: &SealedOtpCheck<'_>,
+        session: &NewSession,
+        audit: &AuditEntry,
+        now: u64,
+    ) -> Result<PinOtpAttempt>;
+    /// Remember that the §3 request `approval_id` followed a right PIN (its session is then
+    /// "PIN + app").
+    async fn abroad_pin_approval(&self, approval_id: &str, expires: u64, now: u64) -> Result<()>;
+    /// The identity's active factors, in a fixed order: `cie` (a card logged in), `pin`
+    /// (a PIN account), `app` (an enrolled phone), `otp` (the PIN account's OTP).
+    async fn account_factors(&self, identity_id: &str) -> Result<Vec<&'static str>>;
+    /// How the session of `token_hash` was opened, when recorded (PIN logins).
+    async fn session_method(&self, token_hash: &[u8; 32]) -> Result<Option<String>>;
     /// Spend an enrolment code and store the device key for its identity, one transaction;
     /// `None` when the code is unknown, used or expired (audited either way).
     #[allow(clippy::too_many_arguments)]
@@ -270,8 +411,6 @@ pub trait AbroadStore: Send + Sync {
         audit: &AuditEntry,
         now: u64,
     ) -> Result<Option<Identity>>;
-    /// Whether the identity has an enrolled device (then a PIN alone opens no session).
-    async fn has_device(&self, identity_id: &str) -> Result<bool>;
 }
 
 #[async_trait]
@@ -338,14 +477,22 @@ impl AbroadStore for SqlStore {
             .bind(i64::from(PIN_LEVEL))
             .execute(&mut tx)
             .await?;
-            // So do the phone enrolment codes those sessions asked for.
-            query(
-                "DELETE FROM abroad_enrol_codes WHERE identity_id =
-                     (SELECT identity_id FROM abroad_accounts WHERE codice_fiscale = $1)",
-            )
-            .bind(cf)
-            .execute(&mut tx)
-            .await?;
+            // So do the phone enrolment codes and OTP seeds those sessions asked for, and
+            // the old PIN's tickets. The active factors (phone, OTP) stay: see
+            // docs/abroad-pin.md "Reset and the factors".
+            for table in [
+                "abroad_enrol_codes",
+                "abroad_otp_pending",
+                "abroad_pin_tickets",
+            ] {
+                query(&format!(
+                    "DELETE FROM {table} WHERE identity_id =
+                         (SELECT identity_id FROM abroad_accounts WHERE codice_fiscale = $1)"
+                ))
+                .bind(cf)
+                .execute(&mut tx)
+                .await?;
+            }
         } else {
             let identity_id = identity_of(&mut tx, issue, now).await?;
             query(
@@ -497,6 +644,7 @@ impl AbroadStore for SqlStore {
         codice_fiscale: &str,
         pin_hash: &str,
         session: Option<&NewSession>,
+        ticket: Option<&PinTicket>,
         audit: &AuditEntry,
         now: u64,
     ) -> Result<Option<Identity>> {
@@ -519,6 +667,22 @@ impl AbroadStore for SqlStore {
         clear_throttle(&mut tx, codice_fiscale, now).await?;
         if let Some(session) = session {
             Self::insert_session(&mut tx, &identity.id, session, now).await?;
+            record_method(&mut tx, session, METHOD_PIN, now).await?;
+        }
+        if let Some(t) = ticket {
+            query("DELETE FROM abroad_pin_tickets WHERE expires <= $1")
+                .bind(ts(now))
+                .execute(&mut tx)
+                .await?;
+            query(
+                "INSERT INTO abroad_pin_tickets (ticket_hash, identity_id, expires)
+                 VALUES ($1, $2, $3)",
+            )
+            .bind(&t.ticket_hash)
+            .bind(&identity.id)
+            .bind(ts(t.expires))
+            .execute(&mut tx)
+            .await?;
         }
         Self::write_audit(&mut tx, &audit.for_identity(&identity.id), now).await?;
         tx.commit().await?;
@@ -548,6 +712,13 @@ impl AbroadStore for SqlStore {
             == 1;
         if done {
             clear_throttle(&mut tx, codice_fiscale, now).await?;
+            query(
+                "DELETE FROM abroad_pin_tickets WHERE identity_id =
+                     (SELECT identity_id FROM abroad_accounts WHERE codice_fiscale = $1)",
+            )
+            .bind(codice_fiscale)
+            .execute(&mut tx)
+            .await?;
         }
         Self::commit_cas(tx, done, audit, "pin_changed", now).await
     }
@@ -593,12 +764,21 @@ impl AbroadStore for SqlStore {
     async fn abroad_enrol_code(
         &self,
         identity_id: &str,
+        session_level: u8,
         code_hash: &str,
         expires: u64,
         audit: &AuditEntry,
         now: u64,
-    ) -> Result<()> {
+    ) -> Result<Enrolment> {
         let mut tx = self.begin().await?;
+        if session_level < 2 && has_second_factor(&mut tx, identity_id).await? {
+            let entry = audit
+                .for_identity(identity_id)
+                .with_outcome("second_factor_required");
+            Self::write_audit(&mut tx, &entry, now).await?;
+            tx.commit().await?;
+            return Ok(Enrolment::SecondFactorRequired);
+        }
         query("DELETE FROM abroad_enrol_codes WHERE identity_id = $1 OR expires <= $2")
             .bind(identity_id)
             .bind(ts(now))
@@ -614,7 +794,7 @@ impl AbroadStore for SqlStore {
         .await?;
         Self::write_audit(&mut tx, &audit.for_identity(identity_id), now).await?;
         tx.commit().await?;
-        Ok(())
+        Ok(Enrolment::Done)
     }
 
     async fn abroad_enrol_device(
@@ -652,17 +832,246 @@ impl AbroadStore for SqlStore {
                 return Ok(None);
             }
         };
+        // A second factor now exists: seeds shown to a level-1 session before it are void.
+        query("DELETE FROM abroad_otp_pending WHERE identity_id = $1")
+            .bind(&identity.id)
+            .execute(&mut tx)
+            .await?;
         Self::insert_device(tx, identity, device_id, public_key, name, audit, now).await
     }
 
-    async fn has_device(&self, identity_id: &str) -> Result<bool> {
-        Ok(
-            query("SELECT 1 FROM devices WHERE identity_id = $1 LIMIT 1")
-                .bind(identity_id)
-                .fetch_optional(&self.pool)
-                .await?
-                .is_some(),
+    async fn abroad_otp_begin(
+        &self,
+        identity_id: &str,
+        session_level: u8,
+        sealed_seed: &[u8],
+        expires: u64,
+        audit: &AuditEntry,
+        now: u64,
+    ) -> Result<Enrolment> {
+        let mut tx = self.begin().await?;
+        let account = query("SELECT 1 FROM abroad_accounts WHERE identity_id = $1")
+            .bind(identity_id)
+            .fetch_optional(&mut tx)
+            .await?
+            .is_some();
+        let refusal = if !account {
+            Some((Enrolment::NoAccount, "no_account"))
+        } else if session_level < 2 && has_second_factor(&mut tx, identity_id).await? {
+            Some((Enrolment::SecondFactorRequired, "second_factor_required"))
+        } else {
+            None
+        };
+        if let Some((refused, why)) = refusal {
+            let entry = audit.for_identity(identity_id).with_outcome(why);
+            Self::write_audit(&mut tx, &entry, now).await?;
+            tx.commit().await?;
+            return Ok(refused);
+        }
+        query("DELETE FROM abroad_otp_pending WHERE identity_id = $1 OR expires <= $2")
+            .bind(identity_id)
+            .bind(ts(now))
+            .execute(&mut tx)
+            .await?;
+        query(
+            "INSERT INTO abroad_otp_pending (identity_id, sealed_seed, state, version, expires)
+             VALUES ($1, $2, $3, 0, $4)",
         )
+        .bind(identity_id)
+        .bind(sealed_seed.to_vec())
+        .bind(state_json(&AccountState::default())?)
+        .bind(ts(expires))
+        .execute(&mut tx)
+        .await?;
+        Self::write_audit(&mut tx, &audit.for_identity(identity_id), now).await?;
+        tx.commit().await?;
+        Ok(Enrolment::Done)
+    }
+
+    async fn abroad_otp_confirm(
+        &self,
+        identity_id: &str,
+        session_level: u8,
+        check: &SealedOtpCheck<'_>,
+        audit: &AuditEntry,
+        now: u64,
+    ) -> Result<Enrolment> {
+        let audit = audit.for_identity(identity_id);
+        for _ in 0..CAS_ROUNDS {
+            let mut tx = self.begin().await?;
+            let row = query(
+                "SELECT sealed_seed, state, version FROM abroad_otp_pending
+                 WHERE identity_id = $1 AND expires > $2",
+            )
+            .bind(identity_id)
+            .bind(ts(now))
+            .fetch_optional(&mut tx)
+            .await?;
+            let Some(row) = row else {
+                Self::write_audit(&mut tx, &audit.with_outcome("nothing_pending"), now).await?;
+                tx.commit().await?;
+                return Ok(Enrolment::NothingPending);
+            };
+            if session_level < 2 && has_second_factor(&mut tx, identity_id).await? {
+                let entry = audit.with_outcome("second_factor_required");
+                Self::write_audit(&mut tx, &entry, now).await?;
+                tx.commit().await?;
+                return Ok(Enrolment::SecondFactorRequired);
+            }
+            let sealed: Vec<u8> = row.try_get("sealed_seed")?;
+            let attempt = OtpRow {
+                table: "abroad_otp_pending",
+                identity_id,
+                sealed: &sealed,
+                row: &row,
+            };
+            let (mut tx, state) = match attempt.check(tx, check, &audit, now).await? {
+                Checked::Retry => continue,
+                Checked::Refused(v, st) => return Ok(Enrolment::Refused(v, st)),
+                Checked::Accepted(tx, _, st) => (tx, st),
+            };
+            // Active from now on, with the state that recorded the confirming step (the
+            // same code cannot log in afterwards).
+            let replaced = query("SELECT 1 FROM abroad_otp WHERE identity_id = $1")
+                .bind(identity_id)
+                .fetch_optional(&mut tx)
+                .await?
+                .is_some();
+            query(
+                "INSERT INTO abroad_otp (identity_id, sealed_seed, state, version, created)
+                 VALUES ($1, $2, $3, 0, $4)
+                 ON CONFLICT (identity_id) DO UPDATE
+                 SET sealed_seed = excluded.sealed_seed, state = excluded.state,
+                     version = abroad_otp.version + 1, created = excluded.created",
+            )
+            .bind(identity_id)
+            .bind(sealed)
+            .bind(state_json(&state)?)
+            .bind(ts(now))
+            .execute(&mut tx)
+            .await?;
+            // What a level-1 session asked for before this factor existed is void now.
+            for table in ["abroad_otp_pending", "abroad_enrol_codes"] {
+                query(&format!("DELETE FROM {table} WHERE identity_id = $1"))
+                    .bind(identity_id)
+                    .execute(&mut tx)
+                    .await?;
+            }
+            let what = if replaced { "replaced" } else { "activated" };
+            Self::write_audit(&mut tx, &audit.with_outcome(what), now).await?;
+            tx.commit().await?;
+            return Ok(Enrolment::Done);
+        }
+        Err(StoreError::Corrupt(
+            "abroad otp: too much contention on one identity".into(),
+        ))
+    }
+
+    async fn abroad_otp_login(
+        &self,
+        ticket_hash: &str,
+        check: &SealedOtpCheck<'_>,
+        session: &NewSession,
+        audit: &AuditEntry,
+        now: u64,
+    ) -> Result<PinOtpAttempt> {
+        for _ in 0..CAS_ROUNDS {
+            let mut tx = self.begin().await?;
+            let row = query(
+                "SELECT o.identity_id, o.sealed_seed, o.state, o.version
+                 FROM abroad_pin_tickets t JOIN abroad_otp o ON o.identity_id = t.identity_id
+                 WHERE t.ticket_hash = $1 AND t.expires > $2",
+            )
+            .bind(ticket_hash)
+            .bind(ts(now))
+            .fetch_optional(&mut tx)
+            .await?;
+            let Some(row) = row else {
+                Self::write_audit(&mut tx, &audit.with_outcome("no_ticket"), now).await?;
+                tx.commit().await?;
+                return Ok(PinOtpAttempt::NoTicket);
+            };
+            let identity_id: String = row.try_get("identity_id")?;
+            let sealed: Vec<u8> = row.try_get("sealed_seed")?;
+            let audit = audit.for_identity(&identity_id);
+            let attempt = OtpRow {
+                table: "abroad_otp",
+                identity_id: &identity_id,
+                sealed: &sealed,
+                row: &row,
+            };
+            let (mut tx, verdict) = match attempt.check(tx, check, &audit, now).await? {
+                Checked::Retry => continue,
+                Checked::Refused(v, st) => return Ok(PinOtpAttempt::Refused(v, st)),
+                Checked::Accepted(tx, v, _) => (tx, v),
+            };
+            // The ticket is single use (held under the OTP row's update: a concurrent
+            // attempt with it waits, then finds the version moved and reads again).
+            query("DELETE FROM abroad_pin_tickets WHERE ticket_hash = $1")
+                .bind(ticket_hash)
+                .execute(&mut tx)
+                .await?;
+            Self::insert_session(&mut tx, &identity_id, session, now).await?;
+            record_method(&mut tx, session, METHOD_PIN_OTP, now).await?;
+            let identity = identity_from_row(
+                &query(
+                    "SELECT id, codice_fiscale, given_name, surname FROM identities WHERE id = $1",
+                )
+                .bind(&identity_id)
+                .fetch_one(&mut tx)
+                .await?,
+            )?;
+            Self::write_audit(&mut tx, &audit.with_outcome(outcome(&verdict)), now).await?;
+            tx.commit().await?;
+            return Ok(PinOtpAttempt::Accepted(identity));
+        }
+        Err(StoreError::Corrupt(
+            "abroad otp: too much contention on one identity".into(),
+        ))
+    }
+
+    async fn abroad_pin_approval(&self, approval_id: &str, expires: u64, now: u64) -> Result<()> {
+        let mut tx = self.begin().await?;
+        query("DELETE FROM abroad_pin_approvals WHERE expires <= $1")
+            .bind(ts(now))
+            .execute(&mut tx)
+            .await?;
+        query("INSERT INTO abroad_pin_approvals (approval_id, expires) VALUES ($1, $2)")
+            .bind(approval_id)
+            .bind(ts(expires))
+            .execute(&mut tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn account_factors(&self, identity_id: &str) -> Result<Vec<&'static str>> {
+        let row = query(
+            "SELECT
+                (SELECT COUNT(*) FROM cards WHERE identity_id = $1) AS cie,
+                (SELECT COUNT(*) FROM abroad_accounts WHERE identity_id = $1) AS pin,
+                (SELECT COUNT(*) FROM devices WHERE identity_id = $1) AS app,
+                (SELECT COUNT(*) FROM abroad_otp WHERE identity_id = $1) AS otp",
+        )
+        .bind(identity_id)
+        .fetch_one(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for name in ["cie", "pin", "app", "otp"] {
+            if row.try_get::<i64>(name)? > 0 {
+                out.push(name);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn session_method(&self, token_hash: &[u8; 32]) -> Result<Option<String>> {
+        query("SELECT method FROM session_methods WHERE token_hash = $1")
+            .bind(token_hash.to_vec())
+            .fetch_optional(&self.pool)
+            .await?
+            .map(|r| r.try_get("method"))
+            .transpose()
     }
 
     async fn abroad_throttle(&self, codice_fiscale: &str) -> Result<Option<(u32, u64)>> {
@@ -685,6 +1094,111 @@ impl AbroadStore for SqlStore {
 /// without an account are not kept in clear.
 pub fn cf_key(codice_fiscale: &str) -> String {
     b64(&Sha256::digest(codice_fiscale.as_bytes()))
+}
+
+/// Whether the identity has a second factor (an enrolled phone or an active OTP).
+async fn has_second_factor(tx: &mut Tx, identity_id: &str) -> Result<bool> {
+    let row = query(
+        "SELECT (SELECT COUNT(*) FROM devices WHERE identity_id = $1)
+              + (SELECT COUNT(*) FROM abroad_otp WHERE identity_id = $1) AS n",
+    )
+    .bind(identity_id)
+    .fetch_one(&mut *tx)
+    .await?;
+    Ok(row.try_get::<i64>("n")? > 0)
+}
+
+/// Record how `session` was opened (and drop the records of expired sessions).
+async fn record_method(tx: &mut Tx, session: &NewSession, method: &str, now: u64) -> Result<()> {
+    query("DELETE FROM session_methods WHERE expires <= $1")
+        .bind(ts(now))
+        .execute(&mut *tx)
+        .await?;
+    query("INSERT INTO session_methods (token_hash, method, expires) VALUES ($1, $2, $3)")
+        .bind(session.token_hash.to_vec())
+        .bind(method)
+        .bind(ts(session.expires))
+        .execute(&mut *tx)
+        .await?;
+    Ok(())
+}
+
+/// In the transaction that opens the session of a consumed §3 request: if a right PIN
+/// opened that request, the session is "PIN + app".
+pub(super) async fn note_pin_approval(
+    tx: &mut Tx,
+    approval_id: &str,
+    session: &NewSession,
+    now: u64,
+) -> Result<()> {
+    let asked_by_pin = query("SELECT 1 FROM abroad_pin_approvals WHERE approval_id = $1")
+        .bind(approval_id)
+        .fetch_optional(&mut *tx)
+        .await?
+        .is_some();
+    if asked_by_pin {
+        record_method(tx, session, METHOD_PIN_APP, now).await?;
+    }
+    Ok(())
+}
+
+/// One OTP attempt on a row of `table` (`state` and `version` read in `row`).
+struct OtpRow<'a> {
+    table: &'static str,
+    identity_id: &'a str,
+    sealed: &'a [u8],
+    row: &'a Row,
+}
+
+/// What [`OtpRow::check`] did with the transaction.
+enum Checked {
+    /// Another attempt changed the state since it was read: rolled back, read again.
+    Retry,
+    /// Refused: the state written, the refusal audited, committed.
+    Refused(Verdict, AccountState),
+    /// Accepted: the state written; the transaction goes on.
+    Accepted(Tx, Verdict, AccountState),
+}
+
+impl OtpRow<'_> {
+    /// Run `check` on the row's seed and state and write the state back with a
+    /// compare-and-set on its version.
+    async fn check(
+        &self,
+        mut tx: Tx,
+        check: &SealedOtpCheck<'_>,
+        audit: &AuditEntry,
+        now: u64,
+    ) -> Result<Checked> {
+        let version: i64 = self.row.try_get("version")?;
+        let text: String = self.row.try_get("state")?;
+        let mut state: AccountState = serde_json::from_str(&text)
+            .map_err(|e| StoreError::Corrupt(format!("otp state: {e}")))?;
+        let verdict = check(self.identity_id, self.sealed, &mut state)
+            .ok_or_else(|| StoreError::Corrupt("otp seed does not unseal".into()))?;
+        let written = query(&format!(
+            "UPDATE {} SET state = $2, version = version + 1
+             WHERE identity_id = $1 AND version = $3",
+            self.table
+        ))
+        .bind(self.identity_id)
+        .bind(state_json(&state)?)
+        .bind(version)
+        .execute(&mut tx)
+        .await?
+        .rows_affected()
+            == 1;
+        if !written {
+            tx.rollback().await?;
+            return Ok(Checked::Retry);
+        }
+        if !matches!(verdict, Verdict::Accepted { .. }) {
+            SqlStore::write_audit(&mut tx, &audit.with_outcome(outcome(&verdict)), now).await?;
+            tx.commit().await?;
+            return Ok(Checked::Refused(verdict, state));
+        }
+        Ok(Checked::Accepted(tx, verdict, state))
+    }
 }
 
 async fn clear_throttle(tx: &mut Tx, codice_fiscale: &str, now: u64) -> Result<()> {

@@ -499,6 +499,7 @@ impl ApprovalStore for SqlStore {
         let identity_id =
             identity_id.ok_or_else(|| StoreError::Corrupt("approved without identity".into()))?;
         Self::insert_session(&mut tx, &identity_id, session, now).await?;
+        super::abroad::note_pin_approval(&mut tx, id, session, now).await?;
         let identity = identity_from_row(
             &query("SELECT id, codice_fiscale, given_name, surname FROM identities WHERE id = $1")
                 .bind(&identity_id)

@@ -117,11 +117,11 @@ pub trait OtpStore: Send + Sync + 'static {
     ) -> Result<OtpAttempt>;
 }
 
-fn state_json(s: &AccountState) -> Result<String> {
+pub(super) fn state_json(s: &AccountState) -> Result<String> {
     serde_json::to_string(s).map_err(|e| StoreError::Corrupt(format!("otp state: {e}")))
 }
 
-fn outcome(v: &Verdict) -> String {
+pub(super) fn outcome(v: &Verdict) -> String {
     match v {
         Verdict::Accepted { drift_steps, .. } => format!("ok (drift {drift_steps})"),
         Verdict::Wrong => "wrong_code".into(),

@@ -182,12 +182,22 @@ impl Harness {
     /// Another instance on the same database, TLS identity, origin, clock and browser
     /// cookies (two servers behind one name).
     pub async fn second_instance(&self, tls: &PemTls) -> Self {
+        self.second_instance_with(tls, |_| {}).await
+    }
+
+    /// [`Harness::second_instance`] with more settings.
+    pub async fn second_instance_with(
+        &self,
+        tls: &PemTls,
+        tweak: impl FnOnce(&mut Config),
+    ) -> Self {
         let mut config = Config::new(self.db_url.clone());
         config.card_cas = vec![TEST_CA.to_vec()];
         config.clock = Arc::new(self.clock.clone());
         config.service_name = "Servizio di prova".into();
         config.public_origin = Some(self.origin.clone());
         config.tls = tls.source();
+        tweak(&mut config);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         Self {
             server: Some(serve(config, listener).await.unwrap()),
