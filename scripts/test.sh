@@ -93,6 +93,8 @@ else
         tests/pkcs11/run.sh
     run_pcscd_test "Chromium logs in with the virtual CIE (TLS 1.2) and CNS (TLS 1.3) through the module" \
         tests/pkcs11/chromium.sh
+    run_pcscd_test "PKCS#11 module on a shared card: two processes signing at once, pcscd restarted" \
+        tests/pkcs11/shared.sh
 fi
 
 step "all tests passed in $((SECONDS - T0))s"

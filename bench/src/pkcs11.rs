@@ -21,12 +21,11 @@
 use std::sync::Arc;
 
 use card_sim::{CardConfig, CieVariant, LinkModel, LinkStats, Vendor, VirtualCard};
-use cie_companion_pkcs11::card::{ReaderState, Readers};
+use cie_companion_pkcs11::card::{Connection, ReaderState, Readers};
 use cie_companion_pkcs11::module::Module;
 use cie_companion_pkcs11::objects::H_PRIVATE;
 use cie_core::applets::ias::constants::AID_CIE;
 use cie_core::applets::ias::digest_info::{DigestAlgorithm, digest_info};
-use cie_core::transport::SharedTransport;
 use cryptoki_sys as ck;
 
 use crate::common::{
@@ -98,8 +97,8 @@ impl Readers for LinkReader {
         }])
     }
 
-    fn connect(&mut self, _name: &str) -> Result<SharedTransport, ck::CK_RV> {
-        Ok(self.0.clone())
+    fn connect(&mut self, _name: &str) -> Result<Connection, ck::CK_RV> {
+        Ok(Connection::unshared(self.0.clone()))
     }
 }
 

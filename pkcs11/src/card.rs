@@ -31,7 +31,53 @@ pub trait Readers: Send {
     /// The readers attached now. `Err` when the reader service is not available.
     fn list(&mut self) -> Result<Vec<ReaderState>, ck::CK_RV>;
     /// Connect to the card in reader `name`.
-    fn connect(&mut self, name: &str) -> Result<SharedTransport, ck::CK_RV>;
+    fn connect(&mut self, name: &str) -> Result<Connection, ck::CK_RV>;
+}
+
+/// Holding a shared card for a sequence of commands, so other applications' commands do
+/// not fall between them (PC/SC transactions).
+pub trait Hold: Send + Sync {
+    /// Hold the card (waits while another application holds it). `Ok(true)` when another
+    /// application reset the card since our last command: every session on it is gone.
+    fn begin(&self) -> Result<bool, TransportError>;
+    /// Release it.
+    fn end(&self);
+    /// Reset the card when the connection closes (a CNS keeps its PIN state otherwise).
+    fn reset_when_closed(&self);
+}
+
+/// A card connection: the transport, and how to hold the card (none for a card only this
+/// process can reach, such as an in-process virtual card).
+#[derive(Clone)]
+pub struct Connection {
+    /// The APDU link.
+    pub transport: SharedTransport,
+    /// PC/SC transactions, when the card is shared with other applications.
+    pub hold: Option<Arc<dyn Hold>>,
+}
+
+impl Connection {
+    /// A card nobody else can reach: nothing to hold.
+    pub fn unshared(transport: SharedTransport) -> Self {
+        Self {
+            transport,
+            hold: None,
+        }
+    }
+}
+
+impl Hold for cie_readers::pcsc::PcscTransport {
+    fn begin(&self) -> Result<bool, TransportError> {
+        Ok(self.begin_exclusive()? == cie_readers::pcsc::Held::AfterReset)
+    }
+
+    fn end(&self) {
+        self.end_exclusive();
+    }
+
+    fn reset_when_closed(&self) {
+        cie_readers::pcsc::PcscTransport::reset_when_closed(self);
+    }
 }
 
 /// PC/SC readers through pcsc-lite (one context for the module's life).
@@ -69,12 +115,26 @@ impl Readers for PcscReaders {
             .collect())
     }
 
-    fn connect(&mut self, name: &str) -> Result<SharedTransport, ck::CK_RV> {
+    fn connect(&mut self, name: &str) -> Result<Connection, ck::CK_RV> {
         // vpcd and many readers do not state their APDU size: short APDUs, chained and
         // chunked by the core, work everywhere.
-        let t = cie_readers::pcsc::PcscTransport::connect_in(self.context()?, name, None)
-            .map_err(reader_rv)?;
-        Ok(Arc::new(t))
+        let connected = cie_readers::pcsc::PcscTransport::connect_in(self.context()?, name, None);
+        let t = match connected {
+            Ok(t) => t,
+            // pcscd restarted since the context was made: one fresh context, then give up.
+            Err(cie_readers::ReaderError::Unavailable { .. })
+            | Err(cie_readers::ReaderError::Transport(TransportError::Io { .. })) => {
+                self.ctx = None;
+                cie_readers::pcsc::PcscTransport::connect_in(self.context()?, name, None)
+                    .map_err(reader_rv)?
+            }
+            Err(e) => return Err(reader_rv(e)),
+        };
+        let t = Arc::new(t);
+        Ok(Connection {
+            transport: t.clone(),
+            hold: Some(t),
+        })
     }
 }
 
@@ -87,7 +147,8 @@ fn reader_rv(e: cie_readers::ReaderError) -> ck::CK_RV {
     }
 }
 
-fn transport_rv(e: &TransportError) -> ck::CK_RV {
+/// The PKCS#11 code for a link failure: a card gone is a removed device.
+pub fn transport_rv(e: &TransportError) -> ck::CK_RV {
     match e {
         TransportError::TagLost => ck::CKR_DEVICE_REMOVED,
         TransportError::Timeout | TransportError::Io { .. } => ck::CKR_DEVICE_ERROR,
@@ -472,6 +533,20 @@ impl Token {
         match first(transport.clone()) {
             Err(ck::CKR_TOKEN_NOT_RECOGNIZED) => second(transport),
             other => other,
+        }
+    }
+
+    /// Another application reset the card: every session on it is gone. The CIE reopens
+    /// its secure session (and verifies the kept PIN again if logged in); a CNS is logged
+    /// out (its PIN was not kept).
+    pub fn after_reset(&mut self) -> Result<(), ck::CK_RV> {
+        match self {
+            Self::Cie(t) => pollster::block_on(t.reopen()).map_err(|e| ias_rv(&e)),
+            Self::Cns(t) => {
+                t.logged_in = false;
+                t.pin = cns::PinStatus::Unknown;
+                Ok(())
+            }
         }
     }
 

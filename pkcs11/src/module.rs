@@ -2,13 +2,14 @@
 //! per reader, ids stable for the life of the process), tokens (a CIE or CNS in a slot), sessions,
 //! login, object search and signing. The C boundary (`ffi.rs`) only converts pointers.
 
-use crate::card::{Readers, Token};
+use crate::card::{Hold, Readers, Token, transport_rv};
 use crate::objects::{self, H_PRIVATE, Object};
 use cie_core::applets::cns::padding::{self, hash};
 use cie_core::applets::ias::digest_info::{DigestAlgorithm, digest_info};
 use cie_core::applets::ias::secure::{OsRandomness, Randomness};
 use cryptoki_sys as ck;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use zeroize::Zeroizing;
 
 /// The hash a hash-and-sign mechanism computes here (PKCS#1 v1.5 and PSS variants).
@@ -77,6 +78,31 @@ struct Slot {
     name: String,
     present: bool,
     token: Option<Token>,
+    /// How to hold the token's card (PC/SC transactions), when it is shared.
+    hold: Option<Arc<dyn Hold>>,
+}
+
+/// The card held for one operation; released when dropped, on every path.
+struct Holding(Option<Arc<dyn Hold>>);
+
+impl Holding {
+    /// Hold the card; `Ok((holding, true))` when another application reset it since our
+    /// last command.
+    fn begin(hold: &Option<Arc<dyn Hold>>) -> Result<(Self, bool), ck::CK_RV> {
+        let reset = match hold {
+            Some(h) => h.begin().map_err(|e| transport_rv(&e))?,
+            None => false,
+        };
+        Ok((Self(hold.clone()), reset))
+    }
+}
+
+impl Drop for Holding {
+    fn drop(&mut self) {
+        if let Some(h) = &self.0 {
+            h.end();
+        }
+    }
 }
 
 struct SignOp {
@@ -154,6 +180,7 @@ impl Module {
                     name: r.name,
                     present: r.card_present,
                     token: None,
+                    hold: None,
                 }),
             }
         }
@@ -192,11 +219,28 @@ impl Module {
     fn token(&mut self, id: ck::CK_SLOT_ID) -> Result<&mut Token, ck::CK_RV> {
         let i = self.slot_index(id)?;
         if self.slots[i].token.is_none() {
-            let transport = self.readers.connect(&self.slots[i].name)?;
+            let connection = self.readers.connect(&self.slots[i].name)?;
             self.slots[i].present = true;
-            self.slots[i].token = Some(Token::open(transport)?);
+            let token = {
+                let _held = Holding::begin(&connection.hold)?;
+                Token::open(connection.transport)?
+            };
+            self.slots[i].token = Some(token);
+            self.slots[i].hold = connection.hold;
         }
         self.slots[i].token.as_mut().ok_or(ck::CKR_GENERAL_ERROR)
+    }
+
+    /// Hold the card of slot `id` (its token open) for one operation. If another
+    /// application reset the card meanwhile, the token catches up first (the CIE reopens
+    /// its secure session and verifies the kept PIN again; a CNS is logged out).
+    fn hold(&mut self, id: ck::CK_SLOT_ID) -> Result<Holding, ck::CK_RV> {
+        let i = self.slot_index(id)?;
+        let (holding, reset) = Holding::begin(&self.slots[i].hold)?;
+        if reset && let Some(token) = self.slots[i].token.as_mut() {
+            token.after_reset()?;
+        }
+        Ok(holding)
     }
 
     /// Forget the token after a link failure: the next call opens the card afresh.
@@ -281,8 +325,9 @@ impl Module {
         Ok(())
     }
 
-    /// End the card's verified state: drop the secure session (disconnecting resets the
-    /// card, which clears the PIN's verified state), so the next use opens it afresh.
+    /// End the card's verified state: drop the token. The CIE's verified PIN lives in our
+    /// secure session, whose keys (and the kept PIN) die with it; a CNS connection that
+    /// logged in resets the card when it closes. The next use opens the card afresh.
     fn logout_slot(&mut self, id: ck::CK_SLOT_ID) {
         if let Ok(i) = self.slot_index(id)
             && self.slots[i].token.as_ref().is_some_and(Token::logged_in)
@@ -346,10 +391,19 @@ impl Module {
         if token.logged_in() {
             return Err(ck::CKR_USER_ALREADY_LOGGED_IN);
         }
-        match token.login(pin) {
-            Ok(()) => Ok(()),
-            Err(rv) => Err(self.on_card_error(slot, rv)),
-        }
+        let outcome = self.hold(slot).and_then(|_held| {
+            let i = self.slot_index(slot)?;
+            let token = self.slots[i].token.as_mut().ok_or(ck::CKR_DEVICE_REMOVED)?;
+            token.login(pin)?;
+            if matches!(token, Token::Cns(_))
+                && let Some(hold) = &self.slots[i].hold
+            {
+                // The CNS keeps a verified PIN across connections: reset it when we close.
+                hold.reset_when_closed();
+            }
+            Ok(())
+        });
+        outcome.map_err(|rv| self.on_card_error(slot, rv))
     }
 
     /// `C_Logout`.
@@ -511,6 +565,13 @@ impl Module {
         };
         let message: &[u8] = data.unwrap_or(&op.data);
         let i = self.slot_index(slot)?;
+        if self.slots[i].token.is_none() {
+            return Err(ck::CKR_DEVICE_REMOVED);
+        }
+        let _held = match self.hold(slot) {
+            Ok(held) => held,
+            Err(rv) => return Err(self.on_card_error(slot, rv)),
+        };
         let token = self.slots[i].token.as_mut().ok_or(ck::CKR_DEVICE_REMOVED)?;
         if !token.logged_in() {
             return Err(ck::CKR_USER_NOT_LOGGED_IN);

@@ -21,7 +21,7 @@
 
 use card_sim::VirtualCard;
 use card_sim::faulty::{Fault, FaultyTransport};
-use cie_companion_pkcs11::card::{ReaderState, Readers};
+use cie_companion_pkcs11::card::{Connection, ReaderState, Readers};
 use cie_companion_pkcs11::module::Module;
 use cie_companion_pkcs11::objects::{AttrValue, H_PRIVATE, H_PUBLIC};
 use cie_core::transport::SharedTransport;
@@ -92,9 +92,9 @@ impl Readers for OneReader {
         }])
     }
 
-    fn connect(&mut self, _name: &str) -> Result<SharedTransport, ck::CK_RV> {
+    fn connect(&mut self, _name: &str) -> Result<Connection, ck::CK_RV> {
         let faulty = self.next.lock().map_err(|_| ck::CKR_GENERAL_ERROR)?.take();
-        Ok(match faulty {
+        Ok(Connection::unshared(match faulty {
             Some(f) => f as SharedTransport,
             None => {
                 // The module dropped the failed connection, and PC/SC resets the card on
@@ -103,7 +103,7 @@ impl Readers for OneReader {
                 self.card.power_cycle();
                 self.card.clone() as SharedTransport
             }
-        })
+        }))
     }
 }
 

@@ -4,10 +4,10 @@
 //! `tests/pkcs11/run.sh`.
 
 use card_sim::VirtualCard;
-use cie_companion_pkcs11::card::{ReaderState, Readers};
+use cie_companion_pkcs11::card::{Connection, ReaderState, Readers};
 use cie_companion_pkcs11::module::{Module, PssParams};
 use cie_companion_pkcs11::objects::{AttrValue, H_CERT, H_PRIVATE, H_PROFILE, H_PUBLIC};
-use cie_core::transport::{CardTransport, SharedTransport, TransportError, TransportInfo};
+use cie_core::transport::{CardTransport, TransportError, TransportInfo};
 use cryptoki_sys as ck;
 use rsa::{BigUint, Pkcs1v15Sign, RsaPublicKey};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -54,17 +54,17 @@ impl Readers for SimReaders {
             .collect())
     }
 
-    fn connect(&mut self, name: &str) -> Result<SharedTransport, ck::CK_RV> {
+    fn connect(&mut self, name: &str) -> Result<Connection, ck::CK_RV> {
         let r = self.readers.lock().map_err(|_| ck::CKR_GENERAL_ERROR)?;
         let (_, card) = r
             .iter()
             .find(|(n, _)| n == name)
             .ok_or(ck::CKR_SLOT_ID_INVALID)?;
         let card = card.clone().ok_or(ck::CKR_TOKEN_NOT_PRESENT)?;
-        Ok(Arc::new(Pullable {
+        Ok(Connection::unshared(Arc::new(Pullable {
             card,
             pulled: self.pulled.clone(),
-        }))
+        })))
     }
 }
 

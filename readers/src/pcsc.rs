@@ -85,11 +85,65 @@ pub fn list_readers_in(ctx: &pcsc::Context) -> Result<Vec<PcscReader>, ReaderErr
         .collect())
 }
 
+self_cell::self_cell!(
+    /// A card connection inside `SCardBeginTransaction` … `SCardEndTransaction`: the
+    /// transaction borrows the card, so both live in one cell (no `unsafe` here).
+    struct Exclusive {
+        owner: self_cell::MutBorrow<pcsc::Card>,
+        #[covariant]
+        dependent: Transaction,
+    }
+);
+
+type Transaction<'card> = pcsc::Transaction<'card>;
+
+/// The card link, shared with other applications or held for a sequence of commands.
+enum Link {
+    Shared(pcsc::Card),
+    Exclusive(Exclusive),
+    /// Only while switching between the two (a failed switch puts the card back).
+    Switching,
+}
+
 /// A connected PC/SC card.
 pub struct PcscTransport {
-    card: pcsc::Card,
+    link: std::sync::Mutex<Link>,
     reader: String,
     info: TransportInfo,
+    /// Reset the card when this connection closes (else leave it as it is, so other
+    /// applications' sessions on it survive our exit).
+    reset_on_close: std::sync::atomic::AtomicBool,
+}
+
+/// What [`PcscTransport::begin_exclusive`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Held {
+    /// The card as we left it.
+    AsLeft,
+    /// Another application reset the card since our last command (its sessions and PIN
+    /// state are gone); the connection was re-established and is held now.
+    AfterReset,
+}
+
+impl Drop for PcscTransport {
+    fn drop(&mut self) {
+        let link = match self.link.get_mut() {
+            Ok(link) => std::mem::replace(link, Link::Switching),
+            Err(poisoned) => std::mem::replace(poisoned.into_inner(), Link::Switching),
+        };
+        let card = match link {
+            Link::Shared(card) => card,
+            Link::Exclusive(held) => held.into_owner().into_inner(),
+            Link::Switching => return,
+        };
+        let disposition = if *self.reset_on_close.get_mut() {
+            pcsc::Disposition::ResetCard
+        } else {
+            pcsc::Disposition::LeaveCard
+        };
+        // A failed disconnect drops the card, which resets it: the safe side.
+        let _ = card.disconnect(disposition);
+    }
 }
 
 impl std::fmt::Debug for PcscTransport {
@@ -205,7 +259,92 @@ impl PcscTransport {
             info.max_command_len = 4 + 3 + data.min(65_535) + 2;
             info.max_response_len = data.min(65_536) + 2;
         }
-        Ok(Self { card, reader, info })
+        Ok(Self {
+            link: std::sync::Mutex::new(Link::Shared(card)),
+            reader,
+            info,
+            reset_on_close: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// Reset the card when this connection closes: for a card whose PIN state outlives a
+    /// connection (a CNS verifies in clear), so nobody signs with our PIN after we leave.
+    pub fn reset_when_closed(&self) {
+        self.reset_on_close
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    fn link(&self) -> Result<std::sync::MutexGuard<'_, Link>, TransportError> {
+        self.link.lock().map_err(|_| TransportError::Io {
+            reason: "PC/SC link lock poisoned".into(),
+        })
+    }
+
+    /// Hold the card for a sequence of commands (`SCardBeginTransaction`): other
+    /// applications' commands wait until [`Self::end_exclusive`], so a secure-messaging
+    /// session or a PIN verification and the signature that needs it are never interleaved
+    /// with another application's. Blocks while another application holds the card. Holding
+    /// it already is fine. `Err(TagLost)` when the card was removed or reset by another
+    /// application since the last command (our session on it is gone).
+    pub fn begin_exclusive(&self) -> Result<Held, TransportError> {
+        let mut link = self.link()?;
+        match std::mem::replace(&mut *link, Link::Switching) {
+            Link::Shared(card) => {
+                let (held, card) = match Self::hold(card) {
+                    Ok(held) => (Held::AsLeft, Ok(held)),
+                    // pcsc-lite tells each other handle once that the card was reset:
+                    // reconnect (leaving the card as it is) and hold it.
+                    Err((mut card, pcsc::Error::ResetCard)) => {
+                        let reconnected = card.reconnect(
+                            pcsc::ShareMode::Shared,
+                            pcsc::Protocols::T0 | pcsc::Protocols::T1,
+                            pcsc::Disposition::LeaveCard,
+                        );
+                        match reconnected {
+                            Ok(()) => (Held::AfterReset, Self::hold(card)),
+                            Err(e) => (Held::AfterReset, Err((card, e))),
+                        }
+                    }
+                    Err(other) => (Held::AsLeft, Err(other)),
+                };
+                match card {
+                    Ok(exclusive) => {
+                        *link = Link::Exclusive(exclusive);
+                        Ok(held)
+                    }
+                    Err((card, e)) => {
+                        *link = Link::Shared(card);
+                        Err(map_pcsc_error(e))
+                    }
+                }
+            }
+            held @ Link::Exclusive(_) => {
+                *link = held;
+                Ok(Held::AsLeft)
+            }
+            Link::Switching => Err(TransportError::Io {
+                reason: "PC/SC link lost while switching".into(),
+            }),
+        }
+    }
+
+    fn hold(card: pcsc::Card) -> Result<Exclusive, (pcsc::Card, pcsc::Error)> {
+        Exclusive::try_new_or_recover(self_cell::MutBorrow::new(card), |c| {
+            c.borrow_mut().transaction()
+        })
+        .map_err(|(card, e)| (card.into_inner(), e))
+    }
+
+    /// Let other applications use the card again (`SCardEndTransaction`, card left as it
+    /// is). Not holding it is fine.
+    pub fn end_exclusive(&self) {
+        let Ok(mut link) = self.link.lock() else {
+            return;
+        };
+        if let Link::Exclusive(held) = std::mem::replace(&mut *link, Link::Switching) {
+            // Dropping the transaction ends it.
+            *link = Link::Shared(held.into_owner().into_inner());
+        }
     }
 
     /// The reader's name.
@@ -248,10 +387,17 @@ fn reader_max_apdu_data(card: &pcsc::Card) -> Option<u32> {
 impl CardTransport for PcscTransport {
     async fn transmit(&self, apdu: Vec<u8>) -> Result<Vec<u8>, TransportError> {
         let mut buf = vec![0u8; pcsc::MAX_BUFFER_SIZE_EXTENDED];
-        let rapdu = self
-            .card
-            .transmit(&apdu, &mut buf)
-            .map_err(map_pcsc_error)?;
+        let link = self.link()?;
+        let card: &pcsc::Card = match &*link {
+            Link::Shared(card) => card,
+            Link::Exclusive(held) => held.borrow_dependent(),
+            Link::Switching => {
+                return Err(TransportError::Io {
+                    reason: "PC/SC link lost while switching".into(),
+                });
+            }
+        };
+        let rapdu = card.transmit(&apdu, &mut buf).map_err(map_pcsc_error)?;
         Ok(rapdu.to_vec())
     }
 

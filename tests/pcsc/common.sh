@@ -65,3 +65,17 @@ cleanup_pcscd_test() {
     rm -rf "$WORK"
     exit "$rc"
 }
+
+# Set BIN (cie-companion) and M (the PKCS#11 module) from CIE_COMPANION_BIN and
+# CIE_PKCS11_MODULE, building both when either is unset. Uses the caller's ROOT and step.
+pkcs11_builds() {
+    local target="${CARGO_TARGET_DIR:-$ROOT/target}"
+    if [ -z "${CIE_COMPANION_BIN:-}" ] || [ -z "${CIE_PKCS11_MODULE:-}" ]; then
+        step "building cie-companion and the PKCS#11 module"
+        (cd "$ROOT" && cargo build -q -p cie-companion-cli -p cie-companion-pkcs11)
+    fi
+    BIN="${CIE_COMPANION_BIN:-$target/debug/cie-companion}"
+    M="${CIE_PKCS11_MODULE:-$target/debug/libcie_companion_pkcs11.so}"
+    [ -x "$BIN" ] || fail "binary $BIN not found"
+    [ -f "$M" ] || fail "module $M not found"
+}

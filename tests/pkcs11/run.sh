@@ -27,15 +27,7 @@ step() { echo "tests/pkcs11: $*"; }
 source "$ROOT/tests/pcsc/common.sh"
 require_pcscd_test_setup "pcscd needs /run/pcscd" pcscd pkcs11-tool modutil certutil openssl
 
-TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-if [ -z "${CIE_COMPANION_BIN:-}" ] || [ -z "${CIE_PKCS11_MODULE:-}" ]; then
-    step "building cie-companion and the PKCS#11 module"
-    (cd "$ROOT" && cargo build -q -p cie-companion-cli -p cie-companion-pkcs11)
-fi
-BIN="${CIE_COMPANION_BIN:-$TARGET/debug/cie-companion}"
-M="${CIE_PKCS11_MODULE:-$TARGET/debug/libcie_companion_pkcs11.so}"
-[ -x "$BIN" ] || fail "binary $BIN not found"
-[ -f "$M" ] || fail "module $M not found"
+pkcs11_builds
 
 setup_work_and_cleanup
 
