@@ -5,7 +5,7 @@
 //! Operators we do not know are ignored (none is marked critical by the profile; the
 //! reference Trust Anchor emits a stray `max_path_length` inside its policy).
 
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 
 /// Why metadata cannot satisfy a policy (the parameter named, never its value).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -28,9 +28,32 @@ pub fn apply(metadata: &mut Map<String, Value>, policy: &Value) -> Result<(), Po
         let Some(ops) = ops.as_object() else {
             return Err(PolicyError::Malformed(name.clone()));
         };
+        // `scope` is a space-separated string: the operators see its words (§6.1.3.1).
+        let words = name == "scope" && metadata.get(name).is_some_and(Value::is_string);
+        if words {
+            split_words(metadata, name);
+        }
         apply_one(metadata, name, ops)?;
+        if words {
+            join_words(metadata, name);
+        }
     }
     Ok(())
+}
+
+fn split_words(metadata: &mut Map<String, Value>, name: &str) {
+    if let Some(Value::String(s)) = metadata.get(name) {
+        let words = s.split_whitespace().map(|w| json!(w)).collect();
+        metadata.insert(name.to_owned(), Value::Array(words));
+    }
+}
+
+fn join_words(metadata: &mut Map<String, Value>, name: &str) {
+    if let Some(Value::Array(items)) = metadata.get(name) {
+        let words: Vec<&str> = items.iter().filter_map(Value::as_str).collect();
+        let joined = words.join(" ");
+        metadata.insert(name.to_owned(), Value::String(joined));
+    }
 }
 
 fn apply_one(
@@ -168,6 +191,17 @@ mod tests {
         // superset_of on an absent parameter, and an unknown operator: no effect.
         assert!(out.get("response_types").is_none());
         assert!(out.get("id_token_signed_response_alg").is_none());
+    }
+
+    /// The reference Trust Anchor's default policy on `scope`, a space-separated string.
+    #[test]
+    fn scope_words() {
+        let policy = json!({"scope": {"superset_of": ["openid"], "subset_of": ["openid", "offline_access"]}});
+        let out = run(json!({"scope": "openid profile offline_access"}), policy.clone());
+        assert_eq!(out.unwrap()["scope"], "openid offline_access");
+        // Nothing left: the parameter goes (and the provider then allows its defaults).
+        let out = run(json!({"scope": "profile"}), policy).unwrap();
+        assert!(out.get("scope").is_none());
     }
 
     #[test]
