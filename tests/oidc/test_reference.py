@@ -11,9 +11,11 @@ iss) and opens the UserInfo JWE, then shows the user's attributes.
 Environment: SERVER_BIN, CARD_CA, CARD_KEY, CARD_CERT; REF_PYTHON (the virtualenv's python
 with spid-cie-oidc)."""
 
+import ast
 import base64
 import json
 import os
+import re
 import ssl
 import subprocess
 import sys
@@ -107,7 +109,7 @@ class ReferenceFederation(unittest.TestCase):
 
     def reference_log(self):
         self.log.seek(0)
-        return self.log.read()[-6000:]
+        return self.log.read()[-20000:]
 
     def browser(self):
         browser = requests.Session()
@@ -163,6 +165,19 @@ class ReferenceFederation(unittest.TestCase):
         self.assertTrue(r.url.startswith(self.rp + "echo_attributes"), r.url)
         self.assertIn(f"TINIT-{TEST_CF}", r.text)
         self.assertIn("MARIA", r.text)
+        # The user it made from our claims (its attribute map), and the UserInfo it logged:
+        # exactly what it asked and we hold (it asks for email too: we have none) plus the
+        # JWT's own claims; nothing else (no birth date, no document).
+        shown = dict(re.findall(r"<dt>\s*(.*?):\s*</dt>\s*<dd>\s*(.*?)\s*</dd>", r.text))
+        self.assertEqual(shown.get("first_name"), "MARIA", r.text)
+        self.assertEqual(shown.get("last_name"), "TESTER")
+        self.assertEqual(shown.get("fiscal_number"), f"TINIT-{TEST_CF}")
+        logged = re.findall(r"^Userinfo endpoint result: (\{.*\})$", self.reference_log(),
+                            re.MULTILINE)
+        self.assertEqual(len(logged), 1, self.reference_log())
+        self.assertEqual(set(ast.literal_eval(logged[0])), {
+            "given_name", "family_name", "https://attributes.eid.gov.it/fiscal_number",
+            "iss", "sub", "aud", "iat", "exp"})
 
 
 if __name__ == "__main__":

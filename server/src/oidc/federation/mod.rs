@@ -32,6 +32,9 @@ pub const MAX_AUTHORITY_HINTS: usize = 2;
 pub const DEFAULT_MAX_PATH_LENGTH: u64 = 1;
 /// Resolved relying parties kept in memory.
 const CACHE_ENTRIES: usize = 1024;
+/// Resolutions under way at once (each is a few bounded fetches to the outside: an
+/// unauthenticated authorization request starts one, so their number is capped).
+const CONCURRENT_RESOLUTIONS: usize = 4;
 
 /// Why a relying party's trust chain or metadata is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -220,6 +223,7 @@ pub(crate) struct Federation {
     anchor_keys: JwkSet,
     anchor: Mutex<Option<Statement>>,
     cache: Mutex<HashMap<String, Resolved>>,
+    resolving: tokio::sync::Semaphore,
 }
 
 impl Federation {
@@ -232,6 +236,7 @@ impl Federation {
             anchor_keys,
             anchor: Mutex::new(None),
             cache: Mutex::new(HashMap::new()),
+            resolving: tokio::sync::Semaphore::new(CONCURRENT_RESOLUTIONS),
         })
     }
 
@@ -280,6 +285,15 @@ impl Federation {
         client_id: &str,
         now: u64,
     ) -> Result<ClientMetadata, FederationError> {
+        if let Some(r) = self.cached(client_id, now) {
+            return Ok(r);
+        }
+        let _permit = self
+            .resolving
+            .acquire()
+            .await
+            .map_err(|_| FederationError::Fetch(FetchError("shutting down".into())))?;
+        // Another request may have resolved it meanwhile.
         if let Some(r) = self.cached(client_id, now) {
             return Ok(r);
         }

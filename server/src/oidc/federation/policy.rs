@@ -197,7 +197,10 @@ mod tests {
     #[test]
     fn scope_words() {
         let policy = json!({"scope": {"superset_of": ["openid"], "subset_of": ["openid", "offline_access"]}});
-        let out = run(json!({"scope": "openid profile offline_access"}), policy.clone());
+        let out = run(
+            json!({"scope": "openid profile offline_access"}),
+            policy.clone(),
+        );
         assert_eq!(out.unwrap()["scope"], "openid offline_access");
         // Nothing left: the parameter goes (and the provider then allows its defaults).
         let out = run(json!({"scope": "profile"}), policy).unwrap();
