@@ -96,7 +96,20 @@ impl Fed {
 
     /// `superior`'s statement about `sub` (federation keys `sub_key`), with a policy.
     fn subordinate(&self, superior: &str, key: &[u8], sub: &str, sub_key: &[u8], exp: u64) {
-        let claims = json!({
+        self.subordinate_with(superior, key, sub, sub_key, exp, |_| {});
+    }
+
+    /// [`Self::subordinate`], `tweak`ed.
+    fn subordinate_with(
+        &self,
+        superior: &str,
+        key: &[u8],
+        sub: &str,
+        sub_key: &[u8],
+        exp: u64,
+        tweak: impl FnOnce(&mut Value),
+    ) {
+        let mut claims = json!({
             "iss": superior, "sub": sub, "iat": self.now, "exp": exp,
             "jwks": jwks_of(sub_key),
             "metadata_policy": {"openid_relying_party": {
@@ -107,22 +120,27 @@ impl Fed {
                 "contacts": {"max_path_length": 1},
             }},
         });
+        tweak(&mut claims);
         self.fetcher
             .put(&fetch_url(superior, sub), statement(key, &claims));
     }
 
+    /// A trust-mark entry about `sub`, signed with `key`, its JWT's claims `tweak`ed.
+    fn trust_mark(&self, key: &[u8], sub: &str, tweak: impl FnOnce(&mut Value)) -> Value {
+        let mut claims = json!({"iss": TA, "sub": sub, "id": TRUST_MARK, "iat": self.now});
+        tweak(&mut claims);
+        let jwt = sign_jwt(key, &rsa_jwk(key, "sig").0, &claims);
+        json!({"id": TRUST_MARK, "trust_mark": jwt})
+    }
+
     /// A relying party's entity configuration, `tweak`ed.
     fn relying_party(&self, rp: &Rp, hints: &[&str], tweak: impl FnOnce(&mut Value)) {
-        let mark = sign_jwt(
-            TA_KEY,
-            &rsa_jwk(TA_KEY, "sig").0,
-            &json!({"iss": TA, "sub": rp.client_id, "id": TRUST_MARK, "iat": self.now}),
-        );
+        let mark = self.trust_mark(TA_KEY, rp.client_id, |_| {});
         let mut ec = json!({
             "iss": rp.client_id, "sub": rp.client_id, "iat": self.now, "exp": self.now + 3600,
             "jwks": jwks_of(RP_FED_KEY),
             "authority_hints": hints,
-            "trust_marks": [{"id": TRUST_MARK, "trust_mark": mark}],
+            "trust_marks": [mark],
             "metadata": {
                 "federation_entity": {"organization_name": "Comune"},
                 "openid_relying_party": {
@@ -353,6 +371,40 @@ async fn trust_chains_are_checked() {
         ec.as_object_mut().unwrap().remove("trust_marks");
     });
     f.subordinate(TA, TA_KEY, UNMARKED.client_id, RP_FED_KEY, f.now + 3600);
+    // Trust marks: expired, or signed by another key than the Trust Anchor's.
+    const STALE_MARK: Rp = Rp {
+        client_id: "https://stale-mark.example",
+        redirect: "https://stale-mark.example/cb",
+    };
+    let stale = f.trust_mark(TA_KEY, STALE_MARK.client_id, |c| {
+        c["exp"] = json!(f.now - 1)
+    });
+    f.relying_party(&STALE_MARK, &[TA], |ec| ec["trust_marks"] = json!([stale]));
+    f.subordinate(TA, TA_KEY, STALE_MARK.client_id, RP_FED_KEY, f.now + 3600);
+    const FORGED_MARK: Rp = Rp {
+        client_id: "https://forged-mark.example",
+        redirect: "https://forged-mark.example/cb",
+    };
+    let forged = f.trust_mark(FOREIGN_KEY, FORGED_MARK.client_id, |_| {});
+    f.relying_party(&FORGED_MARK, &[TA], |ec| {
+        ec["trust_marks"] = json!([forged])
+    });
+    f.subordinate(TA, TA_KEY, FORGED_MARK.client_id, RP_FED_KEY, f.now + 3600);
+    // No mark in its configuration: an intermediate it names is not even fetched.
+    const VIA_UNMARKED: Rp = Rp {
+        client_id: "https://via-unmarked.example",
+        redirect: "https://via-unmarked.example/cb",
+    };
+    f.relying_party(&VIA_UNMARKED, &[INTERMEDIATE], |ec| {
+        ec.as_object_mut().unwrap().remove("trust_marks");
+    });
+    f.subordinate(
+        INTERMEDIATE,
+        INTERMEDIATE_KEY,
+        VIA_UNMARKED.client_id,
+        RP_FED_KEY,
+        f.now + 3600,
+    );
     // Not an https entity id.
     const PLAIN_HTTP: Rp = Rp {
         client_id: "http://127.0.0.1:9/rp",
@@ -366,6 +418,9 @@ async fn trust_chains_are_checked() {
         (&REKEYED, "invalid_client"),
         (&SECRET, "unauthorized_client"),
         (&UNMARKED, "unauthorized_client"),
+        (&STALE_MARK, "unauthorized_client"),
+        (&FORGED_MARK, "unauthorized_client"),
+        (&VIA_UNMARKED, "invalid_client"),
         (&PLAIN_HTTP, "invalid_client"),
     ] {
         let (s, html) = authorize(&h, &b, rp).await;
@@ -376,6 +431,22 @@ async fn trust_chains_are_checked() {
         let (s, t) = token_for(rp, &h, "no-code", "v").await;
         assert_eq!((s, &t["error"]), (401, &json!("invalid_client")), "{t}");
     }
+
+    // The mark only in the Trust Anchor's statement about it (as the reference Trust
+    // Anchor hands them out): accepted.
+    const STATEMENT_MARK: Rp = Rp {
+        client_id: "https://statement-mark.example",
+        redirect: "https://statement-mark.example/cb",
+    };
+    f.relying_party(&STATEMENT_MARK, &[TA], |ec| {
+        ec.as_object_mut().unwrap().remove("trust_marks");
+    });
+    let mark = f.trust_mark(TA_KEY, STATEMENT_MARK.client_id, |_| {});
+    let exp = f.now + 3600;
+    f.subordinate_with(TA, TA_KEY, STATEMENT_MARK.client_id, RP_FED_KEY, exp, |s| {
+        s["trust_marks"] = json!([mark]);
+    });
+    assert_eq!(authorize(&h, &b, &STATEMENT_MARK).await.0, 200);
 
     // A chain that was valid expires: the cached registration ends with it.
     const SHORT: Rp = Rp {

@@ -63,6 +63,7 @@ class ReferenceFederation(unittest.TestCase):
             "--federation-key", os.path.join(tmp, "federation.pem"),
             "--trust-anchor", cls.ta, "--trust-anchor-jwks", ta_jwks,
             "--organization-name", "cie-companion (prova)",
+            "--require-trust-mark", cls.ta + "openid_relying_party/public/",
             "--federation-loopback-http"])
         cls.origin = cls.server.origin
         cls.env["OP_ISSUER"] = cls.origin
@@ -128,14 +129,17 @@ class ReferenceFederation(unittest.TestCase):
         return browser.get(authz, allow_redirects=False)
 
     def test_1_relying_party_outside_the_federation_is_refused(self):
-        """Before the Trust Anchor registers it, the Relying Party has no chain to it: we
-        answer `invalid_client` on a page (no redirect, no pending request)."""
+        """Before the Trust Anchor registers it, the Relying Party has no chain to it (nor
+        the trust mark we require): we answer `invalid_client` on a page (no redirect, no
+        pending request)."""
         r = self.begin(self.browser())
         self.assertEqual(r.status_code, 400, r.text)
         self.assertIn("invalid_client", r.text)
         self.assertNotIn("set-cookie", r.headers)
 
     def test_2_reference_relying_party_logs_in_through_us(self):
+        # Registered with a profile: the Trust Anchor's statement about it carries the
+        # trust mark we require (the Relying Party's own configuration does not).
         self.django("setup_federation.py", "register-rp")
         browser = self.browser()
         # We resolve its chain (automatic registration) and ask for consent.

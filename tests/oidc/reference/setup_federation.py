@@ -11,12 +11,18 @@ import django
 django.setup()
 
 from django.conf import settings  # noqa: E402
-from spid_cie_oidc.authority.models import FederationDescendant  # noqa: E402
+from spid_cie_oidc.authority.models import (  # noqa: E402
+    FederationDescendant,
+    FederationEntityAssignedProfile,
+    FederationEntityProfile,
+)
 from spid_cie_oidc.entity.jwks import create_jwk, public_jwk_from_private_jwk  # noqa: E402
 from spid_cie_oidc.entity.models import FederationEntityConfiguration  # noqa: E402
 
 TA = settings.TA
 RP = TA + "oidc/rp/"
+# The trust mark the Trust Anchor gives public relying parties (our server requires it).
+RP_TRUST_MARK = TA + "openid_relying_party/public/"
 
 
 def public(jwks):
@@ -76,6 +82,24 @@ def register(sub, name, typ, jwks):
     # Fetches the entity configuration and checks it names this Trust Anchor.
     d.full_clean()
     d.save()
+    return d
+
+
+def register_rp():
+    """The Relying Party, with the public-RP profile: the Trust Anchor's statement about it
+    then carries its trust mark and the default RP metadata policy."""
+    rp = FederationEntityConfiguration.objects.get(sub=RP)
+    d = register(RP, "Relying Party di riferimento", "openid_relying_party",
+                 public(rp.jwks_fed))
+    profile = FederationEntityProfile.objects.create(
+        name="RP pubblico", profile_category="openid_relying_party",
+        profile_id=RP_TRUST_MARK,
+        trust_mark_template={"organization_type": "public", "id_code": {"ipa_code": "c_h501"},
+                             "email": "ops@rp.example",
+                             "organization_name": "Relying Party di riferimento"})
+    FederationEntityAssignedProfile.objects.create(
+        descendant=d, profile=profile,
+        issuer=FederationEntityConfiguration.objects.get(sub=TA))
 
 
 if __name__ == "__main__":
@@ -85,6 +109,4 @@ if __name__ == "__main__":
         with open(sys.argv[3]) as f:
             register(sys.argv[2], "cie-companion", "openid_provider", json.load(f)["keys"])
     else:
-        rp = FederationEntityConfiguration.objects.get(sub=RP)
-        register(RP, "Relying Party di riferimento", "openid_relying_party",
-                 public(rp.jwks_fed))
+        register_rp()

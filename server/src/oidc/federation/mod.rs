@@ -420,18 +420,32 @@ impl Federation {
             .await?;
         let ec = statement::self_signed(&ec_token, client_id, now)?;
         // Trust marks before any further outbound request (anti-DoS, profile §seccons).
-        for required in &self.config.required_trust_marks {
-            self.check_trust_mark(&ec, required, now)?;
-        }
+        // The reference Trust Anchor hands them out in its statement about the entity,
+        // which not every member copies into its configuration: without them there, only
+        // a direct Trust Anchor hint is followed (no host the entity names is fetched) and
+        // the marks must be in the Trust Anchor's statement.
+        let required = &self.config.required_trust_marks;
+        let marked = required
+            .iter()
+            .all(|id| self.check_trust_mark(&ec.claims, &ec.sub, id, now).is_ok());
         let ta = self.anchor(now).await?;
-        let max = ta
-            .claims
-            .get("constraints")
-            .and_then(|c| c.get("max_path_length"))
-            .and_then(Value::as_u64)
-            .unwrap_or(DEFAULT_MAX_PATH_LENGTH)
-            .min(2);
+        let max = if marked {
+            ta.claims
+                .get("constraints")
+                .and_then(|c| c.get("max_path_length"))
+                .and_then(Value::as_u64)
+                .unwrap_or(DEFAULT_MAX_PATH_LENGTH)
+                .min(2)
+        } else {
+            0
+        };
         let chain = self.chain_up(&ec, &ec_token, 0, max, now).await?;
+        if !marked {
+            let about = chain.first().ok_or(FederationError::TrustMark)?;
+            for id in required {
+                self.check_trust_mark(&about.claims, &ec.sub, id, now)?;
+            }
+        }
         let exp = chain
             .iter()
             .map(|s| s.exp)
@@ -476,11 +490,17 @@ impl Federation {
         Ok(Resolved { client, exp })
     }
 
-    /// A trust mark `id` in `ec`, signed by the Trust Anchor, about `ec`'s subject, not
-    /// expired (a missing `exp` is accepted: the reference Trust Anchor issues none).
-    fn check_trust_mark(&self, ec: &Statement, id: &str, now: u64) -> Result<(), FederationError> {
-        let marks = ec
-            .claims
+    /// A trust mark `id` among the `trust_marks` of `claims`, signed by the Trust Anchor,
+    /// about `sub`, not expired (a missing `exp` is accepted: the reference Trust Anchor
+    /// issues none).
+    fn check_trust_mark(
+        &self,
+        claims: &Map<String, Value>,
+        sub: &str,
+        id: &str,
+        now: u64,
+    ) -> Result<(), FederationError> {
+        let marks = claims
             .get("trust_marks")
             .and_then(Value::as_array)
             .ok_or(FederationError::TrustMark)?;
@@ -494,7 +514,7 @@ impl Federation {
                     .and_then(|p| serde_json::from_slice::<Value>(&p).ok())
                     .is_some_and(|c| {
                         trust_mark_id(&c) == Some(id)
-                            && c.get("sub").and_then(Value::as_str) == Some(ec.sub.as_str())
+                            && c.get("sub").and_then(Value::as_str) == Some(sub)
                             && c.get("exp").and_then(Value::as_u64).is_none_or(|e| e > now)
                     })
             });
