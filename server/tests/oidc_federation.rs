@@ -133,6 +133,12 @@ impl Fed {
         json!({"id": TRUST_MARK, "trust_mark": jwt})
     }
 
+    /// A relying party under the Trust Anchor, `tweak`ed, vouched for an hour.
+    fn direct(&self, rp: &Rp, tweak: impl FnOnce(&mut Value)) {
+        self.relying_party(rp, &[TA], tweak);
+        self.subordinate(TA, TA_KEY, rp.client_id, RP_FED_KEY, self.now + 3600);
+    }
+
     /// A relying party's entity configuration, `tweak`ed.
     fn relying_party(&self, rp: &Rp, hints: &[&str], tweak: impl FnOnce(&mut Value)) {
         let mark = self.trust_mark(TA_KEY, rp.client_id, |_| {});
@@ -159,6 +165,11 @@ impl Fed {
         self.fetcher
             .put(&well_known(rp.client_id), statement(RP_FED_KEY, &ec));
     }
+}
+
+/// Without trust marks in its configuration.
+fn unmarked(ec: &mut Value) {
+    ec.as_object_mut().unwrap().remove("trust_marks");
 }
 
 async fn start(db: &TestDb, required_marks: &[&str]) -> (Harness, Fed, OpKey) {
@@ -256,8 +267,7 @@ async fn entity_configuration_is_signed_with_the_federation_key() {
 async fn federated_relying_party_completes_the_flow() {
     for db in backends().await {
         let (h, f, _) = start(&db, &[TRUST_MARK]).await;
-        f.relying_party(&GOOD, &[TA], |_| {});
-        f.subordinate(TA, TA_KEY, GOOD.client_id, RP_FED_KEY, f.now + 3600);
+        f.direct(&GOOD, |_| {});
         let b = browser(&h);
         desktop_login(&h).await;
         let a = authz_for(&GOOD, &h, |_| {});
@@ -357,20 +367,16 @@ async fn trust_chains_are_checked() {
         client_id: "https://secret.example",
         redirect: "https://secret.example/cb",
     };
-    f.relying_party(&SECRET, &[TA], |ec| {
+    f.direct(&SECRET, |ec| {
         ec["metadata"]["openid_relying_party"]["token_endpoint_auth_method"] =
             json!("client_secret_basic");
     });
-    f.subordinate(TA, TA_KEY, SECRET.client_id, RP_FED_KEY, f.now + 3600);
     // No trust mark.
     const UNMARKED: Rp = Rp {
         client_id: "https://unmarked.example",
         redirect: "https://unmarked.example/cb",
     };
-    f.relying_party(&UNMARKED, &[TA], |ec| {
-        ec.as_object_mut().unwrap().remove("trust_marks");
-    });
-    f.subordinate(TA, TA_KEY, UNMARKED.client_id, RP_FED_KEY, f.now + 3600);
+    f.direct(&UNMARKED, unmarked);
     // Trust marks: expired, or signed by another key than the Trust Anchor's.
     const STALE_MARK: Rp = Rp {
         client_id: "https://stale-mark.example",
@@ -379,25 +385,19 @@ async fn trust_chains_are_checked() {
     let stale = f.trust_mark(TA_KEY, STALE_MARK.client_id, |c| {
         c["exp"] = json!(f.now - 1)
     });
-    f.relying_party(&STALE_MARK, &[TA], |ec| ec["trust_marks"] = json!([stale]));
-    f.subordinate(TA, TA_KEY, STALE_MARK.client_id, RP_FED_KEY, f.now + 3600);
+    f.direct(&STALE_MARK, |ec| ec["trust_marks"] = json!([stale]));
     const FORGED_MARK: Rp = Rp {
         client_id: "https://forged-mark.example",
         redirect: "https://forged-mark.example/cb",
     };
     let forged = f.trust_mark(FOREIGN_KEY, FORGED_MARK.client_id, |_| {});
-    f.relying_party(&FORGED_MARK, &[TA], |ec| {
-        ec["trust_marks"] = json!([forged])
-    });
-    f.subordinate(TA, TA_KEY, FORGED_MARK.client_id, RP_FED_KEY, f.now + 3600);
+    f.direct(&FORGED_MARK, |ec| ec["trust_marks"] = json!([forged]));
     // No mark in its configuration: an intermediate it names is not even fetched.
     const VIA_UNMARKED: Rp = Rp {
         client_id: "https://via-unmarked.example",
         redirect: "https://via-unmarked.example/cb",
     };
-    f.relying_party(&VIA_UNMARKED, &[INTERMEDIATE], |ec| {
-        ec.as_object_mut().unwrap().remove("trust_marks");
-    });
+    f.relying_party(&VIA_UNMARKED, &[INTERMEDIATE], unmarked);
     f.subordinate(
         INTERMEDIATE,
         INTERMEDIATE_KEY,
@@ -438,9 +438,7 @@ async fn trust_chains_are_checked() {
         client_id: "https://statement-mark.example",
         redirect: "https://statement-mark.example/cb",
     };
-    f.relying_party(&STATEMENT_MARK, &[TA], |ec| {
-        ec.as_object_mut().unwrap().remove("trust_marks");
-    });
+    f.relying_party(&STATEMENT_MARK, &[TA], unmarked);
     let mark = f.trust_mark(TA_KEY, STATEMENT_MARK.client_id, |_| {});
     let exp = f.now + 3600;
     f.subordinate_with(TA, TA_KEY, STATEMENT_MARK.client_id, RP_FED_KEY, exp, |s| {
