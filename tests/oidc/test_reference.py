@@ -16,6 +16,7 @@ import base64
 import json
 import os
 import re
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -108,9 +109,11 @@ class ReferenceFederation(unittest.TestCase):
         cls.server.stop()
         cls.tmp.cleanup()
 
-    def reference_log(self):
+    def reference_log(self, tail=20000):
+        """The reference software's log (its last `tail` characters; None: all)."""
         self.log.seek(0)
-        return self.log.read()[-20000:]
+        text = self.log.read()
+        return text if tail is None else text[-tail:]
 
     def browser(self):
         browser = requests.Session()
@@ -118,15 +121,21 @@ class ReferenceFederation(unittest.TestCase):
         browser.trust_env = False  # else REQUESTS_CA_BUNDLE would win over `verify`
         return browser
 
-    def begin(self, browser):
-        """The Relying Party's login button: it resolves our trust chain and sends its
-        request object to us; our answer."""
-        r = browser.get(self.rp + "authorization", params={"provider": self.origin},
-                        allow_redirects=False)
+    def begin(self, browser, acr=None):
+        """The Relying Party's login button (asking `acr`): it resolves our trust chain and
+        sends its request object to us; our answer."""
+        params = {"provider": self.origin}
+        if acr:
+            params["acr_values"] = acr
+        r = browser.get(self.rp + "authorization", params=params, allow_redirects=False)
         self.assertEqual(r.status_code, 302, r.text + self.reference_log())
         authz = r.headers["location"]
         self.assertTrue(authz.startswith(self.origin + "/oidc/authorization?"), authz)
         return browser.get(authz, allow_redirects=False)
+
+    def reference_db(self, sql):
+        with sqlite3.connect(self.env["REF_DB"]) as db:
+            return db.execute(sql).fetchall()
 
     def test_1_relying_party_outside_the_federation_is_refused(self):
         """Before the Trust Anchor registers it, the Relying Party has no chain to it (nor
@@ -138,12 +147,20 @@ class ReferenceFederation(unittest.TestCase):
         self.assertNotIn("set-cookie", r.headers)
 
     def test_2_reference_relying_party_logs_in_through_us(self):
+        """The official Relying Party asks SpidL1, SpidL2 and SpidL3 in turn; each login
+        (with the virtual CIE: level 3) completes, and the ID token it kept says SpidL3."""
         # Registered with a profile: the Trust Anchor's statement about it carries the
         # trust mark we require (the Relying Party's own configuration does not).
         self.django("setup_federation.py", "register-rp")
         browser = self.browser()
-        # We resolve its chain (automatic registration) and ask for consent.
-        r = self.begin(browser)
+        for level in (1, 2, 3):
+            with self.subTest(level=level):
+                self.login(browser, f"https://www.spid.gov.it/SpidL{level}", level)
+
+    def login(self, browser, acr, n):
+        """The `n`-th login of the Relying Party, asking `acr`."""
+        # We resolve its chain (automatic registration, then cached) and ask for consent.
+        r = self.begin(browser, acr)
         self.assertEqual(r.status_code, 303, r.text)
         consent = self.origin + r.headers["location"]
         # The Relying Party asks `prompt=consent login`: a login after the request, on our
@@ -167,8 +184,6 @@ class ReferenceFederation(unittest.TestCase):
         r = browser.get(callback)
         self.assertEqual(r.status_code, 200, r.text[-3000:] + self.reference_log())
         self.assertTrue(r.url.startswith(self.rp + "echo_attributes"), r.url)
-        self.assertIn(f"TINIT-{TEST_CF}", r.text)
-        self.assertIn("MARIA", r.text)
         # The user it made from our claims (its attribute map), and the UserInfo it logged:
         # exactly what it asked and we hold (it asks for email too: we have none) plus the
         # JWT's own claims; nothing else (no birth date, no document).
@@ -176,13 +191,24 @@ class ReferenceFederation(unittest.TestCase):
         self.assertEqual(shown.get("first_name"), "MARIA", r.text)
         self.assertEqual(shown.get("last_name"), "TESTER")
         self.assertEqual(shown.get("fiscal_number"), f"TINIT-{TEST_CF}")
-        logged = re.findall(r"^Userinfo endpoint result: (\{.*\})$", self.reference_log(),
-                            re.MULTILINE)
-        self.assertEqual(len(logged), 1, self.reference_log())
-        self.assertEqual(set(ast.literal_eval(logged[0])), {
+        logged = re.findall(r"^Userinfo endpoint result: (\{.*\})$",
+                            self.reference_log(None), re.MULTILINE)
+        self.assertEqual(len(logged), n, self.reference_log())
+        self.assertEqual(set(ast.literal_eval(logged[-1])), {
             "given_name", "family_name", "https://attributes.eid.gov.it/fiscal_number",
             "iss", "sub", "aud", "iat", "exp"})
-
+        # What it asked, and the ID token it accepted and kept.
+        (data,), = self.reference_db(
+            "SELECT data FROM spid_cie_oidc_relying_party_oidcauthentication"
+            " ORDER BY id DESC LIMIT 1")
+        self.assertEqual(json.loads(data)["acr_values"], acr)
+        (id_token,), = self.reference_db(
+            "SELECT id_token FROM spid_cie_oidc_relying_party_oidcauthenticationtoken"
+            " ORDER BY id DESC LIMIT 1")
+        claims = claims_of(id_token)
+        self.assertEqual(claims["acr"], "https://www.spid.gov.it/SpidL3")
+        self.assertEqual(claims["iss"], self.origin)
+        self.assertEqual(claims["aud"], self.rp)
 
 if __name__ == "__main__":
     unittest.main()

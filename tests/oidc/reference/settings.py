@@ -69,3 +69,5 @@ RP_DEFAULT_PROVIDER_PROFILES = "spid"
 # After the callback: the page that shows the user's attributes (Django's default,
 # /accounts/profile/, does not exist here).
 LOGIN_REDIRECT_URL = "/oidc/rp/echo_attributes"
+# What the Relying Party asks when the login does not say (the package's default).
+OIDCFED_ACR_PROFILES = "https://www.spid.gov.it/SpidL2"
