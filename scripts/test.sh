@@ -62,6 +62,9 @@ bash scripts/browser-test.sh
 step "OpenID Provider with a generic client (scripts/oidc-test.sh: real server + authlib)"
 bash scripts/oidc-test.sh
 
+step "OpenID Federation with the official software (scripts/oidc-federation-test.sh: spid-cie-oidc TA + RP)"
+bash scripts/oidc-federation-test.sh
+
 step "mobile targets type-check (scripts/cross-check.sh: aarch64 Android and iOS)"
 bash scripts/cross-check.sh
 

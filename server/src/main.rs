@@ -74,6 +74,34 @@ struct Args {
     /// written there (mode 0600) when the file does not exist.
     #[arg(long)]
     oidc_key: Option<PathBuf>,
+    /// Join an OpenID Federation: sign the entity configuration with this RSA key (PEM,
+    /// PKCS#8; created, mode 0600, when missing), distinct from --oidc-key.
+    #[arg(long, requires_all = ["oidc_key", "trust_anchor", "trust_anchor_jwks"])]
+    federation_key: Option<PathBuf>,
+    /// The Trust Anchor's entity id (relying parties are resolved up to it).
+    #[arg(long, requires = "federation_key")]
+    trust_anchor: Option<String>,
+    /// The Trust Anchor's public federation keys, a JSON JWK set obtained out of band.
+    #[arg(long, requires = "federation_key")]
+    trust_anchor_jwks: Option<PathBuf>,
+    /// Our superior in the federation (repeatable; default: the Trust Anchor).
+    #[arg(long, requires = "federation_key")]
+    authority_hint: Vec<String>,
+    /// Trust marks to publish: a JSON array of {"id", "trust_mark"} as the TA issued them.
+    #[arg(long, requires = "federation_key")]
+    trust_marks: Option<PathBuf>,
+    /// A trust mark id relying parties must carry, signed by the Trust Anchor (repeatable).
+    #[arg(long, requires = "federation_key")]
+    require_trust_mark: Vec<String>,
+    /// `federation_entity.organization_name` of our entity configuration.
+    #[arg(long, requires = "federation_key", default_value = "cie-companion")]
+    organization_name: String,
+    /// An extra CA (PEM) trusted when fetching federation statements (repeatable).
+    #[arg(long, requires = "federation_key")]
+    federation_ca: Vec<PathBuf>,
+    /// TESTS ONLY: accept http:// loopback entity ids (the reference software on loopback).
+    #[arg(long, requires = "federation_key")]
+    federation_loopback_http: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -210,6 +238,7 @@ async fn main() -> std::process::ExitCode {
 }
 
 async fn run(args: Args) -> Result<(), ServerError> {
+    let federation = federation(&args)?;
     let mut config = Config::new(args.database);
     config.service_name = args.service_name;
     config.rendezvous_per_minute = args.rendezvous_per_minute;
@@ -263,7 +292,9 @@ async fn run(args: Args) -> Result<(), ServerError> {
         let key = companion_server::oidc::OpKey::load_or_create(path)
             .map_err(|e| ServerError::Config(format!("--oidc-key {}: {e}", path.display())))?;
         tracing::info!(kid = key.kid(), "OpenID Provider offered");
-        config.oidc = Some(companion_server::oidc::OidcConfig::new(key));
+        let mut oidc = companion_server::oidc::OidcConfig::new(key);
+        oidc.federation = federation;
+        config.oidc = Some(oidc);
     }
     if let (Some(cert), Some(key)) = (args.tls_cert, args.tls_key) {
         config.tls = TlsSource::PemFiles { cert, key };
@@ -353,6 +384,51 @@ async fn run_pin(cmd: PinCommand, default_db: &str) -> Result<(), ServerError> {
         }
     }
     Ok(())
+}
+
+/// The federation options, if --federation-key is given.
+fn federation(
+    args: &Args,
+) -> Result<Option<companion_server::oidc::FederationConfig>, ServerError> {
+    use companion_server::oidc::federation::HttpFetcher;
+    let (Some(path), Some(anchor), Some(jwks_path)) = (
+        &args.federation_key,
+        &args.trust_anchor,
+        &args.trust_anchor_jwks,
+    ) else {
+        return Ok(None);
+    };
+    let key = companion_server::oidc::OpKey::load_or_create(path)
+        .map_err(|e| ServerError::Config(format!("--federation-key {}: {e}", path.display())))?;
+    let json = |name: &str, p: &PathBuf| -> Result<serde_json::Value, ServerError> {
+        let bytes = std::fs::read(p)
+            .map_err(|e| ServerError::Config(format!("--{name} {}: {e}", p.display())))?;
+        serde_json::from_slice(&bytes)
+            .map_err(|e| ServerError::Config(format!("--{name} {}: {e}", p.display())))
+    };
+    let cas: Vec<&std::path::Path> = args.federation_ca.iter().map(PathBuf::as_path).collect();
+    let fetcher = HttpFetcher::new(&cas).map_err(|e| ServerError::Config(e.to_string()))?;
+    let mut fed = companion_server::oidc::FederationConfig::new(
+        key,
+        anchor,
+        json("trust-anchor-jwks", jwks_path)?,
+        Arc::new(fetcher),
+    );
+    if !args.authority_hint.is_empty() {
+        fed.authority_hints.clone_from(&args.authority_hint);
+    }
+    if let Some(p) = &args.trust_marks {
+        fed.trust_marks = serde_json::from_value(json("trust-marks", p)?)
+            .map_err(|e| ServerError::Config(format!("--trust-marks: {e}")))?;
+    }
+    fed.required_trust_marks
+        .clone_from(&args.require_trust_mark);
+    fed.organization_name.clone_from(&args.organization_name);
+    fed.allow_loopback_http = args.federation_loopback_http;
+    fed.validate()
+        .map_err(|e| ServerError::Config(format!("federation: {e}")))?;
+    tracing::info!(kid = fed.key.kid(), trust_anchor = %anchor, "federation member");
+    Ok(Some(fed))
 }
 
 async fn run_oidc(cmd: OidcCommand, default_db: &str) -> Result<(), ServerError> {

@@ -5,85 +5,20 @@
 #![allow(clippy::unwrap_used)]
 
 mod common;
+mod oidc_common;
 
-use cie_core::flows::wire::{CardStatement, DesktopQr, b64, unb64};
+use cie_core::flows::wire::b64;
 use common::*;
 use companion_server::oidc::{ClientMetadata, OidcConfig, OpKey};
-use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
-use rsa::pkcs8::DecodePrivateKey;
-use rsa::signature::{SignatureEncoding, Signer, Verifier};
-use rsa::traits::PublicKeyParts;
+use oidc_common::*;
 use serde_json::{Value, json};
 use sha2_10::{Digest, Sha256};
 
-const RP_SIGN_KEY: &[u8] = include_bytes!("../../card-sim/testdata/renewed_auth_key.pk8.der");
-const RP_ENC_KEY: &[u8] = include_bytes!("../../card-sim/testdata/icc_intauth_key.pk8.der");
-const OTHER_KEY: &[u8] = include_bytes!("../../card-sim/testdata/ds_key.pk8.der");
 const CLIENT_ID: &str = "https://rp.example/oidc/rp";
 const REDIRECT: &str = "https://rp.example/oidc/rp/callback";
-const SPID_L1: &str = "https://www.spid.gov.it/SpidL1";
-const SPID_L2: &str = "https://www.spid.gov.it/SpidL2";
-const SPID_L3: &str = "https://www.spid.gov.it/SpidL3";
-const FISCAL: &str = "https://attributes.eid.gov.it/fiscal_number";
-
-/// RFC 7638 thumbprint and JWK of an RSA public key, computed here (not by the provider).
-fn rsa_jwk(der: &[u8], use_: &str) -> (String, Value) {
-    let key = rsa::RsaPrivateKey::from_pkcs8_der(der).unwrap();
-    let n = b64(&key.n().to_bytes_be());
-    let e = b64(&key.e().to_bytes_be());
-    let canonical = format!(r#"{{"e":"{e}","kty":"RSA","n":"{n}"}}"#);
-    let kid = b64(&Sha256::digest(canonical.as_bytes()));
-    let jwk = json!({"kty": "RSA", "n": n, "e": e, "kid": kid, "use": use_});
-    (kid, jwk)
-}
 
 fn rp_jwks() -> Value {
     json!({"keys": [rsa_jwk(RP_SIGN_KEY, "sig").1, rsa_jwk(RP_ENC_KEY, "enc").1]})
-}
-
-/// A compact RS256 JWS by `key_der`, header `kid`.
-fn sign_jwt(key_der: &[u8], kid: &str, claims: &Value) -> String {
-    let key = SigningKey::<Sha256>::new(rsa::RsaPrivateKey::from_pkcs8_der(key_der).unwrap());
-    let header = json!({"alg": "RS256", "kid": kid, "typ": "JWT"});
-    let input = format!(
-        "{}.{}",
-        b64(header.to_string().as_bytes()),
-        b64(claims.to_string().as_bytes())
-    );
-    let sig = key.sign(input.as_bytes()).to_bytes();
-    format!("{input}.{}", b64(&sig))
-}
-
-fn rp_sign(claims: &Value) -> String {
-    sign_jwt(RP_SIGN_KEY, &rsa_jwk(RP_SIGN_KEY, "sig").0, claims)
-}
-
-/// Verify an RS256 JWS with the provider's published JWKS; header and claims.
-fn verify_op(token: &str, jwks: &Value) -> (Value, Value) {
-    let parts: Vec<&str> = token.split('.').collect();
-    assert_eq!(parts.len(), 3);
-    let header: Value = serde_json::from_slice(&unb64(parts[0]).unwrap()).unwrap();
-    assert_eq!(header["alg"], "RS256");
-    let jwk = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["kid"] == header["kid"])
-        .expect("kid in the provider's JWKS");
-    let n = rsa::BigUint::from_bytes_be(&unb64(jwk["n"].as_str().unwrap()).unwrap());
-    let e = rsa::BigUint::from_bytes_be(&unb64(jwk["e"].as_str().unwrap()).unwrap());
-    let key = VerifyingKey::<Sha256>::new(rsa::RsaPublicKey::new(n, e).unwrap());
-    let sig = Signature::try_from(unb64(parts[2]).unwrap().as_slice()).unwrap();
-    key.verify(format!("{}.{}", parts[0], parts[1]).as_bytes(), &sig)
-        .expect("the provider's signature verifies");
-    let claims: Value = serde_json::from_slice(&unb64(parts[1]).unwrap()).unwrap();
-    (header, claims)
-}
-
-fn random(n: usize) -> String {
-    let mut b = vec![0u8; n];
-    getrandom::fill(&mut b).unwrap();
-    b64(&b)
 }
 
 async fn start(db: &TestDb) -> Harness {
@@ -95,157 +30,14 @@ async fn start(db: &TestDb) -> Harness {
     Harness::start_with(db, |c| c.oidc = Some(oidc)).await
 }
 
-/// The browser, not following redirects (each hop is checked), sharing the jar.
-fn browser(h: &Harness) -> reqwest::Client {
-    let cert = reqwest::Certificate::from_der(h.server().certificate_der()).unwrap();
-    reqwest::Client::builder()
-        .add_root_certificate(cert)
-        .tls_built_in_root_certs(false)
-        .cookie_provider(h.jar.clone())
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
-}
-
-/// A desktop QR login approved with the virtual card: the browser's session is level 3.
-async fn desktop_login(h: &Harness) {
-    let browser = h.browser();
-    let phone = h.other_client();
-    let (_, body) = h
-        .post(&browser, "/api/v1/desktop/rendezvous", &json!({}))
-        .await;
-    let rid = body["rid"].as_str().unwrap().to_owned();
-    let qr = DesktopQr::parse(
-        body["qr"].as_str().unwrap(),
-        std::slice::from_ref(&h.origin),
-    )
-    .unwrap();
-    let claim = json!({"rid": rid, "proof": b64(&qr.claim_proof()), "device_name": "Pixel 8"});
-    let (s, claimed) = h.post(&phone, "/api/v1/rendezvous/claim", &claim).await;
-    assert_eq!(s, 200, "{claimed}");
-    let token = claimed["claim_token"].as_str().unwrap();
-    let (_, ch) = h
-        .post(
-            &phone,
-            "/api/v1/card/challenge",
-            &json!({"purpose": "desktop_approve", "rid": rid, "claim_token": token}),
-        )
-        .await;
-    let signature = card_sign(&CardStatement::DesktopApprove {
-        origin: &h.origin,
-        rid: &rid,
-        context_hash: claimed["context_hash"].as_str().unwrap(),
-        challenge: ch["challenge"].as_str().unwrap(),
-    });
-    let approve = json!({"method": "cie", "claim_token": token, "challenge_id": ch["challenge_id"],
-        "certificate": b64(AUTH_CERT), "signature": signature});
-    let (s, approved) = h
-        .post(
-            &phone,
-            &format!("/api/v1/rendezvous/{rid}/approve"),
-            &approve,
-        )
-        .await;
-    assert_eq!(s, 200, "{approved}");
-    let (s, done) = h
-        .post(
-            &browser,
-            &format!("/api/v1/desktop/rendezvous/{rid}/code"),
-            &json!({"code": approved["code"]}),
-        )
-        .await;
-    assert_eq!(s, 200, "{done}");
-}
-
-/// Set the level of every session (a level-2 login, as an enrolled phone gives).
-async fn set_session_level(h: &Harness, level: i64) {
-    use sqlx::Connection;
-    sqlx::any::install_default_drivers();
-    let mut c = sqlx::AnyConnection::connect(&h.db_url).await.unwrap();
-    sqlx::query("UPDATE sessions SET level = $1")
-        .bind(level)
-        .execute(&mut c)
-        .await
-        .unwrap();
-    c.close().await.unwrap();
-}
-
-/// One authorization request of the test RP.
-struct Authz {
-    state: String,
-    nonce: String,
-    verifier: String,
-    query: Vec<(String, String)>,
-}
-
 fn authz(h: &Harness, tweak: impl FnOnce(&mut Value)) -> Authz {
-    let state = random(32);
-    let nonce = random(32);
-    let verifier = random(32);
-    let challenge = b64(&Sha256::digest(verifier.as_bytes()));
-    let now = h.clock.now_secs();
-    let mut claims = json!({
-        "iss": CLIENT_ID, "client_id": CLIENT_ID,
-        "aud": [h.origin.to_string(), h.url("/oidc/authorization")],
-        "iat": now, "exp": now + 60,
-        "response_type": "code", "scope": "openid", "redirect_uri": REDIRECT,
-        "state": state, "nonce": nonce,
-        "code_challenge": challenge, "code_challenge_method": "S256",
-        "acr_values": format!("{SPID_L2} {SPID_L1}"), "prompt": "consent",
-        "claims": {"userinfo": {"given_name": null, "family_name": null, FISCAL: {"essential": true}}},
-    });
-    tweak(&mut claims);
-    let query = vec![
-        ("client_id".into(), CLIENT_ID.into()),
-        ("response_type".into(), "code".into()),
-        (
-            "scope".into(),
-            claims["scope"].as_str().unwrap_or("").into(),
-        ),
-        ("code_challenge".into(), challenge),
-        ("code_challenge_method".into(), "S256".into()),
-        ("request".into(), rp_sign(&claims)),
-    ];
-    Authz {
-        state,
-        nonce,
-        verifier,
-        query,
-    }
+    authz_for(&PLAIN, h, tweak)
 }
 
-trait NowSecs {
-    fn now_secs(&self) -> u64;
-}
-impl NowSecs for companion_server::ManualClock {
-    fn now_secs(&self) -> u64 {
-        companion_server::Clock::now(self)
-    }
-}
-
-fn location(r: &reqwest::Response) -> String {
-    r.headers()
-        .get("location")
-        .map(|v| v.to_str().unwrap().to_owned())
-        .unwrap_or_default()
-}
-
-fn query_of(url: &str) -> std::collections::HashMap<String, String> {
-    reqwest::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .collect()
-}
-
-/// Authorization request → consent page; the consent path.
-async fn to_consent(h: &Harness, b: &reqwest::Client, a: &Authz) -> reqwest::Response {
-    b.get(h.url("/oidc/authorization"))
-        .query(&a.query)
-        .send()
-        .await
-        .unwrap()
-}
+const PLAIN: Rp = Rp {
+    client_id: CLIENT_ID,
+    redirect: REDIRECT,
+};
 
 /// Through the consent page with `decision`: the redirect to the RP, parsed.
 async fn consent(
@@ -272,12 +64,7 @@ async fn consent(
     assert!(html.contains("Acconsento") && html.contains("Rifiuto"));
     assert!(html.contains("Codice fiscale") && html.contains("Comune di Prova"));
     assert!(!html.contains("Data di nascita"), "only what is asked");
-    let r = b
-        .post(h.url(&path))
-        .form(&[("decision", decision)])
-        .send()
-        .await
-        .unwrap();
+    let r = decide(h, b, &path, decision).await;
     assert_eq!(r.status(), 302);
     let loc = location(&r);
     assert!(loc.starts_with(REDIRECT), "{loc}");
@@ -285,31 +72,7 @@ async fn consent(
 }
 
 async fn token(h: &Harness, code: &str, verifier: &str) -> (u16, Value) {
-    let now = h.clock.now_secs();
-    let assertion = rp_sign(&json!({
-        "iss": CLIENT_ID, "sub": CLIENT_ID, "aud": [h.url("/oidc/token")],
-        "iat": now, "exp": now + 60, "jti": random(16),
-    }));
-    let r = h
-        .other_client()
-        .post(h.url("/oidc/token"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("code_verifier", verifier),
-            ("redirect_uri", REDIRECT),
-            ("client_id", CLIENT_ID),
-            (
-                "client_assertion_type",
-                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            ),
-            ("client_assertion", &assertion),
-        ])
-        .send()
-        .await
-        .unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap_or(Value::Null))
+    token_for(&PLAIN, h, code, verifier).await
 }
 
 async fn userinfo(h: &Harness, at: &str) -> reqwest::Response {
@@ -569,12 +332,7 @@ async fn refusals_after_login() {
         let r = b.get(h.url(&path)).send().await.unwrap();
         assert_eq!(r.status(), 303);
         assert!(location(&r).starts_with("/?return="));
-        let r = b
-            .post(h.url(&path))
-            .form(&[("decision", "accept")])
-            .send()
-            .await
-            .unwrap();
+        let r = decide(&h, &b, &path, "accept").await;
         assert_eq!(r.status(), 303, "no code below the level asked");
         // SpidL2 or L1 asked: the acr is the session's, never above it.
         let a = authz(&h, |_| {});

@@ -9,9 +9,7 @@ UserInfo JWE and its JWS.
 
 Environment: SERVER_BIN, CARD_CA, CARD_KEY (PKCS#8 DER), CARD_CERT (DER)."""
 
-import base64
 import hashlib
-import hmac
 import json
 import os
 import secrets
@@ -28,11 +26,13 @@ from authlib.integrations.requests_client import OAuth2Session
 from authlib.jose import JsonWebEncryption, JsonWebKey, jwt
 from authlib.oauth2.rfc7523 import PrivateKeyJWT
 from authlib.oidc.core import CodeIDToken
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bindings"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from companion_server import Server  # noqa: E402
+from login import b64, desktop_login  # noqa: E402
 
 CLIENT_ID = "https://rp.example/oidc/rp"
 REDIRECT = "https://rp.example/oidc/rp/callback"
@@ -40,14 +40,6 @@ SPID_L2 = "https://www.spid.gov.it/SpidL2"
 SPID_L3 = "https://www.spid.gov.it/SpidL3"
 FISCAL = "https://attributes.eid.gov.it/fiscal_number"
 
-
-
-def b64(data):
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def unb64(text):
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
 def rsa_key(use):
@@ -106,40 +98,7 @@ class AuthlibClient(unittest.TestCase):
         return requests.Session()
 
     def desktop_login(self, browser):
-        """Desktop QR approved by the virtual CIE (level 3): the browser gets cc_session."""
-        phone = self.browser()
-        r = browser.post(self.origin + "/api/v1/desktop/rendezvous", json={})
-        self.assertEqual(r.status_code, 200, r.text)
-        body = r.json()
-        rid = body["rid"]
-        _, _, fragment = body["qr"].partition("#")
-        version, qr_rid, secret = fragment.split(".")
-        self.assertEqual((version, qr_rid), ("v1", rid))
-        message = f"cie-companion/v1 claim\n{self.origin}\n{rid}".encode()
-        proof = b64(hmac.new(unb64(secret), message, hashlib.sha256).digest())
-        r = phone.post(self.origin + "/api/v1/rendezvous/claim",
-                       json={"rid": rid, "proof": proof, "device_name": "Pixel 8"})
-        self.assertEqual(r.status_code, 200, r.text)
-        claimed = r.json()
-        r = phone.post(self.origin + "/api/v1/card/challenge", json={
-            "purpose": "desktop_approve", "rid": rid, "claim_token": claimed["claim_token"]})
-        ch = r.json()
-        statement = (f"cie-companion/v1 desktop-approve\n{self.origin}\n{rid}\n"
-                     f"{claimed['context_hash']}\n{ch['challenge']}").encode()
-        with open(os.environ["CARD_KEY"], "rb") as f:
-            card = serialization.load_der_private_key(f.read(), None)
-        signature = card.sign(statement, padding.PKCS1v15(), hashes.SHA256())
-        with open(os.environ["CARD_CERT"], "rb") as f:
-            cert = f.read()
-        r = phone.post(self.origin + f"/api/v1/rendezvous/{rid}/approve", json={
-            "method": "cie", "claim_token": claimed["claim_token"],
-            "challenge_id": ch["challenge_id"], "certificate": b64(cert),
-            "signature": b64(signature)})
-        self.assertEqual(r.status_code, 200, r.text)
-        r = browser.post(self.origin + f"/api/v1/desktop/rendezvous/{rid}/code",
-                         json={"code": r.json()["code"]})
-        self.assertEqual(r.status_code, 200, r.text)
-        self.assertEqual(browser.get(self.origin + "/api/v1/session").json()["level"], 3)
+        desktop_login(self, self.origin, browser)
 
     def request_object(self, state, nonce, challenge, acr):
         now = int(time.time())

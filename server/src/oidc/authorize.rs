@@ -20,7 +20,10 @@ use sha2::{Digest, Sha256};
 use super::page::{Consent, consent_page, error_page};
 use super::request_object::{HttpParams, Located, Refused, Validated, locate, validate};
 use super::token::Grant;
-use super::{AUTHORIZATION_PATH, CODE_SECS, CONSENT_PATH, OidcState, REQUEST_SECS, client};
+use super::{
+    AUTHORIZATION_PATH, CODE_SECS, CONSENT_PATH, ClientRefusal, OidcState, REQUEST_SECS, client,
+    pct,
+};
 use crate::store::{AuditEntry, PendingRequest, Store};
 
 const BIND_COOKIE: &str = "cc_oidc";
@@ -35,19 +38,6 @@ pub(super) fn routes() -> axum::Router<OidcState> {
             &format!("{CONSENT_PATH}/{{id}}"),
             get(consent_get).post(consent_post),
         )
-}
-
-/// `value` percent-encoded for a query component (RFC 3986 unreserved kept).
-fn pct(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 /// 302 to `redirect_uri` with `params` added to its query.
@@ -117,8 +107,8 @@ async fn authorization(s: OidcState, peer: SocketAddr, p: HttpParams) -> Respons
         Err(reason) => return error_page(reason),
     };
     let client = match s.client(&located.client_id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => {
+        Ok(c) => c,
+        Err(ClientRefusal::Unknown) => {
             s.audit(&AuditEntry::new(
                 "oidc_authorize",
                 &located.client_id,
@@ -128,7 +118,20 @@ async fn authorization(s: OidcState, peer: SocketAddr, p: HttpParams) -> Respons
             .await;
             return error_page("unknown client_id");
         }
-        Err(e) => {
+        Err(ClientRefusal::Federation(e)) => {
+            // Without a valid chain the redirect URIs are unknown: a page, not a redirect.
+            tracing::info!(client_id = %located.client_id, error = %e, "federation refused");
+            let outcome = format!("{}: {e}", e.code());
+            s.audit(&AuditEntry::new(
+                "oidc_authorize",
+                &located.client_id,
+                &outcome,
+                &client_ip,
+            ))
+            .await;
+            return error_page(&outcome);
+        }
+        Err(ClientRefusal::Store(e)) => {
             tracing::error!(error = %e, "client lookup failed");
             return error_page("temporarily unavailable");
         }
@@ -305,8 +308,8 @@ async fn consent_get(
         Err(resp) => return resp,
     };
     let client = match s.client(&v.client_id).await {
-        Ok(Some(c)) => c,
-        _ => return error_page("unknown client_id"),
+        Ok(c) => c,
+        Err(_) => return error_page("unknown client_id"),
     };
     let user = format!("{} {}", identity.given_name, identity.surname);
     consent_page(&Consent {

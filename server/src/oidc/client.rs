@@ -78,8 +78,14 @@ impl ClientMetadata {
 
     /// Check everything the provider relies on later.
     pub fn validate(&self) -> Result<(), ClientError> {
+        self.validate_with(false)
+    }
+
+    /// [`Self::validate`], also accepting an `http://` loopback `client_id` when
+    /// `loopback_http` (federation tests against the reference software on loopback).
+    pub fn validate_with(&self, loopback_http: bool) -> Result<(), ClientError> {
         let err = |m: &str| Err(ClientError(m.to_owned()));
-        if !is_https_url(&self.client_id) {
+        if !super::federation::entity_id_ok(&self.client_id, loopback_http) {
             return err("client_id must be an https:// URL without fragment");
         }
         if self.redirect_uris.is_empty() {
@@ -185,7 +191,10 @@ pub fn origin_of(u: &str) -> Option<&str> {
 
 /// The sector of pairwise subjects: the client id's host.
 pub fn sector(client_id: &str) -> &str {
-    let rest = client_id.strip_prefix("https://").unwrap_or(client_id);
+    let rest = client_id
+        .strip_prefix("https://")
+        .or_else(|| client_id.strip_prefix("http://"))
+        .unwrap_or(client_id);
     rest.split(['/', '?']).next().unwrap_or(rest)
 }
 

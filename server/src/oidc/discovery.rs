@@ -3,12 +3,13 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::{
-    AUTHORIZATION_PATH, JWKS_PATH, OidcState, TOKEN_PATH, USERINFO_PATH, acr, claims, client, jwt,
+    AUTHORIZATION_PATH, JWKS_PATH, OidcState, TOKEN_PATH, USERINFO_PATH, acr, claims, client,
+    federation, jwt,
 };
 
 fn cacheable(body: serde_json::Value) -> Response {
@@ -21,9 +22,14 @@ fn cacheable(body: serde_json::Value) -> Response {
 }
 
 pub(super) async fn configuration(State(s): State<OidcState>) -> Response {
+    cacheable(provider_metadata(&s))
+}
+
+/// The provider's metadata (discovery, and `openid_provider` of the entity configuration).
+fn provider_metadata(s: &OidcState) -> serde_json::Value {
     let mut claims_supported: Vec<&str> = vec!["sub"];
     claims_supported.extend_from_slice(claims::SUPPORTED);
-    cacheable(json!({
+    json!({
         "issuer": s.0.issuer,
         "authorization_endpoint": s.url(AUTHORIZATION_PATH),
         "token_endpoint": s.url(TOKEN_PATH),
@@ -52,7 +58,44 @@ pub(super) async fn configuration(State(s): State<OidcState>) -> Response {
         "claims_supported": claims_supported,
         "authorization_response_iss_parameter_supported": true,
         "prompt_values_supported": ["consent", "login"],
-    }))
+    })
+}
+
+/// `GET /.well-known/openid-federation`: our entity configuration (404 outside a
+/// federation). Its `openid_provider` carries the keys inline and, as the profile asks,
+/// `client_registration_types_supported: ["automatic"]`.
+pub(super) async fn entity_configuration(State(s): State<OidcState>) -> Response {
+    let Some(fed) = &s.0.federation else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let mut provider = provider_metadata(&s);
+    if let Some(m) = provider.as_object_mut() {
+        m.remove("jwks_uri");
+        m.insert(
+            "client_registration_types_supported".into(),
+            json!(["automatic"]),
+        );
+        m.insert("organization_name".into(), json!(fed.organization_name()));
+    }
+    match fed.entity_configuration(&s.0.issuer, provider, s.now()) {
+        Ok(jws) => {
+            let mut resp = jws.into_response();
+            let h = resp.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(federation::CONTENT_TYPE),
+            );
+            h.insert(
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=300"),
+            );
+            resp
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "entity configuration not signed");
+            StatusCode::INTERNAL_SERVER_ERROR.into_response()
+        }
+    }
 }
 
 pub(super) async fn jwks(State(s): State<OidcState>) -> Response {

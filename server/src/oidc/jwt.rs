@@ -35,6 +35,9 @@ pub struct Header {
     /// Key id.
     #[serde(default)]
     pub kid: Option<String>,
+    /// Type (`entity-statement+jwt` for federation statements).
+    #[serde(default)]
+    pub typ: Option<String>,
 }
 
 /// A string or an array of strings (`aud`, `acr_values` as senders write them).

@@ -9,6 +9,7 @@ mod authorize;
 pub mod claims;
 pub mod client;
 mod discovery;
+pub mod federation;
 pub mod fuzzing;
 pub mod jwt;
 pub mod keys;
@@ -28,6 +29,7 @@ use zeroize::Zeroizing;
 use crate::clock::Clock;
 use crate::store::{AuditEntry, SqlStore, StoreError};
 pub use client::ClientMetadata;
+pub use federation::{FederationConfig, FederationError};
 pub use keys::OpKey;
 pub use token::{Assertion, AssertionError, check_assertion};
 
@@ -60,6 +62,8 @@ pub struct OidcConfig {
     pub key: Arc<OpKey>,
     /// Clients registered at start (tests; the CLI writes to the store instead).
     pub clients: Vec<ClientMetadata>,
+    /// Membership of an OpenID Federation (`None`: plain registration only).
+    pub federation: Option<FederationConfig>,
 }
 
 impl OidcConfig {
@@ -68,6 +72,7 @@ impl OidcConfig {
         Self {
             key: Arc::new(key),
             clients: Vec::new(),
+            federation: None,
         }
     }
 }
@@ -83,6 +88,32 @@ struct Inner {
     clock: Arc<dyn Clock>,
     /// HMAC key of pairwise subjects (kept in the store: subjects outlive signing keys).
     pairwise: hmac::Key,
+    /// Federation membership, if configured.
+    federation: Option<federation::Federation>,
+}
+
+/// Why a client cannot be served.
+#[derive(Debug)]
+pub(crate) enum ClientRefusal {
+    /// Neither registered nor (without a federation) resolvable.
+    Unknown,
+    /// Its trust chain or federation metadata was refused.
+    Federation(FederationError),
+    /// The store failed.
+    Store(StoreError),
+}
+
+/// `value` percent-encoded for a query component (RFC 3986 unreserved kept).
+pub(crate) fn pct(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 impl OidcState {
@@ -100,15 +131,26 @@ impl OidcState {
         cie_core::flows::wire::b64(hmac::sign(&self.0.pairwise, msg.as_bytes()).as_ref())
     }
 
-    /// A client's registration, if valid.
-    async fn client(&self, client_id: &str) -> Result<Option<ClientMetadata>, StoreError> {
-        Ok(self
+    /// A client's registration: plain (in the store), else, in a federation, the one its
+    /// trust chain gives (resolved, or cached until the chain expires).
+    async fn client(&self, client_id: &str) -> Result<ClientMetadata, ClientRefusal> {
+        let plain = self
             .0
             .store
             .oidc_client(client_id)
-            .await?
+            .await
+            .map_err(ClientRefusal::Store)?
             .and_then(|m| serde_json::from_str::<ClientMetadata>(&m).ok())
-            .filter(|c| c.client_id == client_id && c.validate().is_ok()))
+            .filter(|c| c.client_id == client_id && c.validate().is_ok());
+        if let Some(c) = plain {
+            return Ok(c);
+        }
+        let Some(fed) = &self.0.federation else {
+            return Err(ClientRefusal::Unknown);
+        };
+        fed.relying_party(client_id, self.now())
+            .await
+            .map_err(ClientRefusal::Federation)
     }
 
     async fn audit(&self, entry: &AuditEntry) {
@@ -134,16 +176,25 @@ pub(crate) async fn router(
             .map_err(|e| crate::ServerError::Config(format!("random: {e}")))?,
     );
     let secret = Zeroizing::new(store.oidc_secret("pairwise", fresh.as_slice()).await?);
+    let federation = match &config.federation {
+        Some(f) => Some(
+            federation::Federation::new(f.clone())
+                .map_err(|e| crate::ServerError::Config(format!("federation: {e}")))?,
+        ),
+        None => None,
+    };
     let state = OidcState(Arc::new(Inner {
         store,
         key: config.key.clone(),
         issuer,
         clock,
         pairwise: hmac::Key::new(hmac::HMAC_SHA256, &secret),
+        federation,
     }));
     Ok(Router::new()
         .route(DISCOVERY_PATH, get(discovery::configuration))
         .route(JWKS_PATH, get(discovery::jwks))
+        .route(federation::WELL_KNOWN, get(discovery::entity_configuration))
         .merge(authorize::routes())
         .merge(token::routes())
         .merge(userinfo::routes())

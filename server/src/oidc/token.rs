@@ -17,7 +17,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::jwt::{self, OneOrMany};
-use super::{OidcState, SKEW_SECS, TOKEN_PATH, TOKEN_SECS, USERINFO_PATH, acr};
+use super::{ClientRefusal, OidcState, SKEW_SECS, TOKEN_PATH, TOKEN_SECS, USERINFO_PATH, acr};
 use crate::store::{AuditEntry, Redeemed};
 
 /// Longest client-assertion life accepted.
@@ -159,9 +159,13 @@ async fn token(
         return invalid_client("client_id differs from the assertion's iss");
     }
     let client = match s.client(&client_id).await {
-        Ok(Some(c)) => c,
-        Ok(None) => return invalid_client("unknown client"),
-        Err(e) => {
+        Ok(c) => c,
+        Err(ClientRefusal::Unknown) => return invalid_client("unknown client"),
+        Err(ClientRefusal::Federation(e)) => {
+            tracing::info!(%client_id, error = %e, "federation refused");
+            return invalid_client("trust chain not valid");
+        }
+        Err(ClientRefusal::Store(e)) => {
             tracing::error!(error = %e, "client lookup failed");
             return oauth_error(
                 StatusCode::SERVICE_UNAVAILABLE,

@@ -82,8 +82,8 @@ async fn userinfo(State(s): State<OidcState>, headers: HeaderMap) -> Response {
         return server_error();
     };
     let client = match s.client(&at.client_id).await {
-        Ok(Some(c)) => c,
-        _ => return invalid_token(),
+        Ok(c) => c,
+        Err(_) => return invalid_token(),
     };
     let registration = match s.0.store.oidc_registration_attributes(&identity.id).await {
         Ok(r) => r.and_then(|j| serde_json::from_str::<Value>(&j).ok()),
