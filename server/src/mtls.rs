@@ -58,8 +58,14 @@ use crate::{ServerError, TlsMaterial, random_bytes};
 /// The login endpoint (only route of the mutual-TLS listener).
 pub const MTLS_LOGIN_PATH: &str = "/api/v1/card/mtls-login";
 
-/// A handshake may take this long: the phone's card signs in the middle of it.
-const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+/// A handshake may take this long: the card signs in the middle of it, and in a browser
+/// that is after the user has typed the PIN into the browser's dialog (30 s cut slow
+/// typists off after their PIN was accepted).
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Handshakes in progress at once; a connection beyond that is closed at once, so slow
+/// handshakes (up to [`HANDSHAKE_TIMEOUT`] each) cannot pile up without bound.
+const MAX_PENDING_HANDSHAKES: usize = 256;
 
 /// The audit kind of mutual-TLS logins and their refusals.
 const AUDIT_KIND: &str = "mtls_login";
@@ -345,6 +351,7 @@ async fn accept_loop(
     mut stop: watch::Receiver<bool>,
 ) {
     let mut connections = JoinSet::new();
+    let pending = Arc::new(tokio::sync::Semaphore::new(MAX_PENDING_HANDSHAKES));
     loop {
         tokio::select! {
             _ = stop.changed() => break,
@@ -358,11 +365,17 @@ async fn accept_loop(
                         continue;
                     }
                 };
+                let Ok(handshaking) = pending.clone().try_acquire_owned() else {
+                    tracing::warn!(%peer, "too many mTLS handshakes in progress: connection closed");
+                    continue;
+                };
                 let acceptor = acceptor.clone();
                 let app = app.clone();
                 let state = state.clone();
                 connections.spawn(async move {
-                    let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
+                    let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await;
+                    drop(handshaking);
+                    let tls = match handshake {
                         Ok(Ok(tls)) => tls,
                         Ok(Err(e)) => {
                             tracing::debug!(%peer, error = %e, "mTLS handshake failed");
