@@ -158,6 +158,11 @@ pub fn run(args: DoctorArgs) -> Result<(), CliError> {
     report.push(nss_check(&db));
     let kit = install::p11kit_dir(args.p11kit_dir.as_deref())?;
     report.push(p11kit_check(&kit));
+    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        for c in browser_checks(std::path::Path::new("/"), std::path::Path::new(&home)) {
+            report.push(c);
+        }
+    }
     if let Some(url) = &args.server {
         report.push(server_check(url, cie_present));
     }
@@ -539,6 +544,127 @@ fn p11kit_check(dir: &std::path::Path) -> Check {
             format!("file p11-kit {shown} presente"),
         ),
     }
+}
+
+/// Browsers installed as snaps or flatpaks (names), looked for under `root` and `home`.
+pub fn sandboxed_browsers(root: &std::path::Path, home: &std::path::Path) -> Vec<&'static str> {
+    const PLACES: &[(&str, &str)] = &[
+        ("snap/bin/firefox", "Firefox (snap)"),
+        ("snap/bin/chromium", "Chromium (snap)"),
+        (
+            "var/lib/flatpak/app/org.mozilla.firefox",
+            "Firefox (flatpak)",
+        ),
+        (
+            "var/lib/flatpak/app/org.chromium.Chromium",
+            "Chromium (flatpak)",
+        ),
+        ("var/lib/flatpak/app/com.google.Chrome", "Chrome (flatpak)"),
+    ];
+    const USER_PLACES: &[(&str, &str)] = &[
+        (
+            ".local/share/flatpak/app/org.mozilla.firefox",
+            "Firefox (flatpak)",
+        ),
+        (
+            ".local/share/flatpak/app/org.chromium.Chromium",
+            "Chromium (flatpak)",
+        ),
+        (
+            ".local/share/flatpak/app/com.google.Chrome",
+            "Chrome (flatpak)",
+        ),
+    ];
+    let mut out: Vec<&'static str> = PLACES
+        .iter()
+        .filter(|(p, _)| root.join(p).exists())
+        .chain(USER_PLACES.iter().filter(|(p, _)| home.join(p).exists()))
+        .map(|(_, name)| *name)
+        .collect();
+    out.dedup();
+    out
+}
+
+/// Firefox profiles (directories holding an NSS database) under `home`.
+pub fn firefox_profiles(home: &std::path::Path) -> Vec<PathBuf> {
+    let mut out: Vec<PathBuf> = std::fs::read_dir(home.join(".mozilla/firefox"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.join("pkcs11.txt").is_file())
+        .collect();
+    out.sort();
+    out
+}
+
+/// Snap/flatpak browsers, Firefox profiles, OpenSC's p11-kit module: warnings and notes,
+/// never failures (the user may use another browser).
+fn browser_checks(root: &std::path::Path, home: &std::path::Path) -> Vec<Check> {
+    let mut out = Vec::new();
+    let sandboxed = sandboxed_browsers(root, home);
+    if !sandboxed.is_empty() {
+        let names = sandboxed.join(", ");
+        out.push(
+            Check::new(
+                "browsers",
+                Status::Warn,
+                format!("{names}: a snap or flatpak browser cannot load the module (it cannot read the system's libraries or reach pcscd)"),
+                format!("{names}: un browser snap o flatpak non può caricare il modulo"),
+            )
+            .fix(
+                "use the distribution's package of the browser (e.g. Firefox from Mozilla's APT repository, Debian's chromium)",
+                "usa il pacchetto del browser della distribuzione (ad es. Firefox dal repository APT di Mozilla, chromium di Debian)",
+            ),
+        );
+    }
+    for profile in firefox_profiles(home) {
+        let name = profile
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let loaded = install::nss_modules(&profile)
+            .ok()
+            .flatten()
+            .is_some_and(|m| m.iter().any(install::NssModule::is_ours));
+        out.push(if loaded {
+            Check::new(
+                "firefox",
+                Status::Ok,
+                format!("Firefox profile {name}: module loaded"),
+                format!("profilo Firefox {name}: modulo caricato"),
+            )
+        } else {
+            Check::new(
+                "firefox",
+                Status::Warn,
+                format!("Firefox profile {name}: module not loaded (Firefox has its own database)"),
+                format!("profilo Firefox {name}: modulo non caricato (Firefox ha un database suo)"),
+            )
+            .fix(
+                format!(
+                    "in Firefox: Settings → Privacy & Security → Security Devices → Load; or, with Firefox closed: \
+                     cie-companion pkcs11 install --nssdb {}",
+                    profile.display()
+                ),
+                format!(
+                    "in Firefox: Impostazioni → Privacy e sicurezza → Dispositivi di sicurezza → Carica; oppure, \
+                     a Firefox chiuso: cie-companion pkcs11 install --nssdb {}",
+                    profile.display()
+                ),
+            )
+        });
+    }
+    let opensc = root.join("usr/share/p11-kit/modules/opensc-pkcs11.module");
+    if opensc.is_file() {
+        out.push(Check::new(
+            "opensc",
+            Status::Info,
+            format!("OpenSC's module is registered with p11-kit ({}): it claims CNS cards too, so a CNS may show twice where p11-kit modules are loaded; pick the cie-companion token", opensc.display()),
+            "anche il modulo di OpenSC è registrato in p11-kit e riconosce la CNS: la carta può comparire due volte; scegli quella di cie-companion",
+        ));
+    }
+    out
 }
 
 /// HOST and PORT of `https://HOST[:PORT][/…]` (or a bare `HOST[:PORT]`); IPv6 in brackets.
@@ -975,6 +1101,61 @@ mod tests {
                 .en
                 .contains("no TLS handshake")
         );
+    }
+
+    #[test]
+    fn sandboxed_browsers_firefox_profiles_and_opensc() {
+        let root = tempfile::tempdir().expect("tempdir");
+        let home = tempfile::tempdir().expect("tempdir");
+        assert!(browser_checks(root.path(), home.path()).is_empty());
+        std::fs::create_dir_all(root.path().join("snap/bin/firefox")).expect("mkdir");
+        std::fs::create_dir_all(
+            home.path()
+                .join(".local/share/flatpak/app/org.chromium.Chromium"),
+        )
+        .expect("mkdir");
+        assert_eq!(
+            sandboxed_browsers(root.path(), home.path()),
+            vec!["Firefox (snap)", "Chromium (flatpak)"]
+        );
+        let ff = home.path().join(".mozilla/firefox");
+        for (profile, text) in [
+            ("a.default", "library=\nname=NSS Internal PKCS #11 Module\n"),
+            (
+                "b.work",
+                "library=/x/libcie_companion_pkcs11.so\nname=CIE\n",
+            ),
+        ] {
+            std::fs::create_dir_all(ff.join(profile)).expect("mkdir");
+            std::fs::write(ff.join(profile).join("pkcs11.txt"), text).expect("write");
+        }
+        std::fs::create_dir_all(ff.join("Crash Reports")).expect("mkdir");
+        let kit = root.path().join("usr/share/p11-kit/modules");
+        std::fs::create_dir_all(&kit).expect("mkdir");
+        std::fs::write(
+            kit.join("opensc-pkcs11.module"),
+            "module: opensc-pkcs11.so\n",
+        )
+        .expect("write");
+        let checks = browser_checks(root.path(), home.path());
+        let kinds: Vec<(&str, Status)> = checks.iter().map(|c| (c.check, c.status)).collect();
+        assert_eq!(
+            kinds,
+            vec![
+                ("browsers", Status::Warn),
+                ("firefox", Status::Warn),
+                ("firefox", Status::Ok),
+                ("opensc", Status::Info)
+            ]
+        );
+        assert!(checks[1].en.contains("a.default"));
+        assert!(
+            checks[1]
+                .fix_en
+                .as_deref()
+                .is_some_and(|f| f.contains("--nssdb"))
+        );
+        assert!(checks[2].en.contains("b.work"));
     }
 
     #[test]
