@@ -148,7 +148,9 @@ pub fn check_module(path: &Path) -> Result<PathBuf, ModuleProblem> {
     if !meta.is_file() {
         return Err(ModuleProblem::NotAFile);
     }
-    let abs = std::fs::canonicalize(path).map_err(|_| ModuleProblem::Missing)?;
+    // Absolute, symlinks kept: a distribution's `libfoo.so` link survives upgrades of the
+    // file it points to.
+    let abs = std::path::absolute(path).map_err(|_| ModuleProblem::Missing)?;
     has_function_list(&abs)?;
     Ok(abs)
 }

@@ -265,3 +265,37 @@ fn without_nss_tools_says_how_to_get_them_and_changes_nothing() {
     assert!(out.contains("apt install libnss3-tools"), "{out}");
     assert!(!h.join(".pki").exists() && !h.join(".config").exists());
 }
+
+#[test]
+fn a_symlinked_module_is_registered_by_its_link() {
+    require_modutil();
+    let home = tempfile::tempdir().expect("tempdir");
+    let h = home.path();
+    let link = h.join("lib/libcie_companion_pkcs11.so");
+    std::fs::create_dir_all(link.parent().expect("parent")).expect("mkdir");
+    std::os::unix::fs::symlink(module(), &link).expect("symlink");
+    // Given relative to the working directory, registered absolute, link kept.
+    let o = Command::new(bin())
+        .args([
+            "pkcs11",
+            "install",
+            "--module",
+            "lib/libcie_companion_pkcs11.so",
+        ])
+        .current_dir(h)
+        .env("HOME", h)
+        .output()
+        .expect("run");
+    assert!(o.status.success(), "{}", text(&o));
+    let txt = std::fs::read_to_string(h.join(".pki/nssdb/pkcs11.txt")).expect("pkcs11.txt");
+    assert!(
+        txt.contains(&format!("library={}\n", link.display())),
+        "{txt}"
+    );
+    let kit = std::fs::read_to_string(h.join(".config/pkcs11/modules/cie-companion.module"))
+        .expect("kit");
+    assert!(
+        kit.contains(&format!("module: {}\n", link.display())),
+        "{kit}"
+    );
+}
