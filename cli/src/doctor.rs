@@ -21,6 +21,7 @@ use cie_companion_pkcs11::card::Token;
 use cie_core::applets::cns;
 use cie_core::applets::ias::certificate::CieCertificate;
 use cie_core::applets::ias::secure::PinStatus;
+use cie_core::transport::TransportError;
 use cie_readers::ReaderError;
 use cie_readers::pcsc::{self, PcscTransport};
 use cryptoki_sys as ck;
@@ -302,6 +303,23 @@ fn card_check(ctx: &pcsc::PcscContext, reader: &str, now: u64) -> (Check, Option
                     Status::Info,
                     format!("{reader}: no card"),
                     format!("{reader}: nessuna carta"),
+                ),
+                None,
+            );
+        }
+        Err(ReaderError::Transport(TransportError::Io { reason }))
+            if reason.contains(&::pcsc::Error::SharingViolation.to_string()) =>
+        {
+            return (
+                Check::new(
+                    "card",
+                    Status::Warn,
+                    format!("{reader}: the card is held by another program"),
+                    format!("{reader}: la carta è occupata da un altro programma"),
+                )
+                .fix(
+                    "close the program using the card (a browser, a signing tool) and run doctor again",
+                    "chiudi il programma che usa la carta (un browser, un programma di firma) e riesegui doctor",
                 ),
                 None,
             );
