@@ -180,7 +180,18 @@ pub fn run(args: DoctorArgs) -> Result<(), CliError> {
         return Err(CliError::Doctor { failed });
     }
     if !args.json {
-        println!("All checks passed. / Tutti i controlli superati.");
+        let warned = report
+            .checks
+            .iter()
+            .filter(|c| c.status == Status::Warn)
+            .count();
+        if warned == 0 {
+            println!("All checks passed. / Tutti i controlli superati.");
+        } else {
+            println!(
+                "All checks passed, {warned} warning(s) above. / Tutti i controlli superati, {warned} avviso/i sopra."
+            );
+        }
     }
     Ok(())
 }

@@ -120,7 +120,7 @@ doctor 0
 cat "$WORK/doctor.txt"
 has "[OK]   nss: module registered in sql:$HOME/.pki/nssdb as \"cie-companion\""
 has "[OK]   p11kit: p11-kit module file $HOME/.config/pkcs11/modules/cie-companion.module"
-has "All checks passed. / Tutti i controlli superati."
+has "All checks passed"
 
 step "companion-server with both card-login origins (self-signed TLS)"
 "$SERVER" --listen 127.0.0.1:0 --database "sqlite:$WORK/server.db" \
