@@ -94,6 +94,8 @@ else
     run_pcscd_test "PC/SC end-to-end test: pcscd + vpcd + virtual CIE" tests/pcsc/run.sh
     run_pcscd_test "PKCS#11 module: pkcs11-tool, NSS and OpenSSL through pcscd + virtual CIE" \
         tests/pkcs11/run.sh
+    run_pcscd_test "cie-companion doctor and pkcs11 install with pcscd, the virtual CIE and CNS, companion-server" \
+        tests/pkcs11/doctor.sh
     run_pcscd_test "Chromium logs in with the virtual CIE (TLS 1.2) and CNS (TLS 1.3) through the module" \
         tests/pkcs11/chromium.sh
     run_pcscd_test "PKCS#11 module on a shared card: two processes signing at once, pcscd restarted" \

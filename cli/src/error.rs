@@ -22,6 +22,11 @@ pub mod exit {
     pub const STORE: u8 = 6;
     /// A login flow (`demo`) was refused or failed: card, server or network.
     pub const FLOW: u8 = 7;
+    /// `pkcs11 install` could not register the module (NSS tools missing or refusing,
+    /// files not writable).
+    pub const SETUP: u8 = 8;
+    /// `doctor` found at least one problem (each failed check says what to do).
+    pub const DOCTOR: u8 = 9;
 }
 
 /// Everything that can stop a command.
@@ -56,6 +61,19 @@ pub enum CliError {
     Document(EmrtdError),
     /// A login flow stopped (card, server refusal, network), with the core's messages.
     Flow { message: String, message_it: String },
+    /// `pkcs11 install --module`: the file is not a loadable PKCS#11 module.
+    NotAModule {
+        path: String,
+        reason_en: String,
+        reason_it: String,
+    },
+    /// Registering the module failed (NSS tools, files).
+    Setup {
+        message_en: String,
+        message_it: String,
+    },
+    /// `doctor`: this many checks failed.
+    Doctor { failed: usize },
 }
 
 impl CliError {
@@ -77,6 +95,9 @@ impl CliError {
             }
             Self::Document(_) => exit::CARD,
             Self::Flow { .. } => exit::FLOW,
+            Self::NotAModule { .. } => exit::USAGE,
+            Self::Setup { .. } => exit::SETUP,
+            Self::Doctor { .. } => exit::DOCTOR,
         }
     }
 
@@ -123,6 +144,16 @@ impl CliError {
             Self::Otp(e) => format!("{e}."),
             Self::Document(e) => format!("{e}."),
             Self::Flow { message, .. } => format!("{message}."),
+            Self::NotAModule {
+                path, reason_en, ..
+            } => format!(
+                "{path} is not a PKCS#11 module: {reason_en}. Pass the path of libcie_companion_pkcs11.so \
+                 (`cargo build --release -p cie-companion-pkcs11` builds it in target/release/)."
+            ),
+            Self::Setup { message_en, .. } => format!("{message_en}."),
+            Self::Doctor { failed } => format!(
+                "{failed} check(s) failed: do what the lines marked ✗ (FAIL) say, then run `cie-companion doctor` again."
+            ),
         }
     }
 
@@ -158,12 +189,24 @@ impl CliError {
             Self::Otp(e) => format!("{}.", e.message_it()),
             Self::Document(e) => e.message_it(),
             Self::Flow { message_it, .. } => message_it.clone(),
+            Self::NotAModule {
+                path, reason_it, ..
+            } => format!(
+                "{path} non è un modulo PKCS#11: {reason_it}. Indica il percorso di libcie_companion_pkcs11.so."
+            ),
+            Self::Setup { message_it, .. } => format!("{message_it}."),
+            Self::Doctor { failed } => format!(
+                "{failed} controllo/i non superato/i: segui le indicazioni delle righe ✗ (FAIL) e riesegui `cie-companion doctor`."
+            ),
         }
     }
 
     /// Whether the error fits on one line (refusals of a typed input, for scripts).
     pub fn one_line(&self) -> bool {
-        matches!(self, Self::Otp(_) | Self::Input { .. } | Self::Document(_))
+        matches!(
+            self,
+            Self::Otp(_) | Self::Input { .. } | Self::Document(_) | Self::Doctor { .. }
+        )
     }
 }
 

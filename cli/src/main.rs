@@ -2,9 +2,11 @@
 //! the virtual CIE into pcscd through vsmartcard's vpcd.
 
 mod demo;
+mod doctor;
 mod error;
 mod mrtd;
 mod otp;
+mod pkcs11_install;
 mod probe;
 mod qr;
 mod register;
@@ -23,7 +25,9 @@ use crate::transport::{OpenOptions, ReaderSpec};
 
 const EXIT_CODES: &str = "Exit codes: 0 ok, 2 usage, 3 reader or reader service \
 missing, 4 card missing or card/link error, 5 vpcd (virtual reader driver) error, 6 code \
-store unreadable (wrong passphrase, damaged), 7 login or registration flow refused or failed (demo, register); `qr decode` exits 1 when an image holds no QR code. On a real card, \
+store unreadable (wrong passphrase, damaged), 7 login or registration flow refused or failed (demo, register), 8 `pkcs11 install` could not \
+register the module (NSS tools missing or refusing, files not writable), 9 `doctor` found a problem \
+(each line marked FAIL says what to do); `qr decode` exits 1 when an image holds no QR code. On a real card, \
 `demo` and `register` read the PIN and CAN from $CIE_COMPANION_PIN and $CIE_COMPANION_CAN when set, \
 else ask for them without echo. One-time codes are kept in an encrypted file \
 ($CIE_COMPANION_STORE, default ~/.local/share/cie-companion/secrets.enc) whose passphrase is \
@@ -73,6 +77,14 @@ enum Cmd {
         #[command(subcommand)]
         command: QrCmd,
     },
+    /// Check what desktop logins with the card need (pcscd, readers, the card, the module
+    /// registered for browsers, optionally a server's TLS), saying what to do for each problem.
+    Doctor(doctor::DoctorArgs),
+    /// The PKCS#11 module for browsers.
+    Pkcs11 {
+        #[command(subcommand)]
+        command: Pkcs11Cmd,
+    },
     /// One-time codes (TOTP/HOTP) from otpauth:// links.
     Otp {
         /// The encrypted code store (default: $CIE_COMPANION_STORE or
@@ -82,6 +94,13 @@ enum Cmd {
         #[command(subcommand)]
         command: OtpCmd,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum Pkcs11Cmd {
+    /// Register the module for this user: in the NSS database Chromium and Chrome read
+    /// (with NSS's modutil) and as a p11-kit module; idempotent; --uninstall removes both.
+    Install(pkcs11_install::InstallArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -248,6 +267,10 @@ fn run() -> ExitCode {
         Cmd::Demo(args) => demo::run(args),
         Cmd::Register(args) => register::run(args),
         Cmd::Readers => readers(),
+        Cmd::Doctor(args) => doctor::run(args),
+        Cmd::Pkcs11 {
+            command: Pkcs11Cmd::Install(args),
+        } => pkcs11_install::run(args),
         Cmd::Card {
             command:
                 CardCmd::Info {
