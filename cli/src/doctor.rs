@@ -337,7 +337,15 @@ fn card_check(ctx: &pcsc::PcscContext, reader: &str, now: u64) -> (Check, Option
         }
         Err(e) => return (card_error(reader, &e.to_string()), None),
     };
-    match Token::open(Arc::new(transport)) {
+    // Inside a PC/SC transaction, as the module reads a card: a browser signing with it
+    // meanwhile is not interleaved with our commands.
+    if let Err(e) = transport.begin_exclusive() {
+        return (card_error(reader, &e.to_string()), None);
+    }
+    let transport = Arc::new(transport);
+    let opened = Token::open(transport.clone());
+    transport.end_exclusive();
+    match opened {
         Ok(token) => {
             let kind = token.kind();
             (token_check(reader, &token, now), Some(kind))
