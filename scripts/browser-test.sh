@@ -17,20 +17,11 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-PLAYWRIGHT_VERSION=1.65.2
-PILLOW_VERSION=13.0.0
 
 # shellcheck source=scripts/deps.sh
 source scripts/deps.sh
-ensure_apt chromium
-
-VENV="${XDG_CACHE_HOME:-$HOME/.cache}/cie-companion/browser-venv-$PLAYWRIGHT_VERSION"
-if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import playwright, PIL' 2>/dev/null; then
-    rm -rf "$VENV"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check \
-        "playwright==$PLAYWRIGHT_VERSION" "pillow==$PILLOW_VERSION" </dev/null
-fi
+ensure_browser_venv
+VENV="$BROWSER_VENV"
 
 # Bindings older than the core's code enrolment (residents abroad) are rebuilt too.
 grep -qs enroll_device_with_code build/bindings/python/cie_core.py || bash scripts/bindings-test.sh

@@ -100,6 +100,23 @@ ensure_kotlin() {
 
 ensure_cli_deps() { ensure_apt "${CIE_DEPS_CLI_PKGS[@]}"; }
 
+# Debian's Chromium and, in a cached virtualenv, Playwright and Pillow from PyPI (pinned):
+# the browser tests (scripts/browser-test.sh, scripts/oidc-federation-test.sh). Exports
+# BROWSER_VENV.
+ensure_browser_venv() {
+    local playwright=1.65.2 pillow=13.0.0
+    ensure_apt chromium python3-venv
+    BROWSER_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/cie-companion/browser-venv-$playwright"
+    if [ ! -x "$BROWSER_VENV/bin/python" ] \
+        || ! "$BROWSER_VENV/bin/python" -c 'import playwright, PIL' 2>/dev/null; then
+        rm -rf "$BROWSER_VENV"
+        python3 -m venv "$BROWSER_VENV"
+        "$BROWSER_VENV/bin/pip" install -q --disable-pip-version-check \
+            "playwright==$playwright" "pillow==$pillow" </dev/null
+    fi
+    export BROWSER_VENV
+}
+
 ensure_all_deps() {
     ensure_apt "${CIE_DEPS_ALL_PKGS[@]}" && ensure_kotlin
 }

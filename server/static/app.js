@@ -15,8 +15,13 @@
     $("status").textContent = en ? it + " — " + en : it;
   }
 
+  // A service's login (OpenID, /?return=…&level=N) offers only the methods that can reach
+  // the level it asks: level 3 is the card, so only the QR (approved with the CIE).
+  const asked = Number(new URLSearchParams(window.location.search).get("level") || "0");
+
   function show(step) {
-    const beside = ["step-app", "step-otp", "step-pin"]; // the other logins sit beside the QR
+    // The other logins (level 1–2) sit beside the QR.
+    const beside = asked >= 3 ? [] : ["step-app", "step-otp", "step-pin"];
     for (const s of ["step-qr", "step-app", "step-otp", "step-pin", "step-code", "step-done"]) {
       $(s).hidden = s !== step && !(beside.includes(s) && step === "step-qr");
     }
@@ -580,6 +585,7 @@
     $("code-form").addEventListener("submit", submitCode);
     $("app-form").addEventListener("submit", appLogin);
     $("otp-form").addEventListener("submit", otpLogin);
+    show("step-qr"); // with the logins that reach the level asked
     newQr();
   });
 })();

@@ -324,7 +324,8 @@ async fn refusals_after_login() {
         let (s, _) = token(&h, &back["code"], &a.verifier).await;
         assert_eq!(s, 400);
 
-        // Level downgrade: SpidL3 asked, a level-2 session → the login page again.
+        // SpidL3 asked of a level-2 session from before the request: the login page
+        // again (a step up), asking level 3.
         set_session_level(&h, 2).await;
         let a = authz(&h, |c| c["acr_values"] = json!(SPID_L3));
         let r = to_consent(&h, &b, &a).await;
@@ -332,8 +333,25 @@ async fn refusals_after_login() {
         let r = b.get(h.url(&path)).send().await.unwrap();
         assert_eq!(r.status(), 303);
         assert!(location(&r).starts_with("/?return="));
+        assert!(location(&r).ends_with("&level=3"), "{}", location(&r));
         let r = decide(&h, &b, &path, "accept").await;
         assert_eq!(r.status(), 303, "no code below the level asked");
+        // Level downgrade: the login made for it reaches only level 2 → access_denied, the
+        // request is finished (no code, even on an accept).
+        h.clock.advance(1);
+        desktop_login(&h).await;
+        set_session_level(&h, 2).await;
+        let r = b.get(h.url(&path)).send().await.unwrap();
+        assert_eq!(r.status(), 302);
+        assert_error_redirect(&location(&r), &h, &a.state, "access_denied");
+        let r = decide(&h, &b, &path, "accept").await;
+        assert_eq!(r.status(), 400, "the downgraded request is over");
+        assert!(r.headers().get("location").is_none());
+        let log = h.server().store().audit_log().await.unwrap();
+        assert!(
+            log.iter()
+                .any(|(k, _, o, _)| k == "oidc_consent" && o == "level_not_reached 2 < 3")
+        );
         // SpidL2 or L1 asked: the acr is the session's, never above it.
         let a = authz(&h, |_| {});
         let back = consent(&h, &b, &a, "accept").await;

@@ -270,6 +270,15 @@ async fn federated_relying_party_completes_the_flow() {
         f.direct(&GOOD, |_| {});
         let b = browser(&h);
         desktop_login(&h).await;
+        // A redirect URI the resolved metadata does not list: a 400 page, no redirect, no
+        // pending request.
+        let a = authz_for(&GOOD, &h, |c| {
+            c["redirect_uri"] = json!("https://rp.fed.example/oidc/rp/elsewhere");
+        });
+        let r = to_consent(&h, &b, &a).await;
+        assert_eq!(r.status(), 400);
+        assert!(r.headers().get("location").is_none());
+        assert!(r.headers().get("set-cookie").is_none());
         let a = authz_for(&GOOD, &h, |_| {});
         let r = to_consent(&h, &b, &a).await;
         assert_eq!(r.status(), 303, "{}", r.text().await.unwrap());

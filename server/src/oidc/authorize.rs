@@ -243,13 +243,16 @@ async fn pending(s: &OidcState, id: &str) -> Result<(PendingRequest, Validated),
 }
 
 /// The browser's desktop session, if it serves `v`: the session's identity and level, or
-/// the way to the login page (none, too low a level, or `prompt=login` and the login is
-/// older than the request).
+/// the way to the login page (none, `prompt=login` and the login is older than the
+/// request, or a session from before the request below the level: a step up). A login made
+/// after the request that still falls short of the level (level 3 asked, level 2 done) is a
+/// downgrade: the request is finished and the client gets `access_denied`, never a code.
 async fn session(
     s: &OidcState,
     headers: &HeaderMap,
     id: &str,
-    v: &Validated,
+    (p, v): (&PendingRequest, &Validated),
+    client_ip: &str,
 ) -> Result<(Identity, u8), Response> {
     let fresh = v.prompt.iter().any(|p| p == "login");
     let login = || to_login(id, v.level, fresh);
@@ -262,22 +265,72 @@ async fn session(
             return Ok(None);
         };
         // A login in a later second than the request.
-        let fresh_enough = !fresh
-            || s.0
-                .store
+        let after_request =
+            s.0.store
                 .oidc_session_created(&hash)
                 .await?
                 .is_some_and(|c| c > v.received);
-        Ok::<_, crate::store::StoreError>(
-            (level >= v.level && fresh_enough).then_some((identity, level)),
-        )
+        Ok::<_, crate::store::StoreError>(Some((identity, level, after_request)))
     };
     match found.await {
-        Ok(Some(found)) => Ok(found),
-        Ok(None) => Err(login()),
+        Ok(Some((identity, level, after))) if level >= v.level && (after || !fresh) => {
+            Ok((identity, level))
+        }
+        Ok(Some((identity, level, true))) => {
+            if !bound(headers, p) {
+                return Err(error_page(
+                    "this login request was started in another browser",
+                ));
+            }
+            Err(downgrade(s, id, v, &identity, level, client_ip).await)
+        }
+        Ok(_) => Err(login()),
         Err(e) => {
             tracing::error!(error = %e, "session lookup failed");
             Err(error_page("temporarily unavailable"))
+        }
+    }
+}
+
+/// Whether this browser started the pending request `p` (its `cc_oidc` cookie).
+fn bound(headers: &HeaderMap, p: &PendingRequest) -> bool {
+    crate::api::cookie(headers, BIND_COOKIE)
+        .is_some_and(|c| ct_eq(&Sha256::digest(c.as_bytes()), &p.bind_hash))
+}
+
+/// The login made for this request reached `level`, below the one asked: the request is
+/// finished (audited) and the client told `access_denied`.
+async fn downgrade(
+    s: &OidcState,
+    id: &str,
+    v: &Validated,
+    identity: &Identity,
+    level: u8,
+    client_ip: &str,
+) -> Response {
+    let subject = format!("{id} {}", v.client_id);
+    let outcome = format!("level_not_reached {level} < {}", v.level);
+    let audit =
+        AuditEntry::new("oidc_consent", &subject, &outcome, client_ip).for_identity(&identity.id);
+    match s
+        .0
+        .store
+        .oidc_finish_request(id, None, &identity.id, &audit, s.now())
+        .await
+    {
+        Ok(true) => error_redirect(
+            s,
+            &v.redirect_uri,
+            Some(&v.state),
+            &Refused {
+                error: "access_denied",
+                description: "the authentication level asked was not reached",
+            },
+        ),
+        Ok(false) => error_page("this login request has expired or was completed"),
+        Err(e) => {
+            tracing::error!(error = %e, "downgrade not stored");
+            error_page("temporarily unavailable")
         }
     }
 }
@@ -296,14 +349,16 @@ fn to_login(id: &str, level: u8, fresh: bool) -> Response {
 
 async fn consent_get(
     State(s): State<OidcState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
     headers: HeaderMap,
 ) -> Response {
-    let (_, v) = match pending(&s, &id).await {
+    let (p, v) = match pending(&s, &id).await {
         Ok(p) => p,
         Err(resp) => return resp,
     };
-    let (identity, _) = match session(&s, &headers, &id, &v).await {
+    let ip = peer.ip().to_string();
+    let (identity, _) = match session(&s, &headers, &id, (&p, &v), &ip).await {
         Ok(found) => found,
         Err(resp) => return resp,
     };
@@ -339,9 +394,7 @@ async fn consent_post(
         Ok(p) => p,
         Err(resp) => return resp,
     };
-    let bound = crate::api::cookie(&headers, BIND_COOKIE)
-        .is_some_and(|c| ct_eq(&Sha256::digest(c.as_bytes()), &p.bind_hash));
-    if !bound {
+    if !bound(&headers, &p) {
         s.audit(&AuditEntry::new(
             "oidc_consent",
             &id,
@@ -351,7 +404,7 @@ async fn consent_post(
         .await;
         return error_page("this login request was started in another browser");
     }
-    let (identity, level) = match session(&s, &headers, &id, &v).await {
+    let (identity, level) = match session(&s, &headers, &id, (&p, &v), &client_ip).await {
         Ok(found) => found,
         Err(resp) => return resp,
     };
