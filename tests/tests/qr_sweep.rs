@@ -230,3 +230,55 @@ fn frames_without_a_code_give_nothing() {
     let flat = vec![200u8; W * H];
     assert_eq!(scan(&flat), None);
 }
+
+#[test]
+fn damaged_frames_give_the_text_or_nothing() {
+    // A clean code, then seeded damage: blocks of noise, stripes, flipped areas. Reed-Solomon
+    // may repair some; whatever decodes must be the encoded text.
+    let shot = Shot {
+        angle_deg: 10.0,
+        tilt: 0.05,
+        px_per_module: 4.0,
+        blur: 0.8,
+        noise: 4.0,
+        seed: 11,
+    };
+    let clean = render(URL, qrcode::EcLevel::M, &shot);
+    let mut rng = Rng(0x00DA_3A6E);
+    let (mut decoded, mut runs) = (0, 0);
+    for damage in 0..24 {
+        let mut frame = clean.clone();
+        for _ in 0..(1 + damage / 4) {
+            let (bw, bh) = (
+                8 + (rng.next() * 60.0) as usize,
+                8 + (rng.next() * 60.0) as usize,
+            );
+            let x0 = 200 + (rng.next() * 200.0) as usize;
+            let y0 = 120 + (rng.next() * 200.0) as usize;
+            let kind = damage % 3;
+            for y in y0..(y0 + bh).min(H) {
+                for x in x0..(x0 + bw).min(W) {
+                    let v = &mut frame[y * W + x];
+                    *v = match kind {
+                        0 => (rng.next() * 255.0) as u8,
+                        1 => {
+                            if (x / 3) % 2 == 0 {
+                                30
+                            } else {
+                                220
+                            }
+                        }
+                        _ => 255 - *v,
+                    };
+                }
+            }
+        }
+        runs += 1;
+        if let Some(text) = scan(&frame) {
+            assert_eq!(text, URL, "damage pattern {damage}");
+            decoded += 1;
+        }
+    }
+    eprintln!("damaged: {decoded}/{runs} decoded");
+    assert!(decoded > 0, "light damage is repaired");
+}

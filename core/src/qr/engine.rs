@@ -102,12 +102,63 @@ pub(crate) fn attempt(plane: Plane<'_>, try_harder: bool) -> Option<String> {
     result.ok().map(|r| r.getText().to_owned())
 }
 
-/// The square region around the finders that must hold the whole symbol, clipped to the
-/// frame: (left, top, width, height).
-pub(crate) fn region(
-    plane: &Plane<'_>,
-    finders: &[Finder],
-) -> Option<(usize, usize, usize, usize)> {
+/// A rectangle of the frame: (left, top, width, height).
+pub(crate) type Rect = (usize, usize, usize, usize);
+
+/// Regions that may hold the whole symbol, best first, at most `limit`: the bounding boxes
+/// of the likeliest finder triples, then a square around the candidates seen most.
+pub(crate) fn regions(plane: &Plane<'_>, finders: &[Finder], limit: usize) -> Vec<Rect> {
+    let mut out: Vec<Rect> = Vec::new();
+    for (corners, module) in symbol_corners(finders) {
+        if out.len() == limit {
+            break;
+        }
+        if let Some(r) = triple_region(plane, &corners, module)
+            && !out.iter().any(|o| overlap(o, &r) > 0.7)
+        {
+            out.push(r);
+        }
+    }
+    // Squares around the best-seen candidates: right when a finder was missed.
+    for n in [3, 2] {
+        if let Some(r) = region(plane, &finders[..n.min(finders.len())])
+            && !out.iter().any(|o| overlap(o, &r) > 0.7)
+        {
+            out.push(r);
+        }
+    }
+    out
+}
+
+/// Intersection over union.
+fn overlap(a: &Rect, b: &Rect) -> f32 {
+    let x = (a.0 + a.2).min(b.0 + b.2).saturating_sub(a.0.max(b.0));
+    let y = (a.1 + a.3).min(b.1 + b.3).saturating_sub(a.1.max(b.1));
+    let inter = x * y;
+    inter as f32 / (a.2 * a.3 + b.2 * b.3 - inter).max(1) as f32
+}
+
+/// The box around a symbol whose finder centres are `corners`, with a margin for the
+/// finders' outer half, the quiet zone and perspective.
+fn triple_region(plane: &Plane<'_>, corners: &Corners, module: f32) -> Option<Rect> {
+    {
+        // Three finders at the corners of a square: the symbol is their parallelogram.
+        let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
+        for &(x, y) in corners {
+            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
+        }
+        let margin = 6.0 * module + 0.08 * (x1 - x0).max(y1 - y0);
+        let left = (x0 - margin).max(0.0) as usize;
+        let top = (y0 - margin).max(0.0) as usize;
+        let right = ((x1 + margin) as usize).min(plane.width);
+        let bottom = ((y1 + margin) as usize).min(plane.height);
+        (right > left + 21 && bottom > top + 21).then(|| (left, top, right - left, bottom - top))
+    }
+}
+
+/// The square around the first (up to three) candidates that must hold the symbol,
+/// clipped to the frame.
+fn region(plane: &Plane<'_>, finders: &[Finder]) -> Option<Rect> {
     if finders.len() < 2 {
         return None;
     }
@@ -120,20 +171,6 @@ pub(crate) fn region(
         }
     }
     let module = fs.iter().map(|f| f.module).sum::<f32>() / n as f32;
-    if let Some(corners) = symbol_corners(fs) {
-        // Three finders at the corners of a square: the symbol is their parallelogram.
-        let (mut x0, mut y0, mut x1, mut y1) = (f32::MAX, f32::MAX, f32::MIN, f32::MIN);
-        for (x, y) in corners {
-            (x0, y0, x1, y1) = (x0.min(x), y0.min(y), x1.max(x), y1.max(y));
-        }
-        let margin = 6.0 * module + 0.08 * (x1 - x0).max(y1 - y0);
-        let left = (x0 - margin).max(0.0) as usize;
-        let top = (y0 - margin).max(0.0) as usize;
-        let right = ((x1 + margin) as usize).min(plane.width);
-        let bottom = ((y1 + margin) as usize).min(plane.height);
-        return (right > left + 21 && bottom > top + 21)
-            .then(|| (left, top, right - left, bottom - top));
-    }
     let cx = fs.iter().map(|f| f.x).sum::<f32>() / n as f32;
     let cy = fs.iter().map(|f| f.y).sum::<f32>() / n as f32;
     let half = if n >= 3 { 0.8 * max_d } else { 1.15 * max_d } + 8.0 * module;
@@ -144,50 +181,99 @@ pub(crate) fn region(
     (right > left + 21 && bottom > top + 21).then(|| (left, top, right - left, bottom - top))
 }
 
-/// When the three finders sit like a symbol's corners (a near right angle, near equal
-/// sides), the symbol's four finder-centre corners.
-fn symbol_corners(fs: &[Finder]) -> Option<[(f32, f32); 4]> {
-    let [a, b, c] = fs else {
-        return None;
-    };
-    for (corner, p, q) in [(a, b, c), (b, a, c), (c, a, b)] {
-        let (ux, uy) = (p.x - corner.x, p.y - corner.y);
-        let (vx, vy) = (q.x - corner.x, q.y - corner.y);
-        let (lu, lv) = (ux.hypot(uy), vx.hypot(vy));
-        if lu < 1.0 || lv < 1.0 {
-            return None;
-        }
-        let cos = (ux * vx + uy * vy) / (lu * lv);
-        if cos.abs() < 0.35 && (0.6..=1.6).contains(&(lu / lv)) {
-            return Some([
-                (corner.x, corner.y),
-                (p.x, p.y),
-                (q.x, q.y),
-                (p.x + q.x - corner.x, p.y + q.y - corner.y),
-            ]);
+/// Four finder-centre corners of a symbol (the fourth inferred).
+type Corners = [(f32, f32); 4];
+
+/// Among the candidates, the three that sit most like a symbol's finders (a near right
+/// angle, near equal sides, similar module sizes, a side of 14 to 170 modules: versions 1
+/// to 40): the symbol's four finder-centre corners and their mean module size.
+fn symbol_corners(fs: &[Finder]) -> Vec<(Corners, f32)> {
+    let mut all: Vec<(f32, Corners, f32)> = Vec::new();
+    for i in 0..fs.len() {
+        for j in i + 1..fs.len() {
+            for k in j + 1..fs.len() {
+                let (a, b, c) = (&fs[i], &fs[j], &fs[k]);
+                let (lo, hi) = (
+                    a.module.min(b.module).min(c.module),
+                    a.module.max(b.module).max(c.module),
+                );
+                if hi > 1.6 * lo {
+                    continue;
+                }
+                let module = (a.module + b.module + c.module) / 3.0;
+                for (corner, p, q) in [(a, b, c), (b, a, c), (c, a, b)] {
+                    let (ux, uy) = (p.x - corner.x, p.y - corner.y);
+                    let (vx, vy) = (q.x - corner.x, q.y - corner.y);
+                    let (lu, lv) = (ux.hypot(uy), vx.hypot(vy));
+                    let side = (lu + lv) / 2.0 / module;
+                    if !(12.0..=180.0).contains(&side) {
+                        continue;
+                    }
+                    let cos = (ux * vx + uy * vy) / (lu * lv);
+                    let skew = (lu / lv).ln().abs();
+                    if cos.abs() >= 0.35 || skew >= 0.45 {
+                        continue;
+                    }
+                    let score = cos.abs() + skew;
+                    let corners = [
+                        (corner.x, corner.y),
+                        (p.x, p.y),
+                        (q.x, q.y),
+                        (p.x + q.x - corner.x, p.y + q.y - corner.y),
+                    ];
+                    all.push((score, corners, module));
+                }
+            }
         }
     }
-    None
+    all.sort_by(|a, b| a.0.total_cmp(&b.0));
+    all.into_iter()
+        .map(|(_, corners, module)| (corners, module))
+        .collect()
 }
 
+/// Module size (pixels) under which the regions are also tried at twice the size.
+const SMALL_MODULE: f32 = 3.7;
+/// Noise (grey levels, about σ) above which the exhaustive scan runs on the denoised
+/// frame: on the raw one, noise makes the detector chase thousands of false finders.
+const NOISY: f32 = 12.0;
+/// Largest region side doubled (the detector's time grows fast with the area).
+const MAX_DOUBLED: usize = 480;
+
 /// The whole pipeline for one frame: give up when the pre-pass confirms no finder
-/// pattern; else the region the finders outline, then the whole frame denoised, then the
-/// whole frame with the detector's exhaustive row scan.
+/// pattern; else the regions the finders outline (again at twice the size when modules
+/// are about 3 px), then the whole frame denoised, then the whole frame with the
+/// detector's exhaustive row scan (denoised too when the frame is noisy).
 pub(crate) fn scan(plane: Plane<'_>) -> Option<String> {
-    let finders = finder::find(&plane, 6);
+    let finders = finder::find(&plane, 8);
     if finders.is_empty() {
         return None;
     }
-    if let Some((x, y, w, h)) = region(&plane, &finders) {
-        let roi = plane.crop(x, y, w, h);
-        if let Some(text) = attempt(roi, false) {
+    let rois = regions(&plane, &finders, 2);
+    for &(x, y, w, h) in &rois {
+        if let Some(text) = attempt(plane.crop(x, y, w, h), false) {
             return Some(text);
+        }
+    }
+    // Modules of about 3 px: the regions again at twice the size.
+    // (Only for finders crossed by two scanned rows or more: noise makes one-row ones.)
+    let top = &finders[..finders.len().min(2)];
+    let module = top.iter().map(|f| f.module).sum::<f32>() / (top.len() as f32);
+    if module < SMALL_MODULE && top.iter().all(|f| f.hits >= 2) {
+        for &(x, y, w, h) in rois.iter().filter(|r| r.2.max(r.3) <= MAX_DOUBLED) {
+            let (big, bw, bh) = doubled(&plane.crop(x, y, w, h));
+            if let Some(text) = attempt(Plane::new(&big, bw, bh, bw), false) {
+                return Some(text);
+            }
         }
     }
     let denoised = smoothed(&plane);
     let denoised_plane = Plane::new(&denoised, plane.width, plane.height, plane.width);
     if let Some(text) = attempt(denoised_plane, false) {
         return Some(text);
+    }
+    if finder::noise_level(&plane) > NOISY {
+        return attempt(denoised_plane, true);
     }
     attempt(plane, true)
 }
@@ -219,4 +305,40 @@ pub(crate) fn smoothed(plane: &Plane<'_>) -> Vec<u8> {
         }
     }
     out
+}
+
+/// The plane at twice the size (bilinear), for modules of three pixels or less: the
+/// binariser's 8×8 blocks and the detector's run checks need more than that.
+pub(crate) fn doubled(plane: &Plane<'_>) -> (Vec<u8>, usize, usize) {
+    let (w, h) = (plane.width * 2, plane.height * 2);
+    let mut out = vec![0u8; w * h];
+    for y in 0..h {
+        // Source row position (y + 0.5) / 2 − 0.5, between rows y0 and y0 + 1.
+        let sy = (y as isize - 1).max(0) as usize / 2;
+        let sy1 = (sy + 1).min(plane.height - 1);
+        let fy = if y == 0 {
+            0
+        } else if y % 2 == 1 {
+            1
+        } else {
+            3
+        };
+        let (r0, r1) = (plane.row(sy), plane.row(sy1));
+        let o = &mut out[y * w..(y + 1) * w];
+        for (x, px) in o.iter_mut().enumerate() {
+            let sx = (x as isize - 1).max(0) as usize / 2;
+            let sx1 = (sx + 1).min(plane.width - 1);
+            let fx: u32 = if x == 0 {
+                0
+            } else if x % 2 == 1 {
+                1
+            } else {
+                3
+            };
+            let top = u32::from(r0[sx]) * (4 - fx) + u32::from(r0[sx1]) * fx;
+            let bottom = u32::from(r1[sx]) * (4 - fx) + u32::from(r1[sx1]) * fx;
+            *px = ((top * (4 - fy) + bottom * fy + 8) / 16) as u8;
+        }
+    }
+    (out, w, h)
 }

@@ -139,4 +139,34 @@ mod tests {
         };
         assert_eq!(scan_luma(&f).unwrap(), None);
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        /// Random frames, padded rows included: never a panic, and a text only if one is
+        /// really there (random pixels hold none).
+        #[test]
+        fn random_frames_never_panic(
+            w in 1u32..160,
+            h in 1u32..160,
+            pad in 0u32..20,
+            seed in proptest::prelude::any::<u64>(),
+            blocky in proptest::prelude::any::<bool>(),
+        ) {
+            let stride = w + pad;
+            let len = (stride * (h - 1) + w) as usize;
+            let mut x = seed | 1;
+            let bytes: Vec<u8> = (0..len)
+                .map(|i| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    // Blocky frames: 4×4-pixel cells, so runs and patterns appear.
+                    let cell = if blocky { ((i % stride as usize) / 4 + (i / stride as usize) / 4 * 64) as u64 } else { x };
+                    if blocky { ((cell.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ seed) >> 60) as u8 * 17 } else { (x >> 56) as u8 }
+                })
+                .collect();
+            let frame = LumaFrame { width: w, height: h, row_stride: stride, bytes: &bytes };
+            proptest::prop_assert_eq!(scan_luma(&frame), Ok(None));
+        }
+    }
 }
