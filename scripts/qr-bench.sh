@@ -36,8 +36,9 @@ MODSIZE="$CACHE/qrframes/modsize"
 [ -f "$FRAMES/frames.json" ] || "$VENV/bin/python" "$GEN_DIR/gen_frames.py" "$FRAMES" >&2
 [ -f "$MODSIZE/frames.json" ] || "$VENV/bin/python" "$GEN_DIR/gen_frames.py" "$MODSIZE" modsize >&2
 
-# Our scanner as the phone ships it: a release build, through its Python bindings.
-cargo build -q --release -p cie-core --lib >&2
+# Our scanner as the phone ships it: a release build, timed in-process (the example) and
+# through its Python bindings.
+cargo build -q --release -p cie-core --lib --example qr_bench >&2
 cargo build -q -p uniffi-bindgen >&2
 BINDINGS="$ROOT/build/qrbench"
 rm -rf "$BINDINGS" && mkdir -p "$BINDINGS"
@@ -49,4 +50,5 @@ echo "Frames: \`gen_frames.py\` of the shared QR bench (1280×720 luma: screen, 
 echo "camera frames of three payloads; the blur × noise × angle sweep on two payloads; the"
 echo "module-size sweep), plus 12 seeded frames without a code. Command: \`bash scripts/qr-bench.sh\`."
 echo
-"$VENV/bin/python" bench/qr/bench_qr.py "$BINDINGS" "$FRAMES" "$MODSIZE" "$@"
+"$VENV/bin/python" bench/qr/bench_qr.py "$BINDINGS" "$TARGET/release/examples/qr_bench" \
+    "$FRAMES" "$MODSIZE" "$@"

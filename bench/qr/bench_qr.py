@@ -1,18 +1,20 @@
 #!/usr/bin/env python3
 """QR decoding benchmark: the core's frame scanner beside zxing-cpp, same frames, same run.
 
-Both decoders run in this one Python process, one thread, interleaved frame by frame: ours
-through the core's Python bindings (a release build of cie-core; `scan_qr_frame(width,
-height, row_stride, luma)`), zxing-cpp through its PyPI wheel (`zxingcpp.read_barcodes`,
-QR only, its defaults). Each side pays one foreign call per frame; ours also copies the
-plane into the call (UniFFI bytes), so the comparison is conservative for us.
+zxing-cpp runs in this Python process through its PyPI wheel (`zxingcpp.read_barcodes`, QR
+only, its defaults; numpy frames pass without a copy). Ours is timed twice: in-process in
+Rust (`core/examples/qr_bench.rs`, a release build, `scan_luma` on a frame in memory: the
+decode time the phone pays, and the figure compared with zxing-cpp), and through the core's
+Python bindings (`scan_qr_frame(width, height, row_stride, luma)`), which adds UniFFI's
+copy of the 0.9 MB plane into each call (~3 ms in Python) and must decode the same frames.
+One thread each.
 
 Frames: a directory written by the shared generator (gen_frames.py: the main set and the
 blur x noise x angle sweep) and, when given, a second one with its module-size sweep; plus
 frames with no code made here (seeded) for the give-up time. A decode counts only when the
 text equals the expected payload; any other text is a *wrong* decode, reported apart.
 
-    python3 bench_qr.py BINDINGS_DIR FRAMES_DIR [MODSIZE_DIR] [--runs N]
+    python3 bench_qr.py BINDINGS_DIR RUST_BENCH FRAMES_DIR [MODSIZE_DIR] [--runs N]
 
 Prints a Markdown table (the figures BENCHMARKS.md keeps).
 """
@@ -21,7 +23,9 @@ import argparse
 import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 
 import cv2
@@ -84,6 +88,7 @@ def timed(fn, runs):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("bindings")
+    ap.add_argument("rust_bench")
     ap.add_argument("frames")
     ap.add_argument("modsize", nargs="?")
     ap.add_argument("--runs", type=int, default=9)
@@ -104,14 +109,30 @@ def main():
     if args.modsize:
         frames += load_set(args.modsize)
     frames += no_code_frames()
+    sweep_runs = max(1, args.runs // 3)
+
+    # Ours in Rust, in-process: frames as raw planes in a scratch directory.
+    rust = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        with open(os.path.join(tmp, "manifest.txt"), "w") as manifest:
+            for name, img, _ in frames:
+                img.tofile(os.path.join(tmp, name + ".gray"))
+                manifest.write(f"{name} {img.shape[1]} {img.shape[0]}\n")
+        out = subprocess.run([args.rust_bench, tmp, str(args.runs), str(sweep_runs)],
+                             check=True, capture_output=True, text=True).stdout
+    for line in out.splitlines():
+        name, ms, text = line.split("\t", 2)
+        rust[name] = (float(ms), None if text == "-" else text)
 
     stats = {}
     for name, img, expected in frames:
-        g = stats.setdefault(group(name), {"n": 0, "ours": [], "zxing": []})
+        g = stats.setdefault(group(name), {"n": 0, "ours": [], "zxing": [], "binding": []})
         g["n"] += 1
         # Sweeps are many frames: fewer timed runs each, the same for both sides.
-        runs = max(1, args.runs // 3) if name.startswith(("sweep_", "ms_")) else args.runs
-        for side, make in (("ours", ours), ("zxing", zxing)):
+        runs = sweep_runs if name.startswith(("sweep_", "ms_")) else args.runs
+        ms, text = rust[name]
+        g["ours"].append((expected is not None and text == expected, text is not None and text != expected, ms))
+        for side, make in (("binding", ours), ("zxing", zxing)):
             call = make(img)
             got = call()
             texts = [got] if isinstance(got, str) else (got or [])
@@ -122,23 +143,26 @@ def main():
     def med(xs):
         return statistics.median(xs) if xs else float("nan")
 
-    print("| frames | n | ours decoded | zxing-cpp decoded | ours median ms | zxing-cpp median ms | time ratio ours/zxing | wrong texts ours / zxing |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| frames | n | ours decoded | zxing-cpp decoded | ours median ms | zxing-cpp median ms | time ratio ours/zxing | wrong texts ours / zxing | ours via Python binding: decoded, median ms |")
+    print("|---|---|---|---|---|---|---|---|---|")
     order = ["screen frames", "mild frames", "hard frames", "sweep, url payload", "sweep, jws payload",
              "module-size sweep", "no code (give up)"]
     for key in sorted(stats, key=lambda k: order.index(k) if k in order else len(order)):
         g = stats[key]
-        o, z = g["ours"], g["zxing"]
-        mo, mz = med([t for _, _, t in o]), med([t for _, _, t in z])
+        o, z, b = g["ours"], g["zxing"], g["binding"]
+        mo, mz, mb = med([t for _, _, t in o]), med([t for _, _, t in z]), med([t for _, _, t in b])
         decoded = (lambda r: "—") if key.startswith("no code") else (lambda r: f"{sum(ok for ok, _, _ in r)}/{g['n']}")
         print(f"| {key} | {g['n']} | {decoded(o)} | {decoded(z)} | {mo:.2f} | {mz:.2f} | "
-              f"{mo / mz:.2f}× | {sum(w for _, w, _ in o)} / {sum(w for _, w, _ in z)} |")
+              f"{mo / mz:.2f}× | {sum(w for _, w, _ in o)} / {sum(w for _, w, _ in z)} | "
+              f"{decoded(b)}, {mb:.2f} |")
     print()
     print(f"Median over the frames of each frame's median of {args.runs} timed calls "
           f"({max(1, args.runs // 3)} for sweep frames), one thread, decode only (frames loaded "
           f"beforehand); zxing-cpp {getattr(zxingcpp, '__version__', '3.1.1')} with its defaults. A time "
           "ratio above 1× means ours is slower. Wrong texts: decodes whose text differs from "
-          "the encoded one (must stay 0).")
+          "the encoded one (must stay 0). Ours is timed in Rust on the frame in memory; the last "
+          "column is the same scanner through its Python binding, UniFFI's copy of the plane "
+          "into the call included.")
 
 
 if __name__ == "__main__":

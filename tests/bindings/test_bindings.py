@@ -370,7 +370,65 @@ class DocumentTest(unittest.TestCase):
         self.assertFalse(doc.verification.genuine)
 
 
+# A version 3-M QR code of QR_TEXT (module rows, 1 = dark), made with segno 1.6.6.
+QR_TEXT = "https://example.it/qr?stride=1"
+QR_ROWS = [
+    "11111110000110100001001111111",
+    "10000010100011000001101000001",
+    "10111010011010010001001011101",
+    "10111010011001001010101011101",
+    "10111010110111001001101011101",
+    "10000010001110111111001000001",
+    "11111110101010101010101111111",
+    "00000000000100010100000000000",
+    "10101010001110001100000010010",
+    "00000101001011011110101001001",
+    "10101010101100111110001110111",
+    "11110000000011101101010010010",
+    "10100110010000110100011001011",
+    "00111101101110110000111001001",
+    "11000010101101000010010111011",
+    "00010101010110010110110101010",
+    "01000011011100001101111001011",
+    "01000100011001011100011001101",
+    "10100111101000111000111010011",
+    "01001101011111101101100111010",
+    "10011010010100111100111110000",
+    "00000000110100110100100010111",
+    "11111110010011001001101011011",
+    "10000010001010010110100011011",
+    "10111010101010001110111110010",
+    "10111010000010010010010010100",
+    "10111010101110000000000111001",
+    "10000010000100010111101000010",
+    "11111110110110100111100110011",
+]
+
+
+def qr_plane(scale, stride, pad_value):
+    """The code at `scale` px per module with a 4-module quiet zone, rows padded to
+    `stride` bytes with `pad_value` (the last row unpadded, as camera planes may end)."""
+    side = (len(QR_ROWS) + 8) * scale
+    out = bytearray()
+    for y in range(side):
+        my = y // scale - 4
+        row = bytearray(
+            0 if 0 <= my < len(QR_ROWS) and 0 <= x // scale - 4 < len(QR_ROWS)
+            and QR_ROWS[my][x // scale - 4] == "1" else 255
+            for x in range(side)
+        )
+        out += row + (bytes([pad_value]) * (stride - side) if y + 1 < side else b"")
+    return side, bytes(out)
+
+
 class QrFrameTest(unittest.TestCase):
+    def test_padded_rows_decode(self):
+        # Row stride wider than the width (CameraX / AVFoundation planes), padding dark.
+        side, plane = qr_plane(4, 4 * 37 + 20, 0)
+        self.assertEqual(cie_core.scan_qr_frame(side, side, side + 20, plane), QR_TEXT)
+        side, plane = qr_plane(4, 4 * 37, 0)
+        self.assertEqual(cie_core.scan_qr_frame(side, side, side, plane), QR_TEXT)
+
     def test_blank_frame_has_no_code_and_bad_frames_are_typed(self):
         # A padded 64x48 plane (row stride 80), all white: nothing to decode.
         self.assertIsNone(cie_core.scan_qr_frame(64, 48, 80, bytes([255]) * (80 * 48)))

@@ -24,6 +24,7 @@ import it.ciecompanion.core.TransportInfo
 import it.ciecompanion.core.TransportKind
 import it.ciecompanion.core.cardErrorMessageIt
 import it.ciecompanion.core.coreVersion
+import it.ciecompanion.core.scanQrFrame
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withContext
@@ -86,7 +87,65 @@ class SimTransport(
     )
 }
 
+/** A version 3-M QR code of [QR_TEXT] (module rows, 1 = dark), made with segno 1.6.6. */
+private const val QR_TEXT = "https://example.it/qr?stride=1"
+private val QR_ROWS = listOf(
+    "11111110000110100001001111111",
+    "10000010100011000001101000001",
+    "10111010011010010001001011101",
+    "10111010011001001010101011101",
+    "10111010110111001001101011101",
+    "10000010001110111111001000001",
+    "11111110101010101010101111111",
+    "00000000000100010100000000000",
+    "10101010001110001100000010010",
+    "00000101001011011110101001001",
+    "10101010101100111110001110111",
+    "11110000000011101101010010010",
+    "10100110010000110100011001011",
+    "00111101101110110000111001001",
+    "11000010101101000010010111011",
+    "00010101010110010110110101010",
+    "01000011011100001101111001011",
+    "01000100011001011100011001101",
+    "10100111101000111000111010011",
+    "01001101011111101101100111010",
+    "10011010010100111100111110000",
+    "00000000110100110100100010111",
+    "11111110010011001001101011011",
+    "10000010001010010110100011011",
+    "10111010101010001110111110010",
+    "10111010000010010010010010100",
+    "10111010101110000000000111001",
+    "10000010000100010111101000010",
+    "11111110110110100111100110011",
+)
+
+/** The code at [scale] px per module with a 4-module quiet zone, rows padded to [stride] bytes
+ * with dark padding (the last row unpadded, as camera planes may end). */
+private fun qrPlane(scale: Int, stride: Int): Pair<Int, ByteArray> {
+    val side = (QR_ROWS.size + 8) * scale
+    val out = ByteArray(stride * (side - 1) + side)
+    for (y in 0 until side) {
+        for (x in 0 until side) {
+            val (mx, my) = x / scale - 4 to y / scale - 4
+            val dark = my in QR_ROWS.indices && mx in QR_ROWS.indices && QR_ROWS[my][mx] == '1'
+            out[y * stride + x] = if (dark) 0 else 255.toByte()
+        }
+    }
+    return side to out
+}
+
 class CoreBindingsTest {
+    @Test
+    fun paddedQrFrameDecodes() {
+        // Row stride wider than the width (CameraX / AVFoundation planes), padding dark.
+        val (side, plane) = qrPlane(4, 4 * 37 + 20)
+        assertEquals(QR_TEXT, scanQrFrame(side.toUInt(), side.toUInt(), (side + 20).toUInt(), plane))
+        val blank = ByteArray(side * side) { 255.toByte() }
+        assertEquals(null, scanQrFrame(side.toUInt(), side.toUInt(), side.toUInt(), blank))
+    }
+
     @Test
     fun probeFindsCieApplications() = runBlocking {
         SimCard.cie().use { sim ->
