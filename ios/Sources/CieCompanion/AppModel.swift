@@ -17,7 +17,7 @@ public final class AppModel: ObservableObject {
     public let client: CompanionClient
     public let origin: String
     public let store: KeychainSecretStore
-    public let deviceName = UIDevice.current.name
+    public let deviceName: String
     @Published public private(set) var device: Device?
     /// Set when the enrolment could not be kept (the Keychain refused the key handle).
     @Published public var problem: String?
@@ -27,6 +27,7 @@ public final class AppModel: ObservableObject {
     /// `origin` and `pin`: the server and its key pin, set per build.
     public init(origin: String, pin: String) throws {
         self.origin = origin
+        deviceName = UIDevice.current.name
         store = KeychainSecretStore()
         client = try CompanionClient(origins: [origin], pins: [pin], store: store)
         if let id = defaults.string(forKey: "device_id"),

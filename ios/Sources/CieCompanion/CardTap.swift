@@ -104,7 +104,7 @@ public final class CardTap<T>: ObservableObject {
 
     private func readCard() async {
         do {
-            let value = try await reader.withCard(prompt: L("tap_card"), done: L("card_done")) { transport, sheet in
+            let value: T = try await reader.withCard(prompt: L("tap_card"), done: L("card_done")) { transport, sheet in
                 let progress = SheetProgress(sheet: sheet) { [weak self] step, percent in
                     self?.state = .reading(step: step, percent: percent)
                 }
