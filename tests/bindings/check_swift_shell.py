@@ -125,6 +125,19 @@ def shell_code(text):
     return re.sub(r'"(?:\\.|[^"\\\n])*"', '""', text)
 
 
+def check_strings(sources, shell):
+    """Every L("key") the shell uses is in both Localizable.strings (it, en), with the same keys."""
+    found = {}
+    for lang in ("it", "en"):
+        path = sources / "CieCompanion" / "Resources" / f"{lang}.lproj" / "Localizable.strings"
+        found[lang] = set(re.findall(r'^"([a-z_]+)" = ', path.read_text(), flags=re.M)) if path.exists() else set()
+    used = set(re.findall(r'\bL\("([a-z_]+)"', shell)) | set(re.findall(r'format: "([a-z_]+)"', shell))
+    failures = [f"{lang}.lproj lacks {k!r}" for lang in found for k in sorted(used - found[lang])]
+    if found["it"] != found["en"]:
+        failures.append(f"it and en Localizable.strings differ: {sorted(found['it'] ^ found['en'])}")
+    return failures
+
+
 def main():
     generated = pathlib.Path(sys.argv[1]).read_text()
     # Doc comments sit inside parameter lists in the generated code: drop them.
@@ -143,6 +156,7 @@ def main():
     for name in sorted(generated_names(generated_flat) - own):
         if re.search(rf"\b{name}\b", shell_code(shell)) and not re.search(rf"\b{name}\b", covered):
             failures.append(f"the shell uses the generated {name!r} with no contract entry: add one")
+    failures += check_strings(pathlib.Path(sys.argv[2]), shell)
     for f in failures:
         print("check_swift_shell: FAIL:", f, file=sys.stderr)
     if failures:

@@ -52,8 +52,8 @@ class EnrolViewModel(
             try {
                 val tap = deviceEnrollment(client.startDeviceEnrollment(origin, signer, deviceName))
                 _mode.value = EnrolMode.WithCard(tap)
-                val done = tap.state.first { it is TapState.Done } as TapState.Done
-                devices.save(done.value)
+                val done = tap.state.first { it is TapState.Done }
+                if (done is TapState.Done) devices.save(done.value)
             } catch (e: FlowException) {
                 _mode.value = EnrolMode.Failed(flowErrorMessageIt(e))
             }
@@ -64,8 +64,8 @@ class EnrolViewModel(
         val model = CodeEnrolmentModel(client, origin, signer, deviceName)
         _mode.value = EnrolMode.WithCode(model)
         viewModelScope.launch {
-            val done = model.state.first { it is CodeEnrolState.Done } as CodeEnrolState.Done
-            devices.save(done.device)
+            val done = model.state.first { it is CodeEnrolState.Done }
+            if (done is CodeEnrolState.Done) devices.save(done.device)
         }
     }
 
