@@ -38,7 +38,9 @@ val cargoNdk by tasks.registering(Exec::class) {
     val out = layout.buildDirectory.dir("rust/jniLibs").get().asFile
     commandLine(
         listOf("cargo", "ndk") + abis.flatMap { listOf("-t", it) } +
-            listOf("-o", out.path, "build", "-p", "cie-core", "--profile", "dist"),
+            // The cdylib alone: built in one rustc run with the rlib and the staticlib that
+            // core/Cargo.toml also names, the .so comes out 29 % larger (docs/mobile.md).
+            listOf("-o", out.path, "rustc", "-p", "cie-core", "--profile", "dist", "--lib", "--crate-type", "cdylib"),
     )
 }
 
