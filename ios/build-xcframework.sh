@@ -8,7 +8,9 @@ OUT="$ROOT/ios/build"
 cd "$ROOT"
 rm -rf "$OUT" && mkdir -p "$OUT"
 for t in aarch64-apple-ios aarch64-apple-ios-sim x86_64-apple-ios; do
-    cargo build -p cie-core --profile dist --target "$t"
+    # The staticlib alone: in one rustc run with the rlib and cdylib that core/Cargo.toml also
+    # names, the Android .so came out 29 % larger (docs/mobile.md, "Size of the core per ABI").
+    cargo rustc -p cie-core --profile dist --target "$t" --lib --crate-type staticlib
 done
 LIB=libcie_core.a
 lipo -create target/aarch64-apple-ios-sim/dist/$LIB target/x86_64-apple-ios/dist/$LIB \

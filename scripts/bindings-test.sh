@@ -139,8 +139,22 @@ step "Android shell: IsoDepTransport and models (kotlinc + JUnit, android.nfc st
     $(find android/core/src/main/kotlin android/core/src/test/kotlin -name '*.kt' | sort)
 java -Djna.library.path="$(dirname "$LIB")" -jar "$JUNIT" \
     -cp "$OUT/android-test.jar:$OUT/kotlin-test.jar:$CP:$KLIB/kotlin-stdlib.jar" \
-    --select-class IsoDepTransportTest --select-class CardLoginModelTest --select-class DesktopQrModelTest --select-class ApprovalsModelTest --select-class OtpModelTest \
+    --select-class IsoDepTransportTest --select-class CardLoginModelTest --select-class DesktopQrModelTest --select-class ApprovalsModelTest --select-class OtpModelTest --select-class CodeEnrolmentModelTest \
     --fail-if-no-tests --disable-banner --details=tree
+# Every string resource the app uses, in English (values) and Italian (values-it).
+python3 - android/app/src <<'PY' || fail "Android strings: see above"
+import pathlib, re, sys
+src = pathlib.Path(sys.argv[1])
+used = set(re.findall(r"R[.](?:string|plurals)[.](\w+)", "".join(p.read_text() for p in src.rglob("*.kt"))))
+bad = 0
+for d in ("values", "values-it"):
+    defined = set(re.findall(r'name="(\w+)"', (src / "main/res" / d / "strings.xml").read_text()))
+    for name in sorted(used - defined):
+        print(f"{d}/strings.xml lacks {name}", file=sys.stderr)
+        bad += 1
+print(f"Android strings: {len(used)} used, in values and values-it")
+sys.exit(1 if bad else 0)
+PY
 # ---- Swift (generation only) ----------------------------------------------------------
 step "Swift: generated files (not compiled: no Swift toolchain on Linux CI)"
 for f in swift/cie_core.swift swift/cie_coreFFI.h swift/cie_coreFFI.modulemap swift/card_sim.swift \

@@ -27,13 +27,20 @@ kotlin { jvmToolchain(17) }
 val repo = rootDir.parentFile
 val abis = listOf("arm64-v8a", "armeabi-v7a", "x86_64")
 
-// cargo ndk builds every ABI into jniLibs/<abi>/libcie_core.so.
+// cargo ndk builds every ABI into jniLibs/<abi>/libcie_core.so. Relative relocations packed
+// in Android's format (loaded since API 23; minSdk is 26): ~4 % of the stripped library
+// (docs/mobile.md, "Size of the core per ABI").
 val cargoNdk by tasks.registering(Exec::class) {
     workingDir = repo
+    for (triple in listOf("AARCH64_LINUX_ANDROID", "ARMV7_LINUX_ANDROIDEABI", "X86_64_LINUX_ANDROID")) {
+        environment("CARGO_TARGET_${triple}_RUSTFLAGS", "-C link-arg=-Wl,--pack-dyn-relocs=android")
+    }
     val out = layout.buildDirectory.dir("rust/jniLibs").get().asFile
     commandLine(
         listOf("cargo", "ndk") + abis.flatMap { listOf("-t", it) } +
-            listOf("-o", out.path, "build", "-p", "cie-core", "--profile", "dist"),
+            // The cdylib alone: built in one rustc run with the rlib and the staticlib that
+            // core/Cargo.toml also names, the .so comes out 29 % larger (docs/mobile.md).
+            listOf("-o", out.path, "rustc", "-p", "cie-core", "--profile", "dist", "--lib", "--crate-type", "cdylib"),
     )
 }
 

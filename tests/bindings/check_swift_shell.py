@@ -38,7 +38,104 @@ CONTRACT = [
     (r"func publicKey\(\) throws -> Data", r"func publicKey\(\) throws\s+-> Data"),
     (r"func sign\(message: Data\) async throws -> Data", r"func sign\(message: Data\) async throws\s+-> Data"),
     (r"import cie_core", None),
+    # QR frames from AVFoundation (QRCamera.swift).
+    (r"scanQrFrame\(\s*width: UInt32\(width\), height: UInt32\(height\), rowStride: UInt32\(rowStride\), luma: luma",
+     r"public func scanQrFrame\(width: UInt32, height: UInt32, rowStride: UInt32, luma: Data\)\s*throws\s*-> String\?"),
+    # The client and its flows (Flows.swift, AppModel.swift).
+    (r"CompanionClient\(origins: \[origin\], pins: \[pin\], store: store\)",
+     r"public convenience init\(origins: \[String\], pins: \[String\], store: SecretStore\?\)\s*throws"),
+    (r"client\.clockOffset\(\)\?\.offsetSeconds", r"func clockOffset\(\)\s*-> ClockOffset\?[\s\S]*public var offsetSeconds: Int64"),
+    (r"client\.startCardLogin\(origin: origin\)", r"func startCardLogin\(origin: String\)\s*async throws\s*-> CardLoginSession"),
+    (r"session\.tap\(transport: transport, pin: pin, progress: progress\)",
+     r"func tap\(transport: CardTransport, pin: String\?, progress: ProgressListener\?\)\s*async throws\s*-> CardLoginResult"),
+    (r"session\.tap\(transport: transport, pin: pin, progress: progress\)",
+     r"func tap\(transport: CardTransport, pin: String\?, progress: ProgressListener\?\)\s*async throws\s*-> EnrolledDevice"),
+    (r"session\.confirmLastTry\(\)", r"func confirmLastTry\(\)\s*throws"),
+    (r"client\.claimDesktopQr\(qrText: text, deviceName: deviceName, deviceId: deviceId\)",
+     r"func claimDesktopQr\(qrText: String, deviceName: String, deviceId: String\?\)\s*async throws\s*-> DesktopSession"),
+    (r"s\.context\(\)", r"func context\(\)\s*throws\s*-> LoginContext"),
+    (r"s\.expiresAt\(\)", r"func expiresAt\(\)\s*throws\s*-> UInt64\b"),
+    (r"s\.approveWithCard\(transport: transport, pin: pin, progress: progress\)",
+     r"func approveWithCard\(transport: CardTransport, pin: String\?, progress: ProgressListener\?\)\s*async throws\s*-> DesktopCode"),
+    (r"s\.prepareCardApproval\(\)", r"func prepareCardApproval\(\)\s*async throws"),
+    (r"s\.approveWithDevice\(deviceId: deviceId, signer: signer\)",
+     r"func approveWithDevice\(deviceId: String, signer: DeviceSigner\)\s*async throws\s*-> DesktopCode"),
+    (r"s\.deny\(report: true\)", r"func deny\(report: Bool\)\s*async throws"),
+    (r"client\.pendingApprovals\(origin: origin, deviceId: deviceId, signer: signer\)",
+     r"func pendingApprovals\(origin: String, deviceId: String, signer: DeviceSigner\)\s*async throws\s*-> \[PendingApprovalInfo\]"),
+    (r"client\.decideApproval\(\s*approval: item, deviceId: deviceId, signer: signer, decision: decision, number: number",
+     r"func decideApproval\(approval: PendingApprovalInfo, deviceId: String, signer: DeviceSigner, decision: Decision, number: UInt8\?\)\s*async throws"),
+    (r"\.approve \? \.approved", r"public\s+enum Decision\b[\s\S]*?case approve\b[\s\S]*?case deny\b"),
+    (r"client\.startDeviceEnrollment\(origin: origin, signer: signer, deviceName: deviceName\)",
+     r"func startDeviceEnrollment\(origin: String, signer: DeviceSigner, deviceName: String\)\s*async throws\s*-> DeviceEnrollmentSession"),
+    (r"client\.enrollDeviceWithCode\(\s*origin: origin, code: code, signer: signer, deviceName: deviceName",
+     r"func enrollDeviceWithCode\(origin: String, code: String, signer: DeviceSigner, deviceName: String\)\s*async throws\s*-> EnrolledDevice"),
+    # Errors the screens branch on.
+    (r"FlowError\.Server\(code, _, _, messageIt, _, _\)",
+     r"case Server\(\s*code: ErrorCode,\s*status: UInt16,\s*messageEn: String,\s*messageIt: String,\s*triesLeft: UInt8\?,\s*retryAfter: UInt64\?\s*\)"),
+    (r"FlowError\.Server\(_, status, _, messageIt, _, _\)", r"case Server\(\s*code: ErrorCode,\s*status: UInt16,"),
+    (r"code == \.wrongNumber", r"public\s+enum ErrorCode\b[\s\S]*?case wrongNumber\b"),
+    (r"FlowError\.NotALoginCode", r"case NotALoginCode\b"),
+    (r"case let \.Card\(card\)|case \.Card\(", r"case Card\(\s*error: CardError\s*\)"),
+    (r"case let \.WrongPin\(remaining\)", r"case WrongPin\(\s*remaining: UInt8\s*\)"),
+    (r"case \.LastTryNeedsConfirmation", r"case LastTryNeedsConfirmation\b"),
+    (r"case \.InvalidPin", r"case InvalidPin\(\s*reason: String\s*\)"),
+    (r"case \.TagLost:", r"public\s+enum CardError: Swift\.Error[\s\S]*?case TagLost\b"),
+    # Progress (CardTap.swift).
+    (r"ProgressListener", r"public protocol ProgressListener\b"),
+    (r"func onStep\(step: LoginStep, done: UInt32, total: UInt32\)", r"func onStep\(step: LoginStep, done: UInt32, total: UInt32\)"),
+    (r"func onBytes\(step: LoginStep, done: UInt32, total: UInt32\)", r"func onBytes\(step: LoginStep, done: UInt32, total: UInt32\)"),
+    # Records the screens read.
+    (r"context\.service", r"public\s+struct LoginContext\b[\s\S]*?public var service: String"),
+    (r"Int\(context\.level\)", r"public var level: UInt8"),
+    (r"context\.browser, context\.os", r"public var browser: String[\s\S]*?public var os: String"),
+    (r"context\.place, context\.ip", r"public var place: String[\s\S]*?public var ip: String"),
+    (r"context\.createdAt", r"public var createdAt: UInt64"),
+    (r"id: \\\.requestId", r"public\s+struct PendingApprovalInfo\b[\s\S]*?public var requestId: String"),
+    (r"item\.context\)", r"public var context: LoginContext"),
+    (r"Array\(item\.choices\)", r"public var choices: Data"),
+    (r"item\.expiresAt", r"public\s+struct PendingApprovalInfo\b[\s\S]*?public var expiresAt: UInt64"),
+    (r"code\.code\)", r"public\s+struct DesktopCode\b[\s\S]*?public var code: String[\s\S]*?public var expiresAt: UInt64"),
+    (r"enrolled\.deviceId", r"public\s+struct EnrolledDevice\b[\s\S]*?public var origin: String[\s\S]*?public var deviceId: String[\s\S]*?public var identity: Identity"),
+    (r"identity\.givenName\) \\\(\w+\.identity\.surname|identity\.givenName", r"public\s+struct Identity\b[\s\S]*?public var givenName: String[\s\S]*?public var surname: String"),
+    # One-time codes (OtpCodes in Flows.swift, OtpView).
+    (r"OtpVault\(store: store\)", r"public convenience init\(store: SecretStore\)"),
+    (r"vault\.addUri\(uri: uri\)", r"func addUri\(uri: String\)\s*throws\s*-> AddedToken"),
+    (r"vault\.list\(\)", r"func list\(\)\s*throws\s*-> \[OtpToken\]"),
+    (r"vault\.code\(name: (token\.)?id, deviceUnix: now\)", r"func code\(name: String, deviceUnix: UInt64\)\s*throws\s*-> OtpCode"),
+    (r"c\.secondsRemaining", r"public\s+struct OtpCode\b[\s\S]*?public var code: String[\s\S]*?public var secondsRemaining: UInt64"),
+    (r"vault\.remove\(name: id\)", r"func remove\(name: String\)\s*throws"),
+    (r"t\.issuer \?\? t\.account", r"public\s+struct OtpToken\b[\s\S]*?public var id: String[\s\S]*?public var issuer: String\?[\s\S]*?public var account: String[\s\S]*?public var kind: OtpKind"),
+    (r"case let \.totp\(period, _\)", r"case totp\(\s*period: UInt64,\s*t0: UInt64\s*\)"),
+    (r"otpErrorMessageIt\(error:", r"public func otpErrorMessageIt\(error: OtpError\) -> String"),
+    (r"as\? OtpError", r"public\s+enum OtpError: Swift\.Error"),
+    (r"protection: \.deviceOnly", r"case deviceOnly\b"),
 ]
+
+
+def generated_names(generated):
+    """The generated module's top-level types and functions."""
+    return set(re.findall(r"(?:public|open)\s+(?:protocol|struct|enum|class|func)\s+(\w+)", generated))
+
+
+def shell_code(text):
+    """The shell's Swift without comments and string literals (names in them are not uses)."""
+    text = re.sub(r"//[^\n]*", "", text)
+    text = re.sub(r"/\*.*?\*/", "", text, flags=re.S)
+    return re.sub(r'"(?:\\.|[^"\\\n])*"', '""', text)
+
+
+def check_strings(sources, shell):
+    """Every L("key") the shell uses is in both Localizable.strings (it, en), with the same keys."""
+    found = {}
+    for lang in ("it", "en"):
+        path = sources / "CieCompanion" / "Resources" / f"{lang}.lproj" / "Localizable.strings"
+        found[lang] = set(re.findall(r'^"([a-z_]+)" = ', path.read_text(), flags=re.M)) if path.exists() else set()
+    used = set(re.findall(r'\bL\("([a-z_]+)"', shell)) | set(re.findall(r'format: "([a-z_]+)"', shell))
+    failures = [f"{lang}.lproj lacks {k!r}" for lang in found for k in sorted(used - found[lang])]
+    if found["it"] != found["en"]:
+        failures.append(f"it and en Localizable.strings differ: {sorted(found['it'] ^ found['en'])}")
+    return failures
 
 
 def main():
@@ -52,6 +149,14 @@ def main():
             failures.append(f"the shell no longer uses {use!r}: update the contract")
         elif decl and not re.search(decl, generated_flat):
             failures.append(f"the shell uses {use!r} but the bindings lack {decl!r}")
+    # Every generated type or function the shell names must be covered by a contract entry,
+    # so new Swift cannot use the bindings unchecked.
+    own = set(re.findall(r"(?:protocol|struct|enum|class|func)\s+(\w+)", shell_code(shell)))
+    covered = "\n".join(use + "\n" + (decl or "") for use, decl in CONTRACT)
+    for name in sorted(generated_names(generated_flat) - own):
+        if re.search(rf"\b{name}\b", shell_code(shell)) and not re.search(rf"\b{name}\b", covered):
+            failures.append(f"the shell uses the generated {name!r} with no contract entry: add one")
+    failures += check_strings(pathlib.Path(sys.argv[2]), shell)
     for f in failures:
         print("check_swift_shell: FAIL:", f, file=sys.stderr)
     if failures:

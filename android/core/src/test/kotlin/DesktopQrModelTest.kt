@@ -59,21 +59,9 @@ class DesktopQrModelTest {
         val browser = DesktopBrowser(server.origin)
         val (status, body) = browser.call("POST", "/api/v1/desktop/rendezvous", "{}")
         assertEquals(200, status, body)
-        // The page's SVG (runs `M x y h w v1 h-w z` in module units) drawn as a camera would
-        // see it: 4 px a module, off-centre on a grey scene, rows padded to a wider stride.
-        val size = Regex("viewBox=\\\\\"0 0 (\\d+) ").find(body)!!.groupValues[1].toInt()
-        val scale = 4
-        val (w, h, stride) = Triple(size * scale + 160, size * scale + 60, size * scale + 160 + 48)
-        val luma = ByteArray(stride * h) { 150.toByte() }
-        for (y in 0 until size * scale) for (x in 0 until size * scale) luma[(y + 30) * stride + x + 100] = 0xF0.toByte()
-        for (run in Regex("M(\\d+) (\\d+)h(\\d+)v1h-").findAll(body)) {
-            val (mx, my, mw) = run.destructured.toList().map { it.toInt() }
-            for (dy in 0 until scale) for (dx in 0 until mw * scale) {
-                luma[(my * scale + dy + 30) * stride + mx * scale + dx + 100] = 0x10
-            }
-        }
+        val frame = svgFrame(body)
         val m = model()
-        m.onFrame(w.toUInt(), h.toUInt(), stride.toUInt(), luma)
+        m.onFrame(frame.width, frame.height, frame.rowStride, frame.luma)
         val review = assertIs<DesktopQrState.Review>(m.state.value, "${m.state.value}")
         assertEquals("Comune di Prova", review.context.service)
     }

@@ -17,7 +17,7 @@ import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asStateFlow
 import kotlinx.coroutines.launch
 
-class LoginViewModel(private val client: CompanionClient, private val origin: String) : ViewModel() {
+class LoginViewModel(private val client: CompanionClient, private val origin: String) : ViewModel(), CardTarget {
     private var model: CardTap<LoggedIn>? = null
     private val _state = MutableStateFlow<TapState<LoggedIn>>(TapState.EnterPin())
     val state: StateFlow<TapState<LoggedIn>> = _state.asStateFlow()
@@ -36,21 +36,21 @@ class LoginViewModel(private val client: CompanionClient, private val origin: St
         }
     }
 
-    fun submitPin(pin: String) = model?.submitPin(pin)
+    fun submitPin(pin: String) {
+        model?.submitPin(pin)
+    }
 
-    fun confirmLastTry() = model?.confirmLastTry()
+    fun confirmLastTry() {
+        model?.confirmLastTry()
+    }
 
-    fun cancelLastTry() = model?.cancelLastTry()
+    fun cancelLastTry() {
+        model?.cancelLastTry()
+    }
 
     /** From reader mode's callback (a binder thread): the tap runs in the model's scope. */
-    fun onTag(transport: IsoDepTransport) {
-        val m = model ?: return
-        viewModelScope.launch {
-            try {
-                m.onCard(transport)
-            } finally {
-                transport.close()
-            }
-        }
+    override fun onTag(transport: IsoDepTransport) {
+        val m = model ?: return transport.close()
+        viewModelScope.runTap(m, transport)
     }
 }

@@ -39,11 +39,16 @@ sealed interface InboxState {
     data class Failed(val messageIt: String) : InboxState
 }
 
+/** The inbox of the device [deviceId] enrolled at [origin]; [signer] holds its key. */
 class ApprovalsModel(
     private val client: CompanionClient,
-    private val device: EnrolledDevice,
+    private val origin: String,
+    private val deviceId: String,
     private val signer: DeviceSigner,
 ) {
+    constructor(client: CompanionClient, device: EnrolledDevice, signer: DeviceSigner) :
+        this(client, device.origin, device.deviceId, signer)
+
     private val _state = MutableStateFlow<InboxState>(InboxState.Loading)
     val state: StateFlow<InboxState> = _state.asStateFlow()
     private val busy = Mutex()
@@ -52,7 +57,7 @@ class ApprovalsModel(
     suspend fun refresh() = busy.withLock {
         _state.value = InboxState.Loading
         _state.value = try {
-            InboxState.Items(client.pendingApprovals(device.origin, device.deviceId, signer))
+            InboxState.Items(client.pendingApprovals(origin, deviceId, signer))
         } catch (e: FlowException) {
             InboxState.Failed(flowErrorMessageIt(e))
         }
@@ -66,7 +71,7 @@ class ApprovalsModel(
 
     private suspend fun decide(item: PendingApprovalInfo, decision: Decision, number: UByte?) = busy.withLock {
         _state.value = try {
-            client.decideApproval(item, device.deviceId, signer, decision, number)
+            client.decideApproval(item, deviceId, signer, decision, number)
             if (decision == Decision.APPROVE) InboxState.Approved else InboxState.Denied
         } catch (e: FlowException.Server) {
             if (e.code == ErrorCode.WRONG_NUMBER) InboxState.WrongNumber(e.messageIt) else InboxState.Failed(e.messageIt)

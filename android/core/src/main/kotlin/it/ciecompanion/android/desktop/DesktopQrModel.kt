@@ -4,14 +4,14 @@
 package it.ciecompanion.android.desktop
 
 import it.ciecompanion.android.card.CardTap
+import it.ciecompanion.android.qr.LumaFrameSink
+import it.ciecompanion.android.qr.scanLumaFrame
 import it.ciecompanion.core.CompanionClient
 import it.ciecompanion.core.DesktopSession
 import it.ciecompanion.core.DeviceSigner
 import it.ciecompanion.core.FlowException
 import it.ciecompanion.core.LoginContext
-import it.ciecompanion.core.QrException
 import it.ciecompanion.core.flowErrorMessageIt
-import it.ciecompanion.core.scanQrFrame
 import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asStateFlow
@@ -26,8 +26,11 @@ sealed interface DesktopQrState {
     /** Claiming the login at the server. */
     data object Claiming : DesktopQrState
 
-    /** "Stai accedendo a …": who asks, from which browser and place; approve or deny. */
-    data class Review(val context: LoginContext) : DesktopQrState
+    /**
+     * "Stai accedendo a …": who asks, from which browser and place; approve or deny before
+     * [expiresAt] (server time, s).
+     */
+    data class Review(val context: LoginContext, val expiresAt: ULong) : DesktopQrState
 
     /** Approving with the card: render [tap]'s state (PIN, tap, progress…). */
     data class WithCard(val tap: CardTap<ShownCode>) : DesktopQrState
@@ -48,25 +51,22 @@ sealed interface DesktopQrState {
 /** The code to type on the computer and when it stops working (server time, s). */
 data class ShownCode(val code: String, val expiresAt: ULong)
 
-class DesktopQrModel(private val client: CompanionClient, private val deviceName: String, private val deviceId: String?) {
+class DesktopQrModel(
+    private val client: CompanionClient,
+    private val deviceName: String,
+    private val deviceId: String?,
+) : LumaFrameSink {
     private val _state = MutableStateFlow<DesktopQrState>(DesktopQrState.Scanning())
     val state: StateFlow<DesktopQrState> = _state.asStateFlow()
     private var session: DesktopSession? = null
     private val busy = Mutex()
 
-    /**
-     * One camera frame's luma plane (CameraX `ImageProxy.planes[0]`, row stride as given,
-     * not copied). Returns at once when there is no code in it.
-     */
-    suspend fun onFrame(width: UInt, height: UInt, rowStride: UInt, luma: ByteArray) {
-        if (_state.value !is DesktopQrState.Scanning) return
-        val text = try {
-            scanQrFrame(width, height, rowStride, luma)
-        } catch (e: QrException) {
-            // A frame the camera should not have produced: skip it, keep scanning.
-            null
-        } ?: return
-        onText(text)
+    override val wantsFrames: Boolean get() = _state.value is DesktopQrState.Scanning
+
+    /** One camera frame's luma plane (see [LumaFrameSink.onFrame]). */
+    override suspend fun onFrame(width: UInt, height: UInt, rowStride: UInt, luma: ByteArray) {
+        if (!wantsFrames) return
+        onText(scanLumaFrame(width, height, rowStride, luma) ?: return)
     }
 
     /** A decoded QR text (from [onFrame] or a platform scanner). */
@@ -76,7 +76,7 @@ class DesktopQrModel(private val client: CompanionClient, private val deviceName
         _state.value = try {
             val s = client.claimDesktopQr(text, deviceName, deviceId)
             session = s
-            DesktopQrState.Review(s.context())
+            DesktopQrState.Review(s.context(), s.expiresAt())
         } catch (e: FlowException.NotALoginCode) {
             DesktopQrState.Scanning(flowErrorMessageIt(e))
         } catch (e: FlowException) {
