@@ -16,6 +16,9 @@ use sha2_10::{Digest, Sha256};
 
 const CLIENT_ID: &str = "https://rp.example/oidc/rp";
 const REDIRECT: &str = "https://rp.example/oidc/rp/callback";
+/// A second client (same keys, another id): its calls must not touch the first's tokens.
+const OTHER_ID: &str = "https://rp2.example/oidc/rp";
+const OTHER_REDIRECT: &str = "https://rp2.example/oidc/rp/callback";
 
 fn rp_jwks() -> Value {
     json!({"keys": [rsa_jwk(RP_SIGN_KEY, "sig").1, rsa_jwk(RP_ENC_KEY, "enc").1]})
@@ -27,6 +30,11 @@ async fn start(db: &TestDb) -> Harness {
     client.client_name = Some("Comune di Prova".into());
     let mut oidc = OidcConfig::new(key);
     oidc.clients.push(client);
+    oidc.clients.push(ClientMetadata::new(
+        OTHER_ID,
+        vec![OTHER_REDIRECT.into()],
+        rp_jwks(),
+    ));
     Harness::start_with(db, |c| c.oidc = Some(oidc)).await
 }
 
@@ -38,6 +46,19 @@ const PLAIN: Rp = Rp {
     client_id: CLIENT_ID,
     redirect: REDIRECT,
 };
+const OTHER: Rp = Rp {
+    client_id: OTHER_ID,
+    redirect: OTHER_REDIRECT,
+};
+
+/// Logged in, consented, redeemed: the token response.
+async fn tokens(h: &Harness, b: &reqwest::Client) -> Value {
+    let a = authz(h, |_| {});
+    let back = consent(h, b, &a, "accept").await;
+    let (s, t) = token(h, &back["code"], &a.verifier).await;
+    assert_eq!(s, 200, "{t}");
+    t
+}
 
 /// Through the consent page with `decision`: the redirect to the RP, parsed.
 async fn consent(
@@ -414,5 +435,70 @@ async fn refusals_after_login() {
             .await
             .unwrap();
         assert_eq!(r.status(), 400);
+    }
+}
+
+#[tokio::test]
+async fn revocation() {
+    for db in backends().await {
+        let h = start(&db).await;
+        let b = browser(&h);
+        let (_, conf) = h.get(&b, "/.well-known/openid-configuration").await;
+        assert_eq!(conf["revocation_endpoint"], h.url("/oidc/revocation"));
+        assert_eq!(
+            conf["revocation_endpoint_auth_methods_supported"],
+            json!(["private_key_jwt"])
+        );
+        desktop_login(&h).await;
+        let t = tokens(&h, &b).await;
+        let at = t["access_token"].as_str().unwrap();
+        const PATH: &str = "/oidc/revocation";
+
+        // Without client authentication, or with an assertion for the token endpoint:
+        // 401, nothing revoked.
+        let (s, e) = post_form(&h, PATH, &[("token".into(), at.into())]).await;
+        assert_eq!((s, e["error"].as_str()), (401, Some("invalid_client")));
+        let mut form = client_form(&PLAIN, &h, "/oidc/token", &[("token", at)]);
+        let (s, _) = post_form(&h, PATH, &form).await;
+        assert_eq!(s, 401);
+        // A replayed assertion: 401.
+        form = client_form(&PLAIN, &h, PATH, &[("token", "x")]);
+        assert_eq!(post_form(&h, PATH, &form).await.0, 200);
+        assert_eq!(post_form(&h, PATH, &form).await.0, 401);
+        assert_eq!(userinfo(&h, at).await.status(), 200);
+
+        // Another client revoking it: 200, and the token still works.
+        let (s, _) = client_post(&OTHER, &h, PATH, &[("token", at)]).await;
+        assert_eq!(s, 200);
+        assert_eq!(userinfo(&h, at).await.status(), 200);
+        // Unknown tokens: 200.
+        for unknown in ["not-a-token", t["id_token"].as_str().unwrap()] {
+            let (s, _) = client_post(&PLAIN, &h, PATH, &[("token", unknown)]).await;
+            assert_eq!(s, 200, "{unknown}");
+        }
+        // Its client: 200, then UserInfo refuses it; revoking again is still 200.
+        let hint = [("token", at), ("token_type_hint", "access_token")];
+        let (s, _) = client_post(&PLAIN, &h, PATH, &hint).await;
+        assert_eq!(s, 200);
+        assert_eq!(userinfo(&h, at).await.status(), 401);
+        assert_eq!(client_post(&PLAIN, &h, PATH, &hint).await.0, 200);
+        // Another token of the same session is not touched.
+        let t2 = tokens(&h, &b).await;
+        assert_eq!(
+            userinfo(&h, t2["access_token"].as_str().unwrap())
+                .await
+                .status(),
+            200
+        );
+        let log = h.server().store().audit_log().await.unwrap();
+        assert!(
+            log.iter()
+                .any(|(k, s, o, _)| k == "oidc_revocation" && s == CLIENT_ID && o == "ok")
+        );
+        assert!(
+            log.iter().any(|(k, s, o, _)| k == "oidc_revocation"
+                && s == OTHER_ID
+                && o == "unknown_token")
+        );
     }
 }

@@ -15,6 +15,7 @@ pub mod jwt;
 pub mod keys;
 mod page;
 pub mod request_object;
+mod revocation;
 mod token;
 mod userinfo;
 
@@ -45,6 +46,9 @@ pub const CONSENT_PATH: &str = "/oidc/consent";
 pub const TOKEN_PATH: &str = "/oidc/token";
 /// UserInfo endpoint (GET or POST).
 pub const USERINFO_PATH: &str = "/oidc/userinfo";
+
+/// Revocation endpoint (RFC 7009).
+pub const REVOCATION_PATH: &str = "/oidc/revocation";
 
 /// Request-object and client-assertion clock skew tolerated, and their longest life.
 pub const SKEW_SECS: u64 = 300;
@@ -153,6 +157,14 @@ impl OidcState {
             .map_err(ClientRefusal::Federation)
     }
 
+    /// An access token we issued (our signature, `typ: at+jwt`, our issuer), its claims;
+    /// expiry and revocation are the caller's to check.
+    fn access_token(&self, token: &str) -> Option<token::AccessToken> {
+        let (payload, typ) = self.0.key.verify(token)?;
+        let at = serde_json::from_slice::<token::AccessToken>(&payload).ok()?;
+        (typ.as_deref() == Some("at+jwt") && at.iss == self.0.issuer).then_some(at)
+    }
+
     async fn audit(&self, entry: &AuditEntry) {
         if let Err(e) = crate::store::Store::audit(&*self.0.store, entry, self.now()).await {
             tracing::error!(error = %e, "audit write failed");
@@ -198,6 +210,7 @@ pub(crate) async fn router(
         .merge(authorize::routes())
         .merge(token::routes())
         .merge(userinfo::routes())
+        .merge(revocation::routes())
         .merge(page::routes())
         .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(state))
