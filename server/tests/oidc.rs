@@ -502,3 +502,69 @@ async fn revocation() {
         );
     }
 }
+
+#[tokio::test]
+async fn introspection() {
+    for db in backends().await {
+        let h = start(&db).await;
+        let b = browser(&h);
+        let (_, conf) = h.get(&b, "/.well-known/openid-configuration").await;
+        assert_eq!(conf["introspection_endpoint"], h.url("/oidc/introspection"));
+        assert_eq!(
+            conf["introspection_endpoint_auth_methods_supported"],
+            json!(["private_key_jwt"])
+        );
+        desktop_login(&h).await;
+        let t = tokens(&h, &b).await;
+        let at = t["access_token"].as_str().unwrap();
+        const PATH: &str = "/oidc/introspection";
+        let (_, jwks) = h.get(&b, "/oidc/jwks.json").await;
+        let (_, atc) = verify_op(at, &jwks);
+
+        // Its client: active, with the profile's members.
+        let (s, i) = client_post(&PLAIN, &h, PATH, &[("token", at)]).await;
+        assert_eq!(s, 200, "{i}");
+        assert_eq!(i["active"], true);
+        assert_eq!(i["client_id"], CLIENT_ID);
+        assert_eq!(i["sub"], atc["sub"]);
+        assert_eq!(i["iss"], h.origin.to_string());
+        assert_eq!(i["scope"], "openid");
+        assert_eq!(i["exp"], atc["exp"]);
+        assert_eq!(i["aud"], atc["aud"]);
+
+        // Without client authentication: 401; with an assertion for another endpoint: 401.
+        let (s, e) = post_form(&h, PATH, &[("token".into(), at.into())]).await;
+        assert_eq!((s, e["error"].as_str()), (401, Some("invalid_client")));
+        let form = client_form(&PLAIN, &h, "/oidc/revocation", &[("token", at)]);
+        assert_eq!(post_form(&h, PATH, &form).await.0, 401);
+
+        // Another client's token, unknown tokens, an ID token: inactive, nothing else.
+        let inactive = json!({"active": false});
+        let (s, i) = client_post(&OTHER, &h, PATH, &[("token", at)]).await;
+        assert_eq!((s, &i), (200, &inactive));
+        for unknown in ["x", t["id_token"].as_str().unwrap()] {
+            let (s, i) = client_post(&PLAIN, &h, PATH, &[("token", unknown)]).await;
+            assert_eq!((s, &i), (200, &inactive), "{unknown}");
+        }
+
+        // Revoked: inactive.
+        let (s, _) = client_post(&PLAIN, &h, "/oidc/revocation", &[("token", at)]).await;
+        assert_eq!(s, 200);
+        let (s, i) = client_post(&PLAIN, &h, PATH, &[("token", at)]).await;
+        assert_eq!((s, &i), (200, &inactive));
+
+        // Expired: inactive.
+        let t = tokens(&h, &b).await;
+        let at = t["access_token"].as_str().unwrap();
+        let (_, i) = client_post(&PLAIN, &h, PATH, &[("token", at)]).await;
+        assert_eq!(i["active"], true);
+        h.clock.advance(companion_server::oidc::TOKEN_SECS);
+        let (s, i) = client_post(&PLAIN, &h, PATH, &[("token", at)]).await;
+        assert_eq!((s, &i), (200, &inactive));
+        let log = h.server().store().audit_log().await.unwrap();
+        assert!(
+            log.iter()
+                .any(|(k, s, o, _)| k == "oidc_introspection" && s == CLIENT_ID && o == "active")
+        );
+    }
+}

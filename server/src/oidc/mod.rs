@@ -11,6 +11,7 @@ pub mod client;
 mod discovery;
 pub mod federation;
 pub mod fuzzing;
+mod introspection;
 pub mod jwt;
 pub mod keys;
 mod page;
@@ -47,6 +48,8 @@ pub const TOKEN_PATH: &str = "/oidc/token";
 /// UserInfo endpoint (GET or POST).
 pub const USERINFO_PATH: &str = "/oidc/userinfo";
 
+/// Introspection endpoint (RFC 7662).
+pub const INTROSPECTION_PATH: &str = "/oidc/introspection";
 /// Revocation endpoint (RFC 7009).
 pub const REVOCATION_PATH: &str = "/oidc/revocation";
 
@@ -211,6 +214,7 @@ pub(crate) async fn router(
         .merge(token::routes())
         .merge(userinfo::routes())
         .merge(revocation::routes())
+        .merge(introspection::routes())
         .merge(page::routes())
         .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(state))

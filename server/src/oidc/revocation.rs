@@ -22,31 +22,41 @@ pub(super) fn routes() -> Router<OidcState> {
     Router::new().route(REVOCATION_PATH, post(revocation))
 }
 
+/// The authenticated client of a revocation or introspection request to `path` (audit
+/// rows `kind`) and the `token` it names, or the error answer.
+pub(super) async fn client_and_token(
+    s: &OidcState,
+    form: &HashMap<String, String>,
+    path: &str,
+    kind: &'static str,
+    client_ip: &str,
+) -> Result<(String, String), Response> {
+    let (client_id, _) = authenticate_client(s, form, &s.url(path), kind, client_ip).await?;
+    match form
+        .get("token")
+        .map(|t| t.trim())
+        .filter(|t| !t.is_empty())
+    {
+        Some(token) => Ok((client_id, token.to_owned())),
+        None => Err(super::token::oauth_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "token required",
+        )),
+    }
+}
+
 async fn revocation(
     State(s): State<OidcState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
     let client_ip = peer.ip().to_string();
-    let (client_id, _) = match authenticate_client(
-        &s,
-        &form,
-        &s.url(REVOCATION_PATH),
-        "oidc_revocation",
-        &client_ip,
-    )
-    .await
-    {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
-    let Some(token) = form.get("token").filter(|t| !t.is_empty()) else {
-        return super::token::oauth_error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "token required",
-        );
-    };
+    let (client_id, token) =
+        match client_and_token(&s, &form, REVOCATION_PATH, "oidc_revocation", &client_ip).await {
+            Ok(found) => found,
+            Err(resp) => return resp,
+        };
     // Only our access tokens can be revoked; anything else is "unknown" (still 200).
     if let Some(at) = s
         .access_token(token.trim())

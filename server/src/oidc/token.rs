@@ -55,9 +55,13 @@ pub(crate) struct AccessToken {
     pub iss: String,
     pub aud: OneOrMany,
     pub exp: u64,
+    #[serde(default)]
+    pub iat: Option<u64>,
     pub jti: String,
     pub sub: String,
     pub client_id: String,
+    #[serde(default)]
+    pub scope: Option<String>,
 }
 
 pub(super) fn routes() -> Router<OidcState> {
