@@ -131,6 +131,9 @@ enum OidcClientCommand {
         /// An exact redirect URI (repeatable).
         #[arg(long = "redirect-uri", required = true)]
         redirect_uri: Vec<String>,
+        /// An exact URI RP-initiated logout may return to (repeatable).
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uri: Vec<String>,
         /// Its public JWK set (JSON file): a signing key and an RSA `use: enc` key.
         #[arg(long)]
         jwks: PathBuf,
@@ -435,6 +438,7 @@ async fn run_oidc(cmd: OidcCommand, default_db: &str) -> Result<(), ServerError>
     let OidcCommand::Client(OidcClientCommand::Add {
         client_id,
         redirect_uri,
+        post_logout_redirect_uri,
         jwks,
         client_name,
         database,
@@ -446,6 +450,7 @@ async fn run_oidc(cmd: OidcCommand, default_db: &str) -> Result<(), ServerError>
     let mut client =
         companion_server::oidc::ClientMetadata::new(&client_id, redirect_uri, jwks_json);
     client.client_name = client_name;
+    client.post_logout_redirect_uris = post_logout_redirect_uri;
     let store = SqlStore::connect(database.as_deref().unwrap_or(default_db)).await?;
     companion_server::oidc::register(&store, &client, "operator", SystemClock.now()).await?;
     println!("client {client_id} registered");

@@ -16,6 +16,7 @@ use sha2_10::{Digest, Sha256};
 
 const CLIENT_ID: &str = "https://rp.example/oidc/rp";
 const REDIRECT: &str = "https://rp.example/oidc/rp/callback";
+const LOGGED_OUT: &str = "https://rp.example/oidc/rp/logged-out";
 /// A second client (same keys, another id): its calls must not touch the first's tokens.
 const OTHER_ID: &str = "https://rp2.example/oidc/rp";
 const OTHER_REDIRECT: &str = "https://rp2.example/oidc/rp/callback";
@@ -28,6 +29,7 @@ async fn start(db: &TestDb) -> Harness {
     let (key, _) = OpKey::generate().unwrap();
     let mut client = ClientMetadata::new(CLIENT_ID, vec![REDIRECT.into()], rp_jwks());
     client.client_name = Some("Comune di Prova".into());
+    client.post_logout_redirect_uris = vec![LOGGED_OUT.into()];
     let mut oidc = OidcConfig::new(key);
     oidc.clients.push(client);
     oidc.clients.push(ClientMetadata::new(
@@ -566,5 +568,127 @@ async fn introspection() {
             log.iter()
                 .any(|(k, s, o, _)| k == "oidc_introspection" && s == CLIENT_ID && o == "active")
         );
+    }
+}
+
+/// The logout endpoint called with `params` by `b`: status, Location, body.
+async fn logout_call(
+    h: &Harness,
+    b: &reqwest::Client,
+    params: &[(&str, &str)],
+    confirm: bool,
+) -> (u16, String, String) {
+    let r = if confirm {
+        let mut form = params.to_vec();
+        form.push(("confirm", "1"));
+        b.post(h.url("/oidc/logout")).form(&form).send().await
+    } else {
+        b.get(h.url("/oidc/logout")).query(params).send().await
+    }
+    .unwrap();
+    let status = r.status().as_u16();
+    let loc = location(&r);
+    (status, loc, r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn rp_initiated_logout() {
+    for db in backends().await {
+        let h = start(&db).await;
+        let b = browser(&h);
+        let (_, conf) = h.get(&b, "/.well-known/openid-configuration").await;
+        assert_eq!(conf["end_session_endpoint"], h.url("/oidc/logout"));
+        desktop_login(&h).await;
+        let t = tokens(&h, &b).await;
+        let at = t["access_token"].as_str().unwrap();
+        let hint = t["id_token"].as_str().unwrap();
+
+        // Refused, each with the error page and never a redirect.
+        let (_, jwks) = h.get(&b, "/oidc/jwks.json").await;
+        let (idh, idc) = verify_op(hint, &jwks);
+        let forged = sign_jwt(OTHER_KEY, idh["kid"].as_str().unwrap(), &idc);
+        for (params, why) in [
+            (vec![("state", "s")], "no hint"),
+            (
+                vec![("id_token_hint", forged.as_str())],
+                "not our signature",
+            ),
+            (vec![("id_token_hint", at)], "an access token"),
+            (
+                vec![
+                    ("id_token_hint", hint),
+                    ("post_logout_redirect_uri", REDIRECT),
+                ],
+                "redirect not registered for logout",
+            ),
+            (
+                vec![("id_token_hint", hint), ("client_id", OTHER_ID)],
+                "client_id not the hint's aud",
+            ),
+        ] {
+            for confirm in [false, true] {
+                let (s, loc, body) = logout_call(&h, &b, &params, confirm).await;
+                assert_eq!((s, loc.as_str()), (400, ""), "{why}");
+                assert!(body.contains("Richiesta non valida") && body.contains("Invalid request"));
+            }
+        }
+        assert_eq!(userinfo(&h, at).await.status(), 200, "nothing ended");
+
+        // A valid request: first the confirmation page, which ends nothing.
+        let ok = [
+            ("id_token_hint", hint),
+            ("post_logout_redirect_uri", LOGGED_OUT),
+            ("state", "st-42"),
+        ];
+        let (s, _, page) = logout_call(&h, &b, &ok, false).await;
+        assert_eq!(s, 200);
+        assert!(page.contains("Log out") && page.contains("Comune di Prova"));
+        assert!(page.contains("name=\"confirm\" value=\"1\""));
+        assert_eq!(userinfo(&h, at).await.status(), 200);
+
+        // Confirmed from a browser without this user's session: nothing to end.
+        let stranger = reqwest::Client::builder()
+            .add_root_certificate(
+                reqwest::Certificate::from_der(h.server().certificate_der()).unwrap(),
+            )
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let (s, loc, _) = logout_call(&h, &stranger, &ok, true).await;
+        assert_eq!(s, 302);
+        assert_eq!(loc, format!("{LOGGED_OUT}?state=st-42"));
+        assert_eq!(userinfo(&h, at).await.status(), 200);
+
+        // Confirmed in the user's browser: back to the RP with the state, the session
+        // ended (cookie cleared, row gone) and the client's tokens from it revoked.
+        let r = b
+            .post(h.url("/oidc/logout"))
+            .form(&[ok.as_slice(), &[("confirm", "1")]].concat())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 302);
+        assert_eq!(location(&r), format!("{LOGGED_OUT}?state=st-42"));
+        let cleared = r.headers()["set-cookie"].to_str().unwrap();
+        assert!(cleared.starts_with("cc_session=;") && cleared.contains("Max-Age=0"));
+        assert_eq!(userinfo(&h, at).await.status(), 401);
+        let (_, i) = client_post(&PLAIN, &h, "/oidc/introspection", &[("token", at)]).await;
+        assert_eq!(i, json!({"active": false}));
+        let log = h.server().store().audit_log().await.unwrap();
+        assert!(log.iter().any(|(k, s, o, _)| k == "oidc_logout"
+            && s.starts_with(&format!("{CLIENT_ID} "))
+            && o == "ok"));
+        // The session is over: a new authorization goes to the login page.
+        let a = authz(&h, |_| {});
+        let path = location(&to_consent(&h, &b, &a).await);
+        let r = b.get(h.url(&path)).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        assert!(location(&r).starts_with("/?return="));
+
+        // Without a way back (and an expired hint): the page, in Italian and English.
+        h.clock.advance(companion_server::oidc::TOKEN_SECS + 1);
+        let (s, loc, body) = logout_call(&h, &b, &[("id_token_hint", hint)], true).await;
+        assert_eq!((s, loc.as_str()), (200, ""));
+        assert!(body.contains("Nessun accesso da chiudere") && body.contains("No login to end"));
     }
 }

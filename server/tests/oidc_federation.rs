@@ -254,6 +254,7 @@ async fn entity_configuration_is_signed_with_the_federation_key() {
     assert_eq!(op["token_endpoint"], h.url("/oidc/token"));
     assert_eq!(op["revocation_endpoint"], h.url("/oidc/revocation"));
     assert_eq!(op["introspection_endpoint"], h.url("/oidc/introspection"));
+    assert_eq!(op["end_session_endpoint"], h.url("/oidc/logout"));
     assert_eq!(
         op["revocation_endpoint_auth_methods_supported"],
         json!(["private_key_jwt"])

@@ -41,7 +41,7 @@ pub(super) fn routes() -> axum::Router<OidcState> {
 }
 
 /// 302 to `redirect_uri` with `params` added to its query.
-fn redirect(redirect_uri: &str, params: &[(&str, &str)]) -> Response {
+pub(super) fn redirect(redirect_uri: &str, params: &[(&str, &str)]) -> Response {
     let mut url = redirect_uri.to_owned();
     let mut sep = if url.contains('?') { '&' } else { '?' };
     for (k, v) in params {

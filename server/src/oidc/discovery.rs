@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::{
-    AUTHORIZATION_PATH, INTROSPECTION_PATH, JWKS_PATH, OidcState, REVOCATION_PATH, TOKEN_PATH,
-    USERINFO_PATH, acr, claims, client, federation, jwt,
+    AUTHORIZATION_PATH, INTROSPECTION_PATH, JWKS_PATH, LOGOUT_PATH, OidcState, REVOCATION_PATH,
+    TOKEN_PATH, USERINFO_PATH, acr, claims, client, federation, jwt,
 };
 
 fn cacheable(body: serde_json::Value) -> Response {
@@ -37,6 +37,7 @@ fn provider_metadata(s: &OidcState) -> serde_json::Value {
         "revocation_endpoint": s.url(REVOCATION_PATH),
         "revocation_endpoint_auth_methods_supported": ["private_key_jwt"],
         "revocation_endpoint_auth_signing_alg_values_supported": jwt::CLIENT_SIGNING_ALGS,
+        "end_session_endpoint": s.url(LOGOUT_PATH),
         "introspection_endpoint": s.url(INTROSPECTION_PATH),
         "introspection_endpoint_auth_methods_supported": ["private_key_jwt"],
         "introspection_endpoint_auth_signing_alg_values_supported": jwt::CLIENT_SIGNING_ALGS,

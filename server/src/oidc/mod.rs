@@ -14,6 +14,7 @@ pub mod fuzzing;
 mod introspection;
 pub mod jwt;
 pub mod keys;
+mod logout;
 mod page;
 pub mod request_object;
 mod revocation;
@@ -48,6 +49,8 @@ pub const TOKEN_PATH: &str = "/oidc/token";
 /// UserInfo endpoint (GET or POST).
 pub const USERINFO_PATH: &str = "/oidc/userinfo";
 
+/// End-session endpoint (RP-initiated logout).
+pub const LOGOUT_PATH: &str = "/oidc/logout";
 /// Introspection endpoint (RFC 7662).
 pub const INTROSPECTION_PATH: &str = "/oidc/introspection";
 /// Revocation endpoint (RFC 7009).
@@ -215,6 +218,7 @@ pub(crate) async fn router(
         .merge(userinfo::routes())
         .merge(revocation::routes())
         .merge(introspection::routes())
+        .merge(logout::routes())
         .merge(page::routes())
         .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(state))
