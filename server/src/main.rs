@@ -74,6 +74,11 @@ struct Args {
     /// written there (mode 0600) when the file does not exist.
     #[arg(long)]
     oidc_key: Option<PathBuf>,
+    /// Key rotation: another OpenID Provider key (PEM, PKCS#8; created, mode 0600, when
+    /// missing) published in the JWK set and accepted, never used to sign: the next key
+    /// before it becomes --oidc-key, the previous one after (repeatable; docs/oidc.md).
+    #[arg(long, requires = "oidc_key")]
+    oidc_published_key: Vec<PathBuf>,
     /// Join an OpenID Federation: sign the entity configuration with this RSA key (PEM,
     /// PKCS#8; created, mode 0600, when missing), distinct from --oidc-key.
     #[arg(long, requires_all = ["oidc_key", "trust_anchor", "trust_anchor_jwks"])]
@@ -296,6 +301,16 @@ async fn run(args: Args) -> Result<(), ServerError> {
             .map_err(|e| ServerError::Config(format!("--oidc-key {}: {e}", path.display())))?;
         tracing::info!(kid = key.kid(), "OpenID Provider offered");
         let mut oidc = companion_server::oidc::OidcConfig::new(key);
+        for path in &args.oidc_published_key {
+            let other = companion_server::oidc::OpKey::load_or_create(path).map_err(|e| {
+                ServerError::Config(format!("--oidc-published-key {}: {e}", path.display()))
+            })?;
+            tracing::info!(
+                kid = other.kid(),
+                "OpenID Provider key published, not signing"
+            );
+            oidc.published_keys.push(Arc::new(other));
+        }
         oidc.federation = federation;
         config.oidc = Some(oidc);
     }

@@ -26,11 +26,16 @@ fn rp_jwks() -> Value {
 }
 
 async fn start(db: &TestDb) -> Harness {
-    let (key, _) = OpKey::generate().unwrap();
+    start_keys(db, OpKey::generate().unwrap().0, Vec::new()).await
+}
+
+/// With `key` signing and `published` (rotation) also in the JWK set.
+async fn start_keys(db: &TestDb, key: OpKey, published: Vec<OpKey>) -> Harness {
     let mut client = ClientMetadata::new(CLIENT_ID, vec![REDIRECT.into()], rp_jwks());
     client.client_name = Some("Comune di Prova".into());
     client.post_logout_redirect_uris = vec![LOGGED_OUT.into()];
     let mut oidc = OidcConfig::new(key);
+    oidc.published_keys = published.into_iter().map(std::sync::Arc::new).collect();
     oidc.clients.push(client);
     oidc.clients.push(ClientMetadata::new(
         OTHER_ID,
@@ -690,5 +695,86 @@ async fn rp_initiated_logout() {
         let (s, loc, body) = logout_call(&h, &b, &[("id_token_hint", hint)], true).await;
         assert_eq!((s, loc.as_str()), (200, ""));
         assert!(body.contains("Nessun accesso da chiudere") && body.contains("No login to end"));
+    }
+}
+
+/// `token`'s header and claims re-signed by `key` (its own `kid`, same `typ`).
+fn resign(token: &str, key: &OpKey, jwks: &Value) -> String {
+    let (header, claims) = verify_op(token, jwks);
+    key.sign(header["typ"].as_str(), &claims).unwrap()
+}
+
+#[tokio::test]
+async fn key_rotation() {
+    for db in backends().await {
+        // The current key signs; the previous one (and a next one) stay published.
+        let (current, _) = OpKey::generate().unwrap();
+        let (previous, previous_pem) = OpKey::generate().unwrap();
+        let (next, next_pem) = OpKey::generate().unwrap();
+        let (unpublished, _) = OpKey::generate().unwrap();
+        let current_kid = current.kid().to_owned();
+        let kids = [
+            current_kid.clone(),
+            previous.kid().into(),
+            next.kid().into(),
+        ];
+        let h = start_keys(&db, current, vec![previous, next]).await;
+        let b = browser(&h);
+        let (_, jwks) = h.get(&b, "/oidc/jwks.json").await;
+        let published: Vec<&str> = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap())
+            .collect();
+        assert_eq!(published, kids, "the current key first, then the others");
+        for k in jwks["keys"].as_array().unwrap() {
+            assert_eq!(k["kid"], rsa_thumbprint_of(k));
+            assert_eq!(
+                (k["use"].as_str(), k["alg"].as_str()),
+                (Some("sig"), Some("RS256"))
+            );
+            assert!(k.get("d").is_none(), "public keys only");
+        }
+        let (_, conf) = h.get(&b, "/.well-known/openid-configuration").await;
+        assert_eq!(conf["jwks"], jwks);
+
+        // Tokens and UserInfo are signed with the current key.
+        desktop_login(&h).await;
+        let t = tokens(&h, &b).await;
+        let at = t["access_token"].as_str().unwrap();
+        let id = t["id_token"].as_str().unwrap();
+        assert_eq!(verify_op(at, &jwks).0["kid"], current_kid);
+        assert_eq!(verify_op(id, &jwks).0["kid"], current_kid);
+        let r = userinfo(&h, at).await;
+        let inner = open_userinfo(&r.text().await.unwrap());
+        assert_eq!(verify_op(&inner, &jwks).0["kid"], current_kid);
+
+        // The same access token signed with the previous or the next key (as before the
+        // rotation, or by another instance already rotated) is accepted: UserInfo,
+        // introspection; by a key no longer published it is not.
+        let previous = OpKey::from_pem(&previous_pem).unwrap();
+        let next = OpKey::from_pem(&next_pem).unwrap();
+        for key in [&previous, &next] {
+            let old = resign(at, key, &jwks);
+            let (h_, _) = verify_op(&old, &jwks);
+            assert_eq!(h_["kid"], key.kid(), "verifiable with the published JWKS");
+            assert_eq!(userinfo(&h, &old).await.status(), 200);
+            let (_, i) = client_post(&PLAIN, &h, "/oidc/introspection", &[("token", &old)]).await;
+            assert_eq!(i["active"], true);
+            // An ID token by it is a valid logout hint (the confirmation page).
+            let hint = resign(id, key, &jwks);
+            let (s, _, _) = logout_call(&h, &b, &[("id_token_hint", &hint)], false).await;
+            assert_eq!(s, 200);
+        }
+        let gone = unpublished
+            .sign(Some("at+jwt"), &verify_op(at, &jwks).1)
+            .unwrap();
+        assert_eq!(userinfo(&h, &gone).await.status(), 401);
+        let (_, i) = client_post(&PLAIN, &h, "/oidc/introspection", &[("token", &gone)]).await;
+        assert_eq!(i, json!({"active": false}));
+        let hint = unpublished.sign(None, &verify_op(id, &jwks).1).unwrap();
+        let (s, _, _) = logout_call(&h, &b, &[("id_token_hint", &hint)], false).await;
+        assert_eq!(s, 400);
     }
 }

@@ -33,7 +33,7 @@ use crate::clock::Clock;
 use crate::store::{AuditEntry, SqlStore, StoreError};
 pub use client::ClientMetadata;
 pub use federation::{FederationConfig, FederationError};
-pub use keys::OpKey;
+pub use keys::{OpKey, OpKeys};
 pub use token::{Assertion, AssertionError, check_assertion};
 
 /// `GET /.well-known/openid-configuration`.
@@ -70,6 +70,9 @@ pub const TOKEN_SECS: u64 = 600;
 pub struct OidcConfig {
     /// The signing key.
     pub key: Arc<OpKey>,
+    /// Other keys published in the JWK set and accepted on verification, never used to
+    /// sign (key rotation: the next key, then the previous one).
+    pub published_keys: Vec<Arc<OpKey>>,
     /// Clients registered at start (tests; the CLI writes to the store instead).
     pub clients: Vec<ClientMetadata>,
     /// Membership of an OpenID Federation (`None`: plain registration only).
@@ -81,6 +84,7 @@ impl OidcConfig {
     pub fn new(key: OpKey) -> Self {
         Self {
             key: Arc::new(key),
+            published_keys: Vec::new(),
             clients: Vec::new(),
             federation: None,
         }
@@ -93,7 +97,7 @@ pub(crate) struct OidcState(Arc<Inner>);
 
 struct Inner {
     store: Arc<SqlStore>,
-    key: Arc<OpKey>,
+    key: OpKeys,
     issuer: String,
     clock: Arc<dyn Clock>,
     /// HMAC key of pairwise subjects (kept in the store: subjects outlive signing keys).
@@ -203,7 +207,7 @@ pub(crate) async fn router(
     };
     let state = OidcState(Arc::new(Inner {
         store,
-        key: config.key.clone(),
+        key: OpKeys::new(config.key.clone(), &config.published_keys),
         issuer,
         clock,
         pairwise: hmac::Key::new(hmac::HMAC_SHA256, &secret),
