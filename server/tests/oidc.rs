@@ -599,7 +599,10 @@ async fn logout_call(
 #[tokio::test]
 async fn rp_initiated_logout() {
     for db in backends().await {
-        let h = start(&db).await;
+        // A published key the test holds, to make a hint naming another user.
+        let (extra, extra_pem) = OpKey::generate().unwrap();
+        let h = start_keys(&db, OpKey::generate().unwrap().0, vec![extra]).await;
+        let extra = OpKey::from_pem(&extra_pem).unwrap();
         let b = browser(&h);
         let (_, conf) = h.get(&b, "/.well-known/openid-configuration").await;
         assert_eq!(conf["end_session_endpoint"], h.url("/oidc/logout"));
@@ -662,6 +665,17 @@ async fn rp_initiated_logout() {
         let (s, loc, _) = logout_call(&h, &stranger, &ok, true).await;
         assert_eq!(s, 302);
         assert_eq!(loc, format!("{LOGGED_OUT}?state=st-42"));
+        assert_eq!(userinfo(&h, at).await.status(), 200);
+
+        // A hint of ours naming another subject (the other client's aud, so its pairwise
+        // sub is not this user's there): the user's session is not ended.
+        let mut other_user = idc.clone();
+        other_user["aud"] = json!(OTHER_ID);
+        let other_hint = extra.sign(None, &other_user).unwrap();
+        let (s, loc, body) =
+            logout_call(&h, &b, &[("id_token_hint", other_hint.as_str())], true).await;
+        assert_eq!((s, loc.as_str()), (200, ""));
+        assert!(body.contains("No login to end"), "{body}");
         assert_eq!(userinfo(&h, at).await.status(), 200);
 
         // Confirmed in the user's browser: back to the RP with the state, the session

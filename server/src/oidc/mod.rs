@@ -1,8 +1,9 @@
 //! OpenID Provider under the Italian SPID/CIE OpenID Connect profile (issue 13), plain
 //! (non-federated) registration: discovery, JWKS, the authorization endpoint with signed
-//! request objects, consent, the token endpoint (`private_key_jwt`, PKCE S256) and a
-//! signed-then-encrypted UserInfo. Users log in through the existing desktop page; the
-//! session's level gives the `acr`.
+//! request objects, consent, the token endpoint (`private_key_jwt`, PKCE S256), a
+//! signed-then-encrypted UserInfo, revocation, introspection, RP-initiated logout and a
+//! JWK set that can hold several keys (rotation); and OpenID Federation membership. Users
+//! log in through the existing desktop page; the session's level gives the `acr`.
 
 pub mod acr;
 mod authorize;
