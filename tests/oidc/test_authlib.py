@@ -65,9 +65,12 @@ class AuthlibClient(unittest.TestCase):
         # A new key file, created 0600 at first start.
         cls.tmp = tempfile.TemporaryDirectory()
         key_file = os.path.join(cls.tmp.name, "oidc-key.pem")
-        cls.server = Server(extra=["--oidc-key", key_file])
-        mode = os.stat(key_file).st_mode & 0o777
-        assert mode == 0o600, oct(mode)
+        # And the next key of a rotation, published but not signing (created too).
+        next_file = os.path.join(cls.tmp.name, "oidc-next-key.pem")
+        cls.server = Server(extra=["--oidc-key", key_file, "--oidc-published-key", next_file])
+        for f in (key_file, next_file):
+            mode = os.stat(f).st_mode & 0o777
+            assert mode == 0o600, oct(mode)
         jwks_file = os.path.join(cls.tmp.name, "rp-jwks.json")
         with open(jwks_file, "w") as f:
             # authlib leaves `use` out of exported keys: the provider needs it to tell the
@@ -164,6 +167,11 @@ class AuthlibClient(unittest.TestCase):
             claims_params={"nonce": nonce, "client_id": CLIENT_ID,
                            "access_token": token["access_token"]})
         claims.validate()  # exp, iat, iss, aud, nonce, at_hash
+        # Two keys published (rotation); the first one signs.
+        published = requests.get(self.conf["jwks_uri"]).json()["keys"]
+        self.assertEqual(len(published), 2)
+        self.assertNotEqual(published[0]["kid"], published[1]["kid"])
+        self.assertEqual(claims.header["kid"], published[0]["kid"])
         self.assertEqual(claims["acr"], SPID_L3)
         self.assertNotIn("given_name", claims)
 
