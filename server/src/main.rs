@@ -74,6 +74,11 @@ struct Args {
     /// written there (mode 0600) when the file does not exist.
     #[arg(long)]
     oidc_key: Option<PathBuf>,
+    /// Key rotation: another OpenID Provider key (PEM, PKCS#8; created, mode 0600, when
+    /// missing) published in the JWK set and accepted, never used to sign: the next key
+    /// before it becomes --oidc-key, the previous one after (repeatable; docs/oidc.md).
+    #[arg(long, requires = "oidc_key")]
+    oidc_published_key: Vec<PathBuf>,
     /// Join an OpenID Federation: sign the entity configuration with this RSA key (PEM,
     /// PKCS#8; created, mode 0600, when missing), distinct from --oidc-key.
     #[arg(long, requires_all = ["oidc_key", "trust_anchor", "trust_anchor_jwks"])]
@@ -131,6 +136,9 @@ enum OidcClientCommand {
         /// An exact redirect URI (repeatable).
         #[arg(long = "redirect-uri", required = true)]
         redirect_uri: Vec<String>,
+        /// An exact URI RP-initiated logout may return to (repeatable).
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uri: Vec<String>,
         /// Its public JWK set (JSON file): a signing key and an RSA `use: enc` key.
         #[arg(long)]
         jwks: PathBuf,
@@ -293,6 +301,16 @@ async fn run(args: Args) -> Result<(), ServerError> {
             .map_err(|e| ServerError::Config(format!("--oidc-key {}: {e}", path.display())))?;
         tracing::info!(kid = key.kid(), "OpenID Provider offered");
         let mut oidc = companion_server::oidc::OidcConfig::new(key);
+        for path in &args.oidc_published_key {
+            let other = companion_server::oidc::OpKey::load_or_create(path).map_err(|e| {
+                ServerError::Config(format!("--oidc-published-key {}: {e}", path.display()))
+            })?;
+            tracing::info!(
+                kid = other.kid(),
+                "OpenID Provider key published, not signing"
+            );
+            oidc.published_keys.push(Arc::new(other));
+        }
         oidc.federation = federation;
         config.oidc = Some(oidc);
     }
@@ -435,6 +453,7 @@ async fn run_oidc(cmd: OidcCommand, default_db: &str) -> Result<(), ServerError>
     let OidcCommand::Client(OidcClientCommand::Add {
         client_id,
         redirect_uri,
+        post_logout_redirect_uri,
         jwks,
         client_name,
         database,
@@ -446,6 +465,7 @@ async fn run_oidc(cmd: OidcCommand, default_db: &str) -> Result<(), ServerError>
     let mut client =
         companion_server::oidc::ClientMetadata::new(&client_id, redirect_uri, jwks_json);
     client.client_name = client_name;
+    client.post_logout_redirect_uris = post_logout_redirect_uri;
     let store = SqlStore::connect(database.as_deref().unwrap_or(default_db)).await?;
     companion_server::oidc::register(&store, &client, "operator", SystemClock.now()).await?;
     println!("client {client_id} registered");

@@ -16,17 +16,32 @@ use sha2_10::{Digest, Sha256};
 
 const CLIENT_ID: &str = "https://rp.example/oidc/rp";
 const REDIRECT: &str = "https://rp.example/oidc/rp/callback";
+const LOGGED_OUT: &str = "https://rp.example/oidc/rp/logged-out";
+/// A second client (same keys, another id): its calls must not touch the first's tokens.
+const OTHER_ID: &str = "https://rp2.example/oidc/rp";
+const OTHER_REDIRECT: &str = "https://rp2.example/oidc/rp/callback";
 
 fn rp_jwks() -> Value {
     json!({"keys": [rsa_jwk(RP_SIGN_KEY, "sig").1, rsa_jwk(RP_ENC_KEY, "enc").1]})
 }
 
 async fn start(db: &TestDb) -> Harness {
-    let (key, _) = OpKey::generate().unwrap();
+    start_keys(db, OpKey::generate().unwrap().0, Vec::new()).await
+}
+
+/// With `key` signing and `published` (rotation) also in the JWK set.
+async fn start_keys(db: &TestDb, key: OpKey, published: Vec<OpKey>) -> Harness {
     let mut client = ClientMetadata::new(CLIENT_ID, vec![REDIRECT.into()], rp_jwks());
     client.client_name = Some("Comune di Prova".into());
+    client.post_logout_redirect_uris = vec![LOGGED_OUT.into()];
     let mut oidc = OidcConfig::new(key);
+    oidc.published_keys = published.into_iter().map(std::sync::Arc::new).collect();
     oidc.clients.push(client);
+    oidc.clients.push(ClientMetadata::new(
+        OTHER_ID,
+        vec![OTHER_REDIRECT.into()],
+        rp_jwks(),
+    ));
     Harness::start_with(db, |c| c.oidc = Some(oidc)).await
 }
 
@@ -38,6 +53,19 @@ const PLAIN: Rp = Rp {
     client_id: CLIENT_ID,
     redirect: REDIRECT,
 };
+const OTHER: Rp = Rp {
+    client_id: OTHER_ID,
+    redirect: OTHER_REDIRECT,
+};
+
+/// Logged in, consented, redeemed: the token response.
+async fn tokens(h: &Harness, b: &reqwest::Client) -> Value {
+    let a = authz(h, |_| {});
+    let back = consent(h, b, &a, "accept").await;
+    let (s, t) = token(h, &back["code"], &a.verifier).await;
+    assert_eq!(s, 200, "{t}");
+    t
+}
 
 /// Through the consent page with `decision`: the redirect to the RP, parsed.
 async fn consent(
@@ -414,5 +442,353 @@ async fn refusals_after_login() {
             .await
             .unwrap();
         assert_eq!(r.status(), 400);
+    }
+}
+
+#[tokio::test]
+async fn revocation() {
+    for db in backends().await {
+        let h = start(&db).await;
+        let b = browser(&h);
+        let (_, conf) = h.get(&b, "/.well-known/openid-configuration").await;
+        assert_eq!(conf["revocation_endpoint"], h.url("/oidc/revocation"));
+        assert_eq!(
+            conf["revocation_endpoint_auth_methods_supported"],
+            json!(["private_key_jwt"])
+        );
+        desktop_login(&h).await;
+        let t = tokens(&h, &b).await;
+        let at = t["access_token"].as_str().unwrap();
+        const PATH: &str = "/oidc/revocation";
+
+        // Without client authentication, or with an assertion for the token endpoint:
+        // 401, nothing revoked.
+        let (s, e) = post_form(&h, PATH, &[("token".into(), at.into())]).await;
+        assert_eq!((s, e["error"].as_str()), (401, Some("invalid_client")));
+        let mut form = client_form(&PLAIN, &h, "/oidc/token", &[("token", at)]);
+        let (s, _) = post_form(&h, PATH, &form).await;
+        assert_eq!(s, 401);
+        // A replayed assertion: 401.
+        form = client_form(&PLAIN, &h, PATH, &[("token", "x")]);
+        assert_eq!(post_form(&h, PATH, &form).await.0, 200);
+        assert_eq!(post_form(&h, PATH, &form).await.0, 401);
+        assert_eq!(userinfo(&h, at).await.status(), 200);
+
+        // Another client revoking it: 200, and the token still works.
+        let (s, _) = client_post(&OTHER, &h, PATH, &[("token", at)]).await;
+        assert_eq!(s, 200);
+        assert_eq!(userinfo(&h, at).await.status(), 200);
+        // Unknown tokens: 200.
+        for unknown in ["not-a-token", t["id_token"].as_str().unwrap()] {
+            let (s, _) = client_post(&PLAIN, &h, PATH, &[("token", unknown)]).await;
+            assert_eq!(s, 200, "{unknown}");
+        }
+        // Its client: 200, then UserInfo refuses it; revoking again is still 200.
+        let hint = [("token", at), ("token_type_hint", "access_token")];
+        let (s, _) = client_post(&PLAIN, &h, PATH, &hint).await;
+        assert_eq!(s, 200);
+        assert_eq!(userinfo(&h, at).await.status(), 401);
+        assert_eq!(client_post(&PLAIN, &h, PATH, &hint).await.0, 200);
+        // Another token of the same session is not touched.
+        let t2 = tokens(&h, &b).await;
+        assert_eq!(
+            userinfo(&h, t2["access_token"].as_str().unwrap())
+                .await
+                .status(),
+            200
+        );
+        let log = h.server().store().audit_log().await.unwrap();
+        assert!(
+            log.iter()
+                .any(|(k, s, o, _)| k == "oidc_revocation" && s == CLIENT_ID && o == "ok")
+        );
+        assert!(
+            log.iter().any(|(k, s, o, _)| k == "oidc_revocation"
+                && s == OTHER_ID
+                && o == "unknown_token")
+        );
+    }
+}
+
+#[tokio::test]
+async fn introspection() {
+    for db in backends().await {
+        let h = start(&db).await;
+        let b = browser(&h);
+        let (_, conf) = h.get(&b, "/.well-known/openid-configuration").await;
+        assert_eq!(conf["introspection_endpoint"], h.url("/oidc/introspection"));
+        assert_eq!(
+            conf["introspection_endpoint_auth_methods_supported"],
+            json!(["private_key_jwt"])
+        );
+        desktop_login(&h).await;
+        let t = tokens(&h, &b).await;
+        let at = t["access_token"].as_str().unwrap();
+        const PATH: &str = "/oidc/introspection";
+        let (_, jwks) = h.get(&b, "/oidc/jwks.json").await;
+        let (_, atc) = verify_op(at, &jwks);
+
+        // Its client: active, with the profile's members.
+        let (s, i) = client_post(&PLAIN, &h, PATH, &[("token", at)]).await;
+        assert_eq!(s, 200, "{i}");
+        assert_eq!(i["active"], true);
+        assert_eq!(i["client_id"], CLIENT_ID);
+        assert_eq!(i["sub"], atc["sub"]);
+        assert_eq!(i["iss"], h.origin.to_string());
+        assert_eq!(i["scope"], "openid");
+        assert_eq!(i["exp"], atc["exp"]);
+        assert_eq!(i["aud"], atc["aud"]);
+
+        // Without client authentication: 401; with an assertion for another endpoint: 401.
+        let (s, e) = post_form(&h, PATH, &[("token".into(), at.into())]).await;
+        assert_eq!((s, e["error"].as_str()), (401, Some("invalid_client")));
+        let form = client_form(&PLAIN, &h, "/oidc/revocation", &[("token", at)]);
+        assert_eq!(post_form(&h, PATH, &form).await.0, 401);
+
+        // Another client's token, unknown tokens, an ID token: inactive, nothing else.
+        let inactive = json!({"active": false});
+        let (s, i) = client_post(&OTHER, &h, PATH, &[("token", at)]).await;
+        assert_eq!((s, &i), (200, &inactive));
+        for unknown in ["x", t["id_token"].as_str().unwrap()] {
+            let (s, i) = client_post(&PLAIN, &h, PATH, &[("token", unknown)]).await;
+            assert_eq!((s, &i), (200, &inactive), "{unknown}");
+        }
+
+        // Revoked: inactive.
+        let (s, _) = client_post(&PLAIN, &h, "/oidc/revocation", &[("token", at)]).await;
+        assert_eq!(s, 200);
+        let (s, i) = client_post(&PLAIN, &h, PATH, &[("token", at)]).await;
+        assert_eq!((s, &i), (200, &inactive));
+
+        // Expired: inactive.
+        let t = tokens(&h, &b).await;
+        let at = t["access_token"].as_str().unwrap();
+        let (_, i) = client_post(&PLAIN, &h, PATH, &[("token", at)]).await;
+        assert_eq!(i["active"], true);
+        h.clock.advance(companion_server::oidc::TOKEN_SECS);
+        let (s, i) = client_post(&PLAIN, &h, PATH, &[("token", at)]).await;
+        assert_eq!((s, &i), (200, &inactive));
+        let log = h.server().store().audit_log().await.unwrap();
+        assert!(
+            log.iter()
+                .any(|(k, s, o, _)| k == "oidc_introspection" && s == CLIENT_ID && o == "active")
+        );
+    }
+}
+
+/// The logout endpoint called with `params` by `b`: status, Location, body.
+async fn logout_call(
+    h: &Harness,
+    b: &reqwest::Client,
+    params: &[(&str, &str)],
+    confirm: bool,
+) -> (u16, String, String) {
+    let r = if confirm {
+        let mut form = params.to_vec();
+        form.push(("confirm", "1"));
+        b.post(h.url("/oidc/logout")).form(&form).send().await
+    } else {
+        b.get(h.url("/oidc/logout")).query(params).send().await
+    }
+    .unwrap();
+    let status = r.status().as_u16();
+    let loc = location(&r);
+    (status, loc, r.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn rp_initiated_logout() {
+    for db in backends().await {
+        // A published key the test holds, to make a hint naming another user.
+        let (extra, extra_pem) = OpKey::generate().unwrap();
+        let h = start_keys(&db, OpKey::generate().unwrap().0, vec![extra]).await;
+        let extra = OpKey::from_pem(&extra_pem).unwrap();
+        let b = browser(&h);
+        let (_, conf) = h.get(&b, "/.well-known/openid-configuration").await;
+        assert_eq!(conf["end_session_endpoint"], h.url("/oidc/logout"));
+        desktop_login(&h).await;
+        let t = tokens(&h, &b).await;
+        let at = t["access_token"].as_str().unwrap();
+        let hint = t["id_token"].as_str().unwrap();
+
+        // Refused, each with the error page and never a redirect.
+        let (_, jwks) = h.get(&b, "/oidc/jwks.json").await;
+        let (idh, idc) = verify_op(hint, &jwks);
+        let forged = sign_jwt(OTHER_KEY, idh["kid"].as_str().unwrap(), &idc);
+        for (params, why) in [
+            (vec![("state", "s")], "no hint"),
+            (
+                vec![("id_token_hint", forged.as_str())],
+                "not our signature",
+            ),
+            (vec![("id_token_hint", at)], "an access token"),
+            (
+                vec![
+                    ("id_token_hint", hint),
+                    ("post_logout_redirect_uri", REDIRECT),
+                ],
+                "redirect not registered for logout",
+            ),
+            (
+                vec![("id_token_hint", hint), ("client_id", OTHER_ID)],
+                "client_id not the hint's aud",
+            ),
+        ] {
+            for confirm in [false, true] {
+                let (s, loc, body) = logout_call(&h, &b, &params, confirm).await;
+                assert_eq!((s, loc.as_str()), (400, ""), "{why}");
+                assert!(body.contains("Richiesta non valida") && body.contains("Invalid request"));
+            }
+        }
+        assert_eq!(userinfo(&h, at).await.status(), 200, "nothing ended");
+
+        // A valid request: first the confirmation page, which ends nothing.
+        let ok = [
+            ("id_token_hint", hint),
+            ("post_logout_redirect_uri", LOGGED_OUT),
+            ("state", "st-42"),
+        ];
+        let (s, _, page) = logout_call(&h, &b, &ok, false).await;
+        assert_eq!(s, 200);
+        assert!(page.contains("Log out") && page.contains("Comune di Prova"));
+        assert!(page.contains("name=\"confirm\" value=\"1\""));
+        assert_eq!(userinfo(&h, at).await.status(), 200);
+
+        // Confirmed from a browser without this user's session: nothing to end.
+        let stranger = reqwest::Client::builder()
+            .add_root_certificate(
+                reqwest::Certificate::from_der(h.server().certificate_der()).unwrap(),
+            )
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let (s, loc, _) = logout_call(&h, &stranger, &ok, true).await;
+        assert_eq!(s, 302);
+        assert_eq!(loc, format!("{LOGGED_OUT}?state=st-42"));
+        assert_eq!(userinfo(&h, at).await.status(), 200);
+
+        // A hint of ours naming another subject (the other client's aud, so its pairwise
+        // sub is not this user's there): the user's session is not ended.
+        let mut other_user = idc.clone();
+        other_user["aud"] = json!(OTHER_ID);
+        let other_hint = extra.sign(None, &other_user).unwrap();
+        let (s, loc, body) =
+            logout_call(&h, &b, &[("id_token_hint", other_hint.as_str())], true).await;
+        assert_eq!((s, loc.as_str()), (200, ""));
+        assert!(body.contains("No login to end"), "{body}");
+        assert_eq!(userinfo(&h, at).await.status(), 200);
+
+        // Confirmed in the user's browser: back to the RP with the state, the session
+        // ended (cookie cleared, row gone) and the client's tokens from it revoked.
+        let r = b
+            .post(h.url("/oidc/logout"))
+            .form(&[ok.as_slice(), &[("confirm", "1")]].concat())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 302);
+        assert_eq!(location(&r), format!("{LOGGED_OUT}?state=st-42"));
+        let cleared = r.headers()["set-cookie"].to_str().unwrap();
+        assert!(cleared.starts_with("cc_session=;") && cleared.contains("Max-Age=0"));
+        assert_eq!(userinfo(&h, at).await.status(), 401);
+        let (_, i) = client_post(&PLAIN, &h, "/oidc/introspection", &[("token", at)]).await;
+        assert_eq!(i, json!({"active": false}));
+        let log = h.server().store().audit_log().await.unwrap();
+        assert!(log.iter().any(|(k, s, o, _)| k == "oidc_logout"
+            && s.starts_with(&format!("{CLIENT_ID} "))
+            && o == "ok"));
+        // The session is over: a new authorization goes to the login page.
+        let a = authz(&h, |_| {});
+        let path = location(&to_consent(&h, &b, &a).await);
+        let r = b.get(h.url(&path)).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        assert!(location(&r).starts_with("/?return="));
+
+        // Without a way back (and an expired hint): the page, in Italian and English.
+        h.clock.advance(companion_server::oidc::TOKEN_SECS + 1);
+        let (s, loc, body) = logout_call(&h, &b, &[("id_token_hint", hint)], true).await;
+        assert_eq!((s, loc.as_str()), (200, ""));
+        assert!(body.contains("Nessun accesso da chiudere") && body.contains("No login to end"));
+    }
+}
+
+/// `token`'s header and claims re-signed by `key` (its own `kid`, same `typ`).
+fn resign(token: &str, key: &OpKey, jwks: &Value) -> String {
+    let (header, claims) = verify_op(token, jwks);
+    key.sign(header["typ"].as_str(), &claims).unwrap()
+}
+
+#[tokio::test]
+async fn key_rotation() {
+    for db in backends().await {
+        // The current key signs; the previous one (and a next one) stay published.
+        let (current, _) = OpKey::generate().unwrap();
+        let (previous, previous_pem) = OpKey::generate().unwrap();
+        let (next, next_pem) = OpKey::generate().unwrap();
+        let (unpublished, _) = OpKey::generate().unwrap();
+        let current_kid = current.kid().to_owned();
+        let kids = [
+            current_kid.clone(),
+            previous.kid().into(),
+            next.kid().into(),
+        ];
+        let h = start_keys(&db, current, vec![previous, next]).await;
+        let b = browser(&h);
+        let (_, jwks) = h.get(&b, "/oidc/jwks.json").await;
+        let published: Vec<&str> = jwks["keys"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|k| k["kid"].as_str().unwrap())
+            .collect();
+        assert_eq!(published, kids, "the current key first, then the others");
+        for k in jwks["keys"].as_array().unwrap() {
+            assert_eq!(k["kid"], rsa_thumbprint_of(k));
+            assert_eq!(
+                (k["use"].as_str(), k["alg"].as_str()),
+                (Some("sig"), Some("RS256"))
+            );
+            assert!(k.get("d").is_none(), "public keys only");
+        }
+        let (_, conf) = h.get(&b, "/.well-known/openid-configuration").await;
+        assert_eq!(conf["jwks"], jwks);
+
+        // Tokens and UserInfo are signed with the current key.
+        desktop_login(&h).await;
+        let t = tokens(&h, &b).await;
+        let at = t["access_token"].as_str().unwrap();
+        let id = t["id_token"].as_str().unwrap();
+        assert_eq!(verify_op(at, &jwks).0["kid"], current_kid);
+        assert_eq!(verify_op(id, &jwks).0["kid"], current_kid);
+        let r = userinfo(&h, at).await;
+        let inner = open_userinfo(&r.text().await.unwrap());
+        assert_eq!(verify_op(&inner, &jwks).0["kid"], current_kid);
+
+        // The same access token signed with the previous or the next key (as before the
+        // rotation, or by another instance already rotated) is accepted: UserInfo,
+        // introspection; by a key no longer published it is not.
+        let previous = OpKey::from_pem(&previous_pem).unwrap();
+        let next = OpKey::from_pem(&next_pem).unwrap();
+        for key in [&previous, &next] {
+            let old = resign(at, key, &jwks);
+            let (h_, _) = verify_op(&old, &jwks);
+            assert_eq!(h_["kid"], key.kid(), "verifiable with the published JWKS");
+            assert_eq!(userinfo(&h, &old).await.status(), 200);
+            let (_, i) = client_post(&PLAIN, &h, "/oidc/introspection", &[("token", &old)]).await;
+            assert_eq!(i["active"], true);
+            // An ID token by it is a valid logout hint (the confirmation page).
+            let hint = resign(id, key, &jwks);
+            let (s, _, _) = logout_call(&h, &b, &[("id_token_hint", &hint)], false).await;
+            assert_eq!(s, 200);
+        }
+        let gone = unpublished
+            .sign(Some("at+jwt"), &verify_op(at, &jwks).1)
+            .unwrap();
+        assert_eq!(userinfo(&h, &gone).await.status(), 401);
+        let (_, i) = client_post(&PLAIN, &h, "/oidc/introspection", &[("token", &gone)]).await;
+        assert_eq!(i, json!({"active": false}));
+        let hint = unpublished.sign(None, &verify_op(id, &jwks).1).unwrap();
+        let (s, _, _) = logout_call(&h, &b, &[("id_token_hint", &hint)], false).await;
+        assert_eq!(s, 400);
     }
 }

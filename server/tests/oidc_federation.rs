@@ -252,6 +252,13 @@ async fn entity_configuration_is_signed_with_the_federation_key() {
     );
     assert_eq!(op["acr_values_supported"].as_array().unwrap().len(), 3);
     assert_eq!(op["token_endpoint"], h.url("/oidc/token"));
+    assert_eq!(op["revocation_endpoint"], h.url("/oidc/revocation"));
+    assert_eq!(op["introspection_endpoint"], h.url("/oidc/introspection"));
+    assert_eq!(op["end_session_endpoint"], h.url("/oidc/logout"));
+    assert_eq!(
+        op["revocation_endpoint_auth_methods_supported"],
+        json!(["private_key_jwt"])
+    );
     for k in [
         "request_object_signing_alg_values_supported",
         "id_token_signing_alg_values_supported",

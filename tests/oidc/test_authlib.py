@@ -5,7 +5,9 @@ library, authlib (issue 13, plain registration): the client is registered with
 a request object signed by the client; the consent page is answered; the code is exchanged
 with authlib's private_key_jwt client authentication and PKCE; authlib validates the ID
 token (signature by the published JWKS, iss, aud, nonce, at_hash, exp) and opens the
-UserInfo JWE and its JWS.
+UserInfo JWE and its JWS. Then authlib's RFC 7662 introspection and RFC 7009 revocation
+(private_key_jwt, the assertion's aud the endpoint called) and an RP-initiated logout
+(id_token_hint, the registered post_logout_redirect_uri, state).
 
 Environment: SERVER_BIN, CARD_CA, CARD_KEY (PKCS#8 DER), CARD_CERT (DER)."""
 
@@ -36,6 +38,7 @@ from login import b64, desktop_login  # noqa: E402
 
 CLIENT_ID = "https://rp.example/oidc/rp"
 REDIRECT = "https://rp.example/oidc/rp/callback"
+LOGGED_OUT = "https://rp.example/oidc/rp/logged-out"
 SPID_L2 = "https://www.spid.gov.it/SpidL2"
 SPID_L3 = "https://www.spid.gov.it/SpidL3"
 FISCAL = "https://attributes.eid.gov.it/fiscal_number"
@@ -62,9 +65,12 @@ class AuthlibClient(unittest.TestCase):
         # A new key file, created 0600 at first start.
         cls.tmp = tempfile.TemporaryDirectory()
         key_file = os.path.join(cls.tmp.name, "oidc-key.pem")
-        cls.server = Server(extra=["--oidc-key", key_file])
-        mode = os.stat(key_file).st_mode & 0o777
-        assert mode == 0o600, oct(mode)
+        # And the next key of a rotation, published but not signing (created too).
+        next_file = os.path.join(cls.tmp.name, "oidc-next-key.pem")
+        cls.server = Server(extra=["--oidc-key", key_file, "--oidc-published-key", next_file])
+        for f in (key_file, next_file):
+            mode = os.stat(f).st_mode & 0o777
+            assert mode == 0o600, oct(mode)
         jwks_file = os.path.join(cls.tmp.name, "rp-jwks.json")
         with open(jwks_file, "w") as f:
             # authlib leaves `use` out of exported keys: the provider needs it to tell the
@@ -75,7 +81,8 @@ class AuthlibClient(unittest.TestCase):
         db = "sqlite:" + os.path.join(cls.server.dir.name, "db.sqlite")
         out = subprocess.run(
             [os.environ["SERVER_BIN"], "oidc", "client", "add", "--client-id", CLIENT_ID,
-             "--redirect-uri", REDIRECT, "--jwks", jwks_file, "--client-name", "Comune di Prova",
+             "--redirect-uri", REDIRECT, "--post-logout-redirect-uri", LOGGED_OUT,
+             "--jwks", jwks_file, "--client-name", "Comune di Prova",
              "--database", db],
             check=True, capture_output=True, text=True, stdin=subprocess.DEVNULL)
         assert "registered" in out.stdout, out
@@ -160,6 +167,11 @@ class AuthlibClient(unittest.TestCase):
             claims_params={"nonce": nonce, "client_id": CLIENT_ID,
                            "access_token": token["access_token"]})
         claims.validate()  # exp, iat, iss, aud, nonce, at_hash
+        # Two keys published (rotation); the first one signs.
+        published = requests.get(self.conf["jwks_uri"]).json()["keys"]
+        self.assertEqual(len(published), 2)
+        self.assertNotEqual(published[0]["kid"], published[1]["kid"])
+        self.assertEqual(claims.header["kid"], published[0]["kid"])
         self.assertEqual(claims["acr"], SPID_L3)
         self.assertNotIn("given_name", claims)
 
@@ -186,6 +198,69 @@ class AuthlibClient(unittest.TestCase):
             again.fetch_token(token_url, authorization_response=callback, code_verifier=verifier)
         self.assertIn("invalid_grant", str(caught.exception))
         self.assertEqual(session.get(self.conf["userinfo_endpoint"]).status_code, 401)
+
+    def session_with_tokens(self, browser):
+        """A new authorization, redeemed by an authlib session whose private_key_jwt
+        assertions name the endpoint called (token, introspection, revocation)."""
+        callback, state, _, verifier = self.authorize(browser, SPID_L2)
+        session = OAuth2Session(
+            CLIENT_ID, pem(self.sign_private), token_endpoint_auth_method="private_key_jwt",
+            revocation_endpoint_auth_method="private_key_jwt", redirect_uri=REDIRECT,
+            state=state)
+        session.register_client_auth_method(PrivateKeyJWT(headers={"kid": self.sign_jwk.kid}))
+        token = session.fetch_token(self.conf["token_endpoint"], authorization_response=callback,
+                                    code_verifier=verifier)
+        return session, token
+
+    def test_introspection_revocation_and_logout_with_authlib(self):
+        self.assertEqual(self.conf["revocation_endpoint_auth_methods_supported"],
+                         ["private_key_jwt"])
+        self.assertEqual(self.conf["introspection_endpoint_auth_methods_supported"],
+                         ["private_key_jwt"])
+        browser = self.browser()
+        self.desktop_login(browser)
+        session, token = self.session_with_tokens(browser)
+        at = token["access_token"]
+        introspect = self.conf["introspection_endpoint"]
+
+        r = session.introspect_token(introspect, token=at, token_type_hint="access_token")
+        self.assertEqual(r.status_code, 200, r.text)
+        info = r.json()
+        self.assertIs(info["active"], True)
+        self.assertEqual(info["client_id"], CLIENT_ID)
+        self.assertEqual(info["iss"], self.conf["issuer"])
+        self.assertEqual(info["scope"], "openid profile")
+        self.assertGreater(info["exp"], time.time())
+
+        r = session.revoke_token(self.conf["revocation_endpoint"], token=at,
+                                 token_type_hint="access_token")
+        self.assertEqual(r.status_code, 200, r.text)
+        self.assertEqual(session.introspect_token(introspect, token=at).json(), {"active": False})
+        self.assertEqual(session.get(self.conf["userinfo_endpoint"]).status_code, 401)
+        # Unknown token: still 200.
+        r = session.revoke_token(self.conf["revocation_endpoint"], token="not-ours")
+        self.assertEqual(r.status_code, 200, r.text)
+
+        # RP-initiated logout: the confirmation page, then back to the registered URI with
+        # the state; the session's tokens are revoked.
+        session, token = self.session_with_tokens(browser)
+        params = {"id_token_hint": token["id_token"], "post_logout_redirect_uri": LOGGED_OUT,
+                  "state": "bye-42"}
+        page = browser.get(self.conf["end_session_endpoint"], params=params,
+                           allow_redirects=False)
+        self.assertEqual(page.status_code, 200, page.text)
+        self.assertIn("Esci", page.text)
+        r = browser.post(self.conf["end_session_endpoint"], data=dict(params, confirm="1"),
+                         allow_redirects=False)
+        self.assertEqual(r.status_code, 302, r.text)
+        self.assertEqual(r.headers["location"], LOGGED_OUT + "?state=bye-42")
+        self.assertEqual(session.get(self.conf["userinfo_endpoint"]).status_code, 401)
+        # Not registered for logout: the error page, no redirect.
+        r = browser.get(self.conf["end_session_endpoint"],
+                        params=dict(params, post_logout_redirect_uri=REDIRECT),
+                        allow_redirects=False)
+        self.assertEqual(r.status_code, 400)
+        self.assertNotIn("location", r.headers)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ pub(super) fn routes() -> axum::Router<OidcState> {
 }
 
 /// 302 to `redirect_uri` with `params` added to its query.
-fn redirect(redirect_uri: &str, params: &[(&str, &str)]) -> Response {
+pub(super) fn redirect(redirect_uri: &str, params: &[(&str, &str)]) -> Response {
     let mut url = redirect_uri.to_owned();
     let mut sep = if url.contains('?') { '&' } else { '?' };
     for (k, v) in params {
@@ -253,7 +253,7 @@ async fn session(
     id: &str,
     (p, v): (&PendingRequest, &Validated),
     client_ip: &str,
-) -> Result<(Identity, u8), Response> {
+) -> Result<(Identity, u8, [u8; 32]), Response> {
     let fresh = v.prompt.iter().any(|p| p == "login");
     let login = || to_login(id, v.level, fresh);
     let token = crate::api::cookie(headers, crate::api::SESSION_COOKIE)
@@ -274,7 +274,7 @@ async fn session(
     };
     match found.await {
         Ok(Some((identity, level, after))) if level >= v.level && (after || !fresh) => {
-            Ok((identity, level))
+            Ok((identity, level, hash))
         }
         Ok(Some((identity, level, true))) => {
             if !bound(headers, p) {
@@ -358,7 +358,7 @@ async fn consent_get(
         Err(resp) => return resp,
     };
     let ip = peer.ip().to_string();
-    let (identity, _) = match session(&s, &headers, &id, (&p, &v), &ip).await {
+    let (identity, _, _) = match session(&s, &headers, &id, (&p, &v), &ip).await {
         Ok(found) => found,
         Err(resp) => return resp,
     };
@@ -404,10 +404,11 @@ async fn consent_post(
         .await;
         return error_page("this login request was started in another browser");
     }
-    let (identity, level) = match session(&s, &headers, &id, (&p, &v), &client_ip).await {
-        Ok(found) => found,
-        Err(resp) => return resp,
-    };
+    let (identity, level, session_hash) =
+        match session(&s, &headers, &id, (&p, &v), &client_ip).await {
+            Ok(found) => found,
+            Err(resp) => return resp,
+        };
     let accept = match form.decision.as_str() {
         "accept" => true,
         "refuse" => false,
@@ -450,6 +451,7 @@ async fn consent_post(
             scope: v.scope.clone(),
             claims: v.claims.clone(),
             level: level.min(3),
+            session: Some(b64(&session_hash)),
         };
         let grant = serde_json::to_string(&grant).map_err(|e| e.to_string())?;
         // The release, by claim name (never values).

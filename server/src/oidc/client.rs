@@ -45,6 +45,9 @@ pub struct ClientMetadata {
     /// UserInfo JWE `enc`.
     #[serde(default = "default_enc_enc")]
     pub userinfo_encrypted_response_enc: String,
+    /// Exact URIs RP-initiated logout may return to.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub post_logout_redirect_uris: Vec<String>,
 }
 
 fn default_scopes() -> Vec<String> {
@@ -73,6 +76,7 @@ impl ClientMetadata {
             id_token_signed_response_alg: default_sig(),
             userinfo_encrypted_response_alg: default_enc_alg(),
             userinfo_encrypted_response_enc: default_enc_enc(),
+            post_logout_redirect_uris: Vec::new(),
         }
     }
 
@@ -93,6 +97,13 @@ impl ClientMetadata {
         }
         if !self.redirect_uris.iter().all(|u| is_redirect_uri(u)) {
             return err("redirect URIs must be absolute, without fragment or spaces");
+        }
+        if !self
+            .post_logout_redirect_uris
+            .iter()
+            .all(|u| is_redirect_uri(u))
+        {
+            return err("post-logout redirect URIs must be absolute, without fragment or spaces");
         }
         if self.id_token_signed_response_alg != "RS256" {
             return err("id_token_signed_response_alg: only RS256 is offered");

@@ -8,8 +8,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::{
-    AUTHORIZATION_PATH, JWKS_PATH, OidcState, TOKEN_PATH, USERINFO_PATH, acr, claims, client,
-    federation, jwt,
+    AUTHORIZATION_PATH, INTROSPECTION_PATH, JWKS_PATH, LOGOUT_PATH, OidcState, REVOCATION_PATH,
+    TOKEN_PATH, USERINFO_PATH, acr, claims, client, federation, jwt,
 };
 
 fn cacheable(body: serde_json::Value) -> Response {
@@ -34,6 +34,13 @@ fn provider_metadata(s: &OidcState) -> serde_json::Value {
         "authorization_endpoint": s.url(AUTHORIZATION_PATH),
         "token_endpoint": s.url(TOKEN_PATH),
         "userinfo_endpoint": s.url(USERINFO_PATH),
+        "revocation_endpoint": s.url(REVOCATION_PATH),
+        "revocation_endpoint_auth_methods_supported": ["private_key_jwt"],
+        "revocation_endpoint_auth_signing_alg_values_supported": jwt::CLIENT_SIGNING_ALGS,
+        "end_session_endpoint": s.url(LOGOUT_PATH),
+        "introspection_endpoint": s.url(INTROSPECTION_PATH),
+        "introspection_endpoint_auth_methods_supported": ["private_key_jwt"],
+        "introspection_endpoint_auth_signing_alg_values_supported": jwt::CLIENT_SIGNING_ALGS,
         "jwks_uri": s.url(JWKS_PATH),
         "jwks": s.0.key.jwks(),
         "scopes_supported": client::SCOPES,

@@ -5,6 +5,7 @@
 //! instances, never in the database (whose file or dumps are readable more widely).
 
 use std::path::Path;
+use std::sync::Arc;
 
 use cie_core::flows::wire::b64;
 use josekit::jwk::Jwk;
@@ -102,7 +103,12 @@ impl OpKey {
 
     /// The public JWK set (`{"keys":[…]}`).
     pub fn jwks(&self) -> serde_json::Value {
-        serde_json::json!({ "keys": [serde_json::Value::Object(self.public.as_ref().clone())] })
+        serde_json::json!({ "keys": [self.public_jwk()] })
+    }
+
+    /// The public JWK (`kid`, `use: sig`, `alg: RS256`).
+    pub fn public_jwk(&self) -> serde_json::Value {
+        serde_json::Value::Object(self.public.as_ref().clone())
     }
 
     /// A compact JWS of `claims`, header `alg`, `kid` and `typ` when given.
@@ -124,6 +130,61 @@ impl OpKey {
             return None;
         }
         Some((payload, header.token_type().map(str::to_owned)))
+    }
+}
+
+/// The keys the provider publishes: the current one signs; the others (the next key
+/// before it takes over, the previous one until what it signed has expired) are in the
+/// JWK set and verify, never sign. See docs/oidc.md, "Key rotation".
+#[derive(Debug)]
+pub struct OpKeys {
+    current: Arc<OpKey>,
+    others: Vec<Arc<OpKey>>,
+}
+
+impl OpKeys {
+    /// `current` and the other published keys (a key given twice is published once).
+    pub fn new(current: Arc<OpKey>, others: &[Arc<OpKey>]) -> Self {
+        let mut kept: Vec<Arc<OpKey>> = Vec::new();
+        for k in others {
+            if k.kid() != current.kid() && !kept.iter().any(|o| o.kid() == k.kid()) {
+                kept.push(k.clone());
+            }
+        }
+        Self {
+            current,
+            others: kept,
+        }
+    }
+
+    /// The signing key's id.
+    pub fn kid(&self) -> &str {
+        self.current.kid()
+    }
+
+    /// The public JWK set: the current key first, then the others.
+    pub fn jwks(&self) -> serde_json::Value {
+        let keys: Vec<serde_json::Value> = std::iter::once(&self.current)
+            .chain(&self.others)
+            .map(|k| k.public_jwk())
+            .collect();
+        serde_json::json!({ "keys": keys })
+    }
+
+    /// Signed with the current key (see [`OpKey::sign`]).
+    pub fn sign(&self, typ: Option<&str>, claims: &serde_json::Value) -> Result<String, KeyError> {
+        self.current.sign(typ, claims)
+    }
+
+    /// The payload and `typ` of a JWS one of the published keys signed (the key its `kid`
+    /// names), or `None`.
+    pub fn verify(&self, token: &str) -> Option<(Vec<u8>, Option<String>)> {
+        let (header, _) = super::jwt::peek(token).ok()?;
+        let kid = header.kid?;
+        std::iter::once(&self.current)
+            .chain(&self.others)
+            .find(|k| k.kid == kid)?
+            .verify(token)
     }
 }
 
@@ -179,5 +240,25 @@ mod tests {
             thumbprint(&jwk).unwrap(),
             "NzbLsXh8uDCcd-6MNwXF4W_7noWXFZAfHkxZsRGC9Xs"
         );
+    }
+
+    #[test]
+    fn key_set_signs_with_the_current_key_and_verifies_with_any() {
+        let (a, _) = OpKey::generate().unwrap();
+        let (b, b_pem) = OpKey::generate().unwrap();
+        let (a, b) = (Arc::new(a), Arc::new(b));
+        // A key given twice, or the current one again, is published once.
+        let set = OpKeys::new(a.clone(), &[b.clone(), a.clone(), b.clone()]);
+        assert_eq!(set.jwks()["keys"].as_array().unwrap().len(), 2);
+        assert_eq!(set.kid(), a.kid());
+        let claims = serde_json::json!({"x": 1});
+        let by_set = set.sign(None, &claims).unwrap();
+        assert!(a.verify(&by_set).is_some() && b.verify(&by_set).is_none());
+        let by_b = OpKey::from_pem(&b_pem)
+            .unwrap()
+            .sign(None, &claims)
+            .unwrap();
+        assert!(set.verify(&by_b).is_some());
+        assert!(OpKeys::new(a, &[]).verify(&by_b).is_none());
     }
 }

@@ -1,8 +1,9 @@
 //! OpenID Provider under the Italian SPID/CIE OpenID Connect profile (issue 13), plain
 //! (non-federated) registration: discovery, JWKS, the authorization endpoint with signed
-//! request objects, consent, the token endpoint (`private_key_jwt`, PKCE S256) and a
-//! signed-then-encrypted UserInfo. Users log in through the existing desktop page; the
-//! session's level gives the `acr`.
+//! request objects, consent, the token endpoint (`private_key_jwt`, PKCE S256), a
+//! signed-then-encrypted UserInfo, revocation, introspection, RP-initiated logout and a
+//! JWK set that can hold several keys (rotation); and OpenID Federation membership. Users
+//! log in through the existing desktop page; the session's level gives the `acr`.
 
 pub mod acr;
 mod authorize;
@@ -11,10 +12,13 @@ pub mod client;
 mod discovery;
 pub mod federation;
 pub mod fuzzing;
+mod introspection;
 pub mod jwt;
 pub mod keys;
+mod logout;
 mod page;
 pub mod request_object;
+mod revocation;
 mod token;
 mod userinfo;
 
@@ -30,7 +34,7 @@ use crate::clock::Clock;
 use crate::store::{AuditEntry, SqlStore, StoreError};
 pub use client::ClientMetadata;
 pub use federation::{FederationConfig, FederationError};
-pub use keys::OpKey;
+pub use keys::{OpKey, OpKeys};
 pub use token::{Assertion, AssertionError, check_assertion};
 
 /// `GET /.well-known/openid-configuration`.
@@ -46,6 +50,13 @@ pub const TOKEN_PATH: &str = "/oidc/token";
 /// UserInfo endpoint (GET or POST).
 pub const USERINFO_PATH: &str = "/oidc/userinfo";
 
+/// End-session endpoint (RP-initiated logout).
+pub const LOGOUT_PATH: &str = "/oidc/logout";
+/// Introspection endpoint (RFC 7662).
+pub const INTROSPECTION_PATH: &str = "/oidc/introspection";
+/// Revocation endpoint (RFC 7009).
+pub const REVOCATION_PATH: &str = "/oidc/revocation";
+
 /// Request-object and client-assertion clock skew tolerated, and their longest life.
 pub const SKEW_SECS: u64 = 300;
 /// A pending authorization request waits this long for login and consent.
@@ -60,6 +71,9 @@ pub const TOKEN_SECS: u64 = 600;
 pub struct OidcConfig {
     /// The signing key.
     pub key: Arc<OpKey>,
+    /// Other keys published in the JWK set and accepted on verification, never used to
+    /// sign (key rotation: the next key, then the previous one).
+    pub published_keys: Vec<Arc<OpKey>>,
     /// Clients registered at start (tests; the CLI writes to the store instead).
     pub clients: Vec<ClientMetadata>,
     /// Membership of an OpenID Federation (`None`: plain registration only).
@@ -71,6 +85,7 @@ impl OidcConfig {
     pub fn new(key: OpKey) -> Self {
         Self {
             key: Arc::new(key),
+            published_keys: Vec::new(),
             clients: Vec::new(),
             federation: None,
         }
@@ -83,7 +98,7 @@ pub(crate) struct OidcState(Arc<Inner>);
 
 struct Inner {
     store: Arc<SqlStore>,
-    key: Arc<OpKey>,
+    key: OpKeys,
     issuer: String,
     clock: Arc<dyn Clock>,
     /// HMAC key of pairwise subjects (kept in the store: subjects outlive signing keys).
@@ -153,6 +168,14 @@ impl OidcState {
             .map_err(ClientRefusal::Federation)
     }
 
+    /// An access token we issued (our signature, `typ: at+jwt`, our issuer), its claims;
+    /// expiry and revocation are the caller's to check.
+    fn access_token(&self, token: &str) -> Option<token::AccessToken> {
+        let (payload, typ) = self.0.key.verify(token)?;
+        let at = serde_json::from_slice::<token::AccessToken>(&payload).ok()?;
+        (typ.as_deref() == Some("at+jwt") && at.iss == self.0.issuer).then_some(at)
+    }
+
     async fn audit(&self, entry: &AuditEntry) {
         if let Err(e) = crate::store::Store::audit(&*self.0.store, entry, self.now()).await {
             tracing::error!(error = %e, "audit write failed");
@@ -185,7 +208,7 @@ pub(crate) async fn router(
     };
     let state = OidcState(Arc::new(Inner {
         store,
-        key: config.key.clone(),
+        key: OpKeys::new(config.key.clone(), &config.published_keys),
         issuer,
         clock,
         pairwise: hmac::Key::new(hmac::HMAC_SHA256, &secret),
@@ -198,6 +221,9 @@ pub(crate) async fn router(
         .merge(authorize::routes())
         .merge(token::routes())
         .merge(userinfo::routes())
+        .merge(revocation::routes())
+        .merge(introspection::routes())
+        .merge(logout::routes())
         .merge(page::routes())
         .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(state))

@@ -7,7 +7,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use super::{CONSENT_PATH, OidcState, claims};
+use super::{CONSENT_PATH, LOGOUT_PATH, OidcState, claims};
 
 const RETURN_JS: &str = include_str!("../../static/oidc-return.js");
 
@@ -142,6 +142,55 @@ pub(super) fn consent_page(c: &Consent<'_>) -> Response {
         frame("Consenso", "Consent", &inner),
         Some(c.redirect_origin.unwrap_or("'none'")),
     )
+}
+
+/// The logout confirmation: a form posting `fields` back to the logout endpoint (a click
+/// on our own page, so the `SameSite=Strict` session cookie goes with it).
+pub(super) fn logout_confirm_page(
+    service: &str,
+    fields: &[(&str, &str)],
+    redirect_origin: Option<&str>,
+) -> Response {
+    let mut hidden = String::new();
+    for (k, v) in fields {
+        hidden.push_str(&format!(
+            "<input type=\"hidden\" name=\"{}\" value=\"{}\">",
+            esc(k),
+            esc(v)
+        ));
+    }
+    let inner = format!(
+        "<h1>Uscire da {service}?</h1><p lang=\"en\"><strong>Log out of {service}?</strong></p>\
+         <p>Il servizio chiede di chiudere il tuo accesso anche qui. \
+         <span lang=\"en\">The service asks to end your login here too.</span></p>\
+         <form method=\"post\" action=\"{LOGOUT_PATH}\">{hidden}\
+         <input type=\"hidden\" name=\"confirm\" value=\"1\">\
+         <button type=\"submit\">Esci <span lang=\"en\">(Log out)</span></button></form>",
+        service = esc(service),
+    );
+    html(
+        StatusCode::OK,
+        frame("Uscita", "Log out", &inner),
+        Some(redirect_origin.unwrap_or("'self'")),
+    )
+}
+
+/// After a logout with no (valid) way back to the service.
+pub(super) fn logged_out_page(ended: bool) -> Response {
+    let inner = if ended {
+        "<h1>Sei uscito</h1><p lang=\"en\"><strong>You are logged out</strong></p>\
+         <p>Il tuo accesso è chiuso. Puoi chiudere questa pagina o tornare al servizio.</p>\
+         <p lang=\"en\">Your login has ended. You can close this page or go back to the \
+         service.</p>"
+    } else {
+        "<h1>Nessun accesso da chiudere</h1>\
+         <p lang=\"en\"><strong>No login to end</strong></p>\
+         <p>In questo browser non c'è un tuo accesso aperto per quel servizio. \
+         Puoi chiudere questa pagina o tornare al servizio.</p>\
+         <p lang=\"en\">This browser has no login of yours open for that service. \
+         You can close this page or go back to the service.</p>"
+    };
+    html(StatusCode::OK, frame("Uscita", "Log out", inner), None)
 }
 
 #[cfg(test)]

@@ -17,7 +17,9 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::jwt::{self, OneOrMany};
-use super::{ClientRefusal, OidcState, SKEW_SECS, TOKEN_PATH, TOKEN_SECS, USERINFO_PATH, acr};
+use super::{
+    ClientMetadata, ClientRefusal, OidcState, SKEW_SECS, TOKEN_PATH, TOKEN_SECS, USERINFO_PATH, acr,
+};
 use crate::store::{AuditEntry, Redeemed};
 
 /// Longest client-assertion life accepted.
@@ -42,6 +44,24 @@ pub(crate) struct Grant {
     pub claims: Vec<String>,
     /// The level the session reached (1–3).
     pub level: u8,
+    /// base64url SHA-256 of the desktop session's token (RP-initiated logout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<String>,
+}
+
+/// The claims of our access tokens (RFC 9068) the endpoints read.
+#[derive(Debug, Clone, Deserialize)]
+pub(crate) struct AccessToken {
+    pub iss: String,
+    pub aud: OneOrMany,
+    pub exp: u64,
+    #[serde(default)]
+    pub iat: Option<u64>,
+    pub jti: String,
+    pub sub: String,
+    pub client_id: String,
+    #[serde(default)]
+    pub scope: Option<String>,
 }
 
 pub(super) fn routes() -> Router<OidcState> {
@@ -99,7 +119,7 @@ pub fn check_assertion(
     }
     if !a.aud.contains(token_url) {
         return Err(AssertionError::Invalid(
-            "aud must include the token endpoint",
+            "aud must include the URL of the endpoint called",
         ));
     }
     // Generic clients (authlib) sign for an hour; the jti is remembered that long.
@@ -130,6 +150,95 @@ fn pkce_ok(verifier: &str, challenge: &str) -> bool {
         )
 }
 
+/// `private_key_jwt` client authentication (RFC 7523 §2.2) of a request to `endpoint`
+/// (the assertion's `aud` must name it): the assertion verified with the client's
+/// registered (or federation-resolved) keys, its `jti` used once. `kind` names the
+/// audit rows. The client id and registration, or the error answer.
+pub(super) async fn authenticate_client(
+    s: &OidcState,
+    form: &HashMap<String, String>,
+    endpoint: &str,
+    kind: &'static str,
+    client_ip: &str,
+) -> Result<(String, ClientMetadata), Response> {
+    let now = s.now();
+    let f = |k: &str| form.get(k).map(String::as_str);
+    let invalid_client = |d: &str| oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", d);
+    let (Some(ASSERTION_TYPE), Some(assertion)) =
+        (f("client_assertion_type"), f("client_assertion"))
+    else {
+        return Err(invalid_client(
+            "private_key_jwt client authentication required",
+        ));
+    };
+    let Ok((_, claimed)) = jwt::peek(assertion) else {
+        return Err(invalid_client("malformed client assertion"));
+    };
+    let Some(client_id) = claimed
+        .get("iss")
+        .and_then(|v| v.as_str())
+        .map(str::to_owned)
+    else {
+        return Err(invalid_client("assertion without iss"));
+    };
+    if f("client_id").is_some_and(|c| c != client_id) {
+        return Err(invalid_client("client_id differs from the assertion's iss"));
+    }
+    let client = match s.client(&client_id).await {
+        Ok(c) => c,
+        Err(ClientRefusal::Unknown) => return Err(invalid_client("unknown client")),
+        Err(ClientRefusal::Federation(e)) => {
+            tracing::info!(%client_id, error = %e, "federation refused");
+            return Err(invalid_client("trust chain not valid"));
+        }
+        Err(ClientRefusal::Store(e)) => {
+            tracing::error!(error = %e, "client lookup failed");
+            return Err(unavailable());
+        }
+    };
+    let Ok(keys) = client.jwk_set() else {
+        return Err(invalid_client("client keys unusable"));
+    };
+    let checked = jwt::verify(assertion, &keys)
+        .map_err(|_| AssertionError::Invalid("assertion signature does not verify"))
+        .and_then(|payload| check_assertion(&payload, &client_id, endpoint, now));
+    let a = match checked {
+        Ok(a) => a,
+        Err(AssertionError::Invalid(d)) => {
+            s.audit(&AuditEntry::new(
+                kind,
+                &client_id,
+                "invalid_client",
+                client_ip,
+            ))
+            .await;
+            return Err(invalid_client(d));
+        }
+    };
+    match s
+        .0
+        .store
+        .oidc_use_once("assertion", &format!("{client_id} {}", a.jti), a.exp, now)
+        .await
+    {
+        Ok(true) => Ok((client_id, client)),
+        Ok(false) => Err(invalid_client("assertion replayed (jti seen before)")),
+        Err(e) => {
+            tracing::error!(error = %e, "jti store failed");
+            Err(unavailable())
+        }
+    }
+}
+
+/// 503 `temporarily_unavailable`.
+pub(super) fn unavailable() -> Response {
+    oauth_error(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily_unavailable",
+        "try again",
+    )
+}
+
 async fn token(
     State(s): State<OidcState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -139,77 +248,11 @@ async fn token(
     let now = s.now();
     let f = |k: &str| form.get(k).map(String::as_str);
     // 1. The client, by its assertion.
-    let invalid_client = |d: &str| oauth_error(StatusCode::UNAUTHORIZED, "invalid_client", d);
-    let (Some(ASSERTION_TYPE), Some(assertion)) =
-        (f("client_assertion_type"), f("client_assertion"))
-    else {
-        return invalid_client("private_key_jwt client authentication required");
-    };
-    let Ok((_, claimed)) = jwt::peek(assertion) else {
-        return invalid_client("malformed client assertion");
-    };
-    let Some(client_id) = claimed
-        .get("iss")
-        .and_then(|v| v.as_str())
-        .map(str::to_owned)
-    else {
-        return invalid_client("assertion without iss");
-    };
-    if f("client_id").is_some_and(|c| c != client_id) {
-        return invalid_client("client_id differs from the assertion's iss");
-    }
-    let client = match s.client(&client_id).await {
-        Ok(c) => c,
-        Err(ClientRefusal::Unknown) => return invalid_client("unknown client"),
-        Err(ClientRefusal::Federation(e)) => {
-            tracing::info!(%client_id, error = %e, "federation refused");
-            return invalid_client("trust chain not valid");
-        }
-        Err(ClientRefusal::Store(e)) => {
-            tracing::error!(error = %e, "client lookup failed");
-            return oauth_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
-                "try again",
-            );
-        }
-    };
-    let Ok(keys) = client.jwk_set() else {
-        return invalid_client("client keys unusable");
-    };
-    let checked = jwt::verify(assertion, &keys)
-        .map_err(|_| AssertionError::Invalid("assertion signature does not verify"))
-        .and_then(|payload| check_assertion(&payload, &client_id, &s.url(TOKEN_PATH), now));
-    let a = match checked {
-        Ok(a) => a,
-        Err(AssertionError::Invalid(d)) => {
-            s.audit(&AuditEntry::new(
-                "oidc_token",
-                &client_id,
-                "invalid_client",
-                &client_ip,
-            ))
-            .await;
-            return invalid_client(d);
-        }
-    };
-    match s
-        .0
-        .store
-        .oidc_use_once("assertion", &format!("{client_id} {}", a.jti), a.exp, now)
-        .await
-    {
-        Ok(true) => {}
-        Ok(false) => return invalid_client("assertion replayed (jti seen before)"),
-        Err(e) => {
-            tracing::error!(error = %e, "jti store failed");
-            return oauth_error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "temporarily_unavailable",
-                "try again",
-            );
-        }
-    }
+    let (client_id, _) =
+        match authenticate_client(&s, &form, &s.url(TOKEN_PATH), "oidc_token", &client_ip).await {
+            Ok(c) => c,
+            Err(resp) => return resp,
+        };
     // 2. The grant.
     let bad = |e: &str, d: &str| oauth_error(StatusCode::BAD_REQUEST, e, d);
     if f("grant_type") != Some("authorization_code") {
@@ -324,6 +367,11 @@ async fn token(
                 &client_id,
                 &identity.id,
                 &grant_json,
+                grant
+                    .session
+                    .as_deref()
+                    .and_then(cie_core::flows::wire::unb64)
+                    .as_deref(),
                 exp,
             )
             .await

@@ -9,10 +9,8 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use josekit::jwe::{JweHeader, RSA_OAEP, RSA_OAEP_256};
-use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::jwt::OneOrMany;
 use super::token::Grant;
 use super::{OidcState, TOKEN_SECS, USERINFO_PATH, claims};
 
@@ -38,16 +36,6 @@ fn server_error() -> Response {
     )
 }
 
-#[derive(Debug, Deserialize)]
-struct AccessToken {
-    iss: String,
-    aud: OneOrMany,
-    exp: u64,
-    jti: String,
-    sub: String,
-    client_id: String,
-}
-
 async fn userinfo(State(s): State<OidcState>, headers: HeaderMap) -> Response {
     let now = s.now();
     let Some(bearer) = headers
@@ -57,17 +45,10 @@ async fn userinfo(State(s): State<OidcState>, headers: HeaderMap) -> Response {
     else {
         return invalid_token();
     };
-    let Some((payload, typ)) = s.0.key.verify(bearer.trim()) else {
+    let Some(at) = s.access_token(bearer.trim()) else {
         return invalid_token();
     };
-    let Ok(at) = serde_json::from_slice::<AccessToken>(&payload) else {
-        return invalid_token();
-    };
-    if typ.as_deref() != Some("at+jwt")
-        || at.iss != s.0.issuer
-        || !at.aud.contains(&s.url(USERINFO_PATH))
-        || at.exp <= now
-    {
+    if !at.aud.contains(&s.url(USERINFO_PATH)) || at.exp <= now {
         return invalid_token();
     }
     let (grant_json, identity) = match s.0.store.oidc_token(&at.jti, now).await {

@@ -46,6 +46,12 @@ pub(super) const SCHEMA: &[&str] = &[
         expires BIGINT NOT NULL,
         revoked BIGINT NOT NULL DEFAULT 0) {without_rowid}",
     "CREATE INDEX IF NOT EXISTS oidc_tokens_code ON oidc_tokens (code_hash)",
+    // The desktop session an access token came from (RP-initiated logout revokes them).
+    "CREATE TABLE IF NOT EXISTS oidc_token_sessions (
+        jti TEXT PRIMARY KEY,
+        session_hash {blob} NOT NULL,
+        expires BIGINT NOT NULL) {without_rowid}",
+    "CREATE INDEX IF NOT EXISTS oidc_token_sessions_session ON oidc_token_sessions (session_hash)",
 ];
 
 /// A pending authorization request (validated), waiting for login and consent.
@@ -307,7 +313,7 @@ impl SqlStore {
         Ok(outcome)
     }
 
-    /// Record an issued access token.
+    /// Record an issued access token (and the desktop session it came from).
     #[allow(clippy::too_many_arguments)]
     pub async fn oidc_put_token(
         &self,
@@ -316,9 +322,20 @@ impl SqlStore {
         client_id: &str,
         identity_id: &str,
         grant_json: &str,
+        session_hash: Option<&[u8]>,
         expires: u64,
     ) -> Result<()> {
         let mut tx = self.begin().await?;
+        if let Some(session) = session_hash {
+            query(
+                "INSERT INTO oidc_token_sessions (jti, session_hash, expires) VALUES ($1, $2, $3)",
+            )
+            .bind(jti)
+            .bind(session.to_vec())
+            .bind(ts(expires))
+            .execute(&mut tx)
+            .await?;
+        }
         query(
             "INSERT INTO oidc_tokens (jti, code_hash, client_id, identity_id, grant_json, expires)
              VALUES ($1, $2, $3, $4, $5, $6)",
@@ -370,5 +387,67 @@ impl SqlStore {
         .await?
         .map(|r| r.try_get("attributes"))
         .transpose()
+    }
+
+    /// Revoke the access token `jti` if `client_id` holds it (RFC 7009: another client's
+    /// token is left alone); whether one was revoked now. Audited either way.
+    pub async fn oidc_revoke_token(
+        &self,
+        jti: &str,
+        client_id: &str,
+        audit: &AuditEntry,
+        now: u64,
+    ) -> Result<bool> {
+        let mut tx = self.begin().await?;
+        let done = query(
+            "UPDATE oidc_tokens SET revoked = 1 WHERE jti = $1 AND client_id = $2 AND revoked = 0",
+        )
+        .bind(jti)
+        .bind(client_id)
+        .execute(&mut tx)
+        .await?
+        .rows_affected()
+            == 1;
+        let audit = if done {
+            audit.clone()
+        } else {
+            audit.with_outcome("not_revoked")
+        };
+        Self::write_audit(&mut tx, &audit, now).await?;
+        tx.commit().await?;
+        Ok(done)
+    }
+
+    /// RP-initiated logout: end the desktop session `session_hash` (when given) and revoke
+    /// the access tokens `client_id` got from it; how many were revoked.
+    pub async fn oidc_logout(
+        &self,
+        session_hash: &[u8; 32],
+        client_id: &str,
+        audit: &AuditEntry,
+        now: u64,
+    ) -> Result<u64> {
+        let mut tx = self.begin().await?;
+        let revoked = query(
+            "UPDATE oidc_tokens SET revoked = 1
+             WHERE client_id = $1 AND revoked = 0
+               AND jti IN (SELECT jti FROM oidc_token_sessions WHERE session_hash = $2)",
+        )
+        .bind(client_id)
+        .bind(session_hash.as_slice())
+        .execute(&mut tx)
+        .await?
+        .rows_affected();
+        query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(session_hash.as_slice())
+            .execute(&mut tx)
+            .await?;
+        query("DELETE FROM oidc_token_sessions WHERE expires < $1")
+            .bind(ts(now))
+            .execute(&mut tx)
+            .await?;
+        Self::write_audit(&mut tx, audit, now).await?;
+        tx.commit().await?;
+        Ok(revoked)
     }
 }

@@ -282,3 +282,55 @@ pub async fn decide(
         .await
         .unwrap()
 }
+
+/// A `private_key_jwt` assertion of `rp` for the endpoint at `path`.
+pub fn assertion_for(rp: &Rp, h: &Harness, path: &str) -> String {
+    let now = h.clock.now_secs();
+    rp_sign(&json!({
+        "iss": rp.client_id, "sub": rp.client_id, "aud": [h.url(path)],
+        "iat": now, "exp": now + 60, "jti": random(16),
+    }))
+}
+
+/// The form of a POST to `path` authenticated as `rp` (revocation, introspection).
+pub fn client_form(
+    rp: &Rp,
+    h: &Harness,
+    path: &str,
+    params: &[(&str, &str)],
+) -> Vec<(String, String)> {
+    let mut form: Vec<(String, String)> = params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    form.push(("client_id".into(), rp.client_id.into()));
+    form.push((
+        "client_assertion_type".into(),
+        "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".into(),
+    ));
+    form.push(("client_assertion".into(), assertion_for(rp, h, path)));
+    form
+}
+
+/// POST `form` to `path`: status and body (JSON, or `Null`).
+pub async fn post_form(h: &Harness, path: &str, form: &[(String, String)]) -> (u16, Value) {
+    let r = h
+        .other_client()
+        .post(h.url(path))
+        .form(form)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(Value::Null))
+}
+
+/// `client_form` then `post_form`.
+pub async fn client_post(
+    rp: &Rp,
+    h: &Harness,
+    path: &str,
+    params: &[(&str, &str)],
+) -> (u16, Value) {
+    post_form(h, path, &client_form(rp, h, path, params)).await
+}

@@ -565,6 +565,11 @@ fn relying_party_client(
         .cloned()
         .ok_or_else(|| bad("jwks missing (signed_jwks_uri is not supported)"))?;
     let mut client = ClientMetadata::new(client_id, redirect_uris, jwks);
+    client.post_logout_redirect_uris = strings("post_logout_redirect_uris")
+        .unwrap_or_default()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
     client.client_name = md
         .get("client_name")
         .and_then(Value::as_str)
@@ -621,6 +626,16 @@ mod tests {
             "token_endpoint_auth_method": "private_key_jwt", "client_name": "RP"});
         let c = relying_party_client("https://rp", &md(good.clone()), None, false).unwrap();
         assert_eq!(c.display_name(), "RP");
+        assert!(c.post_logout_redirect_uris.is_empty());
+        let mut with_logout = md(good.clone());
+        with_logout.insert(
+            "post_logout_redirect_uris".into(),
+            json!(["https://rp/bye"]),
+        );
+        let c = relying_party_client("https://rp", &with_logout, None, false).unwrap();
+        assert_eq!(c.post_logout_redirect_uris, ["https://rp/bye"]);
+        with_logout.insert("post_logout_redirect_uris".into(), json!(["/bye"]));
+        assert!(relying_party_client("https://rp", &with_logout, None, false).is_err());
         for (k, v) in [
             ("client_registration_types", json!(["explicit"])),
             ("response_types", json!(["id_token"])),
