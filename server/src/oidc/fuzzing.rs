@@ -1,6 +1,7 @@
 //! Entry point of the `oidc_request` fuzz target (fuzz/): the provider's parsers of outside
-//! JWTs, which must never panic.
+//! JWTs and federation documents, which must never panic.
 
+use super::federation::{policy, statement};
 use super::request_object::{HttpParams, locate, validate};
 use super::{ClientMetadata, check_assertion, jwt};
 
@@ -20,6 +21,14 @@ pub fn request(data: &[u8]) {
         return;
     };
     let _ = jwt::peek(text);
+    // Federation: an entity configuration as a peer serves it (self-signed, its own keys),
+    // and `[metadata, policy]` as a superior's statement combines them.
+    let _ = statement::self_signed(text, "https://rp.example", 1_000);
+    if let Ok(serde_json::Value::Array(parts)) = serde_json::from_str::<serde_json::Value>(text)
+        && let [serde_json::Value::Object(metadata), rules] = parts.as_slice()
+    {
+        let _ = policy::apply(&mut metadata.clone(), rules);
+    }
     let p = HttpParams {
         request: Some(text.to_owned()),
         scope: Some("openid".into()),
@@ -44,5 +53,8 @@ mod tests {
         super::request(b"eyJhbGciOiJub25lIn0.eyJyZWRpcmVjdF91cmkiOiJodHRwczovL3JwL2NiIn0.");
         super::request(b"\xff..");
         super::request(br#"{"iss":1}"#);
+        super::request(
+            br#"[{"scope":"openid","grant_types":["authorization_code"]},{"scope":{"subset_of":["openid"]},"grant_types":{"one_of":["x"]},"contacts":{"essential":true}}]"#,
+        );
     }
 }
