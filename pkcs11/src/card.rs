@@ -288,9 +288,9 @@ impl CieToken {
     /// application's session ended ours, the session is reopened, the kept PIN verified
     /// again, and the signature asked once more (signing twice spends nothing).
     pub fn sign_pkcs1(&mut self, data: &[u8]) -> Result<Vec<u8>, ck::CK_RV> {
-        if data.is_empty() || data.len() + 11 > self.modulus_len() {
-            return Err(ck::CKR_DATA_LEN_RANGE);
-        }
+        // The block the card pads `data` into, to open the signature against (and the
+        // length check: too long for the modulus is `CKR_DATA_LEN_RANGE` before the card).
+        let block = cns::padding::pkcs1_v15(data, self.modulus_len()).map_err(|e| cns_rv(&e))?;
         let mut outcome = pollster::block_on(self.secure.sign_pkcs1(data));
         if self.verified_pin.is_some()
             && outcome
@@ -316,12 +316,6 @@ impl CieToken {
                 ias_rv(&e)
             }
         })?;
-        let k = self.modulus_len();
-        let mut block = vec![0xFF; k];
-        block[0] = 0x00;
-        block[1] = 0x01;
-        block[k - data.len() - 1] = 0x00;
-        block[k - data.len()..].copy_from_slice(data);
         checked(&self.certificate, &block, signature)
     }
 
