@@ -67,15 +67,27 @@ cleanup_pcscd_test() {
 }
 
 # Set BIN (cie-companion) and M (the PKCS#11 module) from CIE_COMPANION_BIN and
-# CIE_PKCS11_MODULE, building both when either is unset. Uses the caller's ROOT and step.
+# CIE_PKCS11_MODULE, building both when either is unset; with `--server`, SERVER
+# (companion-server, COMPANION_SERVER_BIN) too. Uses the caller's ROOT and step.
 pkcs11_builds() {
-    local target="${CARGO_TARGET_DIR:-$ROOT/target}"
-    if [ -z "${CIE_COMPANION_BIN:-}" ] || [ -z "${CIE_PKCS11_MODULE:-}" ]; then
-        step "building cie-companion and the PKCS#11 module"
-        (cd "$ROOT" && cargo build -q -p cie-companion-cli -p cie-companion-pkcs11)
+    local target="${CARGO_TARGET_DIR:-$ROOT/target}" server=""
+    [ "${1:-}" = --server ] && server=1
+    if [ -z "${CIE_COMPANION_BIN:-}" ] || [ -z "${CIE_PKCS11_MODULE:-}" ] \
+        || { [ -n "$server" ] && [ -z "${COMPANION_SERVER_BIN:-}" ]; }; then
+        if [ -n "$server" ]; then
+            step "building cie-companion, the PKCS#11 module and companion-server"
+            (cd "$ROOT" && cargo build -q -p cie-companion-cli -p cie-companion-pkcs11 -p companion-server)
+        else
+            step "building cie-companion and the PKCS#11 module"
+            (cd "$ROOT" && cargo build -q -p cie-companion-cli -p cie-companion-pkcs11)
+        fi
     fi
     BIN="${CIE_COMPANION_BIN:-$target/debug/cie-companion}"
     M="${CIE_PKCS11_MODULE:-$target/debug/libcie_companion_pkcs11.so}"
     [ -x "$BIN" ] || fail "binary $BIN not found"
     [ -f "$M" ] || fail "module $M not found"
+    if [ -n "$server" ]; then
+        SERVER="${COMPANION_SERVER_BIN:-$target/debug/companion-server}"
+        [ -f "$SERVER" ] || fail "$SERVER not found"
+    fi
 }

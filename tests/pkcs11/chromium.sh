@@ -32,15 +32,7 @@ step() { echo "tests/pkcs11/chromium: $*"; }
 source "$ROOT/tests/pcsc/common.sh"
 require_pcscd_test_setup "pcscd, the Chromium policy" pcscd modutil certutil openssl Xvfb xdotool chromium python3 timeout
 
-TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
-if [ -z "${CIE_COMPANION_BIN:-}" ] || [ -z "${CIE_PKCS11_MODULE:-}" ] || [ -z "${COMPANION_SERVER_BIN:-}" ]; then
-    step "building cie-companion, the PKCS#11 module and companion-server"
-    (cd "$ROOT" && cargo build -q -p cie-companion-cli -p cie-companion-pkcs11 -p companion-server)
-fi
-BIN="${CIE_COMPANION_BIN:-$TARGET/debug/cie-companion}"
-M="${CIE_PKCS11_MODULE:-$TARGET/debug/libcie_companion_pkcs11.so}"
-SERVER="${COMPANION_SERVER_BIN:-$TARGET/debug/companion-server}"
-for f in "$BIN" "$M" "$SERVER"; do [ -f "$f" ] || fail "$f not found"; done
+pkcs11_builds --server
 
 VENV="${XDG_CACHE_HOME:-$HOME/.cache}/cie-companion/browser-venv-$PLAYWRIGHT_VERSION"
 if [ ! -x "$VENV/bin/python" ] || ! "$VENV/bin/python" -c 'import playwright, PIL' 2>/dev/null; then
