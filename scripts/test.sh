@@ -40,6 +40,9 @@ cargo fmt --all -- --check
 step "cargo clippy (workspace, all targets, -D warnings)"
 cargo clippy --workspace --all-targets -- -D warnings
 
+step "cargo deny: licences, banned and duplicate crates, sources (scripts/deny.sh, offline)"
+bash scripts/deny.sh
+
 if cargo nextest --version >/dev/null 2>&1; then
     step "cargo nextest run --workspace"
     cargo nextest run --workspace
