@@ -43,6 +43,9 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "cargo deny: licences, banned and duplicate crates, sources (scripts/deny.sh, offline)"
 bash scripts/deny.sh
 
+step "threat model: every mitigation's test pointer names a real test (scripts/check-threat-model.sh)"
+bash scripts/check-threat-model.sh
+
 if cargo nextest --version >/dev/null 2>&1; then
     step "cargo nextest run --workspace"
     cargo nextest run --workspace
