@@ -14,7 +14,7 @@ use companion_server::abroad::{IssueRequest, issue_pin};
 use companion_server::card::VerifiedCard;
 use companion_server::store::{
     ApprovalStore, AuditEntry, ChallengeRecord, NewRegistration, NewRendezvous, NewSession,
-    RegistrationStore, Retention, SqlStore, Store,
+    RegistrationStore, Retention, SqlStore, Store, cf_key,
 };
 use companion_server::{Clock, ManualClock};
 
@@ -103,6 +103,10 @@ impl Raw {
         }
         out
     }
+}
+
+fn otp_audit_subject() -> String {
+    format!("cf:{}", &cf_key(CF)[..12])
 }
 
 fn hex(b: &[u8]) -> String {
@@ -240,6 +244,14 @@ async fn populate(store: &SqlStore, now: u64) -> String {
     issue_pin(store, &pin, false, "operator", now)
         .await
         .unwrap();
+    // A refused OTP login names the codice fiscale by its hash's prefix (api/otp.rs).
+    store
+        .audit(
+            &AuditEntry::new("otp_login", &otp_audit_subject(), "wrong_code", "192.0.2.7"),
+            now,
+        )
+        .await
+        .unwrap();
     // Someone else, who must stay.
     store
         .card_login(
@@ -295,6 +307,7 @@ async fn export_shows_everything_held_and_no_secret() {
             .map(|a| a["kind"].as_str().unwrap())
             .collect();
         for k in [
+            "otp_login",
             "card_login",
             "device_enroll",
             "oidc_consent",
@@ -356,10 +369,22 @@ async fn erase_leaves_no_value_in_any_table_or_file() {
         assert!(store.export_identity(CF).await.unwrap().is_none());
         assert!(store.export_identity(KEPT_CF).await.unwrap().is_some());
 
-        let mut needles: Vec<Vec<u8>> = [CF, GIVEN, SURNAME, EMAIL, ADDRESS, CERT, &id]
-            .iter()
-            .map(|s| s.as_bytes().to_vec())
-            .collect();
+        let hashed = cf_key(CF);
+        let otp_subject = otp_audit_subject();
+        let mut needles: Vec<Vec<u8>> = [
+            CF,
+            GIVEN,
+            SURNAME,
+            EMAIL,
+            ADDRESS,
+            CERT,
+            &id,
+            &hashed,
+            &otp_subject,
+        ]
+        .iter()
+        .map(|s| s.as_bytes().to_vec())
+        .collect();
         match &raw {
             Raw::Pg(_) => {
                 assert_eq!(erased.wal_truncated, None);
@@ -504,4 +529,45 @@ async fn the_running_server_prunes_as_its_clock_moves() {
         assert_eq!(left, 0, "{}: expired rows left", db.name);
         assert_eq!(raw.count("identities").await, 2);
     }
+}
+
+/// The operator's commands, as the binary runs them (SQLite).
+#[tokio::test]
+async fn identity_commands_export_then_erase_once() {
+    let db = sqlite();
+    let store = SqlStore::connect(&db.url).await.unwrap();
+    populate(&store, ManualClock::new().now()).await;
+    store.close().await;
+    drop(store);
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_companion-server"))
+            .args(["identity"])
+            .args(args)
+            .args(["--cf", CF, "--database", &db.url])
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8(out.stdout).unwrap();
+        (
+            out.status.success(),
+            stdout,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, export, _) = run(&["export"]);
+    assert!(ok);
+    let export: serde_json::Value = serde_json::from_str(&export).unwrap();
+    assert_eq!(export["identity"]["surname"], SURNAME);
+    let (ok, erased, _) = run(&["erase"]);
+    assert!(ok);
+    let erased: serde_json::Value = serde_json::from_str(&erased).unwrap();
+    assert!(erased["total"].as_u64().unwrap() > 10, "{erased}");
+    assert_eq!(erased["erased_rows"]["identities"], 1);
+    assert_eq!(erased["sqlite_wal_truncated"], true);
+    let (ok, again, _) = run(&["erase"]);
+    assert!(ok);
+    let again: serde_json::Value = serde_json::from_str(&again).unwrap();
+    assert_eq!(again["total"], 0);
+    let (ok, _, err) = run(&["export"]);
+    assert!(!ok);
+    assert!(err.contains("nothing is held"), "{err}");
 }

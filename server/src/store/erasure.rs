@@ -375,7 +375,10 @@ impl SqlStore {
             .await?
             .map(|r| r.try_get("id"))
             .transpose()?;
-        let mut needles = vec![cf.clone(), cf_key(&cf)];
+        let hashed = cf_key(&cf);
+        // The OTP login's audit names the hash's first 12 characters (`cf:<prefix>`).
+        let otp_subject = format!("cf:{}", hashed.get(..12).unwrap_or(&hashed));
+        let mut needles = vec![cf.clone(), hashed, otp_subject];
         if let Some(id) = &id {
             needles.push(id.clone());
             let owned = query(
