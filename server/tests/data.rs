@@ -9,12 +9,13 @@ mod common;
 use std::path::PathBuf;
 
 use cie_core::flows::wire::ChallengePurpose;
+use cie_core::otp::verify::{AccountState, Verdict};
 use common::*;
 use companion_server::abroad::{IssueRequest, issue_pin};
 use companion_server::card::VerifiedCard;
 use companion_server::store::{
-    ApprovalStore, AuditEntry, ChallengeRecord, NewRegistration, NewRendezvous, NewSession,
-    RegistrationStore, Retention, SqlStore, Store, cf_key,
+    ApprovalStore, AuditEntry, ChallengeRecord, NewOtpToken, NewRegistration, NewRendezvous,
+    NewSession, OtpStore, OtpSubject, RegistrationStore, Retention, SqlStore, Store, cf_key,
 };
 use companion_server::{Clock, ManualClock};
 
@@ -165,6 +166,20 @@ async fn populate(store: &SqlStore, now: u64) -> String {
         .await
         .unwrap()
         .unwrap();
+    let otp = NewOtpToken {
+        identity_id: &identity.id,
+        codice_fiscale: CF,
+        sealed_seed: &[0x01; 60],
+        device_id: "device-erased-1",
+        nonce_key: "otp-enroll:device-erased-1:n1",
+        nonce_expires: now + 300,
+    };
+    assert!(
+        store
+            .enroll_otp(&otp, &audit("otp_enroll"), now)
+            .await
+            .unwrap()
+    );
     let reg = NewRegistration {
         nis: "NIS000111222".into(),
         nis_key_hash: "nis-key-hash".into(),
@@ -286,6 +301,7 @@ async fn export_shows_everything_held_and_no_secret() {
             "ROMA"
         );
         assert_eq!(export["sessions"].as_array().unwrap().len(), 1);
+        assert_eq!(export["otp"][0]["active_since"], now);
         assert_eq!(
             export["oidc_consents"][0]["client_id"],
             "https://rp.example"
@@ -357,6 +373,8 @@ async fn erase_leaves_no_value_in_any_table_or_file() {
             "oidc_token_sessions",
             "approvals",
             "abroad_accounts",
+            "otp_tokens",
+            "otp_state",
             "abroad_outbox_digital",
             "abroad_outbox_postal",
             "audit",
@@ -455,6 +473,20 @@ async fn pruning_deletes_what_expired_and_keeps_the_rest() {
             v
         };
         assert!(before.iter().all(|n| *n > 0), "{before:?}");
+        // An OTP attempt on a codice fiscale nobody holds: its validator state is kept a
+        // day after the attempt, the holder's for as long as the token.
+        let wrong = |_: Option<&OtpSubject<'_>>, _: &mut AccountState| Some(Verdict::Wrong);
+        let attempt = NewSession {
+            token_hash: [11; 32],
+            level: 2,
+            kind: "desktop",
+            expires: t0 + 60,
+        };
+        store
+            .otp_login(KEPT_CF, &wrong, &attempt, &audit("otp_login"), t0)
+            .await
+            .unwrap();
+        assert_eq!(raw.count("otp_state").await, 2);
         // Nothing has expired yet.
         assert_eq!(store.prune(clock.now(), &keep).await.unwrap().total(), 0);
         // A rendezvous created later, still live when the others are pruned.
@@ -489,6 +521,9 @@ async fn pruning_deletes_what_expired_and_keeps_the_rest() {
         let pruned = store.prune(clock.now(), &keep).await.unwrap();
         assert_eq!(pruned.get("audit") as i64, audit_rows, "{pruned:?}");
         assert_eq!(pruned.get("rendezvous"), 1);
+        assert_eq!(pruned.get("otp_state"), 1, "{pruned:?}");
+        assert_eq!(raw.count("otp_state").await, 1);
+        assert_eq!(raw.count("otp_tokens").await, 1);
         let left = store.audit_log().await.unwrap();
         assert_eq!(left.len(), 1);
         assert_eq!(left[0].0, "recent");

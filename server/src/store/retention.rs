@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use super::{Result, SqlStore, query, ts};
+use super::{Result, SqlStore, otp_state_key, query, ts};
 use crate::clock::Clock;
 
 /// How often the server prunes, in seconds of its clock.
@@ -25,6 +25,10 @@ pub const DEFAULT_AUDIT_DAYS: u32 = 730;
 /// How long a row stays after its last deadline, for the pages and the app that still
 /// poll it (they see "expired" rather than "unknown"), in seconds.
 pub const GRACE_SECS: u64 = 3600;
+
+/// How long the OTP validator state of a codice fiscale with no OTP token is kept after its
+/// last attempt, in seconds: as the abroad PIN throttle, a day (the lock lasts 15 minutes).
+pub const OTP_STATE_FORGET_SECS: u64 = 24 * 3600;
 
 /// What is kept, and for how long.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,7 +131,53 @@ impl SqlStore {
                 out.0.push((table, n.rows_affected()));
             }
         }
+        let n = self.prune_otp_state(now).await?;
+        if n > 0 {
+            out.0.push(("otp_state", n));
+        }
         Ok(out)
+    }
+
+    /// `otp_state` is written for every codice fiscale typed at the OTP login, known or
+    /// not (unknown ones must look the same). Rows a day quiet whose codice fiscale holds
+    /// no OTP token go: nothing is left to protect there. The rows of token holders stay
+    /// (an HOTP counter forgotten would let its old codes replay). Rows are keyed by a
+    /// hash, so the holders' keys are computed here, and only when quiet rows exist.
+    async fn prune_otp_state(&self, now: u64) -> Result<u64> {
+        let cutoff = ts(now.saturating_sub(OTP_STATE_FORGET_SECS));
+        let quiet = query("SELECT cf_key FROM otp_state WHERE updated < $1")
+            .bind(cutoff)
+            .fetch_all(&self.pool)
+            .await?;
+        if quiet.is_empty() {
+            return Ok(0);
+        }
+        let mut holders = std::collections::HashSet::new();
+        for r in query(
+            "SELECT i.codice_fiscale FROM identities i JOIN otp_tokens t ON t.identity_id = i.id",
+        )
+        .fetch_all(&self.pool)
+        .await?
+        {
+            holders.insert(otp_state_key(&r.try_get::<String>("codice_fiscale")?));
+        }
+        let mut tx = self.begin().await?;
+        let mut n = 0;
+        for r in quiet {
+            let key: String = r.try_get("cf_key")?;
+            if holders.contains(&key) {
+                continue;
+            }
+            // `updated` checked again: an attempt or a new token since the read keeps it.
+            n += query("DELETE FROM otp_state WHERE cf_key = $1 AND updated < $2")
+                .bind(key)
+                .bind(cutoff)
+                .execute(&mut tx)
+                .await?
+                .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(n)
     }
 }
 
