@@ -503,10 +503,18 @@ impl Db {
     pub(crate) async fn checkpoint_truncate(&self) -> Result<Option<bool>> {
         match self {
             Db::Sqlite(s) => {
-                let conn = s.writer.clone().lock_owned().await;
-                let busy: i64 =
-                    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
-                Ok(Some(busy == 0))
+                // The background checkpointer or a reader may be busy a moment: a few tries.
+                for _ in 0..5 {
+                    let conn = s.writer.clone().lock_owned().await;
+                    let busy: i64 =
+                        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+                    drop(conn);
+                    if busy == 0 {
+                        return Ok(Some(true));
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Ok(Some(false))
             }
             Db::Pg(_) => Ok(None),
         }
