@@ -431,7 +431,8 @@ pub async fn issue_pin(
     } else {
         "abroad_pin_issue"
     };
-    let audit = AuditEntry::new(kind, &cf, "ok", operator);
+    // The codice fiscale only as its hash, as the PIN login's audit rows name it.
+    let audit = AuditEntry::new(kind, &crate::store::cf_key(&cf), "ok", operator);
     match store.abroad_issue(&issue, reset, &audit, now).await? {
         IssueOutcome::Done { identity_id } => Ok(identity_id),
         IssueOutcome::Exists => Err(OperatorError::Exists),

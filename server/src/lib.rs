@@ -111,6 +111,8 @@ pub struct Config {
     pub registration: Option<Arc<registration::RegistrationTrust>>,
     /// The OpenID Provider (src/oidc); `None` (the default): not offered.
     pub oidc: Option<oidc::OidcConfig>,
+    /// How long audit rows are kept (everything else goes when it expires; docs/data.md).
+    pub retention: store::Retention,
 }
 
 impl std::fmt::Debug for Config {
@@ -148,6 +150,7 @@ impl Config {
             otp_key: None,
             registration: None,
             oidc: None,
+            retention: store::Retention::default(),
         }
     }
 }
@@ -277,6 +280,13 @@ pub async fn serve(config: Config, listener: TcpListener) -> Result<RunningServe
     let verifier = CardVerifier::new(&config.card_cas, config.revocation.clone())?;
     let store = Arc::new(SqlStore::connect(&config.database).await?);
     let (stop, stop_rx) = watch::channel(false);
+    // Retention (docs/data.md): ends with the server's stop signal.
+    tokio::spawn(store::retention::housekeeping(
+        store.clone(),
+        config.clock.clone(),
+        config.retention,
+        stop_rx.clone(),
+    ));
     let start_mtls = |listener: TcpListener, tls12_only: bool| {
         mtls::start(mtls::MtlsSetup {
             listener,

@@ -104,6 +104,10 @@ struct Args {
     /// An extra CA (PEM) trusted when fetching federation statements (repeatable).
     #[arg(long, requires = "federation_key")]
     federation_ca: Vec<PathBuf>,
+    /// Days audit rows are kept before the pruning pass deletes them (0: for ever);
+    /// everything else goes when it expires (docs/data.md).
+    #[arg(long, default_value_t = companion_server::store::retention::DEFAULT_AUDIT_DAYS)]
+    retention_days: u32,
     /// TESTS ONLY: accept http:// loopback entity ids (the reference software on loopback).
     #[arg(long, requires = "federation_key")]
     federation_loopback_http: bool,
@@ -117,6 +121,33 @@ enum Command {
     /// OpenID Provider: register relying parties.
     #[command(subcommand)]
     Oidc(OidcCommand),
+    /// One person's data: export it (right of access) or erase it (docs/data.md).
+    #[command(subcommand)]
+    Identity(IdentityCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum IdentityCommand {
+    /// Print everything held about a person as one JSON object (no secrets).
+    Export {
+        /// Their codice fiscale.
+        #[arg(long)]
+        cf: String,
+        /// Default: the server's --database.
+        #[arg(long)]
+        database: Option<String>,
+    },
+    /// Delete everything held about a person, consent records and audit rows included,
+    /// in one transaction; print the rows erased per table as JSON. Running it again
+    /// erases nothing more.
+    Erase {
+        /// Their codice fiscale.
+        #[arg(long)]
+        cf: String,
+        /// Default: the server's --database.
+        #[arg(long)]
+        database: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -231,6 +262,10 @@ async fn main() -> std::process::ExitCode {
             logs.with_writer(std::io::stderr).init();
             run_oidc(cmd, &args.database).await
         }
+        Some(Command::Identity(cmd)) => {
+            logs.with_writer(std::io::stderr).init();
+            run_identity(cmd, &args.database).await
+        }
         None => {
             logs.init();
             run(args).await
@@ -251,6 +286,7 @@ async fn run(args: Args) -> Result<(), ServerError> {
     config.service_name = args.service_name;
     config.rendezvous_per_minute = args.rendezvous_per_minute;
     config.abroad_per_minute = args.abroad_per_minute;
+    config.retention.audit_days = args.retention_days;
     config.mtls_listen = args.mtls_listen;
     config.mtls_tls12_listen = args.mtls_tls12_listen;
     if let Some(o) = args.public_origin {
@@ -469,6 +505,52 @@ async fn run_oidc(cmd: OidcCommand, default_db: &str) -> Result<(), ServerError>
     let store = SqlStore::connect(database.as_deref().unwrap_or(default_db)).await?;
     companion_server::oidc::register(&store, &client, "operator", SystemClock.now()).await?;
     println!("client {client_id} registered");
+    Ok(())
+}
+
+/// `identity export|erase`: JSON on stdout, for the operator's records.
+async fn run_identity(cmd: IdentityCommand, default_db: &str) -> Result<(), ServerError> {
+    let json = |v: &serde_json::Value| {
+        serde_json::to_string_pretty(v).map_err(|e| ServerError::Config(e.to_string()))
+    };
+    match cmd {
+        IdentityCommand::Export { cf, database } => {
+            let store = SqlStore::connect(database.as_deref().unwrap_or(default_db)).await?;
+            let Some(data) = store.export_identity(&cf).await? else {
+                return Err(ServerError::Config(
+                    "nessun dato per questo codice fiscale / nothing is held for this \
+                     codice fiscale: check it and the --database"
+                        .into(),
+                ));
+            };
+            println!("{}", json(&data)?);
+        }
+        IdentityCommand::Erase { cf, database } => {
+            let store = SqlStore::connect(database.as_deref().unwrap_or(default_db)).await?;
+            let erased = store
+                .erase_identity(&cf, "operator", SystemClock.now())
+                .await?;
+            let rows: serde_json::Map<String, serde_json::Value> = erased
+                .rows
+                .iter()
+                .map(|(t, n)| ((*t).to_owned(), (*n).into()))
+                .collect();
+            let out = serde_json::json!({
+                "erased_rows": rows,
+                "total": erased.total(),
+                "sqlite_wal_truncated": erased.wal_truncated,
+            });
+            println!("{}", json(&out)?);
+            if erased.wal_truncated == Some(false) {
+                eprintln!(
+                    "companion-server: il WAL di SQLite non è stato svuotato (un lettore era \
+                     attivo): ripeti il comando / the SQLite WAL was not emptied (a reader was \
+                     active): run the command again"
+                );
+            }
+            store.close().await;
+        }
+    }
     Ok(())
 }
 

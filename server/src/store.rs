@@ -26,13 +26,17 @@ pub use approvals::{
     ApprovalRecord, ApprovalState, ApprovalStore, CONSUME_SECS, DecisionOutcome, NewApproval,
     NewDecision,
 };
+mod erasure;
+pub use erasure::Erased;
 mod mtls;
 mod oidc;
 pub use oidc::{PendingRequest, Redeemed};
 mod otp;
 mod registrations;
+pub mod retention;
 pub use otp::{NewOtpToken, OtpAttempt, OtpCheck, OtpStore, OtpSubject, otp_state_key};
 pub use registrations::{NewRegistration, RegistrationOutcome, RegistrationStore};
+pub use retention::{Pruned, Retention};
 
 /// A storage failure (the client gets `internal`).
 #[derive(Debug, thiserror::Error)]
@@ -562,8 +566,10 @@ impl SqlStore {
             Backend::Postgres => "",
         };
         let (blob, serial) = match self.backend {
-            // Audit rows are never deleted, so a plain rowid grows monotonically: without
-            // AUTOINCREMENT's sequence table, a page fewer written per audited change.
+            // Audit rows are deleted only from the old end (retention) or by an erasure,
+            // so a plain rowid still orders them: without AUTOINCREMENT's sequence table,
+            // a page fewer written per audited change (an erased newest id may be reused,
+            // by a row that names nothing erased).
             Backend::Sqlite => ("BLOB", "INTEGER PRIMARY KEY"),
             Backend::Postgres => ("BYTEA", "BIGSERIAL PRIMARY KEY"),
         };

@@ -145,6 +145,23 @@ impl Row {
     }
 }
 
+impl Row {
+    /// The row as a JSON object (blobs as base64url): the operator's export.
+    pub(crate) fn to_json(&self) -> serde_json::Value {
+        use serde_json::Value as J;
+        let fields = self.columns.iter().zip(&self.values).map(|(c, v)| {
+            let v = match v {
+                Value::Null => J::Null,
+                Value::Int(i) => J::from(*i),
+                Value::Text(t) => J::from(t.as_str()),
+                Value::Blob(b) => J::from(cie_core::flows::wire::b64(b)),
+            };
+            (c.clone(), v)
+        });
+        J::Object(fields.collect())
+    }
+}
+
 /// What a write did.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Done(u64);
@@ -319,6 +336,9 @@ impl Sqlite {
         c.pragma_update(None, "journal_mode", "WAL")?;
         c.pragma_update(None, "synchronous", "NORMAL")?;
         c.pragma_update(None, "foreign_keys", "ON")?;
+        // Deleted rows are overwritten with zeros, not left in free space: an erased
+        // identity (docs/data.md) must not be readable from the file.
+        c.pragma_update(None, "secure_delete", "ON")?;
         // Another process (a second server on the same file, a test reading it) may
         // hold the lock for a moment.
         c.busy_timeout(Duration::from_secs(5))?;
@@ -473,6 +493,30 @@ impl Db {
                 Ok(Tx::Sqlite(SqliteTx { conn: Some(conn) }))
             }
             Db::Pg(p) => Ok(Tx::Pg(p.begin().await?)),
+        }
+    }
+
+    /// SQLite: move the whole WAL into the database file and truncate it to zero bytes,
+    /// so rows deleted (and zeroed, `secure_delete`) leave no older copy in the WAL.
+    /// `Some(true)` when complete, `Some(false)` when a reader kept it from finishing;
+    /// `None` on PostgreSQL (nothing to do).
+    pub(crate) async fn checkpoint_truncate(&self) -> Result<Option<bool>> {
+        match self {
+            Db::Sqlite(s) => {
+                // The background checkpointer or a reader may be busy a moment: a few tries.
+                for _ in 0..5 {
+                    let conn = s.writer.clone().lock_owned().await;
+                    let busy: i64 =
+                        conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+                    drop(conn);
+                    if busy == 0 {
+                        return Ok(Some(true));
+                    }
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Ok(Some(false))
+            }
+            Db::Pg(_) => Ok(None),
         }
     }
 
