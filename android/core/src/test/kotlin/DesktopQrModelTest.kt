@@ -54,6 +54,9 @@ class DesktopQrModelTest {
         m.onText("https://example.com/not-a-login")
         val hint = assertIs<DesktopQrState.Scanning>(m.state.value)
         assertContains(assertNotNull(hint.hint), "non è un codice di accesso")
+        // The camera stays on: the computer's QR, scanned next, is claimed.
+        m.onText(openLogin().third)
+        assertIs<DesktopQrState.Review>(m.state.value, "${m.state.value}")
     }
 
     @Test

@@ -75,13 +75,12 @@ class DesktopQrModel(
     /** One camera frame's luma plane (see [LumaFrameSink.onFrame]). */
     override suspend fun onFrame(width: UInt, height: UInt, rowStride: UInt, luma: ByteArray) {
         if (!wantsFrames) return
-        val text = scanLumaFrame(width, height, rowStride, luma) ?: return
-        if (text != refused) onText(text)
+        onText(scanLumaFrame(width, height, rowStride, luma) ?: return)
     }
 
-    /** A decoded QR text (from [onFrame] or a platform scanner). */
+    /** A decoded QR text (from [onFrame] or a platform scanner); the one just refused is skipped. */
     suspend fun onText(text: String) = busy.withLock {
-        if (_state.value !is DesktopQrState.Scanning) return@withLock
+        if (_state.value !is DesktopQrState.Scanning || text == refused) return@withLock
         _state.value = DesktopQrState.Claiming
         _state.value = try {
             val s = client.claimDesktopQr(text, deviceName, deviceId)
