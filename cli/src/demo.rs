@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use cie_core::ffi::{
-    CompanionClient, FlowError, ProgressListener, flow_error_message_it, scan_qr_frame,
+    CompanionClient, FlowError, Language, ProgressListener, flow_error_message, scan_qr_frame,
 };
 use cie_core::flows::device_key::DeviceSigner;
 use cie_core::flows::login::LoginStep;
@@ -68,9 +68,11 @@ pub fn run(args: DemoArgs) -> Result<(), CliError> {
 }
 
 pub(crate) fn flow(e: FlowError) -> CliError {
+    // `CliError::message_en` ends the English message with its own full stop.
+    let message = flow_error_message(e.clone(), Language::En);
     CliError::Flow {
-        message: e.to_string(),
-        message_it: flow_error_message_it(e),
+        message: message.trim_end_matches('.').to_owned(),
+        message_it: flow_error_message(e, Language::It),
     }
 }
 

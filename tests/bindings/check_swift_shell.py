@@ -24,7 +24,9 @@ CONTRACT = [
     (r"TransportError\.Io\(reason:", r"case Io\(\s*reason: String"),
     (r"\.TagLost\b", r"case TagLost\b"),
     (r"-> TransportError", r"public\s+enum TransportError: Swift\.Error"),
-    (r"flowErrorMessageIt\(error:", r"public func flowErrorMessageIt\(error: FlowError\) -> String"),
+    # The core's messages in the app's language (L10n.swift).
+    (r"languageForLocale\(tag: Bundle\.module\.preferredLocalizations\.first", r"public func languageForLocale\(tag: String\)\s*-> Language"),
+    (r"flowErrorMessage\(error: \$0, language: coreLanguage\)", r"public func flowErrorMessage\(error: FlowError, language: Language\)\s*-> String"),
     (r"as FlowError", r"public\s+enum FlowError: Swift\.Error"),
     (r"SecretStore", r"public protocol SecretStore\b"),
     (r"func load\(name: String\) throws -> Data\?", r"func load\(name: String\) throws\s+-> Data\?"),
@@ -44,7 +46,9 @@ CONTRACT = [
     # The client and its flows (Flows.swift, AppModel.swift).
     (r"CompanionClient\(origins: \[origin\], pins: \[pin\], store: store\)",
      r"public convenience init\(origins: \[String\], pins: \[String\], store: SecretStore\?\)\s*throws"),
-    (r"client\.clockOffset\(\)\?\.offsetSeconds", r"func clockOffset\(\)\s*-> ClockOffset\?[\s\S]*public var offsetSeconds: Int64"),
+    # Countdowns on the server's clock (Screens.swift).
+    (r"client\.countdown\(expiresAt: until\)", r"func countdown\(expiresAt: UInt64\)\s*-> Countdown"),
+    (r"left\.expired[\s\S]*left\.secondsLeft", r"public\s+struct Countdown\b[\s\S]*?public var secondsLeft: UInt64[\s\S]*?public var expired: Bool"),
     (r"client\.startCardLogin\(origin: origin\)", r"func startCardLogin\(origin: String\)\s*async throws\s*-> CardLoginSession"),
     (r"session\.tap\(transport: transport, pin: pin, progress: progress\)",
      r"func tap\(transport: CardTransport, pin: String\?, progress: ProgressListener\?\)\s*async throws\s*-> CardLoginResult"),
@@ -70,17 +74,16 @@ CONTRACT = [
      r"func startDeviceEnrollment\(origin: String, signer: DeviceSigner, deviceName: String\)\s*async throws\s*-> DeviceEnrollmentSession"),
     (r"client\.enrollDeviceWithCode\(\s*origin: origin, code: code, signer: signer, deviceName: deviceName",
      r"func enrollDeviceWithCode\(origin: String, code: String, signer: DeviceSigner, deviceName: String\)\s*async throws\s*-> EnrolledDevice"),
-    # Errors the screens branch on.
-    (r"FlowError\.Server\(code, _, _, messageIt, _, _\)",
-     r"case Server\(\s*code: ErrorCode,\s*status: UInt16,\s*messageEn: String,\s*messageIt: String,\s*triesLeft: UInt8\?,\s*retryAfter: UInt64\?\s*\)"),
-    (r"FlowError\.Server\(_, status, _, messageIt, _, _\)", r"case Server\(\s*code: ErrorCode,\s*status: UInt16,"),
-    (r"code == \.wrongNumber", r"public\s+enum ErrorCode\b[\s\S]*?case wrongNumber\b"),
-    (r"FlowError\.NotALoginCode", r"case NotALoginCode\b"),
-    (r"case let \.Card\(card\)|case \.Card\(", r"case Card\(\s*error: CardError\s*\)"),
-    (r"case let \.WrongPin\(remaining\)", r"case WrongPin\(\s*remaining: UInt8\s*\)"),
-    (r"case \.LastTryNeedsConfirmation", r"case LastTryNeedsConfirmation\b"),
-    (r"case \.InvalidPin", r"case InvalidPin\(\s*reason: String\s*\)"),
-    (r"case \.TagLost:", r"public\s+enum CardError: Swift\.Error[\s\S]*?case TagLost\b"),
+    # What follows a refusal: the core's decisions (CardTap.swift, Flows.swift).
+    (r"cardTapStep\(error: e\)", r"public func cardTapStep\(error: FlowError\)\s*-> CardTapStep"),
+    (r"case let \.enterPin\(triesLeft\)", r"public\s+enum CardTapStep\b[\s\S]*?case enterPin\(\s*triesLeft: UInt8\?\s*\)"),
+    (r"case \.tapAgain:[\s\S]*case \.confirmLastTry:[\s\S]*case \.pinBlocked:[\s\S]*case \.stop:",
+     r"public\s+enum CardTapStep\b[\s\S]*?case tapAgain\b[\s\S]*?case confirmLastTry\b[\s\S]*?case pinBlocked\b[\s\S]*?case stop\b"),
+    (r"desktopQrStep\(error: e\)", r"public func desktopQrStep\(error: FlowError\)\s*-> ScanStep"),
+    (r"enrolmentCodeStep\(error: e\)", r"public func enrolmentCodeStep\(error: FlowError\)\s*-> ScanStep"),
+    (r"case \.scanAgain:", r"public\s+enum ScanStep\b[\s\S]*?case scanAgain\b[\s\S]*?case stop\b"),
+    (r"approvalStep\(error: e\)", r"public func approvalStep\(error: FlowError\)\s*-> ApprovalStep"),
+    (r"case \.wrongNumber:", r"public\s+enum ApprovalStep\b[\s\S]*?case wrongNumber\b[\s\S]*?case stop\b"),
     # Progress (CardTap.swift).
     (r"ProgressListener", r"public protocol ProgressListener\b"),
     (r"func onStep\(step: LoginStep, done: UInt32, total: UInt32\)", r"func onStep\(step: LoginStep, done: UInt32, total: UInt32\)"),
@@ -131,7 +134,7 @@ def check_strings(sources, shell):
     for lang in ("it", "en"):
         path = sources / "CieCompanion" / "Resources" / f"{lang}.lproj" / "Localizable.strings"
         found[lang] = set(re.findall(r'^"([a-z_]+)" = ', path.read_text(), flags=re.M)) if path.exists() else set()
-    used = set(re.findall(r'\bL\("([a-z_]+)"', shell)) | set(re.findall(r'format: "([a-z_]+)"', shell))
+    used = set(re.findall(r'\bL\("([a-z_]+)"', shell)) | set(re.findall(r'(?:format|expired): "([a-z_]+)"', shell))
     failures = [f"{lang}.lproj lacks {k!r}" for lang in found for k in sorted(used - found[lang])]
     if found["it"] != found["en"]:
         failures.append(f"it and en Localizable.strings differ: {sorted(found['it'] ^ found['en'])}")

@@ -259,7 +259,7 @@ class LoginTest(unittest.TestCase):
             run(login.tap(SimTransport(sim), None))
         self.assertEqual(ctx.exception.remaining, 2)
         self.assertEqual(
-            cie_core.card_error_message_it(ctx.exception), "PIN errato: restano 2 tentativi."
+            cie_core.card_error_message_it(ctx.exception), "PIN errato: restano 2 tentativi. Ricontrolla il PIN e riprova."
         )
         with self.assertRaises(CardError.InvalidPin):
             cie_core.CieLogin(CHALLENGE, cie_core.DigestAlgorithm.SHA256, "12a45678", None, False)
@@ -444,11 +444,27 @@ class MiscTest(unittest.TestCase):
         self.assertIn("avvicinala di nuovo", msg)
         self.assertEqual(
             cie_core.card_error_message_it(CardError.WrongPin(remaining=2)),
-            "PIN errato: restano 2 tentativi.",
+            "PIN errato: restano 2 tentativi. Ricontrolla il PIN e riprova.",
         )
         self.assertIn(
             "6985",
             cie_core.card_error_message_it(CardError.Refused(sw=0x6985, reason="x")),
+        )
+
+    def test_messages_in_both_languages_and_the_step_after_a_refusal(self):
+        lang = cie_core.Language
+        self.assertEqual(cie_core.language_for_locale("it-IT"), lang.IT)
+        self.assertEqual(cie_core.language_for_locale("en_GB"), lang.EN)
+        lost = cie_core.FlowError.Card(error=CardError.TagLost())
+        self.assertIn("avvicinala di nuovo", cie_core.flow_error_message(lost, lang.IT))
+        self.assertIn("hold it against the phone again", cie_core.flow_error_message(lost, lang.EN))
+        self.assertTrue(cie_core.card_tap_step(lost).is_tap_again())
+        wrong = cie_core.card_tap_step(cie_core.FlowError.Card(error=CardError.WrongPin(remaining=2)))
+        self.assertTrue(wrong.is_enter_pin())
+        self.assertEqual(wrong.tries_left, 2)
+        self.assertEqual(cie_core.desktop_qr_step(cie_core.FlowError.NotALoginCode()), cie_core.ScanStep.SCAN_AGAIN)
+        self.assertEqual(
+            cie_core.enrolment_code_step(cie_core.FlowError.Network(reason="dns")), cie_core.ScanStep.STOP
         )
 
     def test_core_version(self):

@@ -1,5 +1,6 @@
 //! The one error type the shells see.
 
+use super::Language;
 use crate::apdu::{ApduError, SwKind};
 use crate::transport::TransportError;
 
@@ -186,6 +187,14 @@ impl From<crate::flows::login::LoginError> for CardError {
 }
 
 impl CardError {
+    /// The message in `language`, saying what to do next.
+    pub fn message(&self, language: Language) -> String {
+        match language {
+            Language::It => self.message_it(),
+            Language::En => self.message_en(),
+        }
+    }
+
     /// The message in Italian, saying what to do next.
     pub fn message_it(&self) -> String {
         match self {
@@ -199,25 +208,31 @@ impl CardError {
                     .into()
             }
             Self::WrongPin { remaining: 1 } => {
-                "PIN errato: resta 1 tentativo prima del blocco.".into()
+                "PIN errato: resta 1 tentativo prima del blocco. Ricontrolla il PIN e riprova.".into()
             }
-            Self::WrongPin { remaining } => format!("PIN errato: restano {remaining} tentativi."),
+            Self::WrongPin { remaining } => {
+                format!("PIN errato: restano {remaining} tentativi. Ricontrolla il PIN e riprova.")
+            }
             Self::PinBlocked => "Il PIN è bloccato: sbloccalo con il PUK.".into(),
             Self::AccessDenied => "La carta ha negato l'accesso: inserisci prima il PIN.".into(),
-            Self::NotFound => "Non trovato su questa carta.".into(),
-            Self::NotSupported { reason } => {
-                format!("Non supportato da questa carta o da questo lettore: {reason}.")
+            Self::NotFound => {
+                "Non trovato su questa carta: controlla che sia una CIE e avvicinala di nuovo."
+                    .into()
+            }
+            // `reason` is English and technical: for logs.
+            Self::NotSupported { .. } => {
+                "Operazione non supportata da questa carta o da questo lettore: usa un altro lettore o telefono.".into()
             }
             Self::Refused { sw, .. } => {
-                format!("La carta ha rifiutato l'operazione (SW {sw:04X}).")
+                format!("La carta ha rifiutato l'operazione (SW {sw:04X}): avvicinala di nuovo e riprova.")
             }
             Self::LastTryNeedsConfirmation => "Resta un solo tentativo: un PIN errato bloccherà la carta. Conferma per continuare.".into(),
             Self::PinNeeded => "Inserisci di nuovo il PIN.".into(),
             Self::InvalidPin { .. } => "Il PIN è di 8 cifre (oppure le ultime 4, se la carta è abbinata): nessun tentativo è stato usato.".into(),
-            Self::NotGenuine => "Questa carta non ha superato la verifica di autenticità.".into(),
+            Self::NotGenuine => "Questa carta non ha superato la verifica di autenticità: non usarla e rivolgiti al Comune.".into(),
             Self::DifferentCard => "Questa è un'altra carta: avvicina la stessa carta con cui hai iniziato.".into(),
             Self::NotPaired => "Questa carta non è abbinata a questo dispositivo: inserisci il PIN completo di 8 cifre.".into(),
-            Self::PhoneUnsupported => "Questo telefono non può leggere la CIE: il suo NFC non supporta comandi abbastanza lunghi.".into(),
+            Self::PhoneUnsupported => "Questo telefono non può leggere la CIE: il suo NFC non supporta comandi abbastanza lunghi. Usa un altro telefono o un lettore sul computer.".into(),
             Self::Storage { .. } => "Archivio sicuro del telefono non disponibile: riprova o inserisci il PIN completo.".into(),
             Self::Busy => "Un'altra operazione è in corso: attendi che finisca.".into(),
             Self::WrongCan => "CAN errato: controlla le 6 cifre stampate sul fronte della carta.".into(),
@@ -226,6 +241,56 @@ impl CardError {
             Self::InvalidAccessKey { .. } => "Dati di accesso non validi: il CAN è di 6 cifre; le date sono nel formato AAMMGG.".into(),
             Self::InvalidResponse { .. } => {
                 "La carta ha dato una risposta non valida: avvicinala di nuovo e riprova.".into()
+            }
+        }
+    }
+
+    /// The message in English, saying what to do next (the `Display` text is for logs: it
+    /// carries platform and protocol details).
+    pub fn message_en(&self) -> String {
+        match self {
+            Self::TagLost => {
+                "The card moved away: hold it against the phone again and keep it still.".into()
+            }
+            Self::Timeout => "The card did not answer in time: keep it still and try again.".into(),
+            Self::Reader { .. } => {
+                "Card reader error: hold the card to the reader again or reconnect the reader, and try again."
+                    .into()
+            }
+            Self::WrongPin { remaining: 1 } => {
+                "Wrong PIN: 1 try left before the card blocks. Check the PIN and try again.".into()
+            }
+            Self::WrongPin { remaining } => {
+                format!("Wrong PIN: {remaining} tries left. Check the PIN and try again.")
+            }
+            Self::PinBlocked => "The PIN is blocked: unblock it with the PUK.".into(),
+            Self::AccessDenied => "The card refused access: enter the PIN first.".into(),
+            Self::NotFound => {
+                "Not found on this card: check that it is a CIE and hold it to the reader again."
+                    .into()
+            }
+            Self::NotSupported { .. } => {
+                "This card or reader does not support the operation: use another reader or phone."
+                    .into()
+            }
+            Self::Refused { sw, .. } => {
+                format!("The card refused the operation (SW {sw:04X}): hold it to the reader again and try again.")
+            }
+            Self::LastTryNeedsConfirmation => "Only one try left: a wrong PIN will block the card. Confirm to go on.".into(),
+            Self::PinNeeded => "Type the PIN again.".into(),
+            Self::InvalidPin { .. } => "The PIN has 8 digits (or the last 4, if the card is paired): no try was used.".into(),
+            Self::NotGenuine => "This card failed the genuineness check: do not use it, and contact your Comune.".into(),
+            Self::DifferentCard => "This is another card: hold the same card you started with.".into(),
+            Self::NotPaired => "This card is not paired with this device: type the full 8-digit PIN.".into(),
+            Self::PhoneUnsupported => "This phone cannot read the CIE: its NFC does not carry long enough commands. Use another phone or a reader on a computer.".into(),
+            Self::Storage { .. } => "The phone's secure storage is unavailable: try again or type the full PIN.".into(),
+            Self::Busy => "Another operation is running: wait for it to finish.".into(),
+            Self::WrongCan => "Wrong CAN: check the 6 digits printed on the front of the card.".into(),
+            Self::WrongMrz => "Wrong document data: check the document number, date of birth and date of expiry.".into(),
+            Self::AccessBlocked => "The card has blocked access with this code: use the other one (CAN or document data).".into(),
+            Self::InvalidAccessKey { .. } => "Invalid access data: the CAN has 6 digits; dates are written YYMMDD.".into(),
+            Self::InvalidResponse { .. } => {
+                "The card gave an invalid answer: hold it to the reader again and try again.".into()
             }
         }
     }
@@ -267,14 +332,21 @@ impl From<crate::applets::emrtd::EmrtdError> for CardError {
     }
 }
 
-/// The Italian message for an error (UniFFI errors cannot carry methods across the FFI).
+/// The message for a card error in `language`, saying what to do next (UniFFI errors
+/// cannot carry methods across the FFI).
+#[uniffi::export]
+pub fn card_error_message(error: CardError, language: Language) -> String {
+    error.message(language)
+}
+
+/// [`card_error_message`] in Italian (kept for the callers written before English).
 #[uniffi::export]
 pub fn card_error_message_it(error: CardError) -> String {
     error.message_it()
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::apdu::Sw;
 
@@ -311,12 +383,108 @@ mod tests {
     fn italian_messages_say_what_to_do() {
         assert_eq!(
             CardError::WrongPin { remaining: 2 }.message_it(),
-            "PIN errato: restano 2 tentativi."
+            "PIN errato: restano 2 tentativi. Ricontrolla il PIN e riprova."
         );
         assert!(
             CardError::TagLost
                 .message_it()
                 .contains("avvicinala di nuovo")
+        );
+    }
+
+    /// A platform or protocol detail: for logs, never in a message to the citizen.
+    pub(crate) const DETAIL: &str = "DETAIL-FOR-LOGS";
+
+    /// One of each variant.
+    pub(crate) fn all_card_errors() -> Vec<CardError> {
+        let all = vec![
+            CardError::TagLost,
+            CardError::Timeout,
+            CardError::Reader {
+                reason: DETAIL.into(),
+            },
+            CardError::WrongPin { remaining: 2 },
+            CardError::WrongPin { remaining: 1 },
+            CardError::PinBlocked,
+            CardError::AccessDenied,
+            CardError::NotFound,
+            CardError::NotSupported {
+                reason: DETAIL.into(),
+            },
+            CardError::Refused {
+                sw: 0x6985,
+                reason: DETAIL.into(),
+            },
+            CardError::LastTryNeedsConfirmation,
+            CardError::PinNeeded,
+            CardError::InvalidPin {
+                reason: DETAIL.into(),
+            },
+            CardError::NotGenuine,
+            CardError::DifferentCard,
+            CardError::NotPaired,
+            CardError::PhoneUnsupported,
+            CardError::Storage {
+                reason: DETAIL.into(),
+            },
+            CardError::Busy,
+            CardError::WrongCan,
+            CardError::WrongMrz,
+            CardError::AccessBlocked,
+            CardError::InvalidAccessKey {
+                reason: DETAIL.into(),
+            },
+            CardError::InvalidResponse {
+                reason: DETAIL.into(),
+            },
+        ];
+        for e in &all {
+            // No wildcard: a new variant stops this from compiling until it is in the list.
+            match e {
+                CardError::TagLost
+                | CardError::Timeout
+                | CardError::Reader { .. }
+                | CardError::WrongPin { .. }
+                | CardError::PinBlocked
+                | CardError::AccessDenied
+                | CardError::NotFound
+                | CardError::NotSupported { .. }
+                | CardError::Refused { .. }
+                | CardError::LastTryNeedsConfirmation
+                | CardError::PinNeeded
+                | CardError::InvalidPin { .. }
+                | CardError::NotGenuine
+                | CardError::DifferentCard
+                | CardError::NotPaired
+                | CardError::PhoneUnsupported
+                | CardError::Storage { .. }
+                | CardError::Busy
+                | CardError::WrongCan
+                | CardError::WrongMrz
+                | CardError::AccessBlocked
+                | CardError::InvalidAccessKey { .. }
+                | CardError::InvalidResponse { .. } => {}
+            }
+        }
+        all
+    }
+
+    #[test]
+    fn every_card_error_has_an_italian_and_a_different_english_message() {
+        for e in all_card_errors() {
+            let (it, en) = (e.message(Language::It), e.message(Language::En));
+            assert!(it.len() > 15 && en.len() > 15, "{e:?}: {it} / {en}");
+            assert_ne!(it, en, "{e:?}");
+            assert_eq!(card_error_message(e.clone(), Language::It), it);
+            assert_eq!(card_error_message_it(e.clone()), it);
+            assert!(
+                !it.contains(DETAIL) && !en.contains(DETAIL),
+                "{e:?}: {it} / {en}"
+            );
+        }
+        assert_eq!(
+            CardError::WrongPin { remaining: 1 }.message_en(),
+            "Wrong PIN: 1 try left before the card blocks. Check the PIN and try again."
         );
     }
 }

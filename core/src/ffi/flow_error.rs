@@ -1,9 +1,9 @@
 //! The one error of the login flows on the UniFFI surface: card errors (as `CardError`),
 //! server refusals (with the server's code and messages), QR, network and device-key
-//! failures, each with an Italian message that says what to do next
-//! ([`flow_error_message_it`]).
+//! failures, each with a message in Italian and English that says what to do next
+//! ([`flow_error_message`]).
 
-use super::CardError;
+use super::{CardError, Language};
 use crate::flows::device_key::DeviceKeyError;
 use crate::flows::pairing::StoreError;
 use crate::flows::step::StepError;
@@ -184,6 +184,54 @@ impl From<StepError> for FlowError {
 }
 
 impl FlowError {
+    /// The message in `language`, saying what to do next.
+    pub fn message(&self, language: Language) -> String {
+        match language {
+            Language::It => self.message_it(),
+            Language::En => self.message_en(),
+        }
+    }
+
+    /// The message in English, saying what to do next (the `Display` text is for logs: it
+    /// carries the TLS, network and protocol details).
+    pub fn message_en(&self) -> String {
+        match self {
+            Self::Card { error } => error.message_en(),
+            Self::Server { message_en, .. } if !message_en.trim().is_empty() => message_en.clone(),
+            Self::Server { .. } => "The server refused the request: start again.".into(),
+            Self::NotALoginCode => {
+                "This QR is not a login code: scan the QR shown by the login page.".into()
+            }
+            Self::UntrustedSite { origin } => {
+                format!("Untrusted site ({origin}): do not go on, and close the page.")
+            }
+            Self::AppTooOld => "This code needs a newer version of the app: update it.".into(),
+            Self::UntrustedServer { .. } => "The server could not be verified: it may not be the real one, so do not go on (on a public network, switch networks and try again).".into(),
+            Self::Network { .. } => {
+                "No connection to the server: check the connection and try again.".into()
+            }
+            Self::Timeout => {
+                "The server did not answer in time: check the connection and try again.".into()
+            }
+            Self::BadResponse { .. } => "Invalid answer from the server: try again later.".into(),
+            Self::DeviceKey { .. } => {
+                "This device's key is not valid: enrol the device again with the CIE.".into()
+            }
+            Self::Cancelled => "Cancelled: try again when you like.".into(),
+            Self::Storage { .. } => "The phone's secure storage is unavailable: unlock the phone and try again, or enrol the device again.".into(),
+            Self::Finished => {
+                "This request is already finished: start again from the computer or the app."
+                    .into()
+            }
+            Self::InvalidChoice => "Pick the number shown on the computer.".into(),
+            Self::Busy => CardError::Busy.message_en(),
+            Self::Internal { .. } => {
+                "Internal app error: close the app and try again; if it keeps happening, update it."
+                    .into()
+            }
+        }
+    }
+
     /// The message in Italian, saying what to do next.
     pub fn message_it(&self) -> String {
         match self {
@@ -225,14 +273,21 @@ impl FlowError {
     }
 }
 
-/// The Italian message for a flow error (UniFFI errors cannot carry methods).
+/// The message for a flow error in `language`, saying what to do next (UniFFI errors
+/// cannot carry methods). The shells pick `language` with `language_for_locale`.
+#[uniffi::export]
+pub fn flow_error_message(error: FlowError, language: Language) -> String {
+    error.message(language)
+}
+
+/// [`flow_error_message`] in Italian (kept for the callers written before English).
 #[uniffi::export]
 pub fn flow_error_message_it(error: FlowError) -> String {
     error.message_it()
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::flows::login::LoginError;
     use crate::net::ServerRefusal;
@@ -301,30 +356,112 @@ mod tests {
         );
     }
 
-    #[test]
-    fn every_variant_has_an_italian_message() {
-        let all = [
-            FlowError::Card {
-                error: CardError::TagLost,
+    /// One of each variant, every card error included.
+    pub(crate) fn all_flow_errors() -> Vec<FlowError> {
+        let detail = crate::ffi::error::tests::DETAIL;
+        let mut all: Vec<FlowError> = crate::ffi::error::tests::all_card_errors()
+            .into_iter()
+            .map(|error| FlowError::Card { error })
+            .collect();
+        all.extend([
+            FlowError::Server {
+                code: ErrorCode::Expired,
+                status: 410,
+                message_en: "QR code expired: scan the new one".into(),
+                message_it: "codice QR scaduto: inquadra quello nuovo".into(),
+                tries_left: None,
+                retry_after: None,
+            },
+            FlowError::Server {
+                code: ErrorCode::Internal,
+                status: 502,
+                message_en: " ".into(),
+                message_it: "il server ha risposto con un errore (HTTP 502): riprova più tardi"
+                    .into(),
+                tries_left: None,
+                retry_after: None,
             },
             FlowError::NotALoginCode,
-            FlowError::UntrustedSite { origin: "o".into() },
+            FlowError::UntrustedSite {
+                origin: "https://x.example".into(),
+            },
             FlowError::AppTooOld,
-            FlowError::UntrustedServer { reason: "r".into() },
-            FlowError::Network { reason: "r".into() },
+            FlowError::UntrustedServer {
+                reason: detail.into(),
+            },
+            FlowError::Network {
+                reason: detail.into(),
+            },
             FlowError::Timeout,
-            FlowError::BadResponse { reason: "r".into() },
-            FlowError::DeviceKey { reason: "r".into() },
+            FlowError::BadResponse {
+                reason: detail.into(),
+            },
+            FlowError::DeviceKey {
+                reason: detail.into(),
+            },
             FlowError::Cancelled,
-            FlowError::Storage { reason: "r".into() },
+            FlowError::Storage {
+                reason: detail.into(),
+            },
             FlowError::Finished,
             FlowError::InvalidChoice,
             FlowError::Busy,
-            FlowError::Internal { reason: "r".into() },
-        ];
-        for e in all {
-            let it = e.message_it();
-            assert!(it.len() > 10, "{e:?}: {it}");
+            FlowError::Internal {
+                reason: detail.into(),
+            },
+        ]);
+        for e in &all {
+            // No wildcard: a new variant stops this from compiling until it is in the list.
+            match e {
+                FlowError::Card { .. }
+                | FlowError::Server { .. }
+                | FlowError::NotALoginCode
+                | FlowError::UntrustedSite { .. }
+                | FlowError::AppTooOld
+                | FlowError::UntrustedServer { .. }
+                | FlowError::Network { .. }
+                | FlowError::Timeout
+                | FlowError::BadResponse { .. }
+                | FlowError::DeviceKey { .. }
+                | FlowError::Cancelled
+                | FlowError::Storage { .. }
+                | FlowError::Finished
+                | FlowError::InvalidChoice
+                | FlowError::Busy
+                | FlowError::Internal { .. } => {}
+            }
         }
+        all
+    }
+
+    #[test]
+    fn every_variant_has_a_different_italian_and_english_message() {
+        let detail = crate::ffi::error::tests::DETAIL;
+        for e in all_flow_errors() {
+            let it = flow_error_message(e.clone(), Language::It);
+            let en = flow_error_message(e.clone(), Language::En);
+            assert!(
+                it.trim().len() > 10 && en.trim().len() > 10,
+                "{e:?}: {it} / {en}"
+            );
+            assert_ne!(it, en, "{e:?}");
+            assert_eq!(flow_error_message_it(e.clone()), it);
+            assert!(
+                !it.contains(detail) && !en.contains(detail),
+                "{e:?}: {it} / {en}"
+            );
+        }
+        // The server's own words when it gave them; a fallback when it did not.
+        let expired = &all_flow_errors()[crate::ffi::error::tests::all_card_errors().len()];
+        assert_eq!(expired.message_en(), "QR code expired: scan the new one");
+        let blank = &all_flow_errors()[crate::ffi::error::tests::all_card_errors().len() + 1];
+        assert!(blank.message_en().contains("start again"));
+        assert_eq!(
+            FlowError::Card {
+                error: CardError::TagLost
+            }
+            .message(Language::En),
+            "The card moved away: hold it against the phone again and keep it still."
+        );
     }
 }

@@ -6,13 +6,18 @@
 
 #[cfg(feature = "net")]
 mod companion;
+#[cfg(feature = "net")]
+mod countdown;
 mod document;
 mod error;
 #[cfg(feature = "net")]
 mod flow_error;
+mod language;
 mod login;
 #[cfg(feature = "net")]
 mod mtls;
+#[cfg(feature = "net")]
+mod next_step;
 #[cfg(feature = "net")]
 mod otp;
 mod qr;
@@ -25,15 +30,23 @@ pub use companion::{
     CardLoginResult, CardLoginSession, CompanionClient, DesktopCode, DesktopSession,
     DeviceEnrollmentSession, EnrolledDevice, PendingApprovalInfo, device_signature,
 };
+#[cfg(feature = "net")]
+pub use countdown::Countdown;
 pub use document::{
     CloneStatus, DocumentData, DocumentListener, DocumentReader, Portrait, Verification,
 };
-pub use error::{CardError, card_error_message_it};
+pub use error::{CardError, card_error_message, card_error_message_it};
 #[cfg(feature = "net")]
-pub use flow_error::{FlowError, flow_error_message_it};
+pub use flow_error::{FlowError, flow_error_message, flow_error_message_it};
+pub use language::{Language, language_for_locale};
 pub use login::{CieLogin, LoginResult, ProgressListener};
 #[cfg(feature = "net")]
 pub use mtls::MtlsLoginSession;
+#[cfg(feature = "net")]
+pub use next_step::{
+    ApprovalStep, CardTapStep, ScanStep, approval_step, card_tap_step, desktop_qr_step,
+    enrolment_code_step,
+};
 #[cfg(feature = "net")]
 pub use otp::OtpTokenInfo;
 pub use qr::scan_qr_frame;

@@ -38,8 +38,6 @@ public final class AppModel: ObservableObject {
         }
     }
 
-    public var clock: ServerClock { ServerClock(client: client) }
-
     /// A new Secure Enclave key for an enrolment; kept once the server has enrolled it.
     public func newSigner() throws -> SecureEnclaveSigner {
         try SecureEnclaveSigner.create()

@@ -11,7 +11,7 @@ public final class CardReader: NSObject, NFCTagReaderSessionDelegate {
     private var continuation: CheckedContinuation<NFCISO7816Tag, Error>?
 
     /// Shows the sheet with `prompt`, waits for a tag, runs `body`, closes the sheet with
-    /// `done` (or the core's Italian message on error, rethrown).
+    /// `done` (or the core's message on error, rethrown).
     public func withCard<T>(
         prompt: String,
         done: String,
@@ -31,7 +31,7 @@ public final class CardReader: NSObject, NFCTagReaderSessionDelegate {
             session?.invalidate()
             return result
         } catch let error as FlowError {
-            session?.invalidate(errorMessage: flowErrorMessageIt(error: error))
+            session?.invalidate(errorMessage: coreMessage(error))
             throw error
         } catch {
             session?.invalidate()

@@ -1,8 +1,8 @@
 // Any operation that needs the PIN and a tap (phone login, desktop approval, enrolment), as
-// the screens show it: the Swift twin of the Android shell's CardTap. It decides nothing
-// about the protocol: the core says what happened (typed errors, Italian messages through
-// flowErrorMessageIt); this turns that into what the screen shows next. iOS opens the NFC
-// sheet itself, so "wait for the card" is the sheet (CardReader).
+// the screens show it: the Swift twin of the Android shell's CardTap. It decides nothing:
+// the core says which screen comes after a failed tap (cardTapStep) and what to tell the
+// user (flowErrorMessage, in the app's language); this only keeps the state. iOS opens the
+// NFC sheet itself, so "wait for the card" is the sheet (CardReader).
 import Foundation
 import cie_core
 
@@ -18,7 +18,9 @@ public enum TapState<T> {
     /// One try left: the user must say "yes, try it" before the core spends it.
     case confirmLastTry
     case done(T)
-    /// Stopped: PIN blocked, card refused, server or network; `message` says what to do.
+    /// The PIN is blocked: `message` says to unblock it with the PUK.
+    case pinBlocked(message: String)
+    /// Stopped: card refused, server or network; `message` says what to do.
     case failed(message: String)
 }
 
@@ -90,7 +92,7 @@ public final class CardTap<T>: ObservableObject {
             try confirm()
             startReading()
         } catch let e as FlowError {
-            state = .failed(message: flowErrorMessageIt(error: e))
+            state = .failed(message: coreMessage(e))
         } catch {
             state = .failed(message: error.localizedDescription)
         }
@@ -121,25 +123,22 @@ public final class CardTap<T>: ObservableObject {
     }
 
     private func next(_ e: FlowError) -> TapState<T> {
-        let message = flowErrorMessageIt(error: e)
-        guard case let .Card(card) = e else {
-            pin = nil
-            return .failed(message: message)
-        }
-        switch card {
-        case .TagLost:
-            return .tapAgain(message: message)
-        case .LastTryNeedsConfirmation:
+        let text = coreMessage(e)
+        switch cardTapStep(error: e) {
+        case .tapAgain:
+            // The PIN is kept: the core resumes, or spends it once the user confirms.
+            return .tapAgain(message: text)
+        case .confirmLastTry:
             return .confirmLastTry
-        case let .WrongPin(remaining):
+        case let .enterPin(triesLeft):
             pin = nil
-            return .enterPin(message: message, triesLeft: Int(remaining))
-        case .InvalidPin:
+            return .enterPin(message: text, triesLeft: triesLeft.map { Int($0) })
+        case .pinBlocked:
             pin = nil
-            return .enterPin(message: message, triesLeft: nil)
-        default:
+            return .pinBlocked(message: text)
+        case .stop:
             pin = nil
-            return .failed(message: message)
+            return .failed(message: text)
         }
     }
 }

@@ -1,21 +1,10 @@
 // The screens' models, the Swift twins of the Android shell's platform-independent Kotlin
 // (android/core/src/main/kotlin/…): desktop QR login, approvals inbox, enrolment with the
-// card or a code, one-time codes, the server-clock countdown. Every rule is the core's;
-// these only keep what the screen shows.
+// card or a code, one-time codes. Every rule is the core's (what follows a refusal:
+// cardTapStep, desktopQrStep, enrolmentCodeStep, approvalStep; countdowns on the server's
+// clock: client.countdown); these only keep what the screen shows.
 import Foundation
 import cie_core
-
-/// Countdowns against the server's clock (the core measures the offset from its Date header).
-public struct ServerClock {
-    let client: CompanionClient
-
-    /// Whole seconds until `serverUnix` (server time), 0 once past.
-    public func secondsUntil(_ serverUnix: UInt64) -> Int64 {
-        let deviceNow = Int64(Date().timeIntervalSince1970)
-        let serverNow = deviceNow + (client.clockOffset()?.offsetSeconds ?? 0)
-        return max(0, Int64(serverUnix) - serverNow)
-    }
-}
 
 /// The phone-tap login: the challenge is fetched before the NFC sheet.
 @MainActor
@@ -32,7 +21,7 @@ public final class CardLoginModel: ObservableObject {
                     confirm: { try session.confirmLastTry() }
                 )
             } catch let e as FlowError {
-                failure = flowErrorMessageIt(error: e)
+                failure = coreMessage(e)
             } catch {
                 failure = error.localizedDescription
             }
@@ -59,6 +48,8 @@ public final class DesktopLogin: ObservableObject {
     private let deviceName: String
     private let deviceId: String?
     private var session: DesktopSession?
+    // The last QR refused while the camera stays on: it keeps seeing it.
+    private var refused: String?
 
     public init(client: CompanionClient, deviceName: String, deviceId: String?) {
         self.client = client
@@ -68,7 +59,7 @@ public final class DesktopLogin: ObservableObject {
 
     /// A QR text from the camera.
     public func onText(_ text: String) {
-        guard case .scanning = state else { return }
+        guard case .scanning = state, text != refused else { return }
         state = .claiming
         Task {
             do {
@@ -77,10 +68,16 @@ public final class DesktopLogin: ObservableObject {
                 let context = try s.context()
                 let expiresAt = try s.expiresAt()
                 state = .review(context, expiresAt: expiresAt)
-            } catch FlowError.NotALoginCode {
-                state = .scanning(hint: flowErrorMessageIt(error: .NotALoginCode))
+            } catch let e as FlowError {
+                switch desktopQrStep(error: e) {
+                case .scanAgain:
+                    refused = text
+                    state = .scanning(hint: coreMessage(e))
+                case .stop:
+                    state = .failed(coreMessage(e))
+                }
             } catch {
-                state = .failed(Self.message(error))
+                state = .failed(coreMessage(error))
             }
         }
     }
@@ -110,7 +107,7 @@ public final class DesktopLogin: ObservableObject {
             do {
                 state = .code(try await s.approveWithDevice(deviceId: deviceId, signer: signer))
             } catch {
-                state = .failed(Self.message(error))
+                state = .failed(coreMessage(error))
             }
         }
     }
@@ -123,13 +120,9 @@ public final class DesktopLogin: ObservableObject {
                 try await s.deny(report: true)
                 state = .denied
             } catch {
-                state = .failed(Self.message(error))
+                state = .failed(coreMessage(error))
             }
         }
-    }
-
-    static func message(_ error: Error) -> String {
-        (error as? FlowError).map { flowErrorMessageIt(error: $0) } ?? error.localizedDescription
     }
 }
 
@@ -164,7 +157,7 @@ public final class ApprovalsInbox: ObservableObject {
             do {
                 state = .items(try await client.pendingApprovals(origin: origin, deviceId: deviceId, signer: signer))
             } catch {
-                state = .failed(DesktopLogin.message(error))
+                state = .failed(coreMessage(error))
             }
         }
     }
@@ -185,10 +178,13 @@ public final class ApprovalsInbox: ObservableObject {
                     approval: item, deviceId: deviceId, signer: signer, decision: decision, number: number
                 )
                 state = decision == .approve ? .approved : .denied
-            } catch let FlowError.Server(code, _, _, messageIt, _, _) where code == .wrongNumber {
-                state = .wrongNumber(messageIt)
+            } catch let e as FlowError {
+                switch approvalStep(error: e) {
+                case .wrongNumber: state = .wrongNumber(coreMessage(e))
+                case .stop: state = .failed(coreMessage(e))
+                }
             } catch {
-                state = .failed(DesktopLogin.message(error))
+                state = .failed(coreMessage(error))
             }
         }
     }
@@ -236,7 +232,7 @@ public final class Enrolment: ObservableObject {
                     confirm: { try session.confirmLastTry() }
                 ))
             } catch {
-                state = .failed(DesktopLogin.message(error))
+                state = .failed(coreMessage(error))
             }
         }
     }
@@ -263,12 +259,17 @@ public final class Enrolment: ObservableObject {
                 )
                 saved(device)
                 state = .done(device)
-            } catch let FlowError.Server(_, status, _, messageIt, _, _) where (400..<500).contains(status) {
-                // Unknown, used or expired: the server's message says to ask the page for a new one.
-                refused = code
-                state = .waitingForCode(message: messageIt)
+            } catch let e as FlowError {
+                switch enrolmentCodeStep(error: e) {
+                case .scanAgain:
+                    // The code itself was refused: the message says to ask the page for a new one.
+                    refused = code
+                    state = .waitingForCode(message: coreMessage(e))
+                case .stop:
+                    state = .failed(coreMessage(e))
+                }
             } catch {
-                state = .failed(DesktopLogin.message(error))
+                state = .failed(coreMessage(error))
             }
         }
     }

@@ -1,6 +1,6 @@
 // SwiftUI screens mirroring the Android app: log in with the CIE, log in on a computer,
 // approval requests (or enrolling this phone), one-time codes. Texts from
-// Localizable.strings (it, en); the core's messages come in Italian.
+// Localizable.strings (it, en); the core's messages in the same language (L10n.swift).
 import SwiftUI
 import cie_core
 
@@ -71,6 +71,9 @@ struct CardTapView<T, Done: View>: View {
                 }
             case let .done(value):
                 done(value)
+            case let .pinBlocked(message):
+                Text(message).font(.headline).foregroundColor(.red)
+                Text(L("pin_blocked_help"))
             case let .failed(message):
                 Text(message).foregroundColor(.red)
             }
@@ -106,15 +109,21 @@ struct LoginView: View {
 
 // MARK: - Log in on a computer
 
-/// Seconds left until a server time, ticking while shown.
+/// The core's countdown to a server time, ticking while shown; `expired` once it is over.
 struct CountdownText: View {
-    let clock: ServerClock
+    let client: CompanionClient
     let until: UInt64
     let format: String
+    let expired: String
 
     var body: some View {
         TimelineView(.periodic(from: .now, by: 1)) { _ in
-            Text(L(format, Int(clock.secondsUntil(until))))
+            let left = client.countdown(expiresAt: until)
+            if left.expired {
+                Text(L(expired)).foregroundColor(.red)
+            } else {
+                Text(L(format, Int(left.secondsLeft)))
+            }
         }
     }
 }
@@ -174,7 +183,7 @@ struct DesktopStateView: View {
             ProgressView()
         case let .review(context, expiresAt):
             LoginContextCard(context: context)
-            CountdownText(clock: app.clock, until: expiresAt, format: "decide_within")
+            CountdownText(client: app.client, until: expiresAt, format: "decide_within", expired: "decide_expired")
             Text(L("desktop_only_if_you"))
             // Approve and deny side by side, the same size and weight: neither is the default.
             HStack(spacing: 12) {
@@ -201,7 +210,7 @@ struct DesktopStateView: View {
             Text(code.code)
                 .font(.system(size: 64, weight: .bold, design: .monospaced))
                 .tracking(12)
-            CountdownText(clock: app.clock, until: code.expiresAt, format: "code_expires_in")
+            CountdownText(client: app.client, until: code.expiresAt, format: "code_expires_in", expired: "code_expired")
             Button(L("scan_another"), action: again).buttonStyle(.bordered)
         case .denied:
             Text(L("desktop_denied")).font(.headline)
@@ -270,7 +279,7 @@ struct InboxView: View {
     private func request(_ item: PendingApprovalInfo) -> some View {
         VStack(alignment: .leading, spacing: 12) {
             LoginContextCard(context: item.context)
-            CountdownText(clock: app.clock, until: item.expiresAt, format: "decide_within")
+            CountdownText(client: app.client, until: item.expiresAt, format: "decide_within", expired: "decide_expired")
             Text(L("pick_number"))
             HStack(spacing: 12) {
                 ForEach(Array(item.choices), id: \.self) { n in

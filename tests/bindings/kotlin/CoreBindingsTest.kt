@@ -245,7 +245,7 @@ class CoreBindingsTest {
 
     @Test
     fun italianMessagesAndVersion() {
-        assertEquals("PIN errato: restano 2 tentativi.", cardErrorMessageIt(CardException.WrongPin(2u)))
+        assertEquals("PIN errato: restano 2 tentativi. Ricontrolla il PIN e riprova.", cardErrorMessageIt(CardException.WrongPin(2u)))
         assertContains(cardErrorMessageIt(CardException.Refused(0x6985u, "x")), "6985")
         assertTrue(Regex("""^\d+\.\d+\.\d+""").containsMatchIn(coreVersion()))
         assertFalse(coreVersion().isEmpty())
@@ -308,7 +308,7 @@ class LoginBindingsTest {
         val login = CieLogin(CHALLENGE, DigestAlgorithm.SHA256, "11112222", null, false)
         val e = assertFailsWith<CardException.WrongPin> { login.tap(SimTransport(SimCard.cie()), null) }
         assertEquals(2.toUByte(), e.remaining)
-        assertEquals("PIN errato: restano 2 tentativi.", cardErrorMessageIt(e))
+        assertEquals("PIN errato: restano 2 tentativi. Ricontrolla il PIN e riprova.", cardErrorMessageIt(e))
         assertFailsWith<CardException.InvalidPin> { CieLogin(CHALLENGE, DigestAlgorithm.SHA256, "12a45678", null, false) }
     }
 

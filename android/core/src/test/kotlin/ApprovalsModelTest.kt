@@ -9,6 +9,7 @@ import it.ciecompanion.android.nfc.IsoDepTransport
 import it.ciecompanion.core.CompanionClient
 import it.ciecompanion.core.DeviceSigner
 import it.ciecompanion.core.EnrolledDevice
+import it.ciecompanion.core.Language
 import it.ciecompanion.core.PendingApprovalInfo
 import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.AfterAll
@@ -24,6 +25,7 @@ import java.security.spec.ECGenParameterSpec
 import kotlin.test.assertContains
 import kotlin.test.assertEquals
 import kotlin.test.assertIs
+import kotlin.test.assertTrue
 
 /** A P-256 key in the JVM standing in for the Android Keystore: signs DER, as the keystore does. */
 class JvmSigner : DeviceSigner {
@@ -59,7 +61,7 @@ class ApprovalsModelTest {
     fun start(): Unit = runBlocking {
         server = ServerProcess()
         client = CompanionClient(listOf(server.origin), listOf(server.pin), MemoryStore())
-        val tap = deviceEnrollment(client.startDeviceEnrollment(server.origin, signer, "Kotlin phone"))
+        val tap = deviceEnrollment(client.startDeviceEnrollment(server.origin, signer, "Kotlin phone"), Language.IT)
         tap.submitPin("12345678")
         tap.onCard(IsoDepTransport.of(tagOf(SimCard.cieExtended()))!!)
         device = assertIs<EnrolledDevice>(assertIs<TapState.Done<*>>(tap.state.value, "${tap.state.value}").value)
@@ -79,7 +81,7 @@ class ApprovalsModelTest {
 
     /** The phone opens its inbox: the model and the request [id]. */
     private suspend fun inbox(id: String): Pair<ApprovalsModel, PendingApprovalInfo> {
-        val m = ApprovalsModel(client, device, signer)
+        val m = ApprovalsModel(client, device, signer, Language.EN)
         m.refresh()
         return m to assertIs<InboxState.Items>(m.state.value, "${m.state.value}").pending.single { it.requestId == id }
     }
@@ -106,7 +108,9 @@ class ApprovalsModelTest {
         val (m, item) = inbox(id)
         val wrong = item.choices.map { it.toInt() and 0xFF }.first { it != number }
         m.approve(item, wrong.toUByte())
-        assertIs<InboxState.WrongNumber>(m.state.value, "${m.state.value}")
+        // The core says a wrong number cancels the request; the message is the server's, in English.
+        val cancelled = assertIs<InboxState.WrongNumber>(m.state.value, "${m.state.value}")
+        assertTrue(cancelled.message.isNotBlank() && !cancelled.message.contains("numero"), cancelled.message)
         val (_, body) = browser.call("GET", "/api/v1/approvals/$id")
         assertEquals("aborted", jsonField(body, "state"))
         // Nothing left to approve.

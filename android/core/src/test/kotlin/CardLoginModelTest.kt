@@ -8,6 +8,7 @@ import it.ciecompanion.android.login.LoggedIn
 import it.ciecompanion.android.login.cardLogin
 import it.ciecompanion.android.nfc.IsoDepTransport
 import it.ciecompanion.core.CompanionClient
+import it.ciecompanion.core.Language
 import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.AfterAll
 import org.junit.jupiter.api.BeforeAll
@@ -30,9 +31,9 @@ class CardLoginModelTest {
     @AfterAll
     fun stop() = server.close()
 
-    private fun model(): CardTap<LoggedIn> = runBlocking {
+    private fun model(language: Language = Language.IT): CardTap<LoggedIn> = runBlocking {
         val client = CompanionClient(listOf(server.origin), listOf(server.pin), MemoryStore())
-        cardLogin(client.startCardLogin(server.origin))
+        cardLogin(client.startCardLogin(server.origin), language)
     }
 
     @Test
@@ -45,7 +46,7 @@ class CardLoginModelTest {
         m.onCard(IsoDepTransport.of(tagOf(sim))!!)
         val wrong = assertIs<TapState.EnterPin>(m.state.value, "${m.state.value}")
         assertEquals(2, wrong.triesLeft)
-        assertEquals("PIN errato: restano 2 tentativi.", wrong.messageIt)
+        assertEquals("PIN errato: restano 2 tentativi. Ricontrolla il PIN e riprova.", wrong.message)
         // A tap without a new PIN does nothing.
         m.onCard(IsoDepTransport.of(tagOf(sim))!!)
         assertIs<TapState.EnterPin>(m.state.value, "${m.state.value}")
@@ -66,7 +67,7 @@ class CardLoginModelTest {
         m.submitPin("12345678")
         m.onCard(IsoDepTransport.of(tagOf(sim, lostAfter = 10))!!)
         val again = assertIs<TapState.TapAgain>(m.state.value, "${m.state.value}")
-        assertContains(again.messageIt, "avvicina")
+        assertContains(again.message, "avvicina")
         m.onCard(IsoDepTransport.of(tagOf(sim))!!)
         assertIs<TapState.Done<*>>(m.state.value, "${m.state.value}")
     }
@@ -93,5 +94,30 @@ class CardLoginModelTest {
         m.confirmLastTry()
         m.onCard(IsoDepTransport.of(tagOf(sim))!!)
         assertIs<TapState.Done<*>>(m.state.value, "${m.state.value}")
+    }
+
+    @Test
+    fun inEnglishAWrongLastTryBlocksThePinAndThePukIsNamed(): Unit = runBlocking {
+        val sim = SimCard.cieExtended()
+        val m = model(Language.EN)
+        m.submitPin("11112222")
+        m.onCard(IsoDepTransport.of(tagOf(sim))!!)
+        val wrong = assertIs<TapState.EnterPin>(m.state.value, "${m.state.value}")
+        assertEquals("Wrong PIN: 2 tries left. Check the PIN and try again.", wrong.message)
+        m.submitPin("11112222")
+        m.onCard(IsoDepTransport.of(tagOf(sim))!!)
+        assertEquals(1, assertIs<TapState.EnterPin>(m.state.value, "${m.state.value}").triesLeft)
+        m.submitPin("11112222")
+        m.onCard(IsoDepTransport.of(tagOf(sim))!!)
+        assertEquals(TapState.ConfirmLastTry, m.state.value)
+        m.confirmLastTry()
+        m.onCard(IsoDepTransport.of(tagOf(sim))!!)
+        // Blocked: its own screen (no PIN pad, no "tap again"), the message names the PUK.
+        val blocked = assertIs<TapState.PinBlocked>(m.state.value, "${m.state.value}")
+        assertContains(blocked.message, "PUK")
+        assertContains(blocked.message, "unblock")
+        // Nothing more to do with the card: another tap is ignored.
+        m.onCard(IsoDepTransport.of(tagOf(sim))!!)
+        assertEquals(blocked, m.state.value)
     }
 }

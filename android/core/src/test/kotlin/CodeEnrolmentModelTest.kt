@@ -6,7 +6,6 @@
 import it.ciecompanion.android.approvals.ApprovalsModel
 import it.ciecompanion.android.approvals.InboxState
 import it.ciecompanion.android.card.TapState
-import it.ciecompanion.android.clock.ServerClock
 import it.ciecompanion.android.desktop.DesktopQrModel
 import it.ciecompanion.android.desktop.DesktopQrState
 import it.ciecompanion.android.enrol.CodeEnrolState
@@ -14,7 +13,9 @@ import it.ciecompanion.android.enrol.CodeEnrolmentModel
 import it.ciecompanion.android.nfc.IsoDepTransport
 import it.ciecompanion.android.otp.OtpModel
 import it.ciecompanion.core.CompanionClient
+import it.ciecompanion.core.Countdown
 import it.ciecompanion.core.DeviceSigner
+import it.ciecompanion.core.Language
 import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.AfterAll
 import org.junit.jupiter.api.BeforeAll
@@ -57,14 +58,18 @@ class CodeEnrolmentModelTest {
         val browser = DesktopBrowser(server.origin)
         val (status, body) = browser.call("POST", "/api/v1/desktop/rendezvous", "{}")
         assertEquals(200, status, body)
-        val login = DesktopQrModel(client, "Kotlin phone", null)
+        val login = DesktopQrModel(client, "Kotlin phone", null, Language.IT)
         login.onText(jsonField(body, "qr"))
         val tap = assertNotNull(login.approveWithCard(), "${login.state.value}")
         tap.submitPin("12345678")
         tap.onCard(IsoDepTransport.of(tagOf(SimCard.cieExtended()))!!)
         val code = assertIs<DesktopQrState.Code>(login.state.value, "${login.state.value}").code
-        // The code's countdown runs on the server's clock and starts within its lifetime.
-        assertTrue(ServerClock(client).secondsUntil(code.expiresAt) in 1L..600L)
+        // The code's countdown runs on the server's clock and starts within its lifetime;
+        // a deadline already past is expired.
+        val countdown = client.countdown(code.expiresAt)
+        assertFalse(countdown.expired)
+        assertTrue(countdown.secondsLeft in 1uL..600uL, "$countdown")
+        assertEquals(Countdown(0uL, true), client.countdown(code.expiresAt - countdown.secondsLeft))
         val rid = jsonField(body, "rid")
         val (s2, b2) = browser.call("POST", "/api/v1/desktop/rendezvous/$rid/code", "{\"code\":\"${code.code}\"}")
         assertEquals(200, s2, b2)
@@ -78,7 +83,7 @@ class CodeEnrolmentModelTest {
         assertEquals(200, status, body)
         val frame = svgFrame(body)
         val signer = JvmSigner()
-        val m = CodeEnrolmentModel(client, server.origin, signer, "Kotlin phone")
+        val m = CodeEnrolmentModel(client, server.origin, signer, "Kotlin phone", Language.IT)
         // A frame without a code: still waiting, nothing sent.
         m.onFrame(64u, 48u, 80u, ByteArray(80 * 48) { 0x80.toByte() })
         assertEquals(CodeEnrolState.WaitingForCode(), m.state.value)
@@ -87,17 +92,17 @@ class CodeEnrolmentModelTest {
         assertEquals("TSTTST80A01H501X", device.identity.codiceFiscale)
         assertFalse(m.wantsFrames)
         // The key is enrolled: the server answers its signed inbox request.
-        val inbox = ApprovalsModel(client, device, signer)
+        val inbox = ApprovalsModel(client, device, signer, Language.IT)
         inbox.refresh()
         assertIs<InboxState.Items>(inbox.state.value, "${inbox.state.value}")
 
         // The same code on another phone: refused (single use), the server's message shown,
         // and the QR still in view is not sent again.
         val otherKey = CountingSigner()
-        val other = CodeEnrolmentModel(client, server.origin, otherKey, "Other phone")
+        val other = CodeEnrolmentModel(client, server.origin, otherKey, "Other phone", Language.IT)
         other.onFrame(frame.width, frame.height, frame.rowStride, frame.luma)
         val refused = assertIs<CodeEnrolState.WaitingForCode>(other.state.value, "${other.state.value}")
-        assertNotNull(refused.messageIt)
+        assertNotNull(refused.message)
         assertEquals(1, otherKey.keyReads)
         other.onFrame(frame.width, frame.height, frame.rowStride, frame.luma)
         assertEquals(refused, other.state.value)
@@ -110,10 +115,15 @@ class CodeEnrolmentModelTest {
 
     @Test
     fun aTypedCodeThatWasNeverIssuedIsRefusedWithWhatToDo(): Unit = runBlocking {
-        val m = CodeEnrolmentModel(client, server.origin, JvmSigner(), "Kotlin phone")
+        val m = CodeEnrolmentModel(client, server.origin, JvmSigner(), "Kotlin phone", Language.IT)
         m.submit("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
         val s = assertIs<CodeEnrolState.WaitingForCode>(m.state.value, "${m.state.value}")
-        assertTrue(s.messageIt!!.contains("nuovo"), s.messageIt)
+        assertTrue(s.message!!.contains("nuovo"), s.message)
+        // In English, the server's English words.
+        val en = CodeEnrolmentModel(client, server.origin, JvmSigner(), "Kotlin phone", Language.EN)
+        en.submit("BAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA")
+        val e = assertIs<CodeEnrolState.WaitingForCode>(en.state.value, "${en.state.value}")
+        assertTrue(e.message!!.contains("ask the page for a new one"), e.message)
         assertTrue(m.wantsFrames)
     }
 

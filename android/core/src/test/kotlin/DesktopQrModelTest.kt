@@ -6,6 +6,7 @@ import it.ciecompanion.android.desktop.DesktopQrModel
 import it.ciecompanion.android.desktop.DesktopQrState
 import it.ciecompanion.android.nfc.IsoDepTransport
 import it.ciecompanion.core.CompanionClient
+import it.ciecompanion.core.Language
 import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.AfterAll
 import org.junit.jupiter.api.BeforeAll
@@ -33,6 +34,7 @@ class DesktopQrModelTest {
         CompanionClient(listOf(server.origin), listOf(server.pin), MemoryStore()),
         "Kotlin phone",
         null,
+        Language.IT,
     )
 
     /** The computer opens a login: (browser, rid, QR text). */
@@ -51,7 +53,10 @@ class DesktopQrModelTest {
         assertEquals(DesktopQrState.Scanning(), m.state.value)
         m.onText("https://example.com/not-a-login")
         val hint = assertIs<DesktopQrState.Scanning>(m.state.value)
-        assertNotNull(hint.hintIt)
+        assertContains(assertNotNull(hint.hint), "non è un codice di accesso")
+        // The camera stays on: the computer's QR, scanned next, is claimed.
+        m.onText(openLogin().third)
+        assertIs<DesktopQrState.Review>(m.state.value, "${m.state.value}")
     }
 
     @Test

@@ -11,7 +11,8 @@ import it.ciecompanion.core.DigestAlgorithm
 import it.ciecompanion.core.DocumentReader
 import it.ciecompanion.core.TransportException
 import it.ciecompanion.core.TransportKind
-import it.ciecompanion.core.cardErrorMessageIt
+import it.ciecompanion.core.Language
+import it.ciecompanion.core.cardErrorMessage
 import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.Test
 import uniffi.card_sim.SimCard
@@ -77,7 +78,8 @@ class IsoDepTransportTest {
         val e = assertFailsWith<CardException.TagLost> {
             login.tap(IsoDepTransport.of(tagOf(sim, lostAfter = 25))!!, null)
         }
-        assertContains(cardErrorMessageIt(e), "avvicina")
+        assertContains(cardErrorMessage(e, Language.IT), "avvicina")
+        assertContains(cardErrorMessage(e, Language.EN), "hold it against the phone again")
         // The same card tapped again: a new Tag object, as Android delivers it.
         val result = login.tap(IsoDepTransport.of(tagOf(sim))!!, null)
         assertEquals(256, result.signature.size)

@@ -1,6 +1,7 @@
 // Any PIN-and-tap operation's screen (login, desktop approval, enrolment): renders the
 // CardTap's TapState — PIN pad, tries-left warning, "hold the card", progress, tap again,
-// the last-try confirmation — and [done] at the end. The core's own messages are Italian.
+// the last-try confirmation, a blocked PIN — and [done] at the end. The core's messages come
+// in the app's language (the view models pass it).
 package it.ciecompanion.app
 
 import androidx.compose.foundation.layout.Arrangement
@@ -45,7 +46,7 @@ fun <T> CardTapContent(
                 LinearProgressIndicator(progress = { (state.step.ordinal + state.percent / 100f) / steps })
                 Text(stringResource(R.string.keep_card_still))
             }
-            is TapState.TapAgain -> Text(state.messageIt)
+            is TapState.TapAgain -> Text(state.message)
             TapState.ConfirmLastTry -> {
                 Text(stringResource(R.string.last_try_warning), color = MaterialTheme.colorScheme.error)
                 Row(horizontalArrangement = Arrangement.spacedBy(12.dp)) {
@@ -54,7 +55,11 @@ fun <T> CardTapContent(
                 }
             }
             is TapState.Done -> done(state.value)
-            is TapState.Failed -> Text(state.messageIt, color = MaterialTheme.colorScheme.error)
+            is TapState.PinBlocked -> {
+                Text(state.message, color = MaterialTheme.colorScheme.error, style = MaterialTheme.typography.titleMedium)
+                Text(stringResource(R.string.pin_blocked_help))
+            }
+            is TapState.Failed -> Text(state.message, color = MaterialTheme.colorScheme.error)
         }
     }
 }
@@ -62,7 +67,7 @@ fun <T> CardTapContent(
 @Composable
 private fun PinEntry(s: TapState.EnterPin, label: String, submit: (String) -> Unit) {
     var pin by rememberSaveable { mutableStateOf("") }
-    s.messageIt?.let { Text(it, color = MaterialTheme.colorScheme.error) }
+    s.message?.let { Text(it, color = MaterialTheme.colorScheme.error) }
     s.triesLeft?.let { n ->
         Text(pluralStringResource(R.plurals.tries_left, n, n), color = MaterialTheme.colorScheme.error, style = MaterialTheme.typography.titleMedium)
     }

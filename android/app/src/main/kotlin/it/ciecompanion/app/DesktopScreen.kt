@@ -20,7 +20,7 @@ import androidx.compose.material3.TextButton
 import androidx.compose.runtime.Composable
 import androidx.compose.runtime.LaunchedEffect
 import androidx.compose.runtime.getValue
-import androidx.compose.runtime.mutableLongStateOf
+import androidx.compose.runtime.mutableStateOf
 import androidx.compose.runtime.remember
 import androidx.compose.runtime.setValue
 import androidx.compose.ui.Modifier
@@ -31,15 +31,16 @@ import androidx.compose.ui.text.font.FontWeight
 import androidx.compose.ui.unit.dp
 import androidx.compose.ui.unit.sp
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
-import it.ciecompanion.android.clock.ServerClock
 import it.ciecompanion.android.desktop.DesktopQrState
 import it.ciecompanion.android.desktop.ShownCode
+import it.ciecompanion.core.CompanionClient
+import it.ciecompanion.core.Countdown
 import it.ciecompanion.core.LoginContext
 import kotlinx.coroutines.delay
 import java.util.Date
 
 @Composable
-fun DesktopScreen(vm: DesktopViewModel, clock: ServerClock) {
+fun DesktopScreen(vm: DesktopViewModel, client: CompanionClient) {
     val model by vm.model.collectAsStateWithLifecycle()
     val state by model.state.collectAsStateWithLifecycle()
     ListenForCard(vm)
@@ -47,11 +48,11 @@ fun DesktopScreen(vm: DesktopViewModel, clock: ServerClock) {
         when (val s = state) {
             is DesktopQrState.Scanning -> {
                 Text(stringResource(R.string.desktop_scan))
-                s.hintIt?.let { Text(it, color = MaterialTheme.colorScheme.error) }
+                s.hint?.let { Text(it, color = MaterialTheme.colorScheme.error) }
                 QrCamera(model)
             }
             DesktopQrState.Claiming, DesktopQrState.Approving -> CircularProgressIndicator()
-            is DesktopQrState.Review -> Review(s.context, Countdown(clock, s.expiresAt), vm)
+            is DesktopQrState.Review -> Review(s.context, rememberCountdown(client, s.expiresAt), vm)
             is DesktopQrState.WithCard -> {
                 val tap by s.tap.state.collectAsStateWithLifecycle()
                 CardTapContent(
@@ -62,36 +63,46 @@ fun DesktopScreen(vm: DesktopViewModel, clock: ServerClock) {
                     pinLabel = stringResource(R.string.pin_label_paired),
                 ) { /* the model moves to Code */ }
             }
-            is DesktopQrState.Code -> CodeShown(s.code, clock, vm::restart)
+            is DesktopQrState.Code -> CodeShown(s.code, client, vm::restart)
             DesktopQrState.Denied -> {
                 Text(stringResource(R.string.desktop_denied), style = MaterialTheme.typography.titleMedium)
                 Button(onClick = vm::restart) { Text(stringResource(R.string.scan_another)) }
             }
             is DesktopQrState.Failed -> {
-                Text(s.messageIt, color = MaterialTheme.colorScheme.error)
+                Text(s.message, color = MaterialTheme.colorScheme.error)
                 Button(onClick = vm::restart) { Text(stringResource(R.string.try_again)) }
             }
         }
     }
 }
 
-/** Seconds left until [serverUnix], ticking while shown. */
+/** The core's countdown to [serverUnix] (server time), ticking while shown until expired. */
 @Composable
-fun Countdown(clock: ServerClock, serverUnix: ULong): Long {
-    var left by remember(serverUnix) { mutableLongStateOf(clock.secondsUntil(serverUnix)) }
+fun rememberCountdown(client: CompanionClient, serverUnix: ULong): Countdown {
+    var left by remember(serverUnix) { mutableStateOf(client.countdown(serverUnix)) }
     LaunchedEffect(serverUnix) {
-        while (left > 0) {
+        while (!left.expired) {
             delay(1_000)
-            left = clock.secondsUntil(serverUnix)
+            left = client.countdown(serverUnix)
         }
     }
     return left
 }
 
+/** "Decide within N s", or that the time to decide is over. */
 @Composable
-private fun Review(context: LoginContext, secondsLeft: Long, vm: DesktopViewModel) {
+fun DecideWithin(left: Countdown) {
+    if (left.expired) {
+        Text(stringResource(R.string.decide_expired), color = MaterialTheme.colorScheme.error)
+    } else {
+        Text(stringResource(R.string.decide_within, left.secondsLeft.toLong()))
+    }
+}
+
+@Composable
+private fun Review(context: LoginContext, left: Countdown, vm: DesktopViewModel) {
     LoginContextCard(context)
-    Text(stringResource(R.string.decide_within, secondsLeft))
+    DecideWithin(left)
     Text(stringResource(R.string.desktop_only_if_you))
     // Approve and deny side by side, the same size and weight: neither is the default.
     Row(horizontalArrangement = Arrangement.spacedBy(12.dp), modifier = Modifier.fillMaxWidth()) {
@@ -128,8 +139,8 @@ fun LoginContextCard(context: LoginContext) {
 }
 
 @Composable
-private fun CodeShown(code: ShownCode, clock: ServerClock, again: () -> Unit) {
-    val left = Countdown(clock, code.expiresAt)
+private fun CodeShown(code: ShownCode, client: CompanionClient, again: () -> Unit) {
+    val left = rememberCountdown(client, code.expiresAt)
     Text(stringResource(R.string.code_type_it))
     Text(
         code.code,
@@ -138,8 +149,8 @@ private fun CodeShown(code: ShownCode, clock: ServerClock, again: () -> Unit) {
         fontWeight = FontWeight.Bold,
         letterSpacing = 12.sp,
     )
-    if (left > 0) {
-        Text(stringResource(R.string.code_expires_in, left))
+    if (!left.expired) {
+        Text(stringResource(R.string.code_expires_in, left.secondsLeft.toLong()))
     } else {
         Text(stringResource(R.string.code_expired), color = MaterialTheme.colorScheme.error)
     }

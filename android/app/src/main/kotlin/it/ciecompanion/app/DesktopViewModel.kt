@@ -9,6 +9,7 @@ import it.ciecompanion.android.desktop.DesktopQrState
 import it.ciecompanion.android.nfc.IsoDepTransport
 import it.ciecompanion.core.CompanionClient
 import it.ciecompanion.core.DeviceSigner
+import it.ciecompanion.core.Language
 import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asStateFlow
@@ -19,6 +20,7 @@ class DesktopViewModel(
     private val deviceName: String,
     private val devices: EnrolledDevices,
     private val signer: DeviceSigner,
+    private val language: Language,
 ) : ViewModel(), CardTarget {
     private val _model = MutableStateFlow(newModel())
     /** The current login's model; its `state` is what the screen shows. */
@@ -27,7 +29,7 @@ class DesktopViewModel(
     /** This phone may approve with its key when it is enrolled at the QR's server. */
     val canUseDevice: Boolean get() = devices.current.value != null
 
-    private fun newModel() = DesktopQrModel(client, deviceName, devices.current.value?.deviceId)
+    private fun newModel() = DesktopQrModel(client, deviceName, devices.current.value?.deviceId, language)
 
     /** "Scansiona un altro QR" (after a code, a denial or a failure). */
     fun restart() {

@@ -41,7 +41,7 @@ fun EnrolScreen(vm: EnrolViewModel) {
             }
             is EnrolMode.WithCode -> WithCode(m.model, vm)
             is EnrolMode.Failed -> {
-                Text(m.messageIt, color = MaterialTheme.colorScheme.error)
+                Text(m.message, color = MaterialTheme.colorScheme.error)
                 Button(onClick = vm::back) { Text(stringResource(R.string.try_again)) }
             }
         }
@@ -55,7 +55,7 @@ private fun WithCode(model: CodeEnrolmentModel, vm: EnrolViewModel) {
     when (val s = state) {
         is CodeEnrolState.WaitingForCode -> {
             Text(stringResource(R.string.enrol_scan_code))
-            s.messageIt?.let { Text(it, color = MaterialTheme.colorScheme.error) }
+            s.message?.let { Text(it, color = MaterialTheme.colorScheme.error) }
             QrCamera(model)
             var typed by rememberSaveable { mutableStateOf("") }
             OutlinedTextField(value = typed, onValueChange = { typed = it }, label = { Text(stringResource(R.string.enrol_code_label)) })
@@ -67,7 +67,7 @@ private fun WithCode(model: CodeEnrolmentModel, vm: EnrolViewModel) {
             style = MaterialTheme.typography.titleMedium,
         )
         is CodeEnrolState.Failed -> {
-            Text(s.messageIt, color = MaterialTheme.colorScheme.error)
+            Text(s.message, color = MaterialTheme.colorScheme.error)
             Button(onClick = model::retry) { Text(stringResource(R.string.try_again)) }
         }
     }

@@ -15,7 +15,8 @@ import it.ciecompanion.core.CompanionClient
 import it.ciecompanion.core.DeviceSigner
 import it.ciecompanion.core.EnrolledDevice
 import it.ciecompanion.core.FlowException
-import it.ciecompanion.core.flowErrorMessageIt
+import it.ciecompanion.core.Language
+import it.ciecompanion.core.flowErrorMessage
 import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asStateFlow
@@ -33,7 +34,7 @@ sealed interface EnrolMode {
 
     data class WithCode(val model: CodeEnrolmentModel) : EnrolMode
 
-    data class Failed(val messageIt: String) : EnrolMode
+    data class Failed(val message: String) : EnrolMode
 }
 
 class EnrolViewModel(
@@ -42,6 +43,7 @@ class EnrolViewModel(
     private val signer: DeviceSigner,
     private val deviceName: String,
     private val devices: EnrolledDevices,
+    private val language: Language,
 ) : ViewModel(), CardTarget {
     private val _mode = MutableStateFlow<EnrolMode>(EnrolMode.Choose)
     val mode: StateFlow<EnrolMode> = _mode.asStateFlow()
@@ -50,18 +52,18 @@ class EnrolViewModel(
         _mode.value = EnrolMode.Starting
         viewModelScope.launch {
             try {
-                val tap = deviceEnrollment(client.startDeviceEnrollment(origin, signer, deviceName))
+                val tap = deviceEnrollment(client.startDeviceEnrollment(origin, signer, deviceName), language)
                 _mode.value = EnrolMode.WithCard(tap)
                 val done = tap.state.first { it is TapState.Done }
                 if (done is TapState.Done) devices.save(done.value)
             } catch (e: FlowException) {
-                _mode.value = EnrolMode.Failed(flowErrorMessageIt(e))
+                _mode.value = EnrolMode.Failed(flowErrorMessage(e, language))
             }
         }
     }
 
     fun withCode() {
-        val model = CodeEnrolmentModel(client, origin, signer, deviceName)
+        val model = CodeEnrolmentModel(client, origin, signer, deviceName, language)
         _mode.value = EnrolMode.WithCode(model)
         viewModelScope.launch {
             val done = model.state.first { it is CodeEnrolState.Done }

@@ -25,11 +25,11 @@ import androidx.compose.ui.unit.dp
 import androidx.compose.ui.unit.sp
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import it.ciecompanion.android.approvals.InboxState
-import it.ciecompanion.android.clock.ServerClock
+import it.ciecompanion.core.CompanionClient
 import it.ciecompanion.core.PendingApprovalInfo
 
 @Composable
-fun InboxScreen(vm: InboxViewModel, clock: ServerClock, holder: String, onForget: () -> Unit) {
+fun InboxScreen(vm: InboxViewModel, client: CompanionClient, holder: String, onForget: () -> Unit) {
     val state by vm.model.state.collectAsStateWithLifecycle()
     Column(modifier = Modifier.fillMaxSize().padding(24.dp), verticalArrangement = Arrangement.spacedBy(16.dp)) {
         Text(stringResource(R.string.inbox_title), style = MaterialTheme.typography.headlineSmall)
@@ -39,24 +39,24 @@ fun InboxScreen(vm: InboxViewModel, clock: ServerClock, holder: String, onForget
             is InboxState.Items -> {
                 if (s.pending.isEmpty()) Text(stringResource(R.string.inbox_empty))
                 LazyColumn(verticalArrangement = Arrangement.spacedBy(24.dp), modifier = Modifier.weight(1f)) {
-                    items(s.pending, key = { it.requestId }) { item -> Request(item, clock, vm) }
+                    items(s.pending, key = { it.requestId }) { item -> Request(item, client, vm) }
                 }
                 OutlinedButton(onClick = vm::refresh) { Text(stringResource(R.string.refresh)) }
             }
             InboxState.Approved -> Outcome(stringResource(R.string.inbox_approved), vm)
             InboxState.Denied -> Outcome(stringResource(R.string.inbox_denied), vm)
-            is InboxState.WrongNumber -> Outcome(s.messageIt, vm)
-            is InboxState.Failed -> Outcome(s.messageIt, vm)
+            is InboxState.WrongNumber -> Outcome(s.message, vm)
+            is InboxState.Failed -> Outcome(s.message, vm)
         }
         OutlinedButton(onClick = onForget) { Text(stringResource(R.string.forget_phone)) }
     }
 }
 
 @Composable
-private fun Request(item: PendingApprovalInfo, clock: ServerClock, vm: InboxViewModel) {
+private fun Request(item: PendingApprovalInfo, client: CompanionClient, vm: InboxViewModel) {
     Column(verticalArrangement = Arrangement.spacedBy(12.dp)) {
         LoginContextCard(item.context)
-        Text(stringResource(R.string.decide_within, Countdown(clock, item.expiresAt)))
+        DecideWithin(rememberCountdown(client, item.expiresAt))
         Text(stringResource(R.string.pick_number))
         Row(horizontalArrangement = Arrangement.spacedBy(12.dp), modifier = Modifier.fillMaxWidth()) {
             // Vec<u8> arrives as a ByteArray: the numbers are unsigned.

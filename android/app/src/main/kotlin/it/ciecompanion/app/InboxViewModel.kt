@@ -7,11 +7,12 @@ import androidx.lifecycle.viewModelScope
 import it.ciecompanion.android.approvals.ApprovalsModel
 import it.ciecompanion.core.CompanionClient
 import it.ciecompanion.core.DeviceSigner
+import it.ciecompanion.core.Language
 import it.ciecompanion.core.PendingApprovalInfo
 import kotlinx.coroutines.launch
 
-class InboxViewModel(client: CompanionClient, device: SavedDevice, signer: DeviceSigner) : ViewModel() {
-    val model = ApprovalsModel(client, device.origin, device.deviceId, signer)
+class InboxViewModel(client: CompanionClient, device: SavedDevice, signer: DeviceSigner, language: Language) : ViewModel() {
+    val model = ApprovalsModel(client, device.origin, device.deviceId, signer, language)
 
     init {
         refresh()

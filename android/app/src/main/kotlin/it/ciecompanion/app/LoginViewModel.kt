@@ -11,13 +11,18 @@ import it.ciecompanion.android.login.cardLogin
 import it.ciecompanion.android.nfc.IsoDepTransport
 import it.ciecompanion.core.CompanionClient
 import it.ciecompanion.core.FlowException
-import it.ciecompanion.core.flowErrorMessageIt
+import it.ciecompanion.core.Language
+import it.ciecompanion.core.flowErrorMessage
 import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asStateFlow
 import kotlinx.coroutines.launch
 
-class LoginViewModel(private val client: CompanionClient, private val origin: String) : ViewModel(), CardTarget {
+class LoginViewModel(
+    private val client: CompanionClient,
+    private val origin: String,
+    private val language: Language,
+) : ViewModel(), CardTarget {
     private var model: CardTap<LoggedIn>? = null
     private val _state = MutableStateFlow<TapState<LoggedIn>>(TapState.EnterPin())
     val state: StateFlow<TapState<LoggedIn>> = _state.asStateFlow()
@@ -27,11 +32,11 @@ class LoginViewModel(private val client: CompanionClient, private val origin: St
         // is in the field.
         viewModelScope.launch {
             try {
-                val m = cardLogin(client.startCardLogin(origin))
+                val m = cardLogin(client.startCardLogin(origin), language)
                 model = m
                 m.state.collect { _state.value = it }
             } catch (e: FlowException) {
-                _state.value = TapState.Failed(flowErrorMessageIt(e))
+                _state.value = TapState.Failed(flowErrorMessage(e, language))
             }
         }
     }

@@ -39,10 +39,10 @@ import androidx.lifecycle.ViewModel
 import androidx.lifecycle.ViewModelProvider
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import androidx.lifecycle.viewmodel.compose.viewModel
-import it.ciecompanion.android.clock.ServerClock
 import it.ciecompanion.android.nfc.IsoDepTransport
 import it.ciecompanion.android.otp.OtpModel
 import it.ciecompanion.core.CompanionClient
+import it.ciecompanion.core.languageForLocale
 import kotlinx.coroutines.suspendCancellableCoroutine
 import kotlin.coroutines.resume
 
@@ -66,14 +66,15 @@ class MainActivity : FragmentActivity(), NfcAdapter.ReaderCallback {
     }
     private val signer by lazy { KeystoreDeviceSigner(applicationContext, ::authenticate) }
     private val devices by lazy { EnrolledDevices(applicationContext) }
-    private val clock by lazy { ServerClock(client) }
+    // The core's messages in the language of the app's own texts (values-it or values).
+    private val language by lazy { languageForLocale(resources.configuration.locales[0].toLanguageTag()) }
     private val cards = CardTargets()
     private val deviceName = "${Build.MANUFACTURER} ${Build.MODEL}"
 
-    private val login: LoginViewModel by viewModels { factory { LoginViewModel(client, BuildConfig.SERVER_ORIGIN) } }
-    private val desktop: DesktopViewModel by viewModels { factory { DesktopViewModel(client, deviceName, devices, signer) } }
+    private val login: LoginViewModel by viewModels { factory { LoginViewModel(client, BuildConfig.SERVER_ORIGIN, language) } }
+    private val desktop: DesktopViewModel by viewModels { factory { DesktopViewModel(client, deviceName, devices, signer, language) } }
     private val enrol: EnrolViewModel by viewModels {
-        factory { EnrolViewModel(client, BuildConfig.SERVER_ORIGIN, signer, deviceName, devices) }
+        factory { EnrolViewModel(client, BuildConfig.SERVER_ORIGIN, signer, deviceName, devices, language) }
     }
     private val otp: OtpViewModel by viewModels { factory { OtpViewModel(store) } }
 
@@ -98,7 +99,7 @@ class MainActivity : FragmentActivity(), NfcAdapter.ReaderCallback {
                         Box(Modifier.padding(padding)) {
                             when (tab) {
                                 Tab.LOGIN -> LoginScreen(login)
-                                Tab.COMPUTER -> DesktopScreen(desktop, clock)
+                                Tab.COMPUTER -> DesktopScreen(desktop, client)
                                 Tab.REQUESTS -> Requests()
                                 Tab.CODES -> OtpScreen(otp.model)
                             }
@@ -117,8 +118,8 @@ class MainActivity : FragmentActivity(), NfcAdapter.ReaderCallback {
             EnrolScreen(enrol)
         } else {
             // One inbox per enrolment (a new key after "forget" gets a new one).
-            val inbox: InboxViewModel = viewModel(key = d.deviceId, factory = factory { InboxViewModel(client, d, signer) })
-            InboxScreen(inbox, clock, d.holder) {
+            val inbox: InboxViewModel = viewModel(key = d.deviceId, factory = factory { InboxViewModel(client, d, signer, language) })
+            InboxScreen(inbox, client, d.holder) {
                 signer.delete()
                 devices.forget()
                 enrol.back()

@@ -1,18 +1,21 @@
 // The approvals inbox ("Richieste di accesso"): the logins waiting for this phone's
 // approval, number matching, approve or deny. Plain Kotlin; the core signs every request
-// with the device key through the shell's DeviceSigner and checks every answer.
+// with the device key through the shell's DeviceSigner, checks every answer and says what a
+// failed decision leads to (approvalStep).
 package it.ciecompanion.android.approvals
 
 import it.ciecompanion.android.card.CardTap
+import it.ciecompanion.core.ApprovalStep
 import it.ciecompanion.core.CompanionClient
 import it.ciecompanion.core.Decision
 import it.ciecompanion.core.DeviceEnrollmentSession
 import it.ciecompanion.core.DeviceSigner
 import it.ciecompanion.core.EnrolledDevice
-import it.ciecompanion.core.ErrorCode
 import it.ciecompanion.core.FlowException
+import it.ciecompanion.core.Language
 import it.ciecompanion.core.PendingApprovalInfo
-import it.ciecompanion.core.flowErrorMessageIt
+import it.ciecompanion.core.approvalStep
+import it.ciecompanion.core.flowErrorMessage
 import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asStateFlow
@@ -33,10 +36,10 @@ sealed interface InboxState {
     data object Denied : InboxState
 
     /** The number picked was not the computer's: the request is cancelled (one guess only). */
-    data class WrongNumber(val messageIt: String) : InboxState
+    data class WrongNumber(val message: String) : InboxState
 
-    /** Stopped; [messageIt] says what to do next. */
-    data class Failed(val messageIt: String) : InboxState
+    /** Stopped; [message] says what to do next. */
+    data class Failed(val message: String) : InboxState
 }
 
 /** The inbox of the device [deviceId] enrolled at [origin]; [signer] holds its key. */
@@ -45,9 +48,10 @@ class ApprovalsModel(
     private val origin: String,
     private val deviceId: String,
     private val signer: DeviceSigner,
+    private val language: Language,
 ) {
-    constructor(client: CompanionClient, device: EnrolledDevice, signer: DeviceSigner) :
-        this(client, device.origin, device.deviceId, signer)
+    constructor(client: CompanionClient, device: EnrolledDevice, signer: DeviceSigner, language: Language) :
+        this(client, device.origin, device.deviceId, signer, language)
 
     private val _state = MutableStateFlow<InboxState>(InboxState.Loading)
     val state: StateFlow<InboxState> = _state.asStateFlow()
@@ -59,7 +63,7 @@ class ApprovalsModel(
         _state.value = try {
             InboxState.Items(client.pendingApprovals(origin, deviceId, signer))
         } catch (e: FlowException) {
-            InboxState.Failed(flowErrorMessageIt(e))
+            InboxState.Failed(flowErrorMessage(e, language))
         }
     }
 
@@ -73,16 +77,19 @@ class ApprovalsModel(
         _state.value = try {
             client.decideApproval(item, deviceId, signer, decision, number)
             if (decision == Decision.APPROVE) InboxState.Approved else InboxState.Denied
-        } catch (e: FlowException.Server) {
-            if (e.code == ErrorCode.WRONG_NUMBER) InboxState.WrongNumber(e.messageIt) else InboxState.Failed(e.messageIt)
         } catch (e: FlowException) {
-            InboxState.Failed(flowErrorMessageIt(e))
+            val message = flowErrorMessage(e, language)
+            when (approvalStep(e)) {
+                ApprovalStep.WRONG_NUMBER -> InboxState.WrongNumber(message)
+                ApprovalStep.STOP -> InboxState.Failed(message)
+            }
         }
     }
 }
 
 /** Enrolling this phone: the card proves the holder (PIN + tap), the key stays in the keystore. */
-fun deviceEnrollment(session: DeviceEnrollmentSession): CardTap<EnrolledDevice> = CardTap(
+fun deviceEnrollment(session: DeviceEnrollmentSession, language: Language): CardTap<EnrolledDevice> = CardTap(
+    language = language,
     tap = { transport, pin, progress -> session.tap(transport, pin, progress) },
     confirm = session::confirmLastTry,
 )

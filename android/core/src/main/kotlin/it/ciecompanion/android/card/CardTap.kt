@@ -1,15 +1,17 @@
 // One card operation that needs the PIN and a tap (phone-tap login, desktop approval with
-// the card, device enrolment), as plain Kotlin (no android.*). It decides nothing about the
-// protocol: the core says what happened (typed errors, Italian messages through
-// flowErrorMessageIt); this class turns that into what the screen shows next.
+// the card, device enrolment), as plain Kotlin (no android.*). It decides nothing: the core
+// says which screen comes after a failed tap (cardTapStep) and what to tell the user
+// (flowErrorMessage, in the app's language); this class only keeps the state.
 package it.ciecompanion.android.card
 
-import it.ciecompanion.core.CardException
+import it.ciecompanion.core.CardTapStep
 import it.ciecompanion.core.CardTransport
 import it.ciecompanion.core.FlowException
+import it.ciecompanion.core.Language
 import it.ciecompanion.core.LoginStep
 import it.ciecompanion.core.ProgressListener
-import it.ciecompanion.core.flowErrorMessageIt
+import it.ciecompanion.core.cardTapStep
+import it.ciecompanion.core.flowErrorMessage
 import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asStateFlow
@@ -18,8 +20,8 @@ import kotlinx.coroutines.sync.withLock
 
 /** What a PIN-and-tap screen shows. */
 sealed interface TapState<out T> {
-    /** Ask for the PIN; after a wrong one, [messageIt] says how many tries remain. */
-    data class EnterPin(val messageIt: String? = null, val triesLeft: Int? = null) : TapState<Nothing>
+    /** Ask for the PIN; after a wrong one, [message] says how many tries remain. */
+    data class EnterPin(val message: String? = null, val triesLeft: Int? = null) : TapState<Nothing>
 
     /** "Avvicina la CIE al telefono" (NFC sheet / reader mode on). */
     data object WaitForCard : TapState<Nothing>
@@ -28,7 +30,7 @@ sealed interface TapState<out T> {
     data class Reading(val step: LoginStep, val percent: Int) : TapState<Nothing>
 
     /** The card was moved away mid-read: tap again and the core resumes. */
-    data class TapAgain(val messageIt: String) : TapState<Nothing>
+    data class TapAgain(val message: String) : TapState<Nothing>
 
     /** One try left: the user must say "yes, try it" before the core spends it. */
     data object ConfirmLastTry : TapState<Nothing>
@@ -36,15 +38,20 @@ sealed interface TapState<out T> {
     /** Finished. */
     data class Done<T>(val value: T) : TapState<T>
 
-    /** Stopped: PIN blocked, card refused, server or network. [messageIt] says what to do. */
-    data class Failed(val messageIt: String) : TapState<Nothing>
+    /** The PIN is blocked: [message] says to unblock it with the PUK. */
+    data class PinBlocked(val message: String) : TapState<Nothing>
+
+    /** Stopped: card refused, server or network. [message] says what to do. */
+    data class Failed(val message: String) : TapState<Nothing>
 }
 
 /**
  * [tap] runs the core's operation over one tapped card with the PIN typed (or `null` when
- * the core has what it needs); [confirm] is the operation's `confirmLastTry`.
+ * the core has what it needs); [confirm] is the operation's `confirmLastTry`; the core's
+ * messages come in [language].
  */
 class CardTap<T>(
+    private val language: Language,
     private val tap: suspend (CardTransport, String?, ProgressListener) -> T,
     private val confirm: () -> Unit,
 ) {
@@ -102,19 +109,20 @@ class CardTap<T>(
     }
 
     private fun next(e: FlowException): TapState<T> {
-        val message = flowErrorMessageIt(e)
-        return when (val card = (e as? FlowException.Card)?.error) {
-            is CardException.TagLost -> TapState.TapAgain(message)
-            is CardException.LastTryNeedsConfirmation -> TapState.ConfirmLastTry
-            is CardException.WrongPin -> {
+        val message = flowErrorMessage(e, language)
+        return when (val step = cardTapStep(e)) {
+            // The PIN is kept: the core resumes or spends it once the user confirms.
+            CardTapStep.TapAgain -> TapState.TapAgain(message)
+            CardTapStep.ConfirmLastTry -> TapState.ConfirmLastTry
+            is CardTapStep.EnterPin -> {
                 pin = null
-                TapState.EnterPin(message, card.remaining.toInt())
+                TapState.EnterPin(message, step.triesLeft?.toInt())
             }
-            is CardException.InvalidPin -> {
+            CardTapStep.PinBlocked -> {
                 pin = null
-                TapState.EnterPin(message)
+                TapState.PinBlocked(message)
             }
-            else -> {
+            CardTapStep.Stop -> {
                 pin = null
                 TapState.Failed(message)
             }

@@ -1,6 +1,7 @@
 // "Scan the computer's QR": camera frames (or a platform scanner's text) in, the login's
 // context shown, the user approves with the card or this phone's key, the code to type on
-// the computer out. Plain Kotlin; the core parses and checks the QR, claims it, signs.
+// the computer out. Plain Kotlin; the core parses and checks the QR, claims it, signs, and
+// says whether a refused QR keeps the camera on (desktopQrStep).
 package it.ciecompanion.android.desktop
 
 import it.ciecompanion.android.card.CardTap
@@ -10,8 +11,11 @@ import it.ciecompanion.core.CompanionClient
 import it.ciecompanion.core.DesktopSession
 import it.ciecompanion.core.DeviceSigner
 import it.ciecompanion.core.FlowException
+import it.ciecompanion.core.Language
 import it.ciecompanion.core.LoginContext
-import it.ciecompanion.core.flowErrorMessageIt
+import it.ciecompanion.core.ScanStep
+import it.ciecompanion.core.desktopQrStep
+import it.ciecompanion.core.flowErrorMessage
 import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asStateFlow
@@ -20,8 +24,8 @@ import kotlinx.coroutines.sync.withLock
 
 /** What the desktop-login screens show. */
 sealed interface DesktopQrState {
-    /** The camera is on; [hintIt] after a QR that is not a login code. */
-    data class Scanning(val hintIt: String? = null) : DesktopQrState
+    /** The camera is on; [hint] after a QR that is not a login code, or has expired. */
+    data class Scanning(val hint: String? = null) : DesktopQrState
 
     /** Claiming the login at the server. */
     data object Claiming : DesktopQrState
@@ -44,8 +48,8 @@ sealed interface DesktopQrState {
     /** Denied (and reported when the user said it was not them). */
     data object Denied : DesktopQrState
 
-    /** Stopped; [messageIt] says what to do next. */
-    data class Failed(val messageIt: String) : DesktopQrState
+    /** Stopped; [message] says what to do next. */
+    data class Failed(val message: String) : DesktopQrState
 }
 
 /** The code to type on the computer and when it stops working (server time, s). */
@@ -55,11 +59,16 @@ class DesktopQrModel(
     private val client: CompanionClient,
     private val deviceName: String,
     private val deviceId: String?,
+    private val language: Language,
 ) : LumaFrameSink {
     private val _state = MutableStateFlow<DesktopQrState>(DesktopQrState.Scanning())
     val state: StateFlow<DesktopQrState> = _state.asStateFlow()
     private var session: DesktopSession? = null
     private val busy = Mutex()
+
+    // The last QR refused while the camera stays on: it keeps seeing it, and claiming it
+    // again would only be refused again.
+    private var refused: String? = null
 
     override val wantsFrames: Boolean get() = _state.value is DesktopQrState.Scanning
 
@@ -69,18 +78,22 @@ class DesktopQrModel(
         onText(scanLumaFrame(width, height, rowStride, luma) ?: return)
     }
 
-    /** A decoded QR text (from [onFrame] or a platform scanner). */
+    /** A decoded QR text (from [onFrame] or a platform scanner); the one just refused is skipped. */
     suspend fun onText(text: String) = busy.withLock {
-        if (_state.value !is DesktopQrState.Scanning) return@withLock
+        if (_state.value !is DesktopQrState.Scanning || text == refused) return@withLock
         _state.value = DesktopQrState.Claiming
         _state.value = try {
             val s = client.claimDesktopQr(text, deviceName, deviceId)
             session = s
             DesktopQrState.Review(s.context(), s.expiresAt())
-        } catch (e: FlowException.NotALoginCode) {
-            DesktopQrState.Scanning(flowErrorMessageIt(e))
         } catch (e: FlowException) {
-            DesktopQrState.Failed(flowErrorMessageIt(e))
+            when (desktopQrStep(e)) {
+                ScanStep.SCAN_AGAIN -> {
+                    refused = text
+                    DesktopQrState.Scanning(flowErrorMessage(e, language))
+                }
+                ScanStep.STOP -> DesktopQrState.Failed(flowErrorMessage(e, language))
+            }
         }
     }
 
@@ -89,6 +102,7 @@ class DesktopQrModel(
         val s = session ?: return null
         if (_state.value !is DesktopQrState.Review) return null
         val tap = CardTap(
+            language = language,
             tap = { transport, pin, progress ->
                 val c = s.approveWithCard(transport, pin, progress)
                 ShownCode(c.code, c.expiresAt).also { _state.value = DesktopQrState.Code(it) }
@@ -108,7 +122,7 @@ class DesktopQrModel(
             val c = s.approveWithDevice(deviceId, signer)
             DesktopQrState.Code(ShownCode(c.code, c.expiresAt))
         } catch (e: FlowException) {
-            DesktopQrState.Failed(flowErrorMessageIt(e))
+            DesktopQrState.Failed(flowErrorMessage(e, language))
         }
     }
 
@@ -119,7 +133,7 @@ class DesktopQrModel(
             s.deny(report)
             DesktopQrState.Denied
         } catch (e: FlowException) {
-            DesktopQrState.Failed(flowErrorMessageIt(e))
+            DesktopQrState.Failed(flowErrorMessage(e, language))
         }
     }
 }

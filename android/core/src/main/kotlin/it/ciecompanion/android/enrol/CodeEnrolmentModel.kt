@@ -1,7 +1,8 @@
 // "Registra il telefono con un codice" (residents abroad, no card): the page the holder is
 // logged in to shows a one-time code and its QR; the phone scans it (or the user types it)
-// and the core enrols this phone's key with it. Plain Kotlin; the core sends the code and
-// checks the answer, the server spends the code.
+// and the core enrols this phone's key with it. Plain Kotlin; the core sends the code,
+// checks the answer and says whether a refusal asks for a new code (enrolmentCodeStep); the
+// server spends the code.
 package it.ciecompanion.android.enrol
 
 import it.ciecompanion.android.qr.LumaFrameSink
@@ -10,7 +11,10 @@ import it.ciecompanion.core.CompanionClient
 import it.ciecompanion.core.DeviceSigner
 import it.ciecompanion.core.EnrolledDevice
 import it.ciecompanion.core.FlowException
-import it.ciecompanion.core.flowErrorMessageIt
+import it.ciecompanion.core.Language
+import it.ciecompanion.core.ScanStep
+import it.ciecompanion.core.enrolmentCodeStep
+import it.ciecompanion.core.flowErrorMessage
 import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asStateFlow
@@ -19,8 +23,8 @@ import kotlinx.coroutines.sync.withLock
 
 /** What the enrol-with-a-code screen shows. */
 sealed interface CodeEnrolState {
-    /** Camera on and a field to type the code; [messageIt] after a refused code. */
-    data class WaitingForCode(val messageIt: String? = null) : CodeEnrolState
+    /** Camera on and a field to type the code; [message] after a refused code. */
+    data class WaitingForCode(val message: String? = null) : CodeEnrolState
 
     /** Sending the code with this phone's key. */
     data object Enrolling : CodeEnrolState
@@ -28,8 +32,8 @@ sealed interface CodeEnrolState {
     /** Enrolled: keep [device] (its id names the key in approvals). */
     data class Done(val device: EnrolledDevice) : CodeEnrolState
 
-    /** Stopped for a reason a new code does not fix (network, keystore); [messageIt] says what to do. */
-    data class Failed(val messageIt: String) : CodeEnrolState
+    /** Stopped for a reason a new code does not fix (network, keystore); [message] says what to do. */
+    data class Failed(val message: String) : CodeEnrolState
 }
 
 class CodeEnrolmentModel(
@@ -37,6 +41,7 @@ class CodeEnrolmentModel(
     private val origin: String,
     private val signer: DeviceSigner,
     private val deviceName: String,
+    private val language: Language,
 ) : LumaFrameSink {
     private val _state = MutableStateFlow<CodeEnrolState>(CodeEnrolState.WaitingForCode())
     val state: StateFlow<CodeEnrolState> = _state.asStateFlow()
@@ -60,17 +65,16 @@ class CodeEnrolmentModel(
         _state.value = CodeEnrolState.Enrolling
         _state.value = try {
             CodeEnrolState.Done(client.enrollDeviceWithCode(origin, code, signer, deviceName))
-        } catch (e: FlowException.Server) {
-            if (e.status.toInt() in 400..499) {
-                // Unknown, used or expired code (or refused by the account's state): the
-                // server's message says to ask the page for a new one.
-                refused = code
-                CodeEnrolState.WaitingForCode(e.messageIt)
-            } else {
-                CodeEnrolState.Failed(e.messageIt)
-            }
         } catch (e: FlowException) {
-            CodeEnrolState.Failed(flowErrorMessageIt(e))
+            val message = flowErrorMessage(e, language)
+            when (enrolmentCodeStep(e)) {
+                // The code itself was refused: the message says to ask the page for a new one.
+                ScanStep.SCAN_AGAIN -> {
+                    refused = code
+                    CodeEnrolState.WaitingForCode(message)
+                }
+                ScanStep.STOP -> CodeEnrolState.Failed(message)
+            }
         }
     }
 

@@ -3,12 +3,14 @@ package it.ciecompanion.android.login
 
 import it.ciecompanion.android.card.CardTap
 import it.ciecompanion.core.CardLoginSession
+import it.ciecompanion.core.Language
 
 /** Who logged in, as the screen shows it. */
 data class LoggedIn(val name: String, val codiceFiscale: String, val level: Int, val pairedNow: Boolean)
 
 /** The login's PIN-and-tap; its `state` ends in `Done(LoggedIn)`. */
-fun cardLogin(session: CardLoginSession): CardTap<LoggedIn> = CardTap(
+fun cardLogin(session: CardLoginSession, language: Language): CardTap<LoggedIn> = CardTap(
+    language = language,
     tap = { transport, pin, progress ->
         val r = session.tap(transport, pin, progress)
         LoggedIn(
