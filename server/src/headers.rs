@@ -31,7 +31,7 @@ const DEFAULT_CSP: &str =
 /// (features Chromium knows: an unknown name is a console error, which the browser test
 /// watches for).
 const PERMISSIONS_POLICY: &str = "camera=(), microphone=(), geolocation=(), payment=(), \
-    usb=(), serial=(), hid=(), bluetooth=(), midi=(), display-capture=(), \
+    usb=(), serial=(), hid=(), midi=(), display-capture=(), \
     publickey-credentials-get=(), clipboard-read=(), browsing-topics=()";
 
 /// The headers every response carries, with the reason for each.

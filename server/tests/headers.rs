@@ -147,7 +147,11 @@ async fn every_response_carries_the_security_headers() {
         .await
         .unwrap();
     // (ApiJson answers the body limit as any unreadable body: 400.)
-    assert!(matches!(big.status().as_u16(), 400 | 413), "{}", big.status());
+    assert!(
+        matches!(big.status().as_u16(), 400 | 413),
+        "{}",
+        big.status()
+    );
     assert_eq!(hardening::problems_of(big.headers()), Vec::<String>::new());
 }
 

@@ -17,7 +17,7 @@ pub const COMMON: [(&str, &str); 7] = [
     (
         "permissions-policy",
         "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), hid=(), \
-         bluetooth=(), midi=(), display-capture=(), publickey-credentials-get=(), \
+         midi=(), display-capture=(), publickey-credentials-get=(), \
          clipboard-read=(), browsing-topics=()",
     ),
 ];
