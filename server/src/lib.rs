@@ -311,13 +311,9 @@ pub async fn serve(config: Config, listener: TcpListener) -> Result<RunningServe
         .await?;
         app = app.merge(routes);
     }
+    let app = headers::harden(app);
     let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);
-    let task = tokio::spawn(accept_loop(
-        listener,
-        acceptor,
-        headers::harden(app),
-        stop_rx,
-    ));
+    let task = tokio::spawn(accept_loop(listener, acceptor, app, stop_rx));
     tracing::info!(%addr, %origin, pin = %material.spki_pin, "serving");
     Ok(RunningServer {
         addr,
