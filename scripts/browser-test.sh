@@ -8,6 +8,10 @@
 # an OTP set up on the page (codes computed by the core through the bindings) and the next
 # PIN login completed with its code; the phone (the core through the bindings) enrolled
 # with the page's one-time code, and the next PIN login approved by it.
+# First, the pages' hardening (tests/browser/test_page_hardening.py, ~15 s, no bindings):
+# each security header and cookie attribute on every response a page loads, no request
+# off the origin, no CSP violation, the pages still working, framing from another origin
+# blocked.
 #
 #   bash scripts/browser-test.sh        (after scripts/bindings-test.sh built build/bindings)
 #
@@ -30,5 +34,6 @@ export SERVER_BIN="$TARGET/debug/companion-server"
 export BINDINGS_DIR="$ROOT/build/bindings/python"
 export CARD_CA="$ROOT/card-sim/testdata/test_ca_cert.der"
 export CHROMIUM=/usr/bin/chromium
+"$VENV/bin/python" tests/browser/test_page_hardening.py -v
 "$VENV/bin/python" tests/browser/test_desktop_qr.py -v
 "$VENV/bin/python" tests/browser/test_abroad_pin.py -v

@@ -62,7 +62,7 @@ bash scripts/load-quick.sh
 step "bindings tests (scripts/bindings-test.sh: Python and Kotlin run, Swift generated)"
 bash scripts/bindings-test.sh
 
-step "browser test (scripts/browser-test.sh: Chromium + desktop page + core through Python)"
+step "browser test (scripts/browser-test.sh: Chromium + desktop page + core through Python; the pages' security headers)"
 bash scripts/browser-test.sh
 
 step "OpenID Provider with a generic client (scripts/oidc-test.sh: real server + authlib)"

@@ -19,6 +19,7 @@ pub mod card;
 pub mod clock;
 pub mod context;
 pub mod error;
+mod headers;
 pub mod mtls;
 pub mod oidc;
 mod page;
@@ -320,6 +321,7 @@ pub async fn serve(config: Config, listener: TcpListener) -> Result<RunningServe
         .await?;
         app = app.merge(routes);
     }
+    let app = headers::harden(app);
     let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);
     let task = tokio::spawn(accept_loop(listener, acceptor, app, stop_rx));
     tracing::info!(%addr, %origin, pin = %material.spki_pin, "serving");

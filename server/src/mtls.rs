@@ -251,7 +251,7 @@ pub(crate) fn start(setup: MtlsSetup<'_>) -> Result<(SocketAddr, JoinHandle<()>)
     let task = tokio::spawn(accept_loop(
         setup.listener,
         acceptor,
-        app,
+        crate::headers::harden(app),
         state,
         setup.stop,
     ));

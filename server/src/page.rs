@@ -1,5 +1,7 @@
 //! The desktop page: plain HTML, one static script and one style sheet (no inline script or
 //! style, no third-party resources), so the Content-Security-Policy can forbid all else.
+//! The headers every response carries (HSTS, framing, sniffing, referrer, opener,
+//! permissions) come from crate::headers; here only what the page needs beyond them.
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
@@ -12,7 +14,14 @@ const INDEX: &str = include_str!("../static/index.html");
 const APP_JS: &str = include_str!("../static/app.js");
 const APP_CSS: &str = include_str!("../static/app.css");
 const LANDING: &str = include_str!("../static/q.html");
+/// Served with or without the OpenID Provider: index.html always loads it, and it does
+/// nothing unless the page was opened with a `return=` to a consent page.
+const OIDC_RETURN_JS: &str = include_str!("../static/oidc-return.js");
 
+/// Scripts and styles from this origin only, as files (no inline script, no `eval`, no
+/// inline style); images from this origin and `data:` (the QR is an SVG `data:` URL the
+/// script builds from the API's answer); fetches to this origin only; no plugins, no
+/// `<base>`, no form posts (the page's forms are sent by its script), no framing.
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
     connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
@@ -24,43 +33,26 @@ fn with_headers(body: &'static str, content_type: &'static str) -> Response {
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(CSP),
     );
-    framing_headers(h);
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
     resp
 }
 
-/// No framing, no referrer, no sniffing: every page (the OpenID consent page too).
-pub(crate) fn framing_headers(h: &mut axum::http::HeaderMap) {
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-}
-
 pub(crate) fn routes() -> Router<AppState> {
+    const HTML: &str = "text/html; charset=utf-8";
+    const JS: &str = "text/javascript; charset=utf-8";
     Router::new()
+        .route("/", get(|| async { with_headers(INDEX, HTML) }))
+        .route("/static/app.js", get(|| async { with_headers(APP_JS, JS) }))
         .route(
-            "/",
-            get(|| async { with_headers(INDEX, "text/html; charset=utf-8") }),
-        )
-        .route(
-            "/static/app.js",
-            get(|| async { with_headers(APP_JS, "text/javascript; charset=utf-8") }),
+            "/static/oidc-return.js",
+            get(|| async { with_headers(OIDC_RETURN_JS, JS) }),
         )
         .route(
             "/static/app.css",
             get(|| async { with_headers(APP_CSS, "text/css; charset=utf-8") }),
         )
         // Where the QR URL leads a phone without the app.
-        .route(
-            "/q",
-            get(|| async { with_headers(LANDING, "text/html; charset=utf-8") }),
-        )
+        .route("/q", get(|| async { with_headers(LANDING, HTML) }))
 }
 
 /// The dark modules of `text` as a QR code (level M), row by row, and its width. The

@@ -7,6 +7,7 @@
 #![allow(clippy::unwrap_used)] // test code: a failed unwrap is a failed test
 
 mod common;
+mod hardening;
 
 use std::sync::Arc;
 
@@ -99,6 +100,10 @@ impl Visit {
     fn assert_shows(&self, name: &str, cf: &str, tls: ProtocolVersion) {
         assert_eq!(self.status, 200, "{}", self.body);
         assert_eq!(self.version, Some(tls));
+        assert_eq!(
+            hardening::problems_of_head(&self.head),
+            Vec::<String>::new()
+        );
         let label = if tls == ProtocolVersion::TLSv1_3 {
             "TLS 1.3"
         } else {
@@ -132,6 +137,17 @@ async fn visit(
     card: Card,
     versions: Option<&[&'static rustls::SupportedProtocolVersion]>,
 ) -> Result<Visit, std::io::Error> {
+    request(server, addr, card, versions, "GET /login/card").await
+}
+
+/// [`visit`] with another request line (`METHOD /path`, no body).
+async fn request(
+    server: &RunningServer,
+    addr: std::net::SocketAddr,
+    card: Card,
+    versions: Option<&[&'static rustls::SupportedProtocolVersion]>,
+    line: &str,
+) -> Result<Visit, std::io::Error> {
     let mut roots = rustls::RootCertStore::empty();
     roots
         .add(CertificateDer::from(server.certificate_der().to_vec()))
@@ -152,7 +168,10 @@ async fn visit(
     let mut tls = connector.connect(name, tcp).await?;
     let version = tls.get_ref().1.protocol_version();
     tls.write_all(
-        format!("GET /login/card HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes(),
+        format!(
+            "{line} HTTP/1.1\r\nHost: {addr}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
     )
     .await?;
     let mut raw = Vec::new();
@@ -290,4 +309,28 @@ async fn only_cards_of_the_configured_cas_get_the_page() {
     let addr2 = h2.server().mtls_tls12_addr().unwrap();
     let v = visit(h2.server(), addr2, cns(), None).await.unwrap();
     v.assert_shows("LUCA PROVA", CNS_CF, ProtocolVersion::TLSv1_2);
+}
+
+/// The mutual-TLS listener's answers carry the security headers (src/headers.rs) like the
+/// main listener's: the page (checked in `assert_shows`), the app's login, a refusal, a
+/// path it does not serve.
+#[tokio::test]
+async fn mtls_responses_carry_the_security_headers() {
+    let db = sqlite();
+    let h = start(&db).await;
+    let addr = h.server().mtls_addr().unwrap();
+    for (line, status) in [
+        ("POST /api/v1/card/mtls-login", 200),
+        ("GET /login/card?x=1", 200),
+        ("GET /nope", 404),
+        ("DELETE /login/card", 405),
+    ] {
+        let v = request(h.server(), addr, cns(), None, line).await.unwrap();
+        assert_eq!(v.status, status, "{line}: {}", v.head);
+        assert_eq!(
+            hardening::problems_of_head(&v.head),
+            Vec::<String>::new(),
+            "{line}"
+        );
+    }
 }

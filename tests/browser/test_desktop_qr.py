@@ -17,7 +17,6 @@ import concurrent.futures
 import io
 import os
 import sys
-import time
 import unittest
 
 sys.path.insert(0, os.environ["BINDINGS_DIR"])
@@ -26,28 +25,11 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "bindings"))
 import card_sim  # noqa: E402
 import cie_core  # noqa: E402
 from PIL import Image  # noqa: E402
-from playwright.sync_api import sync_playwright  # noqa: E402
 from test_bindings import SimTransport  # noqa: E402
-from companion_server import Server  # noqa: E402
+# test_abroad_pin.py imports InChromium and wait_text from here.
+from in_chromium import InChromium, wait_text  # noqa: E402
 
 PIN = "12345678"
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-]
-
-
-def wait_text(page, selector, ok, timeout=15):
-    """Poll an element's text from here: the page's CSP forbids the eval that Playwright's
-    wait_for_function uses (which is the point of that CSP)."""
-    deadline = time.time() + timeout
-    while True:
-        text = page.locator(selector).text_content() or ""
-        if ok(text):
-            return text
-        if time.time() > deadline:
-            raise AssertionError(f"{selector}: still {text!r} after {timeout} s")
-        page.wait_for_timeout(100)
 
 
 def luma_of(png):
@@ -60,29 +42,6 @@ def luma_of(png):
     for y in range(h):
         plane[y * stride:y * stride + w] = raw[y * w:(y + 1) * w]
     return w, h, stride, bytes(plane)
-
-
-class InChromium(unittest.TestCase):
-    """One server binary and one headless Chromium for the tests of a class."""
-
-    @classmethod
-    def server_extra(cls):
-        """Extra flags for the server binary (none here)."""
-        return ()
-
-    @classmethod
-    def setUpClass(cls):
-        cls.server = Server(extra=cls.server_extra())
-        cls.pw = sync_playwright().start()
-        cls.browser = cls.pw.chromium.launch(
-            executable_path=os.environ.get("CHROMIUM", "/usr/bin/chromium"),
-            headless=True, args=CHROMIUM_ARGS)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.browser.close()
-        cls.pw.stop()
-        cls.server.stop()
 
 
 class DesktopQrInChromium(InChromium):

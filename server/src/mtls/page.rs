@@ -2,7 +2,8 @@
 //! mutual-TLS listener with the card's certificate (its PKCS#11 module signed the
 //! handshake, after the user typed the PIN in the browser's dialog); the page logs the
 //! holder in with a session cookie (`cc_session`, the desktop page's) and shows the
-//! identity and the TLS version the handshake used. No script, no style: plain HTML.
+//! identity and the TLS version the handshake used. No script, no style: plain HTML, under
+//! the default Content-Security-Policy that allows nothing (src/headers.rs).
 
 use std::net::SocketAddr;
 
@@ -19,8 +20,6 @@ pub const CARD_PAGE_PATH: &str = "/login/card";
 
 /// The audit kind of browser card logins and their refusals.
 const AUDIT_KIND: &str = "card_page_login";
-
-const CSP: &str = "default-src 'none'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 pub(super) async fn card_page(
     State(s): State<MtlsState>,
@@ -77,12 +76,7 @@ fn html(status: StatusCode, title: &str, body: &str) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/html; charset=utf-8"),
     );
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(CSP),
-    );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    crate::page::framing_headers(h);
     resp
 }
 

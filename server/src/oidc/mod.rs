@@ -224,7 +224,6 @@ pub(crate) async fn router(
         .merge(revocation::routes())
         .merge(introspection::routes())
         .merge(logout::routes())
-        .merge(page::routes())
         .layer(DefaultBodyLimit::max(64 * 1024))
         .with_state(state))
 }

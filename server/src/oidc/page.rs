@@ -1,29 +1,13 @@
 //! The provider's pages: consent and the error page (IT + EN), plain HTML with the desktop
-//! page's style sheet and no script; and the small script the login page loads to come
-//! back to a pending authorization after login.
+//! page's style sheet and no script. (The small script the login page loads to come back
+//! to a pending authorization after login, static/oidc-return.js, is served with the
+//! desktop page, src/page.rs; the headers every response carries come from
+//! src/headers.rs.)
 
-use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 
-use super::{CONSENT_PATH, LOGOUT_PATH, OidcState, claims};
-
-const RETURN_JS: &str = include_str!("../../static/oidc-return.js");
-
-pub(super) fn routes() -> Router<OidcState> {
-    Router::new().route(
-        "/static/oidc-return.js",
-        get(|| async {
-            let mut r = RETURN_JS.into_response();
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/javascript; charset=utf-8"),
-            );
-            r
-        }),
-    )
-}
+use super::{CONSENT_PATH, LOGOUT_PATH, claims};
 
 /// HTML text escaping.
 fn esc(s: &str) -> String {
@@ -61,7 +45,6 @@ fn html(status: StatusCode, body: String, form_target: Option<&str>) -> Response
     if let Ok(v) = HeaderValue::from_str(&csp) {
         h.insert(header::CONTENT_SECURITY_POLICY, v);
     }
-    crate::page::framing_headers(h);
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     resp
 }
