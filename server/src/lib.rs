@@ -21,6 +21,7 @@ pub mod context;
 pub mod error;
 pub mod mtls;
 pub mod oidc;
+pub mod openapi;
 mod page;
 pub mod registration;
 pub mod store;
@@ -310,6 +311,8 @@ pub async fn serve(config: Config, listener: TcpListener) -> Result<RunningServe
         .await?;
         app = app.merge(routes);
     }
+    // The contract of what is served (the OpenID Provider's part only when it is).
+    app = app.merge(openapi::routes(config.oidc.is_some()));
     let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);
     let task = tokio::spawn(accept_loop(listener, acceptor, app, stop_rx));
     tracing::info!(%addr, %origin, pin = %material.spki_pin, "serving");

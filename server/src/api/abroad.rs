@@ -90,16 +90,17 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 /// `POST /api/v1/abroad/login`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct AbroadLoginRequest {
     /// The holder's codice fiscale.
     pub codice_fiscale: String,
     /// The initial 16-character PIN or the 8-character one.
+    #[schema(value_type = String)]
     pub pin: Pin,
 }
 
 /// Its answer: a session, the forced change first, or (an enrolled phone) its approval.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AbroadLoginResponse {
     /// The initial PIN was right: change it (`POST /api/v1/abroad/pin`), then log in.
     pub pin_change_required: bool,
@@ -119,18 +120,20 @@ pub struct AbroadLoginResponse {
 }
 
 /// `POST /api/v1/abroad/pin`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PinChangeRequest {
     /// The holder's codice fiscale.
     pub codice_fiscale: String,
     /// The current PIN (the initial one at the forced change).
+    #[schema(value_type = String)]
     pub old_pin: Pin,
     /// The new 8-character PIN.
+    #[schema(value_type = String)]
     pub new_pin: Pin,
 }
 
 /// Its answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PinChanged {
     /// Always true.
     pub changed: bool,
@@ -271,6 +274,23 @@ async fn check_pin(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = LOGIN_PATH,
+    operation_id = "abroad_login",
+    tag = "abroad",
+    request_body = AbroadLoginRequest,
+    responses(
+        (status = 200, description = "PIN right: a session, the forced PIN change, or the second factor to complete", body = AbroadLoginResponse,
+            headers(("Set-Cookie" = String, description = "`cc_session`: the desktop session (HttpOnly, Secure, SameSite=Strict)"))),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::WrongCode),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::Internal),
+    )
+)]
 async fn login(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -374,6 +394,22 @@ async fn login(
     Ok(with_session(body, &token))
 }
 
+#[utoipa::path(
+    post,
+    path = PIN_PATH,
+    operation_id = "abroad_change_pin",
+    tag = "abroad",
+    request_body = PinChangeRequest,
+    responses(
+        (status = 200, description = "PIN changed", body = PinChanged),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::WrongCode),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::Internal),
+    )
+)]
 async fn change_pin(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -409,7 +445,7 @@ async fn change_pin(
 }
 
 /// `POST /api/v1/abroad/enrol` answer: what the page shows the phone.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EnrolCode {
     /// The one-time code (the app reads it from the QR or it is typed).
     pub code: String,
@@ -422,6 +458,21 @@ pub struct EnrolCode {
 /// A one-time code that enrols a phone for the logged-in holder (`cc_session`; a resident
 /// abroad has no card to vouch for the device key). Single use, [`ENROL_CODE_SECS`], only
 /// its SHA-256 stored, a new one voids the previous.
+#[utoipa::path(
+    post,
+    path = ENROL_PATH,
+    operation_id = "abroad_enrol_code",
+    tag = "abroad",
+    responses(
+        (status = 200, description = "A one-time code enrolling a phone for the logged-in holder", body = EnrolCode),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 410, response = crate::openapi::Gone),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::Internal),
+    )
+)]
 async fn enrol_code(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -454,6 +505,23 @@ async fn enrol_code(
 }
 
 /// `POST /api/v1/devices/by-code`: the phone spends the code with its device key.
+#[utoipa::path(
+    post,
+    path = DEVICE_BY_CODE_PATH,
+    operation_id = "abroad_enrol_device",
+    tag = "abroad",
+    request_body = CodeEnrollRequest,
+    responses(
+        (status = 200, description = "The device key is enrolled for the code's holder", body = EnrollResponse),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::WrongCode),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 410, response = crate::openapi::Gone),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::Internal),
+    )
+)]
 async fn enrol_device(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -615,16 +683,17 @@ fn otp_not_offered() -> Refusal {
 }
 
 /// A one-time code typed by the holder (`{code}`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct OtpCodeRequest {
     /// Six digits, kept like a PIN: wiped on drop, `<hidden>` in Debug, and only a JSON
     /// string (a number is refused without its digits reaching a log line).
+    #[schema(value_type = String)]
     pub code: Pin,
 }
 
 /// `POST /api/v1/abroad/otp/enrol` answer: the new seed, to put in an authenticator app.
 /// Not `Debug` (it holds the seed); sent once, over TLS, never logged.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct OtpSetup {
     /// `otpauth://totp/…` (SHA-1, 6 digits, 30 s).
     pub uri: String,
@@ -637,7 +706,7 @@ pub struct OtpSetup {
 }
 
 /// `POST /api/v1/abroad/otp/confirm` answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OtpActivated {
     /// Always true.
     pub active: bool,
@@ -651,6 +720,21 @@ pub struct OtpActivated {
 
 /// A new TOTP seed for the logged-in PIN account: 160 bits from the OS CSPRNG, sealed
 /// like the fallback tokens' seeds (own label), pending until [`otp_confirm`].
+#[utoipa::path(
+    post,
+    path = OTP_ENROL_PATH,
+    operation_id = "abroad_otp_enrol",
+    tag = "abroad",
+    responses(
+        (status = 200, description = "A new TOTP seed to confirm", body = OtpSetup),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 410, response = crate::openapi::Gone),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::Internal),
+    )
+)]
 async fn otp_enrol(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -683,6 +767,23 @@ async fn otp_enrol(
 }
 
 /// A right current code makes the pending seed the account's OTP.
+#[utoipa::path(
+    post,
+    path = OTP_CONFIRM_PATH,
+    operation_id = "abroad_otp_confirm",
+    tag = "abroad",
+    request_body = OtpCodeRequest,
+    responses(
+        (status = 200, description = "The OTP is active", body = OtpActivated),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::WrongCode),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 410, response = crate::openapi::Gone),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::Internal),
+    )
+)]
 async fn otp_confirm(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -713,6 +814,25 @@ async fn otp_confirm(
 
 /// The code step of PIN + OTP: the ticket a right PIN set on this browser, spent by a right
 /// code → `cc_session` at level 2.
+#[utoipa::path(
+    post,
+    path = LOGIN_OTP_PATH,
+    operation_id = "abroad_login_otp",
+    tag = "abroad",
+    request_body = OtpCodeRequest,
+    responses(
+        (status = 200, description = "The OTP was right: the session (level 2)", body = AbroadLoginResponse,
+            headers(("Set-Cookie" = String, description = "`cc_session`: the desktop session (HttpOnly, Secure, SameSite=Strict)"))),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 401, response = crate::openapi::WrongCode),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 410, response = crate::openapi::Gone),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::Internal),
+    )
+)]
 async fn login_otp(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

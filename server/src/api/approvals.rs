@@ -162,6 +162,20 @@ fn state_refusal(rec: &ApprovalRecord) -> Refusal {
 }
 
 /// `POST /api/v1/approvals {codice_fiscale}` (desktop page).
+#[utoipa::path(
+    post,
+    path = "/api/v1/approvals",
+    operation_id = "approval_create",
+    tag = "approvals",
+    request_body = ApprovalCreate,
+    responses(
+        (status = 200, description = "The request exists; sets `cc_abind` binding it to this browser", body = ApprovalCreated,
+            headers(("Set-Cookie" = String, description = "`cc_abind` (HttpOnly, Secure, SameSite=Strict)"))),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 429, response = crate::openapi::TooManyRequests),
+        (status = 500, response = crate::openapi::Internal),
+    )
+)]
 async fn create(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -231,6 +245,22 @@ pub(super) async fn open_request(
 }
 
 /// `POST /api/v1/approvals/pending` (phone, device-signed): a bare JSON array.
+#[utoipa::path(
+    post,
+    path = "/api/v1/approvals/pending",
+    operation_id = "approval_pending",
+    tag = "approvals",
+    request_body = PendingRequest,
+    responses(
+        (status = 200, description = "The approvals waiting for this device", body = Vec<PendingApproval>),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 410, response = crate::openapi::Gone),
+        (status = 500, response = crate::openapi::Internal),
+    )
+)]
 async fn pending(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -275,6 +305,23 @@ async fn pending(
 }
 
 /// `POST /api/v1/approvals/{id}/decision` (phone): a signed `ApprovalTranscript`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/approvals/{id}/decision",
+    operation_id = "approval_decision",
+    tag = "approvals",
+    params(("id" = String, Path, description = "Request id")),
+    request_body = DecisionRequest,
+    responses(
+        (status = 200, description = "The decision was recorded", body = ApprovalStatus),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 410, response = crate::openapi::Gone),
+        (status = 500, response = crate::openapi::Internal),
+    )
+)]
 async fn decision(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -382,6 +429,21 @@ async fn bound(s: &AppState, id: &str, headers: &HeaderMap) -> Result<ApprovalRe
 
 /// `GET /api/v1/approvals/{id}[?after=STATE]` (desktop, cookie-bound, long poll). The first
 /// read that finds it approved consumes it and sets `cc_session` (level 2) on this browser.
+#[utoipa::path(
+    get,
+    path = "/api/v1/approvals/{id}",
+    operation_id = "approval_status",
+    tag = "approvals",
+    params(("id" = String, Path, description = "Request id"), ("after" = Option<String>, Query, description = "Long poll: answer once the state is no longer this one (at most 25 s)")),
+    responses(
+        (status = 200, description = "The request state (cookie-bound long poll); once approved, the desktop session", body = ApprovalStatus,
+            headers(("Set-Cookie" = String, description = "`cc_session`: the desktop session (HttpOnly, Secure, SameSite=Strict)"))),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 500, response = crate::openapi::Internal),
+    )
+)]
 async fn status(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

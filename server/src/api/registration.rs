@@ -47,6 +47,19 @@ fn trust(s: &AppState) -> Result<&RegistrationTrust, Refusal> {
         .ok_or_else(|| Refusal::new(ErrorCode::NotFound))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/registration/challenge",
+    operation_id = "registration_challenge",
+    tag = "registration",
+    request_body = RegistrationChallengeRequest,
+    responses(
+        (status = 200, description = "A registration challenge", body = ChallengeResponse),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 500, response = crate::openapi::Internal),
+    )
+)]
 async fn challenge(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -58,6 +71,22 @@ async fn challenge(
     Ok(Json(issued))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/registration",
+    operation_id = "registration_register",
+    tag = "registration",
+    request_body = RegistrationRequest,
+    responses(
+        (status = 200, description = "Registered (or linked to the existing identity)", body = RegistrationResponse),
+        (status = 400, response = crate::openapi::BadRequest),
+        (status = 403, response = crate::openapi::Forbidden),
+        (status = 404, response = crate::openapi::NotFound),
+        (status = 409, response = crate::openapi::Conflict),
+        (status = 410, response = crate::openapi::Gone),
+        (status = 500, response = crate::openapi::Internal),
+    )
+)]
 async fn register(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

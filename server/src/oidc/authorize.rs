@@ -83,6 +83,17 @@ fn error_redirect(s: &OidcState, redirect_uri: &str, state: Option<&str>, r: &Re
     redirect(redirect_uri, &params)
 }
 
+#[utoipa::path(
+    get,
+    path = super::AUTHORIZATION_PATH,
+    tag = "oidc",
+    params(crate::oidc::request_object::HttpParams),
+    responses(
+        (status = 302, description = "To the client's `redirect_uri` with `error`, `error_description`, `state`, `iss` (RFC 6749 §4.1.2.1)", headers(("Location" = String, description = "Where to go"))),
+        (status = 303, description = "To the login page, then the consent page", headers(("Location" = String, description = "Where to go"))),
+        (status = 400, description = "An HTML page saying the request cannot be accepted (unknown client, unregistered `redirect_uri`, expired or foreign request), never a redirect", content_type = "text/html", body = String),
+    )
+)]
 async fn authorization_get(
     State(s): State<OidcState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -91,6 +102,17 @@ async fn authorization_get(
     authorization(s, peer, p).await
 }
 
+#[utoipa::path(
+    post,
+    path = super::AUTHORIZATION_PATH,
+    tag = "oidc",
+    request_body(content = crate::oidc::request_object::HttpParams, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 302, description = "To the client's `redirect_uri` with `error`, `error_description`, `state`, `iss` (RFC 6749 §4.1.2.1)", headers(("Location" = String, description = "Where to go"))),
+        (status = 303, description = "To the login page, then the consent page", headers(("Location" = String, description = "Where to go"))),
+        (status = 400, description = "An HTML page saying the request cannot be accepted (unknown client, unregistered `redirect_uri`, expired or foreign request), never a redirect", content_type = "text/html", body = String),
+    )
+)]
 async fn authorization_post(
     State(s): State<OidcState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -347,6 +369,18 @@ fn to_login(id: &str, level: u8, fresh: bool) -> Response {
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/oidc/consent/{id}",
+    tag = "oidc",
+    params(("id" = String, Path, description = "The pending authorization request")),
+    responses(
+        (status = 200, description = "The consent page", content_type = "text/html", body = String),
+        (status = 302, description = "An error back to the client (the session is below the level asked)", headers(("Location" = String, description = "Where to go"))),
+        (status = 303, description = "To the login page first", headers(("Location" = String, description = "Where to go"))),
+        (status = 400, description = "An HTML page saying the request cannot be accepted (unknown client, unregistered `redirect_uri`, expired or foreign request), never a redirect", content_type = "text/html", body = String),
+    )
+)]
 async fn consent_get(
     State(s): State<OidcState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -376,11 +410,24 @@ async fn consent_get(
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct ConsentForm {
+    /// `approve` or `deny`.
     decision: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/oidc/consent/{id}",
+    tag = "oidc",
+    params(("id" = String, Path, description = "The pending authorization request")),
+    request_body(content = ConsentForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 302, description = "Back to the client with `code` (or `error=access_denied`), `state`, `iss`", headers(("Location" = String, description = "Where to go"))),
+        (status = 303, description = "To the login page first", headers(("Location" = String, description = "Where to go"))),
+        (status = 400, description = "An HTML page saying the request cannot be accepted (unknown client, unregistered `redirect_uri`, expired or foreign request), never a redirect", content_type = "text/html", body = String),
+    )
+)]
 async fn consent_post(
     State(s): State<OidcState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

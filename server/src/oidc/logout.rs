@@ -52,6 +52,17 @@ struct Checked {
     redirect: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = LOGOUT_PATH,
+    tag = "oidc",
+    params(super::openapi::LogoutParams),
+    responses(
+        (status = 200, description = "The confirmation page, or the page saying the session ended", content_type = "text/html", body = String),
+        (status = 302, description = "Back to the registered `post_logout_redirect_uri` with `state`", headers(("Location" = String, description = "Where to go"))),
+        (status = 400, description = "An HTML page saying the request cannot be accepted (unknown client, unregistered `redirect_uri`, expired or foreign request), never a redirect", content_type = "text/html", body = String),
+    )
+)]
 async fn logout_get(
     State(s): State<OidcState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -61,6 +72,17 @@ async fn logout_get(
     logout(s, peer, headers, p).await
 }
 
+#[utoipa::path(
+    post,
+    path = LOGOUT_PATH,
+    tag = "oidc",
+    request_body(content = super::openapi::LogoutParams, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The confirmation page, or the page saying the session ended", content_type = "text/html", body = String),
+        (status = 302, description = "Back to the registered `post_logout_redirect_uri` with `state`", headers(("Location" = String, description = "Where to go"))),
+        (status = 400, description = "An HTML page saying the request cannot be accepted (unknown client, unregistered `redirect_uri`, expired or foreign request), never a redirect", content_type = "text/html", body = String),
+    )
+)]
 async fn logout_post(
     State(s): State<OidcState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

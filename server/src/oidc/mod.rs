@@ -16,6 +16,7 @@ mod introspection;
 pub mod jwt;
 pub mod keys;
 mod logout;
+pub(crate) mod openapi;
 mod page;
 pub mod request_object;
 mod revocation;
