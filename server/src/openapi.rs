@@ -3,6 +3,7 @@
 //! published contract is the code's. `server/tests/openapi.rs` checks that every route the
 //! routers declare is in it; `tests/api/schemathesis.sh` checks live answers against it.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
@@ -14,7 +15,7 @@ use utoipa::OpenApi;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
 use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, ResponseBuilder};
+use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
 
 /// Where the document is served.
 pub const PATH: &str = "/openapi.json";
@@ -58,6 +59,55 @@ pub struct TooManyRequests(pub ApiError);
 /// `internal`: a storage failure or the like. Retry later.
 #[derive(utoipa::ToResponse)]
 pub struct Internal(pub ApiError);
+
+/// A set of refusals an operation may answer, each a `$ref` to the responses above (one
+/// `IntoResponses` type per kind of endpoint, so each handler's annotation names its kind).
+macro_rules! refusals {
+    ($(#[$doc:meta])* $name:ident: $($status:literal => $response:ident),+ $(,)?) => {
+        $(#[$doc])*
+        pub struct $name;
+
+        impl utoipa::IntoResponses for $name {
+            fn responses() -> BTreeMap<String, RefOr<utoipa::openapi::Response>> {
+                [$(($status, stringify!($response))),+]
+                    .into_iter()
+                    .map(|(status, name)| {
+                        (status.to_string(), RefOr::Ref(Ref::from_response_name(name)))
+                    })
+                    .collect()
+            }
+        }
+    };
+}
+
+refusals!(
+    /// A request signed by the card or an enrolled device, or bearing a claim token.
+    Signed: "400" => BadRequest, "403" => Forbidden, "404" => NotFound, "409" => Conflict,
+    "410" => Gone, "500" => Internal
+);
+refusals!(
+    /// A code or PIN typed by the user: guesses counted, attempts rate-limited.
+    CodeTyped: "400" => BadRequest, "401" => WrongCode, "403" => Forbidden,
+    "404" => NotFound, "409" => Conflict, "410" => Gone, "429" => TooManyRequests,
+    "500" => Internal
+);
+refusals!(
+    /// A cookie-bound long poll.
+    Polled: "400" => BadRequest, "403" => Forbidden, "404" => NotFound, "500" => Internal
+);
+refusals!(
+    /// A creation rate-limited per client address.
+    Limited: "400" => BadRequest, "429" => TooManyRequests, "500" => Internal
+);
+refusals!(
+    /// A step of a logged-in PIN holder (`cc_session`).
+    SessionBound: "400" => BadRequest, "404" => NotFound, "409" => Conflict, "410" => Gone,
+    "429" => TooManyRequests, "500" => Internal
+);
+refusals!(
+    /// A lookup.
+    Lookup: "400" => BadRequest, "404" => NotFound, "500" => Internal
+);
 
 /// This document.
 #[utoipa::path(

@@ -407,3 +407,47 @@ async fn the_server_serves_the_document_of_what_it_runs() {
     assert_eq!(status, 200);
     assert_eq!(body, document(true));
 }
+
+/// What schemathesis found: axum's own refusals of a form or query (plain-text 415, 422,
+/// 400) were outside the contract. Now each is the endpoint's documented malformed-request
+/// answer.
+#[tokio::test]
+async fn malformed_forms_and_queries_get_the_documented_answers() {
+    let db = sqlite();
+    let key = OpKey::generate().unwrap().0;
+    let h = Harness::start_with(&db, |c| c.oidc = Some(OidcConfig::new(key))).await;
+    let client = h.browser();
+    // OAuth endpoints: invalid_request, a JSON body.
+    for path in ["/oidc/token", "/oidc/revocation", "/oidc/introspection"] {
+        let r = client.post(h.url(path)).body("x").send().await.unwrap();
+        assert_eq!(r.status(), 400, "{path}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request", "{path}");
+    }
+    // Pages: the provider's 400 page.
+    for (path, body) in [
+        ("/oidc/authorization", None),
+        ("/oidc/logout", None),
+        ("/oidc/consent/x", Some("other=1")),
+    ] {
+        let mut req = client.post(h.url(path));
+        if let Some(b) = body {
+            req = req
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(b);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 400, "{path}");
+        let ct = r.headers()["content-type"].to_str().unwrap().to_owned();
+        assert!(ct.starts_with("text/html"), "{path}: {ct}");
+    }
+    // The API's long polls: an ApiError.
+    for path in [
+        "/api/v1/desktop/rendezvous/x?after=a&after=b",
+        "/api/v1/approvals/x?after=a&after=b",
+    ] {
+        let (status, body) = h.get(&client, path).await;
+        assert_eq!(status, 400, "{path}");
+        assert_eq!(body["error"], "bad_request", "{path}");
+    }
+}

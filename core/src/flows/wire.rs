@@ -798,6 +798,7 @@ pub struct EnrollResponse {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApprovalCreate {
     /// Whose phone to ask.
+    #[cfg_attr(feature = "openapi", schema(example = "RSSMRA80A01H501U"))]
     pub codice_fiscale: String,
 }
 
@@ -914,8 +915,10 @@ impl Drop for OtpEnrolled {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OtpLoginRequest {
     /// Whose token.
+    #[cfg_attr(feature = "openapi", schema(example = "RSSMRA80A01H501U"))]
     pub codice_fiscale: String,
     /// The 6 digits the app shows.
+    #[cfg_attr(feature = "openapi", schema(example = "123456"))]
     pub code: String,
 }
 

@@ -93,9 +93,10 @@ pub(super) fn routes() -> Router<AppState> {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct AbroadLoginRequest {
     /// The holder's codice fiscale.
+    #[schema(example = "RSSMRA80A01H501U")]
     pub codice_fiscale: String,
     /// The initial 16-character PIN or the 8-character one.
-    #[schema(value_type = String)]
+    #[schema(value_type = String, example = "ABCD2345")]
     pub pin: Pin,
 }
 
@@ -123,6 +124,7 @@ pub struct AbroadLoginResponse {
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PinChangeRequest {
     /// The holder's codice fiscale.
+    #[schema(example = "RSSMRA80A01H501U")]
     pub codice_fiscale: String,
     /// The current PIN (the initial one at the forced change).
     #[schema(value_type = String)]
@@ -283,12 +285,7 @@ async fn check_pin(
     responses(
         (status = 200, description = "PIN right: a session, the forced PIN change, or the second factor to complete", body = AbroadLoginResponse,
             headers(("Set-Cookie" = String, description = "`cc_session`: the desktop session (HttpOnly, Secure, SameSite=Strict)"))),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::WrongCode),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 429, response = crate::openapi::TooManyRequests),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::CodeTyped,
     )
 )]
 async fn login(
@@ -402,12 +399,7 @@ async fn login(
     request_body = PinChangeRequest,
     responses(
         (status = 200, description = "PIN changed", body = PinChanged),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::WrongCode),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 429, response = crate::openapi::TooManyRequests),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::CodeTyped,
     )
 )]
 async fn change_pin(
@@ -465,12 +457,7 @@ pub struct EnrolCode {
     tag = "abroad",
     responses(
         (status = 200, description = "A one-time code enrolling a phone for the logged-in holder", body = EnrolCode),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 410, response = crate::openapi::Gone),
-        (status = 429, response = crate::openapi::TooManyRequests),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::SessionBound,
     )
 )]
 async fn enrol_code(
@@ -513,13 +500,7 @@ async fn enrol_code(
     request_body = CodeEnrollRequest,
     responses(
         (status = 200, description = "The device key is enrolled for the code's holder", body = EnrollResponse),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::WrongCode),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 410, response = crate::openapi::Gone),
-        (status = 429, response = crate::openapi::TooManyRequests),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::CodeTyped,
     )
 )]
 async fn enrol_device(
@@ -727,12 +708,7 @@ pub struct OtpActivated {
     tag = "abroad",
     responses(
         (status = 200, description = "A new TOTP seed to confirm", body = OtpSetup),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 410, response = crate::openapi::Gone),
-        (status = 429, response = crate::openapi::TooManyRequests),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::SessionBound,
     )
 )]
 async fn otp_enrol(
@@ -775,13 +751,7 @@ async fn otp_enrol(
     request_body = OtpCodeRequest,
     responses(
         (status = 200, description = "The OTP is active", body = OtpActivated),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::WrongCode),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 410, response = crate::openapi::Gone),
-        (status = 429, response = crate::openapi::TooManyRequests),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::CodeTyped,
     )
 )]
 async fn otp_confirm(
@@ -823,14 +793,7 @@ async fn otp_confirm(
     responses(
         (status = 200, description = "The OTP was right: the session (level 2)", body = AbroadLoginResponse,
             headers(("Set-Cookie" = String, description = "`cc_session`: the desktop session (HttpOnly, Secure, SameSite=Strict)"))),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::WrongCode),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 410, response = crate::openapi::Gone),
-        (status = 429, response = crate::openapi::TooManyRequests),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::CodeTyped,
     )
 )]
 async fn login_otp(

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 
 use axum::Json;
 use axum::Router;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -23,8 +24,8 @@ use cie_core::flows::wire::{
 
 use super::{
     ApiJson, AppState, Expected, IAT_SKEW, PollQuery, SESSION_COOKIE, SESSION_SECS, bad_field,
-    check_iat, cookie, desktop_context, hash, long_poll, set_cookie, verify_device_signature,
-    verify_transcript,
+    bad_query, check_iat, cookie, desktop_context, hash, long_poll, set_cookie,
+    verify_device_signature, verify_transcript,
 };
 use crate::error::Refusal;
 use crate::store::{
@@ -171,9 +172,7 @@ fn state_refusal(rec: &ApprovalRecord) -> Refusal {
     responses(
         (status = 200, description = "The request exists; sets `cc_abind` binding it to this browser", body = ApprovalCreated,
             headers(("Set-Cookie" = String, description = "`cc_abind` (HttpOnly, Secure, SameSite=Strict)"))),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 429, response = crate::openapi::TooManyRequests),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::Limited,
     )
 )]
 async fn create(
@@ -253,12 +252,7 @@ pub(super) async fn open_request(
     request_body = PendingRequest,
     responses(
         (status = 200, description = "The approvals waiting for this device", body = Vec<PendingApproval>),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 410, response = crate::openapi::Gone),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::Signed,
     )
 )]
 async fn pending(
@@ -314,12 +308,7 @@ async fn pending(
     request_body = DecisionRequest,
     responses(
         (status = 200, description = "The decision was recorded", body = ApprovalStatus),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 410, response = crate::openapi::Gone),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::Signed,
     )
 )]
 async fn decision(
@@ -438,19 +427,17 @@ async fn bound(s: &AppState, id: &str, headers: &HeaderMap) -> Result<ApprovalRe
     responses(
         (status = 200, description = "The request state (cookie-bound long poll); once approved, the desktop session", body = ApprovalStatus,
             headers(("Set-Cookie" = String, description = "`cc_session`: the desktop session (HttpOnly, Secure, SameSite=Strict)"))),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::Polled,
     )
 )]
 async fn status(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
-    Query(q): Query<PollQuery>,
+    q: Result<Query<PollQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, Refusal> {
+    let Query(q) = q.map_err(bad_query)?;
     let client = peer.ip().to_string();
     let rec = match bound(&s, &id, &headers).await {
         Ok(rec) => rec,

@@ -201,12 +201,7 @@ fn account_label(identity: &Identity) -> String {
     request_body = OtpEnrollRequest,
     responses(
         (status = 200, description = "The new TOTP token (`otpauth://` URI holding the seed)", body = OtpEnrolled),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 410, response = crate::openapi::Gone),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::Signed,
     )
 )]
 async fn enroll(
@@ -333,13 +328,7 @@ fn wrong_code(state: &AccountState, now: u64) -> Refusal {
     responses(
         (status = 200, description = "The code was right: the desktop session (level 2)", body = crate::api::SessionInfo,
             headers(("Set-Cookie" = String, description = "`cc_session`: the desktop session (HttpOnly, Secure, SameSite=Strict)"))),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 401, response = crate::openapi::WrongCode),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 429, response = crate::openapi::TooManyRequests),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::CodeTyped,
     )
 )]
 async fn login(

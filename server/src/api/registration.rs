@@ -55,9 +55,7 @@ fn trust(s: &AppState) -> Result<&RegistrationTrust, Refusal> {
     request_body = RegistrationChallengeRequest,
     responses(
         (status = 200, description = "A registration challenge", body = ChallengeResponse),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::Lookup,
     )
 )]
 async fn challenge(
@@ -79,12 +77,7 @@ async fn challenge(
     request_body = RegistrationRequest,
     responses(
         (status = 200, description = "Registered (or linked to the existing identity)", body = RegistrationResponse),
-        (status = 400, response = crate::openapi::BadRequest),
-        (status = 403, response = crate::openapi::Forbidden),
-        (status = 404, response = crate::openapi::NotFound),
-        (status = 409, response = crate::openapi::Conflict),
-        (status = 410, response = crate::openapi::Gone),
-        (status = 500, response = crate::openapi::Internal),
+        crate::openapi::Signed,
     )
 )]
 async fn register(

@@ -9,6 +9,7 @@
 use std::net::SocketAddr;
 
 use axum::Router;
+use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{ConnectInfo, Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -97,9 +98,12 @@ fn error_redirect(s: &OidcState, redirect_uri: &str, state: Option<&str>, r: &Re
 async fn authorization_get(
     State(s): State<OidcState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Query(p): Query<HttpParams>,
+    p: Result<Query<HttpParams>, QueryRejection>,
 ) -> Response {
-    authorization(s, peer, p).await
+    match p {
+        Ok(Query(p)) => authorization(s, peer, p).await,
+        Err(e) => super::malformed_page(&e),
+    }
 }
 
 #[utoipa::path(
@@ -116,9 +120,12 @@ async fn authorization_get(
 async fn authorization_post(
     State(s): State<OidcState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Form(p): Form<HttpParams>,
+    p: Result<Form<HttpParams>, FormRejection>,
 ) -> Response {
-    authorization(s, peer, p).await
+    match p {
+        Ok(Form(p)) => authorization(s, peer, p).await,
+        Err(e) => super::malformed_page(&e),
+    }
 }
 
 async fn authorization(s: OidcState, peer: SocketAddr, p: HttpParams) -> Response {
@@ -433,8 +440,12 @@ async fn consent_post(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    Form(form): Form<ConsentForm>,
+    form: Result<Form<ConsentForm>, FormRejection>,
 ) -> Response {
+    let Ok(Form(form)) = form else {
+        // No `decision`: the same page as an unknown one below.
+        return error_page("decision");
+    };
     let client_ip = peer.ip().to_string();
     let now = s.now();
     let (p, v) = match pending(&s, &id).await {

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use axum::Router;
+use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{ConnectInfo, Form, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
@@ -67,9 +68,12 @@ async fn logout_get(
     State(s): State<OidcState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Query(p): Query<HashMap<String, String>>,
+    p: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Response {
-    logout(s, peer, headers, p).await
+    match p {
+        Ok(Query(p)) => logout(s, peer, headers, p).await,
+        Err(e) => super::malformed_page(&e),
+    }
 }
 
 #[utoipa::path(
@@ -87,9 +91,12 @@ async fn logout_post(
     State(s): State<OidcState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Form(p): Form<HashMap<String, String>>,
+    p: Result<Form<HashMap<String, String>>, FormRejection>,
 ) -> Response {
-    logout(s, peer, headers, p).await
+    match p {
+        Ok(Form(p)) => logout(s, peer, headers, p).await,
+        Err(e) => super::malformed_page(&e),
+    }
 }
 
 /// The hint, client and way back, or why not (shown on the error page).

@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use axum::Router;
+use axum::extract::rejection::FormRejection;
 use axum::extract::{ConnectInfo, Form, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -61,8 +62,12 @@ pub(super) async fn client_and_token(
 async fn revocation(
     State(s): State<OidcState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Form(form): Form<HashMap<String, String>>,
+    form: Result<Form<HashMap<String, String>>, FormRejection>,
 ) -> Response {
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(e) => return super::malformed_oauth(&e),
+    };
     let client_ip = peer.ip().to_string();
     let (client_id, token) =
         match client_and_token(&s, &form, REVOCATION_PATH, "oidc_revocation", &client_ip).await {

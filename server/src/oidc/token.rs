@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
+use axum::extract::rejection::FormRejection;
 use axum::extract::{ConnectInfo, Form, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -255,8 +256,12 @@ pub(super) fn unavailable() -> Response {
 async fn token(
     State(s): State<OidcState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Form(form): Form<HashMap<String, String>>,
+    form: Result<Form<HashMap<String, String>>, FormRejection>,
 ) -> Response {
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(e) => return super::malformed_oauth(&e),
+    };
     let client_ip = peer.ip().to_string();
     let now = s.now();
     let f = |k: &str| form.get(k).map(String::as_str);
