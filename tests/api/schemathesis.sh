@@ -66,8 +66,10 @@ done
 # Examples, the schema's edge cases (coverage, positive and negative) and random fuzzing,
 # each bounded; 4 workers; no test may hang on a long poll (25 s at most, by design).
 # --seed keeps runs reproducible; CIE_SCHEMATHESIS_SEED changes it.
+# Run from the work folder: schemathesis keeps its replay cache (.schemathesis/) in the
+# current directory.
 set +e
-"$SCHEMATHESIS_VENV/bin/st" run "https://127.0.0.1:$PORT/openapi.json" \
+(cd "$WORK" && "$SCHEMATHESIS_VENV/bin/st" run "https://127.0.0.1:$PORT/openapi.json" \
     --tls-verify false \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,response_headers_conformance \
     --phases examples,coverage,fuzzing \
@@ -78,7 +80,7 @@ set +e
     --suppress-health-check too_slow,filter_too_much \
     --report junit --report-dir "$WORK/report" \
     --generation-database none \
-    --no-color
+    --no-color)
 ST_RC=$?
 set -e
 stop_server
