@@ -134,6 +134,22 @@ ensure_cargo_deny() {
     export CARGO_DENY
 }
 
+# schemathesis from PyPI (pinned) in a cached virtualenv: the API contract test
+# (tests/api/schemathesis.sh). Exports SCHEMATHESIS_VENV.
+ensure_schemathesis_venv() {
+    local schemathesis=4.32.5
+    ensure_apt python3-venv
+    SCHEMATHESIS_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/cie-companion/schemathesis-venv-$schemathesis"
+    if [ ! -x "$SCHEMATHESIS_VENV/bin/st" ] \
+        || ! "$SCHEMATHESIS_VENV/bin/st" --version 2>/dev/null | grep -q "$schemathesis"; then
+        rm -rf "$SCHEMATHESIS_VENV"
+        python3 -m venv "$SCHEMATHESIS_VENV"
+        "$SCHEMATHESIS_VENV/bin/pip" install -q --disable-pip-version-check \
+            "schemathesis==$schemathesis" </dev/null
+    fi
+    export SCHEMATHESIS_VENV
+}
+
 ensure_all_deps() {
     ensure_apt "${CIE_DEPS_ALL_PKGS[@]}" && ensure_kotlin
 }

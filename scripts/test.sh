@@ -68,6 +68,9 @@ bash scripts/browser-test.sh
 step "OpenID Provider with a generic client (scripts/oidc-test.sh: real server + authlib)"
 bash scripts/oidc-test.sh
 
+step "API contract (tests/api/schemathesis.sh: schemathesis against a live server's /openapi.json, then the store's invariants)"
+bash tests/api/schemathesis.sh
+
 step "OpenID Federation with the official software (scripts/oidc-federation-test.sh: spid-cie-oidc TA + RP)"
 bash scripts/oidc-federation-test.sh
 

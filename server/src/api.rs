@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, FromRequest, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
@@ -69,7 +70,7 @@ const BIND_COOKIE: &str = "cc_bind";
 pub(crate) const SESSION_COOKIE: &str = "cc_session";
 
 /// `GET /api/v1/session` and the desktop's successful code.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SessionInfo {
     /// Who.
     pub identity: Identity,
@@ -80,7 +81,7 @@ pub struct SessionInfo {
 }
 
 /// `GET /api/v1/session`: the session, how it was opened and the account's factors.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct SessionView {
     /// Who, level, until when.
     #[serde(flatten)]
@@ -350,6 +351,16 @@ fn code_hash(rid: &str, code: &str) -> [u8; 32] {
 // ---------------------------------------------------------------------------------------
 // §1 Card login
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/card/challenge",
+    tag = "card",
+    request_body = ChallengeRequest,
+    responses(
+        (status = 200, description = "A single-use challenge", body = ChallengeResponse),
+        crate::openapi::Signed,
+    )
+)]
 async fn card_challenge(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -408,6 +419,16 @@ async fn issue_challenge(
     })
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/card/login",
+    tag = "card",
+    request_body = CardLoginRequest,
+    responses(
+        (status = 200, description = "Logged in with the card (level 3)", body = LoginResponse),
+        crate::openapi::Signed,
+    )
+)]
 async fn card_login(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -480,6 +501,16 @@ fn desktop_context(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/desktop/rendezvous",
+    tag = "desktop",
+    responses(
+        (status = 200, description = "A new rendezvous and its QR; sets the `cc_bind` cookie binding it to this browser", body = RendezvousCreated,
+            headers(("Set-Cookie" = String, description = "`cc_bind` (HttpOnly, Secure, SameSite=Strict)"))),
+        crate::openapi::Limited,
+    )
+)]
 async fn create_rendezvous(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -536,6 +567,16 @@ async fn create_rendezvous(
     Ok(resp)
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/rendezvous/claim",
+    tag = "app",
+    request_body = ClaimRequest,
+    responses(
+        (status = 200, description = "Claimed: only this phone may continue", body = ClaimResponse),
+        crate::openapi::Signed,
+    )
+)]
 async fn claim(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -627,6 +668,17 @@ async fn claim(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/rendezvous/{rid}/approve",
+    tag = "app",
+    params(("rid" = String, Path, description = "Rendezvous id (base64url)")),
+    request_body = ApproveRequest,
+    responses(
+        (status = 200, description = "Approved: the code to type on the desktop", body = ApproveResponse),
+        crate::openapi::Signed,
+    )
+)]
 async fn approve(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -893,6 +945,16 @@ fn checked_device_key(name: &str, key_b64: &str) -> Result<Vec<u8>, Refusal> {
 }
 
 /// `POST /api/v1/devices`: the card vouches for a device key.
+#[utoipa::path(
+    post,
+    path = "/api/v1/devices",
+    tag = "app",
+    request_body = EnrollRequest,
+    responses(
+        (status = 200, description = "The device key is enrolled for the card holder", body = EnrollResponse),
+        crate::openapi::Signed,
+    )
+)]
 async fn enroll_device(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -941,6 +1003,17 @@ async fn enroll_device(
     }))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/rendezvous/{rid}/deny",
+    tag = "app",
+    params(("rid" = String, Path, description = "Rendezvous id (base64url)")),
+    request_body = DenyRequest,
+    responses(
+        (status = 204, description = "Denied"),
+        crate::openapi::Signed,
+    )
+)]
 async fn deny(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -1009,6 +1082,13 @@ async fn bound_rendezvous(
     }
 }
 
+/// axum's refusal of a query (`after` twice, bad encoding) as our `bad_request`: its
+/// plain-text 400 is outside the documented contract (tests/api/schemathesis.sh).
+fn bad_query(e: QueryRejection) -> Refusal {
+    tracing::debug!(error = %e, "bad query");
+    Refusal::new(ErrorCode::BadRequest)
+}
+
 /// `?after=<state>`: wait while the state is still that one.
 #[derive(Debug, Deserialize)]
 struct PollQuery {
@@ -1022,13 +1102,24 @@ fn status_of(rec: &RendezvousRecord) -> RendezvousStatus {
     }
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/desktop/rendezvous/{rid}",
+    tag = "desktop",
+    params(("rid" = String, Path, description = "Rendezvous id (base64url)"), ("after" = Option<String>, Query, description = "Long poll: answer once the state is no longer this one (at most 25 s)")),
+    responses(
+        (status = 200, description = "The rendezvous state (cookie-bound long poll)", body = RendezvousStatus),
+        crate::openapi::Polled,
+    )
+)]
 async fn rendezvous_status(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(rid): Path<String>,
-    Query(q): Query<PollQuery>,
+    q: Result<Query<PollQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Json<RendezvousStatus>, Refusal> {
+    let Query(q) = q.map_err(bad_query)?;
     let client = peer.ip().to_string();
     let rec = match bound_rendezvous(&s, &rid, &headers).await {
         Ok(rec) => rec,
@@ -1095,6 +1186,18 @@ where
     result
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/desktop/rendezvous/{rid}/code",
+    tag = "desktop",
+    params(("rid" = String, Path, description = "Rendezvous id (base64url)")),
+    request_body = CodeRequest,
+    responses(
+        (status = 200, description = "The code was right: the desktop session", body = crate::api::SessionInfo,
+            headers(("Set-Cookie" = String, description = "`cc_session`: the desktop session (HttpOnly, Secure, SameSite=Strict)"))),
+        crate::openapi::CodeTyped,
+    )
+)]
 async fn submit_code(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -1174,6 +1277,15 @@ async fn submit_code(
     Ok(resp)
 }
 
+#[utoipa::path(
+    get,
+    path = "/api/v1/session",
+    tag = "desktop",
+    responses(
+        (status = 200, description = "The session (the `cc_session` cookie or `Authorization: Bearer`)", body = SessionView),
+        crate::openapi::Lookup,
+    )
+)]
 async fn session(
     State(s): State<AppState>,
     headers: HeaderMap,
@@ -1221,6 +1333,49 @@ async fn session(
         factors: factors.into_iter().map(str::to_owned).collect(),
     }))
 }
+
+/// The API's part of `/openapi.json` (src/openapi.rs): the handlers' `#[utoipa::path]`
+/// annotations, here because the sub-modules are private to this one.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    paths(
+        card_challenge,
+        card_login,
+        create_rendezvous,
+        rendezvous_status,
+        submit_code,
+        claim,
+        approve,
+        deny,
+        session,
+        enroll_device,
+        approvals::create,
+        approvals::pending,
+        approvals::status,
+        approvals::decision,
+        otp::enroll,
+        otp::login,
+        registration::challenge,
+        registration::register,
+        abroad::login,
+        abroad::login_otp,
+        abroad::change_pin,
+        abroad::enrol_code,
+        abroad::otp_enrol,
+        abroad::otp_confirm,
+        abroad::enrol_device,
+    ),
+    tags(
+        (name = "card", description = "Logging in on the phone with the CIE (docs/protocol.md §1)"),
+        (name = "desktop", description = "The desktop page: QR rendezvous, code back, session (§2)"),
+        (name = "app", description = "The app: claiming and approving a rendezvous, enrolling a device (§2)"),
+        (name = "approvals", description = "Approvals with an enrolled phone, number matching (§3)"),
+        (name = "otp", description = "One-time codes as a fallback (§3)"),
+        (name = "registration", description = "Registration with the CIE (docs/registration.md)"),
+        (name = "abroad", description = "Residents abroad: PIN, second factors (docs/abroad-pin.md)"),
+    )
+)]
+pub(crate) struct ApiDoc;
 
 #[cfg(test)]
 mod tests {

@@ -22,6 +22,7 @@ pub mod error;
 mod headers;
 pub mod mtls;
 pub mod oidc;
+pub mod openapi;
 mod page;
 pub mod registration;
 pub mod store;
@@ -321,6 +322,8 @@ pub async fn serve(config: Config, listener: TcpListener) -> Result<RunningServe
         .await?;
         app = app.merge(routes);
     }
+    // The contract of what is served (the OpenID Provider's part only when it is).
+    app = app.merge(openapi::routes(config.oidc.is_some()));
     let app = headers::harden(app);
     let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);
     let task = tokio::spawn(accept_loop(listener, acceptor, app, stop_rx));

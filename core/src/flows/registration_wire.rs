@@ -39,11 +39,13 @@ pub fn registration_challenge(origin: &Origin, challenge: &str) -> [u8; 32] {
 
 /// `POST /api/v1/registration/challenge`: no fields (the purpose is the path).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegistrationChallengeRequest {}
 
 /// `POST /api/v1/registration`: the raw bytes read from the card, base64url. The server
 /// trusts none of it before verifying it.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegistrationRequest {
     /// The challenge id from `/api/v1/registration/challenge`.
     pub challenge_id: String,
@@ -92,6 +94,7 @@ impl std::fmt::Debug for RegistrationRequest {
 
 /// The server's answer to a registration.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RegistrationResponse {
     /// The identity created (or, for a renewed card of a registered person, the existing
     /// one it was linked to).

@@ -343,6 +343,7 @@ impl CardStatement<'_> {
 /// The user's decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, uniffi::Enum)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum Decision {
     /// "Autorizza".
     Approve,
@@ -353,6 +354,7 @@ pub enum Decision {
 /// What a device approval refers to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum TranscriptKind {
     /// A push/app approval request (number matching).
     Approval,
@@ -405,6 +407,7 @@ impl ApprovalTranscript {
 /// What the phone shows before the user decides. The server computes it when the request
 /// is made; the phone shows it and signs its hash, so what was approved is what was shown.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, uniffi::Record)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginContext {
     /// Service (relying party) name.
     pub service: String,
@@ -436,6 +439,7 @@ impl LoginContext {
 /// Every error body: a stable code the app maps to a typed error, messages in English and
 /// Italian, and what the user can still do.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApiError {
     /// Stable machine code.
     pub error: ErrorCode,
@@ -454,6 +458,7 @@ pub struct ApiError {
 /// Stable error codes of the API (also on the UniFFI surface, inside `FlowError::Server`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, uniffi::Enum)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ErrorCode {
     /// The request is malformed.
     BadRequest,
@@ -500,6 +505,7 @@ pub enum ErrorCode {
 /// `POST /api/v1/card/challenge` → a challenge for a phone-tap login (also for a desktop
 /// approval or device enrolment, see [`ChallengePurpose`]).
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChallengeRequest {
     /// What the challenge is for.
     pub purpose: ChallengePurpose,
@@ -514,6 +520,7 @@ pub struct ChallengeRequest {
 /// What a card challenge may be used for; each is consumed by one endpoint only.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ChallengePurpose {
     /// `POST /api/v1/card/login`.
     Login,
@@ -527,6 +534,7 @@ pub enum ChallengePurpose {
 
 /// A challenge: single use, short life.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ChallengeResponse {
     /// Challenge id.
     pub challenge_id: String,
@@ -538,6 +546,7 @@ pub struct ChallengeResponse {
 
 /// `POST /api/v1/card/login`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CardLoginRequest {
     /// From [`ChallengeResponse`].
     pub challenge_id: String,
@@ -549,6 +558,7 @@ pub struct CardLoginRequest {
 
 /// Who logged in.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, uniffi::Record)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Identity {
     /// Server's id of the person.
     pub id: String,
@@ -562,6 +572,7 @@ pub struct Identity {
 
 /// A completed login.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct LoginResponse {
     /// Who.
     pub identity: Identity,
@@ -573,6 +584,7 @@ pub struct LoginResponse {
 
 /// `POST /api/v1/desktop/rendezvous` (the desktop page; sets the binding cookie).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RendezvousCreated {
     /// Rendezvous id (base64url).
     pub rid: String,
@@ -588,6 +600,7 @@ pub struct RendezvousCreated {
 
 /// `POST /api/v1/rendezvous/claim` (the phone, after scanning).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClaimRequest {
     /// Rendezvous id (base64url).
     pub rid: String,
@@ -602,6 +615,7 @@ pub struct ClaimRequest {
 
 /// The claim succeeded: only this phone may continue.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClaimResponse {
     /// Bearer for the next steps of this rendezvous.
     pub claim_token: String,
@@ -616,6 +630,7 @@ pub struct ClaimResponse {
 /// `POST /api/v1/rendezvous/{rid}/approve`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "method", rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum ApproveRequest {
     /// With the CIE: a [`ChallengePurpose::DesktopApprove`] challenge signed by the card.
     Cie {
@@ -641,6 +656,7 @@ pub enum ApproveRequest {
 
 /// Approved: the app shows `code`, the user types it on the desktop.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApproveResponse {
     /// 4 digits.
     pub code: String,
@@ -650,6 +666,7 @@ pub struct ApproveResponse {
 
 /// `POST /api/v1/rendezvous/{rid}/deny`.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DenyRequest {
     /// Claim token.
     pub claim_token: String,
@@ -660,6 +677,7 @@ pub struct DenyRequest {
 /// Rendezvous states (docs/protocol.md state machine).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub enum RendezvousState {
     /// Shown, not scanned.
     Created,
@@ -708,6 +726,7 @@ impl RendezvousState {
 
 /// `GET /api/v1/desktop/rendezvous/{rid}` (long poll, cookie-bound).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RendezvousStatus {
     /// Current state.
     pub state: RendezvousState,
@@ -717,6 +736,7 @@ pub struct RendezvousStatus {
 
 /// `POST /api/v1/desktop/rendezvous/{rid}/code` (cookie-bound).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CodeRequest {
     /// The code the phone shows.
     pub code: String,
@@ -724,6 +744,7 @@ pub struct CodeRequest {
 
 /// `POST /api/v1/devices`: bind a device key to the card holder.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EnrollRequest {
     /// A [`ChallengePurpose::DeviceEnroll`] challenge id.
     pub challenge_id: String,
@@ -741,6 +762,7 @@ pub struct EnrollRequest {
 /// enrolment code the desktop page showed in a PIN session (residents abroad: no card).
 /// Debug hides the code.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CodeEnrollRequest {
     /// The one-time code (base64url of 32 random bytes).
     pub code: String,
@@ -762,6 +784,7 @@ impl std::fmt::Debug for CodeEnrollRequest {
 
 /// Enrolled.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct EnrollResponse {
     /// Device id: names the key in transcripts.
     pub device_id: String,
@@ -772,13 +795,16 @@ pub struct EnrollResponse {
 /// `POST /api/v1/approvals` (the desktop page "Entra con l'app": codice fiscale typed;
 /// cookie-bound like a rendezvous).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApprovalCreate {
     /// Whose phone to ask.
+    #[cfg_attr(feature = "openapi", schema(example = "RSSMRA80A01H501U"))]
     pub codice_fiscale: String,
 }
 
 /// The request exists; the desktop shows `number`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApprovalCreated {
     /// Request id.
     pub request_id: String,
@@ -791,6 +817,7 @@ pub struct ApprovalCreated {
 /// `POST /api/v1/approvals/pending` (the phone): authenticated by a device signature over
 /// `"cie-companion/v1 pending\n<origin>\n<device_id>\n<iat>\n<nonce>"`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PendingRequest {
     /// Device id.
     pub device_id: String,
@@ -809,6 +836,7 @@ pub fn pending_statement(origin: &Origin, device_id: &str, iat: u64, nonce: &str
 
 /// One approval waiting for the user.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PendingApproval {
     /// Request id.
     pub request_id: String,
@@ -824,6 +852,7 @@ pub struct PendingApproval {
 
 /// `POST /api/v1/approvals/{id}/decision`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DecisionRequest {
     /// [`ApprovalTranscript`] bytes, base64url.
     pub transcript: String,
@@ -833,6 +862,7 @@ pub struct DecisionRequest {
 
 /// `GET /api/v1/approvals/{id}` (desktop long poll, cookie-bound).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ApprovalStatus {
     /// `pending`, `approved`, `denied`, `expired`, `consumed`.
     pub state: String,
@@ -841,6 +871,7 @@ pub struct ApprovalStatus {
 /// `POST /api/v1/otp/enroll` (the phone): authenticated by a device signature over
 /// [`otp_enroll_statement`]; creates or replaces the holder's TOTP token.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OtpEnrollRequest {
     /// Device id.
     pub device_id: String,
@@ -861,6 +892,7 @@ pub fn otp_enroll_statement(origin: &Origin, device_id: &str, iat: u64, nonce: &
 
 /// The token: an `otpauth://totp/…` Key URI holding the seed. Never printed.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OtpEnrolled {
     /// `otpauth://totp/<issuer>:<account>?secret=…&issuer=…&algorithm=SHA1&digits=6&period=30`.
     pub uri: String,
@@ -880,10 +912,13 @@ impl Drop for OtpEnrolled {
 
 /// `POST /api/v1/otp/login` (the desktop page "Entra con un codice").
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct OtpLoginRequest {
     /// Whose token.
+    #[cfg_attr(feature = "openapi", schema(example = "RSSMRA80A01H501U"))]
     pub codice_fiscale: String,
     /// The 6 digits the app shows.
+    #[cfg_attr(feature = "openapi", schema(example = "123456"))]
     pub code: String,
 }
 

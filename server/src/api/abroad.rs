@@ -90,16 +90,18 @@ pub(super) fn routes() -> Router<AppState> {
 }
 
 /// `POST /api/v1/abroad/login`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct AbroadLoginRequest {
     /// The holder's codice fiscale.
+    #[schema(example = "RSSMRA80A01H501U")]
     pub codice_fiscale: String,
     /// The initial 16-character PIN or the 8-character one.
+    #[schema(value_type = String, example = "ABCD2345")]
     pub pin: Pin,
 }
 
 /// Its answer: a session, the forced change first, or (an enrolled phone) its approval.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AbroadLoginResponse {
     /// The initial PIN was right: change it (`POST /api/v1/abroad/pin`), then log in.
     pub pin_change_required: bool,
@@ -119,18 +121,21 @@ pub struct AbroadLoginResponse {
 }
 
 /// `POST /api/v1/abroad/pin`.
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct PinChangeRequest {
     /// The holder's codice fiscale.
+    #[schema(example = "RSSMRA80A01H501U")]
     pub codice_fiscale: String,
     /// The current PIN (the initial one at the forced change).
+    #[schema(value_type = String)]
     pub old_pin: Pin,
     /// The new 8-character PIN.
+    #[schema(value_type = String)]
     pub new_pin: Pin,
 }
 
 /// Its answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PinChanged {
     /// Always true.
     pub changed: bool,
@@ -271,6 +276,18 @@ async fn check_pin(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = LOGIN_PATH,
+    operation_id = "abroad_login",
+    tag = "abroad",
+    request_body = AbroadLoginRequest,
+    responses(
+        (status = 200, description = "PIN right: a session, the forced PIN change, or the second factor to complete", body = AbroadLoginResponse,
+            headers(("Set-Cookie" = String, description = "`cc_session`: the desktop session (HttpOnly, Secure, SameSite=Strict)"))),
+        crate::openapi::CodeTyped,
+    )
+)]
 async fn login(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -374,6 +391,17 @@ async fn login(
     Ok(with_session(body, &token))
 }
 
+#[utoipa::path(
+    post,
+    path = PIN_PATH,
+    operation_id = "abroad_change_pin",
+    tag = "abroad",
+    request_body = PinChangeRequest,
+    responses(
+        (status = 200, description = "PIN changed", body = PinChanged),
+        crate::openapi::CodeTyped,
+    )
+)]
 async fn change_pin(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -409,7 +437,7 @@ async fn change_pin(
 }
 
 /// `POST /api/v1/abroad/enrol` answer: what the page shows the phone.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct EnrolCode {
     /// The one-time code (the app reads it from the QR or it is typed).
     pub code: String,
@@ -422,6 +450,16 @@ pub struct EnrolCode {
 /// A one-time code that enrols a phone for the logged-in holder (`cc_session`; a resident
 /// abroad has no card to vouch for the device key). Single use, [`ENROL_CODE_SECS`], only
 /// its SHA-256 stored, a new one voids the previous.
+#[utoipa::path(
+    post,
+    path = ENROL_PATH,
+    operation_id = "abroad_enrol_code",
+    tag = "abroad",
+    responses(
+        (status = 200, description = "A one-time code enrolling a phone for the logged-in holder", body = EnrolCode),
+        crate::openapi::SessionBound,
+    )
+)]
 async fn enrol_code(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -454,6 +492,17 @@ async fn enrol_code(
 }
 
 /// `POST /api/v1/devices/by-code`: the phone spends the code with its device key.
+#[utoipa::path(
+    post,
+    path = DEVICE_BY_CODE_PATH,
+    operation_id = "abroad_enrol_device",
+    tag = "abroad",
+    request_body = CodeEnrollRequest,
+    responses(
+        (status = 200, description = "The device key is enrolled for the code's holder", body = EnrollResponse),
+        crate::openapi::CodeTyped,
+    )
+)]
 async fn enrol_device(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -615,16 +664,17 @@ fn otp_not_offered() -> Refusal {
 }
 
 /// A one-time code typed by the holder (`{code}`).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 pub struct OtpCodeRequest {
     /// Six digits, kept like a PIN: wiped on drop, `<hidden>` in Debug, and only a JSON
     /// string (a number is refused without its digits reaching a log line).
+    #[schema(value_type = String)]
     pub code: Pin,
 }
 
 /// `POST /api/v1/abroad/otp/enrol` answer: the new seed, to put in an authenticator app.
 /// Not `Debug` (it holds the seed); sent once, over TLS, never logged.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct OtpSetup {
     /// `otpauth://totp/…` (SHA-1, 6 digits, 30 s).
     pub uri: String,
@@ -637,7 +687,7 @@ pub struct OtpSetup {
 }
 
 /// `POST /api/v1/abroad/otp/confirm` answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct OtpActivated {
     /// Always true.
     pub active: bool,
@@ -651,6 +701,16 @@ pub struct OtpActivated {
 
 /// A new TOTP seed for the logged-in PIN account: 160 bits from the OS CSPRNG, sealed
 /// like the fallback tokens' seeds (own label), pending until [`otp_confirm`].
+#[utoipa::path(
+    post,
+    path = OTP_ENROL_PATH,
+    operation_id = "abroad_otp_enrol",
+    tag = "abroad",
+    responses(
+        (status = 200, description = "A new TOTP seed to confirm", body = OtpSetup),
+        crate::openapi::SessionBound,
+    )
+)]
 async fn otp_enrol(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -683,6 +743,17 @@ async fn otp_enrol(
 }
 
 /// A right current code makes the pending seed the account's OTP.
+#[utoipa::path(
+    post,
+    path = OTP_CONFIRM_PATH,
+    operation_id = "abroad_otp_confirm",
+    tag = "abroad",
+    request_body = OtpCodeRequest,
+    responses(
+        (status = 200, description = "The OTP is active", body = OtpActivated),
+        crate::openapi::CodeTyped,
+    )
+)]
 async fn otp_confirm(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -713,6 +784,18 @@ async fn otp_confirm(
 
 /// The code step of PIN + OTP: the ticket a right PIN set on this browser, spent by a right
 /// code → `cc_session` at level 2.
+#[utoipa::path(
+    post,
+    path = LOGIN_OTP_PATH,
+    operation_id = "abroad_login_otp",
+    tag = "abroad",
+    request_body = OtpCodeRequest,
+    responses(
+        (status = 200, description = "The OTP was right: the session (level 2)", body = AbroadLoginResponse,
+            headers(("Set-Cookie" = String, description = "`cc_session`: the desktop session (HttpOnly, Secure, SameSite=Strict)"))),
+        crate::openapi::CodeTyped,
+    )
+)]
 async fn login_otp(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

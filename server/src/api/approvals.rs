@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 
 use axum::Json;
 use axum::Router;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{ConnectInfo, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -23,8 +24,8 @@ use cie_core::flows::wire::{
 
 use super::{
     ApiJson, AppState, Expected, IAT_SKEW, PollQuery, SESSION_COOKIE, SESSION_SECS, bad_field,
-    check_iat, cookie, desktop_context, hash, long_poll, set_cookie, verify_device_signature,
-    verify_transcript,
+    bad_query, check_iat, cookie, desktop_context, hash, long_poll, set_cookie,
+    verify_device_signature, verify_transcript,
 };
 use crate::error::Refusal;
 use crate::store::{
@@ -162,6 +163,18 @@ fn state_refusal(rec: &ApprovalRecord) -> Refusal {
 }
 
 /// `POST /api/v1/approvals {codice_fiscale}` (desktop page).
+#[utoipa::path(
+    post,
+    path = "/api/v1/approvals",
+    operation_id = "approval_create",
+    tag = "approvals",
+    request_body = ApprovalCreate,
+    responses(
+        (status = 200, description = "The request exists; sets `cc_abind` binding it to this browser", body = ApprovalCreated,
+            headers(("Set-Cookie" = String, description = "`cc_abind` (HttpOnly, Secure, SameSite=Strict)"))),
+        crate::openapi::Limited,
+    )
+)]
 async fn create(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -231,6 +244,17 @@ pub(super) async fn open_request(
 }
 
 /// `POST /api/v1/approvals/pending` (phone, device-signed): a bare JSON array.
+#[utoipa::path(
+    post,
+    path = "/api/v1/approvals/pending",
+    operation_id = "approval_pending",
+    tag = "approvals",
+    request_body = PendingRequest,
+    responses(
+        (status = 200, description = "The approvals waiting for this device", body = Vec<PendingApproval>),
+        crate::openapi::Signed,
+    )
+)]
 async fn pending(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -275,6 +299,18 @@ async fn pending(
 }
 
 /// `POST /api/v1/approvals/{id}/decision` (phone): a signed `ApprovalTranscript`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/approvals/{id}/decision",
+    operation_id = "approval_decision",
+    tag = "approvals",
+    params(("id" = String, Path, description = "Request id")),
+    request_body = DecisionRequest,
+    responses(
+        (status = 200, description = "The decision was recorded", body = ApprovalStatus),
+        crate::openapi::Signed,
+    )
+)]
 async fn decision(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -382,13 +418,26 @@ async fn bound(s: &AppState, id: &str, headers: &HeaderMap) -> Result<ApprovalRe
 
 /// `GET /api/v1/approvals/{id}[?after=STATE]` (desktop, cookie-bound, long poll). The first
 /// read that finds it approved consumes it and sets `cc_session` (level 2) on this browser.
+#[utoipa::path(
+    get,
+    path = "/api/v1/approvals/{id}",
+    operation_id = "approval_status",
+    tag = "approvals",
+    params(("id" = String, Path, description = "Request id"), ("after" = Option<String>, Query, description = "Long poll: answer once the state is no longer this one (at most 25 s)")),
+    responses(
+        (status = 200, description = "The request state (cookie-bound long poll); once approved, the desktop session", body = ApprovalStatus,
+            headers(("Set-Cookie" = String, description = "`cc_session`: the desktop session (HttpOnly, Secure, SameSite=Strict)"))),
+        crate::openapi::Polled,
+    )
+)]
 async fn status(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
-    Query(q): Query<PollQuery>,
+    q: Result<Query<PollQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Result<Response, Refusal> {
+    let Query(q) = q.map_err(bad_query)?;
     let client = peer.ip().to_string();
     let rec = match bound(&s, &id, &headers).await {
         Ok(rec) => rec,

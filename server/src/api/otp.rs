@@ -193,6 +193,17 @@ fn account_label(identity: &Identity) -> String {
 }
 
 /// `POST /api/v1/otp/enroll` (phone, device-signed) → `{uri}`.
+#[utoipa::path(
+    post,
+    path = "/api/v1/otp/enroll",
+    operation_id = "otp_enroll",
+    tag = "otp",
+    request_body = OtpEnrollRequest,
+    responses(
+        (status = 200, description = "The new TOTP token (`otpauth://` URI holding the seed)", body = OtpEnrolled),
+        crate::openapi::Signed,
+    )
+)]
 async fn enroll(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -308,6 +319,18 @@ fn wrong_code(state: &AccountState, now: u64) -> Refusal {
 
 /// `POST /api/v1/otp/login {codice_fiscale, code}` (desktop page) → `SessionInfo` and
 /// `cc_session` (level 2).
+#[utoipa::path(
+    post,
+    path = "/api/v1/otp/login",
+    operation_id = "otp_login",
+    tag = "otp",
+    request_body = OtpLoginRequest,
+    responses(
+        (status = 200, description = "The code was right: the desktop session (level 2)", body = crate::api::SessionInfo,
+            headers(("Set-Cookie" = String, description = "`cc_session`: the desktop session (HttpOnly, Secure, SameSite=Strict)"))),
+        crate::openapi::CodeTyped,
+    )
+)]
 async fn login(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

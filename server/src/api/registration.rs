@@ -47,6 +47,17 @@ fn trust(s: &AppState) -> Result<&RegistrationTrust, Refusal> {
         .ok_or_else(|| Refusal::new(ErrorCode::NotFound))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/registration/challenge",
+    operation_id = "registration_challenge",
+    tag = "registration",
+    request_body = RegistrationChallengeRequest,
+    responses(
+        (status = 200, description = "A registration challenge", body = ChallengeResponse),
+        crate::openapi::Lookup,
+    )
+)]
 async fn challenge(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -58,6 +69,17 @@ async fn challenge(
     Ok(Json(issued))
 }
 
+#[utoipa::path(
+    post,
+    path = "/api/v1/registration",
+    operation_id = "registration_register",
+    tag = "registration",
+    request_body = RegistrationRequest,
+    responses(
+        (status = 200, description = "Registered (or linked to the existing identity)", body = RegistrationResponse),
+        crate::openapi::Signed,
+    )
+)]
 async fn register(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,

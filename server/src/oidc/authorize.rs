@@ -9,6 +9,7 @@
 use std::net::SocketAddr;
 
 use axum::Router;
+use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{ConnectInfo, Form, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -83,20 +84,48 @@ fn error_redirect(s: &OidcState, redirect_uri: &str, state: Option<&str>, r: &Re
     redirect(redirect_uri, &params)
 }
 
+#[utoipa::path(
+    get,
+    path = super::AUTHORIZATION_PATH,
+    tag = "oidc",
+    params(crate::oidc::request_object::HttpParams),
+    responses(
+        (status = 302, description = "To the client's `redirect_uri` with `error`, `error_description`, `state`, `iss` (RFC 6749 §4.1.2.1)", headers(("Location" = String, description = "Where to go"))),
+        (status = 303, description = "To the login page, then the consent page", headers(("Location" = String, description = "Where to go"))),
+        (status = 400, description = "An HTML page saying the request cannot be accepted (unknown client, unregistered `redirect_uri`, expired or foreign request), never a redirect", content_type = "text/html", body = String),
+    )
+)]
 async fn authorization_get(
     State(s): State<OidcState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Query(p): Query<HttpParams>,
+    p: Result<Query<HttpParams>, QueryRejection>,
 ) -> Response {
-    authorization(s, peer, p).await
+    match p {
+        Ok(Query(p)) => authorization(s, peer, p).await,
+        Err(e) => super::malformed_page(&e),
+    }
 }
 
+#[utoipa::path(
+    post,
+    path = super::AUTHORIZATION_PATH,
+    tag = "oidc",
+    request_body(content = crate::oidc::request_object::HttpParams, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 302, description = "To the client's `redirect_uri` with `error`, `error_description`, `state`, `iss` (RFC 6749 §4.1.2.1)", headers(("Location" = String, description = "Where to go"))),
+        (status = 303, description = "To the login page, then the consent page", headers(("Location" = String, description = "Where to go"))),
+        (status = 400, description = "An HTML page saying the request cannot be accepted (unknown client, unregistered `redirect_uri`, expired or foreign request), never a redirect", content_type = "text/html", body = String),
+    )
+)]
 async fn authorization_post(
     State(s): State<OidcState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Form(p): Form<HttpParams>,
+    p: Result<Form<HttpParams>, FormRejection>,
 ) -> Response {
-    authorization(s, peer, p).await
+    match p {
+        Ok(Form(p)) => authorization(s, peer, p).await,
+        Err(e) => super::malformed_page(&e),
+    }
 }
 
 async fn authorization(s: OidcState, peer: SocketAddr, p: HttpParams) -> Response {
@@ -347,6 +376,18 @@ fn to_login(id: &str, level: u8, fresh: bool) -> Response {
     ))
 }
 
+#[utoipa::path(
+    get,
+    path = "/oidc/consent/{id}",
+    tag = "oidc",
+    params(("id" = String, Path, description = "The pending authorization request")),
+    responses(
+        (status = 200, description = "The consent page", content_type = "text/html", body = String),
+        (status = 302, description = "An error back to the client (the session is below the level asked)", headers(("Location" = String, description = "Where to go"))),
+        (status = 303, description = "To the login page first", headers(("Location" = String, description = "Where to go"))),
+        (status = 400, description = "An HTML page saying the request cannot be accepted (unknown client, unregistered `redirect_uri`, expired or foreign request), never a redirect", content_type = "text/html", body = String),
+    )
+)]
 async fn consent_get(
     State(s): State<OidcState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
@@ -376,18 +417,35 @@ async fn consent_get(
     })
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 struct ConsentForm {
+    /// `approve` or `deny`.
     decision: String,
 }
 
+#[utoipa::path(
+    post,
+    path = "/oidc/consent/{id}",
+    tag = "oidc",
+    params(("id" = String, Path, description = "The pending authorization request")),
+    request_body(content = ConsentForm, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 302, description = "Back to the client with `code` (or `error=access_denied`), `state`, `iss`", headers(("Location" = String, description = "Where to go"))),
+        (status = 303, description = "To the login page first", headers(("Location" = String, description = "Where to go"))),
+        (status = 400, description = "An HTML page saying the request cannot be accepted (unknown client, unregistered `redirect_uri`, expired or foreign request), never a redirect", content_type = "text/html", body = String),
+    )
+)]
 async fn consent_post(
     State(s): State<OidcState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(id): Path<String>,
     headers: HeaderMap,
-    Form(form): Form<ConsentForm>,
+    form: Result<Form<ConsentForm>, FormRejection>,
 ) -> Response {
+    let Ok(Form(form)) = form else {
+        // No `decision`: the same page as an unknown one below.
+        return error_page("decision");
+    };
     let client_ip = peer.ip().to_string();
     let now = s.now();
     let (p, v) = match pending(&s, &id).await {

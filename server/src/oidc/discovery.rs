@@ -21,6 +21,14 @@ fn cacheable(body: serde_json::Value) -> Response {
     resp
 }
 
+#[utoipa::path(
+    get,
+    path = super::DISCOVERY_PATH,
+    tag = "oidc",
+    responses(
+        (status = 200, description = "OpenID Provider metadata (OpenID Connect Discovery 1.0)", body = super::openapi::ProviderMetadata),
+    )
+)]
 pub(super) async fn configuration(State(s): State<OidcState>) -> Response {
     cacheable(provider_metadata(&s))
 }
@@ -71,6 +79,16 @@ fn provider_metadata(s: &OidcState) -> serde_json::Value {
 /// `GET /.well-known/openid-federation`: our entity configuration (404 outside a
 /// federation). Its `openid_provider` carries the keys inline and, as the profile asks,
 /// `client_registration_types_supported: ["automatic"]`.
+#[utoipa::path(
+    get,
+    path = super::federation::WELL_KNOWN,
+    tag = "oidc",
+    responses(
+        (status = 200, description = "Our entity configuration, a signed JWT", content_type = "application/entity-statement+jwt", body = String),
+        (status = 404, description = "Not in a federation (no body)"),
+        (status = 500, description = "The entity configuration could not be signed (no body)"),
+    )
+)]
 pub(super) async fn entity_configuration(State(s): State<OidcState>) -> Response {
     let Some(fed) = &s.0.federation else {
         return StatusCode::NOT_FOUND.into_response();
@@ -105,6 +123,14 @@ pub(super) async fn entity_configuration(State(s): State<OidcState>) -> Response
     }
 }
 
+#[utoipa::path(
+    get,
+    path = super::JWKS_PATH,
+    tag = "oidc",
+    responses(
+        (status = 200, description = "The provider's public keys (JWK set)", body = super::openapi::JwkSet),
+    )
+)]
 pub(super) async fn jwks(State(s): State<OidcState>) -> Response {
     cacheable(s.0.key.jwks())
 }

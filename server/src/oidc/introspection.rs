@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
+use axum::extract::rejection::FormRejection;
 use axum::extract::{ConnectInfo, Form, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -22,11 +23,27 @@ pub(super) fn routes() -> Router<OidcState> {
     Router::new().route(INTROSPECTION_PATH, post(introspection))
 }
 
+#[utoipa::path(
+    post,
+    path = INTROSPECTION_PATH,
+    tag = "oidc",
+    request_body(content = super::openapi::TokenRequestOfClient, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Whether the token is active and, if so, its claims (RFC 7662)", body = super::openapi::Introspection),
+        (status = 400, description = "OAuth error (RFC 6749 §5.2): `invalid_request`, `invalid_grant`, `unsupported_grant_type`", body = super::openapi::OAuthError),
+        (status = 401, description = "`invalid_client`: the client assertion (`private_key_jwt`) was refused", body = super::openapi::OAuthError),
+        (status = 503, description = "`temporarily_unavailable`: try again", body = super::openapi::OAuthError),
+    )
+)]
 async fn introspection(
     State(s): State<OidcState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Form(form): Form<HashMap<String, String>>,
+    form: Result<Form<HashMap<String, String>>, FormRejection>,
 ) -> Response {
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(e) => return super::malformed_oauth(&e),
+    };
     let client_ip = peer.ip().to_string();
     let now = s.now();
     let (client_id, token) = match client_and_token(

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use axum::Router;
+use axum::extract::rejection::{FormRejection, QueryRejection};
 use axum::extract::{ConnectInfo, Form, Query, State};
 use axum::http::{HeaderMap, header};
 use axum::response::Response;
@@ -52,22 +53,50 @@ struct Checked {
     redirect: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = LOGOUT_PATH,
+    tag = "oidc",
+    params(super::openapi::LogoutParams),
+    responses(
+        (status = 200, description = "The confirmation page, or the page saying the session ended", content_type = "text/html", body = String),
+        (status = 302, description = "Back to the registered `post_logout_redirect_uri` with `state`", headers(("Location" = String, description = "Where to go"))),
+        (status = 400, description = "An HTML page saying the request cannot be accepted (unknown client, unregistered `redirect_uri`, expired or foreign request), never a redirect", content_type = "text/html", body = String),
+    )
+)]
 async fn logout_get(
     State(s): State<OidcState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Query(p): Query<HashMap<String, String>>,
+    p: Result<Query<HashMap<String, String>>, QueryRejection>,
 ) -> Response {
-    logout(s, peer, headers, p).await
+    match p {
+        Ok(Query(p)) => logout(s, peer, headers, p).await,
+        Err(e) => super::malformed_page(&e),
+    }
 }
 
+#[utoipa::path(
+    post,
+    path = LOGOUT_PATH,
+    tag = "oidc",
+    request_body(content = super::openapi::LogoutParams, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "The confirmation page, or the page saying the session ended", content_type = "text/html", body = String),
+        (status = 302, description = "Back to the registered `post_logout_redirect_uri` with `state`", headers(("Location" = String, description = "Where to go"))),
+        (status = 400, description = "An HTML page saying the request cannot be accepted (unknown client, unregistered `redirect_uri`, expired or foreign request), never a redirect", content_type = "text/html", body = String),
+    )
+)]
 async fn logout_post(
     State(s): State<OidcState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
-    Form(p): Form<HashMap<String, String>>,
+    p: Result<Form<HashMap<String, String>>, FormRejection>,
 ) -> Response {
-    logout(s, peer, headers, p).await
+    match p {
+        Ok(Form(p)) => logout(s, peer, headers, p).await,
+        Err(e) => super::malformed_page(&e),
+    }
 }
 
 /// The hint, client and way back, or why not (shown on the error page).

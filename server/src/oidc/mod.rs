@@ -16,6 +16,7 @@ mod introspection;
 pub mod jwt;
 pub mod keys;
 mod logout;
+pub(crate) mod openapi;
 mod page;
 pub mod request_object;
 mod revocation;
@@ -26,6 +27,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::response::Response;
 use axum::routing::get;
 use ring::hmac;
 use zeroize::Zeroizing;
@@ -181,6 +183,24 @@ impl OidcState {
             tracing::error!(error = %e, "audit write failed");
         }
     }
+}
+
+/// axum's refusal of a form or query (wrong content type, a member missing or twice, bad
+/// encoding) answered with the provider's own 400 page: axum's plain-text 415/422 were
+/// outside the documented contract (found by tests/api/schemathesis.sh).
+fn malformed_page(e: &dyn std::fmt::Display) -> Response {
+    tracing::debug!(error = %e, "malformed form or query");
+    page::error_page("malformed request: expected an application/x-www-form-urlencoded form")
+}
+
+/// The same for the endpoints that answer OAuth error bodies: `invalid_request`.
+fn malformed_oauth(e: &dyn std::fmt::Display) -> Response {
+    tracing::debug!(error = %e, "malformed form");
+    token::oauth_error(
+        axum::http::StatusCode::BAD_REQUEST,
+        "invalid_request",
+        "the body must be an application/x-www-form-urlencoded form",
+    )
 }
 
 /// Register the configured clients and build the provider's routes.

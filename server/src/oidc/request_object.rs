@@ -16,7 +16,8 @@ pub const MIN_RANDOM_LEN: usize = 32;
 pub const MAX_LEN: usize = 512;
 
 /// The HTTP parameters (GET query or POST form).
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::IntoParams, utoipa::ToSchema)]
+#[into_params(parameter_in = Query)]
 pub struct HttpParams {
     /// Client id (SPID: MUST; CIE: SHOULD).
     #[serde(default)]

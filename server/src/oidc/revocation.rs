@@ -9,6 +9,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 
 use axum::Router;
+use axum::extract::rejection::FormRejection;
 use axum::extract::{ConnectInfo, Form, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -46,11 +47,27 @@ pub(super) async fn client_and_token(
     }
 }
 
+#[utoipa::path(
+    post,
+    path = REVOCATION_PATH,
+    tag = "oidc",
+    request_body(content = super::openapi::TokenRequestOfClient, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "Revoked, or not a token of this client (RFC 7009 §2.2): no body"),
+        (status = 400, description = "OAuth error (RFC 6749 §5.2): `invalid_request`, `invalid_grant`, `unsupported_grant_type`", body = super::openapi::OAuthError),
+        (status = 401, description = "`invalid_client`: the client assertion (`private_key_jwt`) was refused", body = super::openapi::OAuthError),
+        (status = 503, description = "`temporarily_unavailable`: try again", body = super::openapi::OAuthError),
+    )
+)]
 async fn revocation(
     State(s): State<OidcState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Form(form): Form<HashMap<String, String>>,
+    form: Result<Form<HashMap<String, String>>, FormRejection>,
 ) -> Response {
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(e) => return super::malformed_oauth(&e),
+    };
     let client_ip = peer.ip().to_string();
     let (client_id, token) =
         match client_and_token(&s, &form, REVOCATION_PATH, "oidc_revocation", &client_ip).await {

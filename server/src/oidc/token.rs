@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 
+use axum::extract::rejection::FormRejection;
 use axum::extract::{ConnectInfo, Form, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -70,11 +71,11 @@ pub(super) fn routes() -> Router<OidcState> {
 
 /// An OAuth error answer (RFC 6749 §5.2).
 pub(super) fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    let mut resp = (
-        status,
-        Json(json!({ "error": error, "error_description": description })),
-    )
-        .into_response();
+    let body = super::openapi::OAuthError {
+        error: error.to_owned(),
+        error_description: description.to_owned(),
+    };
+    let mut resp = (status, Json(body)).into_response();
     no_store(&mut resp);
     resp
 }
@@ -239,11 +240,28 @@ pub(super) fn unavailable() -> Response {
     )
 }
 
+#[utoipa::path(
+    post,
+    path = TOKEN_PATH,
+    tag = "oidc",
+    request_body(content = super::openapi::TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "ID token and access token", body = super::openapi::TokenResponse),
+        (status = 400, description = "OAuth error (RFC 6749 §5.2): `invalid_request`, `invalid_grant`, `unsupported_grant_type`", body = super::openapi::OAuthError),
+        (status = 401, description = "`invalid_client`: the client assertion (`private_key_jwt`) was refused", body = super::openapi::OAuthError),
+        (status = 500, description = "`server_error`", body = super::openapi::OAuthError),
+        (status = 503, description = "`temporarily_unavailable`: try again", body = super::openapi::OAuthError),
+    )
+)]
 async fn token(
     State(s): State<OidcState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    Form(form): Form<HashMap<String, String>>,
+    form: Result<Form<HashMap<String, String>>, FormRejection>,
 ) -> Response {
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(e) => return super::malformed_oauth(&e),
+    };
     let client_ip = peer.ip().to_string();
     let now = s.now();
     let f = |k: &str| form.get(k).map(String::as_str);

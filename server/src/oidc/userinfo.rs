@@ -36,6 +36,17 @@ fn server_error() -> Response {
     )
 }
 
+#[utoipa::path(
+    method(get, post),
+    path = USERINFO_PATH,
+    tag = "oidc",
+    security(("bearer" = [])),
+    responses(
+        (status = 200, description = "The claims, signed then encrypted to the client (JWE)", content_type = "application/jwt", body = String),
+        (status = 401, description = "No valid access token (no body)", headers(("WWW-Authenticate" = String, description = "`Bearer error=\"invalid_token\"`"))),
+        (status = 500, description = "`server_error`", body = super::openapi::OAuthError),
+    )
+)]
 async fn userinfo(State(s): State<OidcState>, headers: HeaderMap) -> Response {
     let now = s.now();
     let Some(bearer) = headers
