@@ -15,7 +15,7 @@ use oidc_common::*;
 use serde_json::json;
 
 /// One `.route(…)` call of server/src each: method and a path that reaches it.
-const ROUTES: [(&str, &str); 40] = [
+const ROUTES: [(&str, &str); 41] = [
     // src/page.rs
     ("GET", "/"),
     ("GET", "/static/app.js"),
@@ -63,6 +63,8 @@ const ROUTES: [(&str, &str); 40] = [
     ("POST", "/oidc/revocation"),
     ("POST", "/oidc/introspection"),
     ("GET", "/oidc/logout"),
+    // src/openapi.rs
+    ("GET", "/openapi.json"),
 ];
 
 /// The mutual-TLS listener's routes, checked by tests/card_page.rs (they need a card).
