@@ -90,6 +90,7 @@ for n in "$chunk" "$target_time" ${jobs:+"$jobs"} ${timeout:+"$timeout"}; do
     case "$n" in *[!0-9]* | '') die "not a number: $n" ;; esac
 done
 [ "$markdown" = 1 ] && [ "$quick" = 0 ] && [ "$run" = 0 ] && table_only=1
+[ "$table_only" = 1 ] && [ "$quick" = 1 ] && die "--table reads the ledgers, which --quick does not write"
 if [ "$quick" = 1 ]; then
     dev=1
     jobs="${jobs:-$(nproc)}"
@@ -143,13 +144,16 @@ parse_log() {
 
 print_table() { # reads the per-target results of this invocation from $RESULTS (may be empty)
     local t total cov corp crashes status rate line
-    local rows=()
+    local rows=() missing=not-run
+    # A worker that left no result without a stop request died: an error, not a pass.
+    [ -n "${RESULTS:-}" ] && [ ! -e "$RUN_DIR/stop" ] && missing=error
     for t in "${targets[@]}"; do
         line=""
         [ -n "${RESULTS:-}" ] && [ -f "$RESULTS/$t" ] && line="$(cat "$RESULTS/$t")"
+        [ -n "${RESULTS:-}" ] && [ -z "$line" ] && line="$missing 0 0 - - - -"
         # result file: status crashes execs secs cov corpus exec/s
         if [ "$quick" = 1 ]; then
-            read -r status crashes total _ cov corp rate <<<"${line:-not-run 0 0 - - - -}"
+            read -r status crashes total _ cov corp rate <<<"$line"
         else
             total="$(ledger_sum "$t" 2)"
             cov="$(ledger_last "$t" 4)"
@@ -184,10 +188,10 @@ print_table() { # reads the per-target results of this invocation from $RESULTS 
             # What the ledgers say the runs were made with (runs may have been resumed).
             local files=() used
             for t in "${targets[@]}"; do [ -f "$STATE/$t.tsv" ] && files+=("$STATE/$t.tsv"); done
-            used="$( ((${#files[@]})) && awk -F'\t' '!/^#/ { s[$8] = 1; p[$9] = 1; r["rustc " $11] = 1; if ($1 > last) last = $1 }
+            used="$( ((${#files[@]})) && awk -F'\t' '!/^#/ { s[$8] = 1; p[$9] = 1; r["rustc " $11] = 1; secs += $3; if ($1 > last) last = $1 }
                 function keys(a,  k, o) { o = ""; for (k in a) o = o (o == "" ? "" : " + ") k; return o }
-                END { printf "sanitizer %s, %s profile with debug assertions, %s, last run %s", keys(s), keys(p), keys(r), substr(last, 1, 10) }' "${files[@]}")"
-            echo "Fuzzing to $execs executions per target (\`bash scripts/fuzz.sh\`, resumable):" \
+                END { printf "sanitizer %s, %s profile with debug assertions, %s, %.1f core-hours, last run %s", keys(s), keys(p), keys(r), secs / 3600, substr(last, 1, 10) }' "${files[@]}")"
+            echo "Fuzzing to $(awk -v n="$execs" 'BEGIN { print (n >= 1e6 ? n / 1e6 " M" : n) }') executions per target (\`bash scripts/fuzz.sh\`, resumable):" \
                 "${used:-no runs yet}; $(nproc) CPUs ($(uname -m)); exec/s averaged over all runs."
         fi
         echo
@@ -235,14 +239,15 @@ trap 'rm -rf "$RUN_DIR"' EXIT
 # Copy the crash/timeout/oom inputs of one run into fuzz/artifacts/<t>/ and, unless the same
 # bytes are already kept, fuzz/regressions/<t>/. Prints how many there were.
 keep_artifacts() { # target dir
-    local t="$1" dir="$2" f n=0 sum
+    local t="$1" dir="$2" f n=0 sum kept
     mkdir -p "$ARTIFACTS/$t" "$REGRESSIONS/$t"
     for f in "$dir"/crash-* "$dir"/timeout-* "$dir"/oom-* "$dir"/leak-*; do
         [ -f "$f" ] || continue
         n=$((n + 1))
         cp "$f" "$ARTIFACTS/$t/"
         sum="$(sha1sum <"$f" | cut -d' ' -f1)"
-        if ! sha1sum "$REGRESSIONS/$t"/* 2>/dev/null | cut -d' ' -f1 | grep -qx "$sum"; then
+        kept="$(sha1sum "$REGRESSIONS/$t"/* 2>/dev/null | cut -d' ' -f1 || true)"
+        if ! grep -qx "$sum" <<<"$kept"; then
             cp "$f" "$REGRESSIONS/$t/"
             echo "!! $t: new input kept as fuzz/regressions/$t/$(basename "$f")" >&2
         else
@@ -354,8 +359,8 @@ echo >&2
 print_table
 fail=0
 for t in "${targets[@]}"; do
-    [ -f "$RESULTS/$t" ] || continue
-    read -r status _ <"$RESULTS/$t"
+    status=error
+    [ -f "$RESULTS/$t" ] && read -r status _ <"$RESULTS/$t"
     case "$status" in CRASH | exit-* | error) fail=1 ;; esac
 done
 [ -e "$RUN_DIR/stop" ] && { echo "stopped: run the same command again to resume" >&2; exit 130; }
