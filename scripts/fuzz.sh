@@ -15,7 +15,7 @@
 #
 # Options:
 #   --quick           dev build (fast to compile), each target 10 s from a throwaway corpus
-#                     (seeded with the regressions and the kept corpus), ledger untouched;
+#                     seeded with the regressions only; ledger and kept corpus untouched;
 #                     --jobs defaults to the number of CPUs
 #   --execs N         executions per target in all runs together (default 10M; k/M suffixes)
 #   --jobs N          targets fuzzed in parallel (default 1)
@@ -263,9 +263,9 @@ fuzz_target() {
     local t="$1" bin="$BIN_DIR/$1" started=$SECONDS status="" crashes=0 ran=0 secs=0
     local log="$RUN_DIR/$t.log" corpus seeds=("$REGRESSIONS/$t") cov=- corp=- rate=-
     if [ "$quick" = 1 ]; then
+        # The regressions only: a large kept corpus would take minutes to load in a dev build.
         corpus="$RUN_DIR/corpus-$t"
         mkdir -p "$corpus"
-        [ -d "$CORPUS/$t" ] && seeds+=("$CORPUS/$t")
     else
         corpus="$CORPUS/$t"
         mkdir -p "$corpus"
