@@ -18,7 +18,8 @@
 #   chromium xvfb xdotool python3-venv  Chromium logging in with the virtual cards through the module,
 #                    headful under Xvfb, the PIN typed into its dialog, Playwright in a venv
 #                    (tests/pkcs11/chromium.sh)
-# plus the Kotlin compiler 2.4.20 from the npm package `kotlin-compiler` (ensure_kotlin).
+# plus the Kotlin compiler 2.4.20 from the npm package `kotlin-compiler` (ensure_kotlin) and
+# cargo-fuzz from crates.io (ensure_cargo_fuzz, only for scripts/fuzz.sh).
 
 CIE_DEPS_CLI_PKGS=(libpcsclite-dev pcscd vsmartcard-vpcd cmake libclang-dev pkg-config libssl-dev)
 CIE_DEPS_ALL_PKGS=("${CIE_DEPS_CLI_PKGS[@]}" libjna-java junit5 openjdk-17-jdk-headless opensc libnss3-tools chromium xvfb xdotool python3-venv)
@@ -150,6 +151,16 @@ ensure_schemathesis_venv() {
     export SCHEMATHESIS_VENV
 }
 
+# ensure_cargo_fuzz: cargo-fuzz for scripts/fuzz.sh, pinned, built once into ~/.cargo/bin
+# (an installed cargo-fuzz is kept, whatever its version). It runs on stable Rust.
+CIE_CARGO_FUZZ_VERSION="${CIE_CARGO_FUZZ_VERSION:-0.13.2}"
+ensure_cargo_fuzz() {
+    cargo fuzz --version >/dev/null 2>&1 && return 0
+    _deps_log "cargo install cargo-fuzz $CIE_CARGO_FUZZ_VERSION --locked"
+    env -u CARGO_TARGET_DIR cargo install -q cargo-fuzz --version "$CIE_CARGO_FUZZ_VERSION" --locked \
+        </dev/null >&2
+}
+
 ensure_all_deps() {
     ensure_apt "${CIE_DEPS_ALL_PKGS[@]}" && ensure_kotlin
 }
@@ -161,7 +172,8 @@ if [ "${BASH_SOURCE[0]}" = "$0" ]; then
         cli) ensure_cli_deps ;;
         all) ensure_all_deps ;;
         kotlin) ensure_kotlin ;;
-        *) echo "usage: $0 [all|cli|kotlin]" >&2; exit 2 ;;
+        cargo-fuzz) ensure_cargo_fuzz ;;
+        *) echo "usage: $0 [all|cli|kotlin|cargo-fuzz]" >&2; exit 2 ;;
     esac
     _deps_log "ok${KOTLIN_HOME:+ (KOTLIN_HOME=$KOTLIN_HOME)}"
 fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Run every test: formatting, lints, unit/integration/doc tests, the bindings tests (when
-# present) and the PC/SC end-to-end test through real pcscd + vpcd.
+# Run every test: formatting, lints, unit/integration/doc tests, a quick pass of every fuzz
+# target, the bindings tests (when present) and the PC/SC end-to-end test through real
+# pcscd + vpcd.
 # Installs missing system packages first (scripts/deps.sh; root or passwordless sudo) and
 # starts a local PostgreSQL for the store tests (scripts/postgres.sh), unless
 # CIE_TEST_POSTGRES_URL already names one.
@@ -55,6 +56,11 @@ else
     step "cargo test --workspace (unit, integration and doc tests)"
     cargo test --workspace
 fi
+
+step "fuzz targets, quick pass (scripts/fuzz.sh --quick: stable Rust, one dev build, every target 10 s)"
+bash scripts/fuzz.sh --quick
+# A one-shot CI build (~2 GB): give its disk back to the steps after.
+if [ "${CI:-}" = true ]; then rm -rf fuzz/target; fi
 
 step "desktop QR load, quick mode (scripts/load-quick.sh: zero lost or duplicated logins)"
 bash scripts/load-quick.sh

@@ -98,3 +98,44 @@ fn qr_frame_regressions() {
 fn cns_files_regressions() {
     replay("cns_files", cie_core::fuzzing::cns_files);
 }
+
+/// scripts/fuzz.sh copies whatever a target finds into `fuzz/regressions/<target>/`: each
+/// target of fuzz/Cargo.toml must have that folder and a replay here (or, for the server's
+/// target, in server/tests/fuzz_regressions.rs), or a kept crash would never run again.
+#[test]
+fn every_fuzz_target_is_replayed() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let manifest = std::fs::read_to_string(root.join("fuzz/Cargo.toml")).unwrap();
+    let replays = [
+        include_str!("fuzz_regressions.rs"),
+        include_str!("../../server/tests/fuzz_regressions.rs"),
+    ]
+    .concat();
+    let mut targets = 0;
+    let mut lines = manifest.lines();
+    while let Some(line) = lines.next() {
+        if line.trim() != "[[bin]]" {
+            continue;
+        }
+        let name = lines
+            .next()
+            .and_then(|l| l.strip_prefix("name = \""))
+            .and_then(|l| l.strip_suffix('"'))
+            .unwrap_or_else(|| panic!("a [[bin]] of fuzz/Cargo.toml without `name` first"));
+        targets += 1;
+        assert!(
+            root.join("fuzz/regressions").join(name).is_dir(),
+            "fuzz target {name} has no fuzz/regressions/{name}/"
+        );
+        assert!(
+            replays.contains(&format!("replay(\"{name}\""))
+                || replays.contains(&format!("regressions/{name}\"")),
+            "fuzz target {name} is not replayed by a fuzz_regressions test"
+        );
+    }
+    // The 17 of this writing: the parse above must not silently find none.
+    assert!(
+        targets >= 17,
+        "only {targets} fuzz targets found in fuzz/Cargo.toml"
+    );
+}
