@@ -110,7 +110,7 @@ CONTRACT = [
     (r"vault\.remove\(name: id\)", r"func remove\(name: String\)\s*throws"),
     (r"t\.issuer \?\? t\.account", r"public\s+struct OtpToken\b[\s\S]*?public var id: String[\s\S]*?public var issuer: String\?[\s\S]*?public var account: String[\s\S]*?public var kind: OtpKind"),
     (r"case let \.totp\(period, _\)", r"case totp\(\s*period: UInt64,\s*t0: UInt64\s*\)"),
-    (r"otpErrorMessageIt\(error:", r"public func otpErrorMessageIt\(error: OtpError\) -> String"),
+    (r"otpErrorMessage\(error: \$0, language: coreLanguage\)", r"public func otpErrorMessage\(error: OtpError, language: Language\)\s*-> String"),
     (r"as\? OtpError", r"public\s+enum OtpError: Swift\.Error"),
     (r"protection: \.deviceOnly", r"case deviceOnly\b"),
 ]

@@ -1,6 +1,7 @@
 //! OTP errors and warnings, each with an English and an Italian message that says what to
 //! do next. No secret or code ever goes into a message.
 
+use crate::ffi::Language;
 use crate::flows::pairing::StoreError;
 
 /// Why a URI, token or code request was refused.
@@ -160,7 +161,17 @@ impl OtpError {
     }
 }
 
-/// The Italian message for an OTP error (for the shells).
+/// The message for an OTP error in the shell's language (English is the error's
+/// `Display`, Italian [`OtpError::message_it`]).
+#[uniffi::export]
+pub fn otp_error_message(error: OtpError, language: Language) -> String {
+    match language {
+        Language::It => error.message_it(),
+        Language::En => error.to_string(),
+    }
+}
+
+/// [`otp_error_message`] in Italian (kept for the callers written before English).
 #[uniffi::export]
 pub fn otp_error_message_it(error: OtpError) -> String {
     error.message_it()
@@ -210,5 +221,48 @@ impl UriWarning {
             ),
             Self::CounterMissing => "il link non indica il contatore; si parte da 0".into(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every error has a message in each language, the two differ, and the language asked
+    /// for is the one given.
+    #[test]
+    fn every_error_speaks_both_languages() {
+        let all = [
+            OtpError::InvalidUri { reason: "r".into() },
+            OtpError::UnsupportedType { kind: "k".into() },
+            OtpError::UnsupportedAlgorithm { name: "n".into() },
+            OtpError::UnsupportedDigits { digits: 9 },
+            OtpError::UnsupportedPeriod { period: 0 },
+            OtpError::MissingSecret,
+            OtpError::BadSecret { reason: "r".into() },
+            OtpError::SecretTooShort { bits: 40 },
+            OtpError::ClockBeforeEpoch { unix: 1, t0: 2 },
+            OtpError::NotFound { name: "n".into() },
+            OtpError::Duplicate { name: "n".into() },
+            OtpError::Store(StoreError::Unavailable { reason: "r".into() }),
+            OtpError::Corrupt { reason: "r".into() },
+            OtpError::Ambiguous { name: "n".into() },
+            OtpError::BadServerTime { reason: "r".into() },
+            OtpError::Internal { reason: "r".into() },
+        ];
+        for e in all {
+            let it = otp_error_message(e.clone(), Language::It);
+            let en = otp_error_message(e.clone(), Language::En);
+            assert!(!it.is_empty() && !en.is_empty(), "{e:?}");
+            assert_ne!(it, en, "{e:?}");
+            assert_eq!(it, otp_error_message_it(e.clone()));
+            assert_eq!(en, e.to_string());
+        }
+        assert!(
+            otp_error_message(OtpError::MissingSecret, Language::En).contains("ask the service")
+        );
+        assert!(
+            otp_error_message(OtpError::MissingSecret, Language::It).contains("chiedi al servizio")
+        );
     }
 }

@@ -17,7 +17,7 @@ pub mod vault;
 pub mod verify;
 
 pub use clock::{ClockOffset, DriftDiagnostic, DriftStatus};
-pub use error::{OtpError, UriWarning, otp_error_message_it};
+pub use error::{OtpError, UriWarning, otp_error_message, otp_error_message_it};
 pub use hotp::{Algorithm, Secret, TimeStep};
 pub use uri::{KeyUri, OtpKind};
 pub use vault::{

@@ -365,6 +365,6 @@ public final class OtpCodes: ObservableObject {
     }
 
     private func fail(_ error: Error) {
-        message = (error as? OtpError).map { otpErrorMessageIt(error: $0) } ?? error.localizedDescription
+        message = (error as? OtpError).map { otpErrorMessage(error: $0, language: coreLanguage) } ?? error.localizedDescription
     }
 }

@@ -129,23 +129,23 @@ class CodeEnrolmentModelTest {
 
     @Test
     fun theOtpViewfinderStaysOpenOnFramesWithoutACodeAndClosesOnAnAddedLink(): Unit = runBlocking {
-        val m = OtpModel(MemoryStore()) { 59L }
+        val m = OtpModel(MemoryStore(), Language.IT) { 59L }
         assertFalse(m.wantsFrames)
         m.startScan()
         m.onFrame(64u, 48u, 80u, ByteArray(80 * 48) { 0x80.toByte() })
         assertTrue(m.state.value.scanning)
-        assertNull(m.state.value.messageIt)
+        assertNull(m.state.value.message)
         // The page's login QR is no otpauth link: refused with the core's message, still open.
         val (_, body) = DesktopBrowser(server.origin).call("POST", "/api/v1/desktop/rendezvous", "{}")
         val frame = svgFrame(body)
         m.onFrame(frame.width, frame.height, frame.rowStride, frame.luma)
         assertTrue(m.state.value.scanning)
-        assertNotNull(m.state.value.messageIt)
+        assertNotNull(m.state.value.message)
         assertEquals(emptyList(), m.state.value.rows)
         // A pasted link while it is open: added, the viewfinder closes, the message clears.
         assertTrue(m.add("otpauth://totp/INPS:mario.rossi?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&digits=8&issuer=INPS"))
         assertFalse(m.state.value.scanning)
-        assertNull(m.state.value.messageIt)
+        assertNull(m.state.value.message)
         assertEquals("94287082", m.state.value.rows.single().code)
     }
 }

@@ -1,6 +1,7 @@
 // The one-time codes screen's model through the real core: RFC 6238 codes at a fixed time,
 // HOTP only on request, a refused link shows the core's message, remove.
 import it.ciecompanion.android.otp.OtpModel
+import it.ciecompanion.core.Language
 import org.junit.jupiter.api.Test
 import kotlin.test.assertEquals
 import kotlin.test.assertNotNull
@@ -14,7 +15,7 @@ class OtpModelTest {
     @Test
     fun codesRefusalsAndRemoval() {
         var now = 59L
-        val m = OtpModel(MemoryStore()) { now }
+        val m = OtpModel(MemoryStore(), Language.EN) { now }
         assertTrue(m.add("otpauth://totp/INPS:mario.rossi?secret=$SEED&digits=8&issuer=INPS"))
         assertTrue(m.add("otpauth://hotp/Lab:bench?secret=$SEED&counter=0"))
         val totp = m.state.value.rows.single { it.token.id == "INPS:mario.rossi" }
@@ -29,7 +30,9 @@ class OtpModelTest {
         assertEquals("287082", m.next("Lab:bench"))
         // A link the core refuses: nothing added, its message shown.
         assertEquals(false, m.add("otpauth://totp/x?secret=NOT*BASE32"))
-        assertNotNull(m.state.value.messageIt)
+        assertNotNull(m.state.value.message)
+        // In the model's language (English here): the core's words, with what to do next.
+        assertTrue(m.state.value.message!!.contains("check it was copied completely"), m.state.value.message)
         assertEquals(2, m.state.value.rows.size)
         m.remove("Lab:bench")
         assertEquals(listOf("INPS:mario.rossi"), m.state.value.rows.map { it.token.id })

@@ -42,6 +42,7 @@ import androidx.lifecycle.viewmodel.compose.viewModel
 import it.ciecompanion.android.nfc.IsoDepTransport
 import it.ciecompanion.android.otp.OtpModel
 import it.ciecompanion.core.CompanionClient
+import it.ciecompanion.core.Language
 import it.ciecompanion.core.languageForLocale
 import kotlinx.coroutines.suspendCancellableCoroutine
 import kotlin.coroutines.resume
@@ -55,8 +56,8 @@ private inline fun <reified VM : ViewModel> factory(crossinline make: () -> VM) 
 }
 
 /** The codes screen's model outlives rotations. */
-class OtpViewModel(store: KeystoreSecretStore) : ViewModel() {
-    val model = OtpModel(store)
+class OtpViewModel(store: KeystoreSecretStore, language: Language) : ViewModel() {
+    val model = OtpModel(store, language)
 }
 
 class MainActivity : FragmentActivity(), NfcAdapter.ReaderCallback {
@@ -76,7 +77,7 @@ class MainActivity : FragmentActivity(), NfcAdapter.ReaderCallback {
     private val enrol: EnrolViewModel by viewModels {
         factory { EnrolViewModel(client, BuildConfig.SERVER_ORIGIN, signer, deviceName, devices, language) }
     }
-    private val otp: OtpViewModel by viewModels { factory { OtpViewModel(store) } }
+    private val otp: OtpViewModel by viewModels { factory { OtpViewModel(store, language) } }
 
     override fun onCreate(savedInstanceState: Bundle?) {
         super.onCreate(savedInstanceState)

@@ -50,7 +50,7 @@ fun OtpScreen(model: OtpModel) {
     }
     Column(modifier = Modifier.fillMaxSize().padding(24.dp), verticalArrangement = Arrangement.spacedBy(16.dp)) {
         Text(stringResource(R.string.otp_title), style = MaterialTheme.typography.headlineSmall)
-        state.messageIt?.let {
+        state.message?.let {
             Text(it, color = MaterialTheme.colorScheme.error)
             TextButton(onClick = model::dismiss) { Text(stringResource(R.string.ok)) }
         }

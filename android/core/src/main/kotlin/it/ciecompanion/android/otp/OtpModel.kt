@@ -11,7 +11,8 @@ import it.ciecompanion.core.OtpKind
 import it.ciecompanion.core.OtpToken
 import it.ciecompanion.core.OtpVault
 import it.ciecompanion.core.SecretStore
-import it.ciecompanion.core.otpErrorMessageIt
+import it.ciecompanion.core.Language
+import it.ciecompanion.core.otpErrorMessage
 import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asStateFlow
@@ -22,11 +23,16 @@ data class CodeRow(val token: OtpToken, val code: String?, val secondsRemaining:
 
 /**
  * What the screen shows: the rows; [scanning] while the viewfinder is open to add one;
- * [messageIt] after a refused link or a store error (until the next add or [OtpModel.dismiss]).
+ * [message] (the core's, in the app's language) after a refused link or a store error (until
+ * the next add or [OtpModel.dismiss]).
  */
-data class OtpScreen(val rows: List<CodeRow> = emptyList(), val scanning: Boolean = false, val messageIt: String? = null)
+data class OtpScreen(val rows: List<CodeRow> = emptyList(), val scanning: Boolean = false, val message: String? = null)
 
-class OtpModel(store: SecretStore, private val now: () -> Long = { System.currentTimeMillis() / 1000 }) : LumaFrameSink {
+class OtpModel(
+    store: SecretStore,
+    private val language: Language,
+    private val now: () -> Long = { System.currentTimeMillis() / 1000 },
+) : LumaFrameSink {
     private val vault = OtpVault(store)
     private val _state = MutableStateFlow(OtpScreen())
     val state: StateFlow<OtpScreen> = _state.asStateFlow()
@@ -64,7 +70,7 @@ class OtpModel(store: SecretStore, private val now: () -> Long = { System.curren
     /** A scanned or pasted otpauth:// link; the core refuses bad ones with a message to show. */
     fun add(uri: String): Boolean = try {
         vault.addUri(uri)
-        _state.update { it.copy(scanning = false, messageIt = null) }
+        _state.update { it.copy(scanning = false, message = null) }
         tick()
         true
     } catch (e: OtpException) {
@@ -84,14 +90,14 @@ class OtpModel(store: SecretStore, private val now: () -> Long = { System.curren
     /** "Aggiungi con QR": the viewfinder opens. */
     fun startScan() {
         refused = null
-        _state.update { it.copy(scanning = true, messageIt = null) }
+        _state.update { it.copy(scanning = true, message = null) }
     }
 
     /** The viewfinder closed without a code. */
     fun stopScan() = _state.update { it.copy(scanning = false) }
 
     /** The message was read. */
-    fun dismiss() = _state.update { it.copy(messageIt = null) }
+    fun dismiss() = _state.update { it.copy(message = null) }
 
     override val wantsFrames: Boolean get() = _state.value.scanning
 
@@ -101,5 +107,5 @@ class OtpModel(store: SecretStore, private val now: () -> Long = { System.curren
         if (text != refused && !add(text)) refused = text
     }
 
-    private fun fail(e: OtpException) = _state.update { it.copy(messageIt = otpErrorMessageIt(e)) }
+    private fun fail(e: OtpException) = _state.update { it.copy(message = otpErrorMessage(e, language)) }
 }
