@@ -447,6 +447,7 @@ async fn card_login(
         return Err(Refusal::new(ErrorCode::Replayed));
     };
     tracing::info!(identity = %identity.id, "card login");
+    crate::observability::login_ok(crate::observability::Flow::Card);
     Ok(Json(LoginResponse {
         identity,
         level: 3,
@@ -671,10 +672,10 @@ async fn approve(
         }
         .to_bytes();
         let card = verify_card(&s, &certificate, &signature, &statement, now)?;
-        Ok((token_hash, card))
+        Ok((token_hash, card, rec.created))
     }
     .await;
-    let (token_hash, card) = match checked {
+    let (token_hash, card, shown) = match checked {
         Ok(v) => v,
         Err(r) => return Err(s.refuse("rendezvous_approve", &rid, &client, r).await),
     };
@@ -707,6 +708,10 @@ async fn approve(
         });
     }
     s.0.waiters.wake(&rid);
+    crate::observability::approval_decided(
+        crate::observability::Approval::DesktopQr,
+        now.saturating_sub(shown),
+    );
     Ok(Json(ApproveResponse {
         code,
         expires_at: issued.expires,
@@ -836,10 +841,10 @@ async fn approve_with_device(
             // A refusal goes to /deny; this endpoint only approves.
             return Err(bad_field("decision"));
         }
-        Ok((token_hash, t, identity))
+        Ok((token_hash, t, identity, rec.created))
     }
     .await;
-    let (token_hash, t, identity) = match checked {
+    let (token_hash, t, identity, shown) = match checked {
         Ok(v) => v,
         Err(r) => return Err(s.refuse("rendezvous_approve", rid, client, r).await),
     };
@@ -866,6 +871,10 @@ async fn approve_with_device(
     match outcome {
         DeviceApproval::Approved => {
             s.0.waiters.wake(rid);
+            crate::observability::approval_decided(
+                crate::observability::Approval::DesktopQr,
+                now.saturating_sub(shown),
+            );
             Ok(ApproveResponse {
                 code,
                 expires_at: issued.expires,
@@ -957,12 +966,13 @@ async fn deny(
         if rec.state != RendezvousState::Claimed {
             return Err(state_refusal(&rec));
         }
-        check_claim_token(&rec, &req.claim_token)
+        check_claim_token(&rec, &req.claim_token).map(|_| rec.created)
     }
     .await;
-    if let Err(r) = checked {
-        return Err(s.refuse("rendezvous_deny", &rid, &client, r).await);
-    }
+    let shown = match checked {
+        Ok(created) => created,
+        Err(r) => return Err(s.refuse("rendezvous_deny", &rid, &client, r).await),
+    };
     let outcome = if req.report {
         "denied reported"
     } else {
@@ -983,6 +993,10 @@ async fn deny(
     if !done {
         return Err(Refusal::new(ErrorCode::WrongState));
     }
+    crate::observability::approval_decided(
+        crate::observability::Approval::DesktopQr,
+        now.saturating_sub(shown),
+    );
     if req.report {
         tracing::warn!(rid = %rid, "desktop login denied and reported by the phone");
     }
@@ -1162,6 +1176,7 @@ async fn submit_code(
     };
     s.0.waiters.wake(&rid);
     tracing::info!(identity = %identity.id, "desktop login");
+    crate::observability::login_ok(crate::observability::Flow::DesktopQr);
     let info = SessionInfo {
         identity,
         level: session.level,

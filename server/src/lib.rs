@@ -20,6 +20,7 @@ pub mod clock;
 pub mod context;
 pub mod error;
 pub mod mtls;
+pub mod observability;
 pub mod oidc;
 mod page;
 pub mod registration;
@@ -111,6 +112,9 @@ pub struct Config {
     pub registration: Option<Arc<registration::RegistrationTrust>>,
     /// The OpenID Provider (src/oidc); `None` (the default): not offered.
     pub oidc: Option<oidc::OidcConfig>,
+    /// Where `GET /metrics` (Prometheus text) is served, plain HTTP: a loopback or private
+    /// address, never the public listener (`None`, the default: not served).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for Config {
@@ -125,6 +129,7 @@ impl std::fmt::Debug for Config {
             .field("abroad_per_minute", &self.abroad_per_minute)
             .field("mtls_listen", &self.mtls_listen)
             .field("mtls_tls12_listen", &self.mtls_tls12_listen)
+            .field("metrics_listen", &self.metrics_listen)
             .finish_non_exhaustive()
     }
 }
@@ -148,6 +153,7 @@ impl Config {
             otp_key: None,
             registration: None,
             oidc: None,
+            metrics_listen: None,
         }
     }
 }
@@ -163,6 +169,8 @@ pub struct RunningServer {
     task: Option<JoinHandle<()>>,
     mtls: Option<(SocketAddr, JoinHandle<()>)>,
     mtls12: Option<(SocketAddr, JoinHandle<()>)>,
+    metrics: Arc<observability::Metrics>,
+    metrics_listener: Option<(SocketAddr, JoinHandle<()>)>,
 }
 
 impl std::fmt::Debug for RunningServer {
@@ -206,6 +214,16 @@ impl RunningServer {
         self.mtls12.as_ref().map(|(addr, _)| *addr)
     }
 
+    /// The metrics listener's address, when configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().map(|(addr, _)| *addr)
+    }
+
+    /// This server's metrics (what `GET /metrics` shows).
+    pub fn metrics(&self) -> Arc<observability::Metrics> {
+        self.metrics.clone()
+    }
+
     /// The store (tests inspect state through it).
     pub fn store(&self) -> Arc<SqlStore> {
         self.store.clone()
@@ -217,7 +235,14 @@ impl RunningServer {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
-        for (_, task) in [self.mtls.take(), self.mtls12.take()].into_iter().flatten() {
+        for (_, task) in [
+            self.mtls.take(),
+            self.mtls12.take(),
+            self.metrics_listener.take(),
+        ]
+        .into_iter()
+        .flatten()
+        {
             let _ = task.await;
         }
         self.store.close().await;
@@ -230,7 +255,14 @@ impl Drop for RunningServer {
         if let Some(task) = self.task.take() {
             task.abort();
         }
-        for (_, task) in [self.mtls.take(), self.mtls12.take()].into_iter().flatten() {
+        for (_, task) in [
+            self.mtls.take(),
+            self.mtls12.take(),
+            self.metrics_listener.take(),
+        ]
+        .into_iter()
+        .flatten()
+        {
             task.abort();
         }
     }
@@ -277,6 +309,7 @@ pub async fn serve(config: Config, listener: TcpListener) -> Result<RunningServe
     let verifier = CardVerifier::new(&config.card_cas, config.revocation.clone())?;
     let store = Arc::new(SqlStore::connect(&config.database).await?);
     let (stop, stop_rx) = watch::channel(false);
+    let metrics = Arc::new(observability::Metrics::new());
     let start_mtls = |listener: TcpListener, tls12_only: bool| {
         mtls::start(mtls::MtlsSetup {
             listener,
@@ -287,6 +320,7 @@ pub async fn serve(config: Config, listener: TcpListener) -> Result<RunningServe
             clock: config.clock.clone(),
             stop: stop_rx.clone(),
             tls12_only,
+            metrics: metrics.clone(),
         })
     };
     let mtls = match config.mtls_listen {
@@ -310,6 +344,17 @@ pub async fn serve(config: Config, listener: TcpListener) -> Result<RunningServe
         .await?;
         app = app.merge(routes);
     }
+    let app = observability::layer(app, metrics.clone());
+    let metrics_listener = match config.metrics_listen {
+        Some(at) => {
+            let listener = TcpListener::bind(at).await?;
+            let at = listener.local_addr()?;
+            tracing::info!(addr = %at, "serving metrics on http://{at}/metrics");
+            let served = observability::serve_metrics(listener, metrics.clone(), stop_rx.clone());
+            Some((at, tokio::spawn(served)))
+        }
+        None => None,
+    };
     let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);
     let task = tokio::spawn(accept_loop(listener, acceptor, app, stop_rx));
     tracing::info!(%addr, %origin, pin = %material.spki_pin, "serving");
@@ -327,6 +372,8 @@ pub async fn serve(config: Config, listener: TcpListener) -> Result<RunningServe
         task: Some(task),
         mtls,
         mtls12,
+        metrics,
+        metrics_listener,
     })
 }
 
