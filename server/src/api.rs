@@ -174,7 +174,10 @@ impl AppState {
         if let Err(e) = self.0.store.audit(&entry, self.now()).await {
             tracing::error!(error = %e, "audit write failed");
         }
-        tracing::info!(kind, subject, outcome = %entry.outcome, client, "refused");
+        // The subject (a rendezvous or challenge id) by its fingerprint: ids of live
+        // requests stay out of logs, the audit row has it for whoever correlates.
+        let subject = crate::observability::fingerprint(subject);
+        tracing::info!(kind, %subject, outcome = %entry.outcome, client, "refused");
         r
     }
 
@@ -228,7 +231,17 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<
             .await
             .map(|Json(v)| Self(v))
             .map_err(|e| {
-                tracing::debug!(error = %e, "bad JSON body");
+                // Not serde's message: it quotes the offending value (a PIN sent as a
+                // number, a code), and logs keep no secret. The kind and status only.
+                use axum::extract::rejection::JsonRejection as J;
+                let kind = match &e {
+                    J::JsonDataError(_) => "data",
+                    J::JsonSyntaxError(_) => "syntax",
+                    J::MissingJsonContentType(_) => "content type",
+                    J::BytesRejection(_) => "body",
+                    _ => "other",
+                };
+                tracing::debug!(kind, status = %e.status(), "bad JSON body");
                 Refusal::new(ErrorCode::BadRequest)
             })
     }
@@ -615,7 +628,7 @@ async fn claim(
                 )
                 .await?;
             s.0.waiters.wake(rid);
-            tracing::warn!(rid, "second claim: rendezvous aborted");
+            tracing::warn!(rid = %crate::observability::fingerprint(rid), "second claim: rendezvous aborted");
             Err(Refusal::new(ErrorCode::AlreadyClaimed))
         }
         _ => {
@@ -998,7 +1011,7 @@ async fn deny(
         now.saturating_sub(shown),
     );
     if req.report {
-        tracing::warn!(rid = %rid, "desktop login denied and reported by the phone");
+        tracing::warn!(rid = %crate::observability::fingerprint(&rid), "desktop login denied and reported by the phone");
     }
     s.0.waiters.wake(&rid);
     Ok(StatusCode::NO_CONTENT)

@@ -229,20 +229,26 @@ impl RunningServer {
         self.store.clone()
     }
 
-    /// Stop accepting, drop open connections, close the database.
-    pub async fn shutdown(mut self) {
-        let _ = self.stop.send(true);
-        if let Some(task) = self.task.take() {
-            let _ = task.await;
-        }
-        for (_, task) in [
+    /// The tasks of the other listeners (mutual TLS, metrics), taken.
+    fn listener_tasks(&mut self) -> Vec<JoinHandle<()>> {
+        [
             self.mtls.take(),
             self.mtls12.take(),
             self.metrics_listener.take(),
         ]
         .into_iter()
         .flatten()
-        {
+        .map(|(_, task)| task)
+        .collect()
+    }
+
+    /// Stop accepting, drop open connections, close the database.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        if let Some(task) = self.task.take() {
+            let _ = task.await;
+        }
+        for task in self.listener_tasks() {
             let _ = task.await;
         }
         self.store.close().await;
@@ -255,14 +261,7 @@ impl Drop for RunningServer {
         if let Some(task) = self.task.take() {
             task.abort();
         }
-        for (_, task) in [
-            self.mtls.take(),
-            self.mtls12.take(),
-            self.metrics_listener.take(),
-        ]
-        .into_iter()
-        .flatten()
-        {
+        for task in self.listener_tasks() {
             task.abort();
         }
     }

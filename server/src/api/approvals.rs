@@ -349,14 +349,14 @@ async fn decision(
                 now.saturating_sub(shown),
             );
             if to == ApprovalState::Aborted {
-                tracing::warn!(request = %id, "wrong number picked: approval request aborted");
+                tracing::warn!(request = %crate::observability::fingerprint(&id), "wrong number picked: approval request aborted");
                 return Err(Refusal::with(
                     ErrorCode::WrongNumber,
                     "Wrong number: the request is cancelled. If you were not logging in, someone else may be: deny any further request.",
                     "Numero errato: la richiesta è stata annullata. Se non stavi accedendo tu, qualcun altro potrebbe provarci: nega ogni altra richiesta.",
                 ));
             }
-            tracing::info!(request = %id, state = to.as_str(), "approval decided");
+            tracing::info!(request = %crate::observability::fingerprint(&id), state = to.as_str(), "approval decided");
             Ok(Json(status_body(to)))
         }
         DecisionOutcome::Replayed => Err(Refusal::new(ErrorCode::Replayed)),

@@ -51,6 +51,15 @@ pub fn store_error(sql: &str) {
     with(|m| m.store_error(&metrics::sql_operation(sql)));
 }
 
+/// How logs name an id of a live request (rendezvous, approval, challenge): `#` and the
+/// first 12 characters of base64url(SHA-256(id)), enough to match the audit row's subject
+/// (the same function over it), useless to act on the request.
+pub fn fingerprint(id: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(id.as_bytes());
+    format!("#{}", &cie_core::flows::wire::b64(&digest)[..12])
+}
+
 /// The error code of a refused request, left by `Refusal`'s response for [`observe`].
 #[derive(Debug, Clone)]
 pub struct RefusedCode(pub String);
