@@ -83,6 +83,10 @@ fn a_full_demo_logs_no_secret() {
     let requests = log.matches("request{id=").count();
     assert!(requests > 20, "{requests} request spans:\n{log}");
     assert!(log.contains("answered") && log.contains("route=/api/v1/card/login"));
+    assert!(
+        log.contains("route=/api/v1/abroad/login/otp"),
+        "no PIN + OTP login"
+    );
     assert!(log.contains("apdu >"), "no APDU trace");
     assert!(
         log.lines()
@@ -112,6 +116,34 @@ fn a_full_demo_logs_no_secret() {
         })
         .unwrap();
     assert_eq!(abroad_cf.len(), 16);
+    let otp_codes: Vec<&str> = screen
+        .lines()
+        .filter_map(|l| {
+            l.split_once("[autenticatore] codice / code: ")
+                .map(|(_, c)| c.trim())
+        })
+        .collect();
+    assert_eq!(otp_codes.len(), 2, "{screen}");
+    let otp_seed_b32 = screen
+        .lines()
+        .find_map(|l| l.split_once("chiave / key: ").map(|(_, c)| c.trim()))
+        .unwrap();
+    let otp_seed = data_encoding::BASE32_NOPAD
+        .decode(otp_seed_b32.trim_end_matches('=').as_bytes())
+        .unwrap();
+    assert!(otp_seed.len() >= 20, "{otp_seed_b32}");
+    // The one-time enrolment code, shown under its QR.
+    let enrol_code = screen
+        .lines()
+        .skip_while(|l| !l.contains("one-time enrolment code"))
+        .find_map(|l| {
+            let t = l.strip_prefix("[computer]   ")?.trim();
+            (t.len() >= 8
+                && t.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+            .then_some(t)
+        })
+        .unwrap();
 
     let mut secrets: Vec<(&str, Vec<String>)> = vec![
         ("CIE PIN", encodings(card_sim::ias::pki::TEST_PIN)),
@@ -124,6 +156,12 @@ fn a_full_demo_logs_no_secret() {
         ),
         ("abroad codice fiscale", encodings(abroad_cf.as_bytes())),
         ("card private key", encodings(CARD_KEY)),
+        (
+            "OTP seed (base32)",
+            vec![otp_seed_b32.to_owned(), otp_seed_b32.to_lowercase()],
+        ),
+        ("OTP seed", encodings(&otp_seed)),
+        ("enrolment code", encodings(enrol_code.as_bytes())),
         // Any 32 bytes of the key's private part (past the version and modulus).
         ("card private key bytes", encodings(&CARD_KEY[300..332])),
     ];
@@ -141,12 +179,12 @@ fn a_full_demo_logs_no_secret() {
             );
         }
     }
-    for code in &shown_codes {
-        assert!(!has_token(&plain, code), "desktop code {code} in the log");
+    for code in shown_codes.iter().chain(&otp_codes) {
+        assert!(!has_token(&plain, code), "code {code} in the log");
         for form in &encodings(code.as_bytes())[..2] {
             assert!(
                 !log.contains(form.as_str()),
-                "desktop code {code} in the log as {form}"
+                "code {code} in the log as {form}"
             );
         }
     }
