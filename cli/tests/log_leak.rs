@@ -60,12 +60,61 @@ fn has_token(hay: &str, needle: &str) -> bool {
     })
 }
 
+/// JSON lines without the values that are numbers of their own (timestamp, latency).
+fn json_without_numbers_of_their_own(log: &str) -> String {
+    log.lines()
+        .map(|l| {
+            let mut v: serde_json::Value =
+                serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"));
+            if let Some(o) = v.as_object_mut() {
+                o.remove("timestamp");
+                if let Some(f) = o.get_mut("fields").and_then(|f| f.as_object_mut()) {
+                    f.remove("latency_ms");
+                }
+            }
+            v.to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
 #[test]
 fn a_full_demo_logs_no_secret() {
+    demo_logs_no_secret("text");
+}
+
+#[test]
+fn a_full_demo_logs_no_secret_in_json() {
+    demo_logs_no_secret("json");
+}
+
+/// Marks of a non-trivial log in each format: a request span, the card login's route, the
+/// PIN + OTP login's route, a VERIFY in the APDU trace (plain or under secure messaging).
+fn marks(format: &str) -> [&'static str; 5] {
+    if format == "json" {
+        [
+            "\"name\":\"request\"",
+            "\"route\":\"/api/v1/card/login\"",
+            "\"route\":\"/api/v1/abroad/login/otp\"",
+            "\"command\":\"0020",
+            "\"command\":\"0C20",
+        ]
+    } else {
+        [
+            "request{id=",
+            "route=/api/v1/card/login",
+            "route=/api/v1/abroad/login/otp",
+            "command=0020",
+            "command=0C20",
+        ]
+    }
+}
+
+fn demo_logs_no_secret(format: &str) {
     let dir = tempfile::tempdir().unwrap();
     let log_path = dir.path().join("demo.log");
     let out = Command::new(env!("CARGO_BIN_EXE_cie-companion"))
-        .args(["demo", "--log-file"])
+        .args(["--log-format", format, "demo", "--log-file"])
         .arg(&log_path)
         .env("RUST_LOG", "trace")
         .env_remove("CIE_COMPANION_PIN")
@@ -80,17 +129,18 @@ fn a_full_demo_logs_no_secret() {
     // a redacted VERIFY, the demo's own screen lines kept out.
     let lines = log.lines().count();
     assert!(lines > 200, "only {lines} log lines:\n{log}");
-    let requests = log.matches("request{id=").count();
-    assert!(requests > 20, "{requests} request spans:\n{log}");
-    assert!(log.contains("answered") && log.contains("route=/api/v1/card/login"));
+    let [request, card_login, otp_login, verify, sm_verify] = marks(format);
+    let requests = log.lines().filter(|l| l.contains(request)).count();
+    assert!(requests > 20, "{requests} request lines:\n{log}");
     assert!(
-        log.contains("route=/api/v1/abroad/login/otp"),
-        "no PIN + OTP login"
+        log.contains("answered") && log.contains(card_login),
+        "{log}"
     );
+    assert!(log.contains(otp_login), "no PIN + OTP login");
     assert!(log.contains("apdu >"), "no APDU trace");
     assert!(
         log.lines()
-            .any(|l| l.contains("command=0C20") || l.contains("command=0020")),
+            .any(|l| l.contains(verify) || l.contains(sm_verify)),
         "no VERIFY in the APDU trace"
     );
     assert!(!log.contains("[telefono]") && !log.contains("[computer]"));
@@ -170,7 +220,11 @@ fn a_full_demo_logs_no_secret() {
         "PIN last 4 digits (as bytes)",
         encodings(b"5678")[..2].to_vec(),
     ));
-    let plain = without_numbers_of_their_own(&log);
+    let plain = if format == "json" {
+        json_without_numbers_of_their_own(&log)
+    } else {
+        without_numbers_of_their_own(&log)
+    };
     for (what, forms) in &secrets {
         for form in forms {
             assert!(
