@@ -254,6 +254,23 @@ async fn flows_move_the_counters_by_exactly_what_they_did() {
     assert_eq!(s, 200, "{e}");
     let device_id = e["device_id"].as_str().unwrap().to_owned();
     push_approval(&h, &key, &device_id, 12).await;
+    // Residents abroad: a wrong PIN, and a PIN + OTP step without the PIN first.
+    let (s, _) = h
+        .post(
+            &h.other_client(),
+            "/api/v1/abroad/login",
+            &json!({"codice_fiscale": "RSSMRA80A01H501U", "pin": "ABCD2345"}),
+        )
+        .await;
+    assert_eq!(s, 401);
+    let (s, _) = h
+        .post(
+            &h.other_client(),
+            "/api/v1/abroad/login/otp",
+            &json!({"code": "123456"}),
+        )
+        .await;
+    assert!(s >= 400, "{s}");
     // At the start of a minute, three QRs fill the minute's three; the fourth is refused.
     h.clock.advance(60 - h.clock.now() % 60);
     let browser = h.browser();
@@ -281,6 +298,17 @@ async fn flows_move_the_counters_by_exactly_what_they_did() {
     assert_eq!(logins("desktop_qr", "ok"), 1.0);
     assert_eq!(logins("desktop_qr", "wrong_code"), 1.0);
     assert_eq!(logins("app_approval", "ok"), 1.0);
+    assert_eq!(logins("abroad_pin", "wrong_code"), 1.0);
+    let refused_otp: f64 = m
+        .iter()
+        .filter(|((n, l), _)| {
+            n == "companion_logins_total"
+                && l.contains(&("flow".into(), "abroad_pin_otp".into()))
+                && !l.contains(&("outcome".into(), "ok".into()))
+        })
+        .map(|(_, v)| v)
+        .sum();
+    assert_eq!(refused_otp, 1.0);
     let lat = |suffix: &str, labels: &[(&str, &str)]| {
         get(
             &m,
