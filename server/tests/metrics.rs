@@ -6,9 +6,7 @@ mod common;
 
 use std::collections::HashMap;
 
-use cie_core::flows::wire::{
-    ApprovalTranscript, CardStatement, Decision, DesktopQr, TranscriptKind, b64,
-};
+use cie_core::flows::wire::{ApprovalTranscript, CardStatement, Decision, TranscriptKind, b64};
 use common::*;
 use companion_server::Clock;
 use p256::ecdsa::signature::Signer;
@@ -87,75 +85,20 @@ async fn scrape(h: &Harness) -> HashMap<Key, f64> {
 }
 
 async fn card_login(h: &Harness, good: bool) -> u16 {
-    let phone = h.other_client();
-    let (_, ch) = h
-        .post(
-            &phone,
-            "/api/v1/card/challenge",
-            &json!({"purpose": "login"}),
-        )
-        .await;
-    let challenge = if good {
-        ch["challenge"].as_str().unwrap()
-    } else {
-        "AAAA"
+    let sign = |challenge: &str| {
+        card_sign(&CardStatement::Login {
+            origin: &h.origin,
+            challenge: if good { challenge } else { "AAAA" },
+        })
     };
-    let signature = card_sign(&CardStatement::Login {
-        origin: &h.origin,
-        challenge,
-    });
-    let body = json!({
-        "challenge_id": ch["challenge_id"],
-        "certificate": b64(AUTH_CERT),
-        "signature": signature,
-    });
-    h.post(&phone, "/api/v1/card/login", &body).await.0
+    card_login_with(h, AUTH_CERT, sign).await.0
 }
 
 /// A desktop QR login approved with the card `secs` after the QR was made; one wrong code
 /// typed first.
 async fn desktop_qr(h: &Harness, secs: u64) {
     let browser = h.browser();
-    let phone = h.other_client();
-    let (_, created) = h
-        .post(&browser, "/api/v1/desktop/rendezvous", &json!({}))
-        .await;
-    let rid = created["rid"].as_str().unwrap().to_owned();
-    let qr = DesktopQr::parse(
-        created["qr"].as_str().unwrap(),
-        std::slice::from_ref(&h.origin),
-    )
-    .unwrap();
-    let claim = json!({"rid": rid, "proof": b64(&qr.claim_proof()), "device_name": "Pixel 8"});
-    let (s, claimed) = h.post(&phone, "/api/v1/rendezvous/claim", &claim).await;
-    assert_eq!(s, 200, "{claimed}");
-    h.clock.advance(secs);
-    let token = claimed["claim_token"].as_str().unwrap();
-    let (_, ch) = h
-        .post(
-            &phone,
-            "/api/v1/card/challenge",
-            &json!({"purpose": "desktop_approve", "rid": rid, "claim_token": token}),
-        )
-        .await;
-    let signature = card_sign(&CardStatement::DesktopApprove {
-        origin: &h.origin,
-        rid: &rid,
-        context_hash: claimed["context_hash"].as_str().unwrap(),
-        challenge: ch["challenge"].as_str().unwrap(),
-    });
-    let body = json!({
-        "method": "cie",
-        "claim_token": token,
-        "challenge_id": ch["challenge_id"],
-        "certificate": b64(AUTH_CERT),
-        "signature": signature,
-    });
-    let (s, approved) = h
-        .post(&phone, &format!("/api/v1/rendezvous/{rid}/approve"), &body)
-        .await;
-    assert_eq!(s, 200, "{approved}");
-    let code = approved["code"].as_str().unwrap();
+    let (rid, code) = desktop_qr_approved(h, &browser, || h.clock.advance(secs)).await;
     let wrong = format!("{:04}", (code.parse::<u32>().unwrap() + 1) % 10_000);
     let path = format!("/api/v1/desktop/rendezvous/{rid}/code");
     let (s, _) = h.post(&browser, &path, &json!({"code": wrong})).await;
