@@ -178,15 +178,34 @@ async fn flows_move_the_counters_by_exactly_what_they_did() {
     let (s, _) = h.get(&h.other_client(), "/metrics").await;
     assert_eq!(s, 404);
 
+    // Before any login: every flow's `ok` at zero, both histograms empty.
     let before = scrape(&h).await;
-    assert_eq!(
-        get(
-            &before,
-            "companion_logins_total",
-            &[("flow", "card"), ("outcome", "ok")]
-        ),
-        0.0
-    );
+    for flow in [
+        "card",
+        "desktop_qr",
+        "app_approval",
+        "otp",
+        "abroad_pin",
+        "abroad_pin_otp",
+        "oidc_authorization",
+        "mtls",
+    ] {
+        let key = (
+            "companion_logins_total".to_owned(),
+            vec![
+                ("flow".to_owned(), flow.to_owned()),
+                ("outcome".to_owned(), "ok".to_owned()),
+            ],
+        );
+        assert_eq!(before.get(&key), Some(&0.0), "{flow}");
+    }
+    for kind in ["desktop_qr", "push"] {
+        let key = (
+            "companion_approval_latency_seconds_count".to_owned(),
+            vec![("kind".to_owned(), kind.to_owned())],
+        );
+        assert_eq!(before.get(&key), Some(&0.0), "{kind}");
+    }
 
     assert_eq!(card_login(&h, true).await, 200);
     assert_eq!(card_login(&h, true).await, 200);

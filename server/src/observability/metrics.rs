@@ -42,6 +42,18 @@ pub enum Flow {
 }
 
 impl Flow {
+    /// Every flow.
+    pub const ALL: [Flow; 8] = [
+        Self::Card,
+        Self::DesktopQr,
+        Self::AppApproval,
+        Self::Otp,
+        Self::AbroadPin,
+        Self::AbroadPinOtp,
+        Self::OidcAuthorization,
+        Self::Mtls,
+    ];
+
     /// The label value.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -166,6 +178,19 @@ impl Metrics {
             "HTTP requests answered, by method, route template and status",
             requests.clone(),
         );
+        // The successes and both latencies exist from the start at zero: a scrape shows the
+        // families and `rate()` has a first sample (failures appear as they happen).
+        for flow in Flow::ALL {
+            logins.get_or_create_owned(&LoginLabels {
+                flow: flow.as_str(),
+                outcome: "ok".into(),
+            });
+        }
+        for kind in [Approval::DesktopQr, Approval::Push] {
+            approval_latency.get_or_create_owned(&KindLabels {
+                kind: kind.as_str(),
+            });
+        }
         Self {
             registry,
             logins,
