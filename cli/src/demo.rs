@@ -118,6 +118,10 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
             .map_err(|e| input(format!("{}: {e}", path.display())))?;
     }
     config.registration = Some(Arc::new(trust));
+    // The OTP second factor of residents abroad (step 4): a fresh sealing key each run.
+    let mut otp_key = Zeroizing::new([0u8; 32]);
+    getrandom::fill(otp_key.as_mut()).map_err(|e| input(format!("randomness: {e}")))?;
+    config.otp_key = companion_server::api::OtpKey::from_bytes(otp_key.as_ref());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .map_err(|e| input(format!("cannot listen on loopback: {e}")))?;
@@ -263,7 +267,7 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
     abroad(&server, &client, &database).await?;
 
     println!(
-        "\nDemo completata: i tre flussi e l'accesso dei residenti all'estero sono riusciti / demo complete: the three flows and the residents-abroad login succeeded."
+        "\nDemo completata: i tre flussi e l'accesso dei residenti all'estero (PIN + app, PIN + OTP) sono riusciti / demo complete: the three flows and the residents-abroad login (PIN + app, PIN + OTP) succeeded."
     );
     server.shutdown().await;
     Ok(())
@@ -373,15 +377,7 @@ async fn abroad(
 
     let browser = Browser::new(server)?;
     println!("[computer] codice fiscale {cf} + PIN di 16 caratteri (primo accesso / first login)");
-    let first: serde_json::Value = browser
-        .post(
-            "/api/v1/abroad/login",
-            &PinLogin {
-                codice_fiscale: cf,
-                pin: &initial,
-            },
-        )
-        .await?;
+    let first: serde_json::Value = browser.pin_login(cf, &initial).await?;
     if first["pin_change_required"] != serde_json::Value::Bool(true) {
         return Err(input("the initial PIN did not lead to the forced change"));
     }
@@ -399,20 +395,15 @@ async fn abroad(
         )
         .await?;
     println!("[computer] PIN cambiato / PIN changed: ********");
-    let _: serde_json::Value = browser
-        .post(
-            "/api/v1/abroad/login",
-            &PinLogin {
-                codice_fiscale: cf,
-                pin: ABROAD_NEW_PIN,
-            },
-        )
-        .await?;
+    let _: serde_json::Value = browser.pin_login(cf, ABROAD_NEW_PIN).await?;
     let me: serde_json::Value = browser.get("/api/v1/session").await?;
     println!(
         "[computer] Accesso effettuato con il PIN / logged in with the PIN: {}",
         who(&me)
     );
+    // A second factor is added from a level-2 session once there is one: the rest of the
+    // step goes on in the PIN + OTP login's browser.
+    let browser = abroad_otp(server, &browser, cf).await?;
 
     println!("[computer] \"Registra il telefono\": codice monouso / one-time enrolment code");
     let enrol: serde_json::Value = browser.post("/api/v1/abroad/enrol", &()).await?;
@@ -420,6 +411,7 @@ async fn abroad(
         .as_str()
         .ok_or_else(|| input("no enrolment code"))?;
     print_qr(code)?;
+    println!("[computer]   {code}");
     let signer = Arc::new(SoftwareDeviceKey::generate());
     let device = client
         .enroll_device_with_code(
@@ -439,15 +431,7 @@ async fn abroad(
         "[computer] di nuovo codice fiscale + PIN: ora serve anche il telefono / PIN again: now the phone too"
     );
     let browser = Browser::new(server)?;
-    let again: serde_json::Value = browser
-        .post(
-            "/api/v1/abroad/login",
-            &PinLogin {
-                codice_fiscale: cf,
-                pin: ABROAD_NEW_PIN,
-            },
-        )
-        .await?;
+    let again: serde_json::Value = browser.pin_login(cf, ABROAD_NEW_PIN).await?;
     let asked: ApprovalCreated = serde_json::from_value(again["approval"].clone())
         .map_err(|_| input("the PIN login did not ask the enrolled phone"))?;
     let origin = server.origin().as_string();
@@ -465,6 +449,67 @@ async fn abroad(
         who(&me)
     );
     Ok(())
+}
+
+/// The resident abroad, logged in, adds an authenticator app (the seed shown as a QR, the
+/// first code confirms it); a new PIN login then takes the PIN and the next code (level 2).
+/// That login's browser.
+async fn abroad_otp(
+    server: &RunningServer,
+    browser: &Browser,
+    cf: &str,
+) -> Result<Browser, CliError> {
+    println!("[computer] \"Attiva un'app di autenticazione\" / add an authenticator app (OTP)");
+    let setup: serde_json::Value = browser.post("/api/v1/abroad/otp/enrol", &()).await?;
+    let uri = Zeroizing::new(
+        setup["uri"]
+            .as_str()
+            .ok_or_else(|| input("no OTP seed"))?
+            .to_owned(),
+    );
+    print_qr(&uri)?;
+    // The page shows the seed as text too, for apps without a camera.
+    let secret = setup["secret"].as_str().unwrap_or_default();
+    println!("[computer]   chiave / key: {secret}");
+    let at = now();
+    let code = otp_code(&uri, at)?;
+    println!("[autenticatore] codice / code: {}", *code);
+    let _: serde_json::Value = browser
+        .post(
+            "/api/v1/abroad/otp/confirm",
+            &serde_json::json!({ "code": *code }),
+        )
+        .await?;
+    println!("[computer] codice OTP attivo / OTP code active");
+
+    let browser = Browser::new(server)?;
+    println!("[computer] codice fiscale + PIN, poi il codice OTP / PIN, then the OTP code");
+    let first: serde_json::Value = browser.pin_login(cf, ABROAD_NEW_PIN).await?;
+    if first["otp_required"] != serde_json::Value::Bool(true) {
+        return Err(input("the PIN login did not ask for the OTP code"));
+    }
+    // The next period's code: the one just used to confirm is spent.
+    let code = otp_code(&uri, at + 30)?;
+    println!("[autenticatore] codice / code: {}", *code);
+    let _: serde_json::Value = browser
+        .post(
+            companion_server::api::ABROAD_LOGIN_OTP_PATH,
+            &serde_json::json!({ "code": *code }),
+        )
+        .await?;
+    let me: serde_json::Value = browser.get("/api/v1/session").await?;
+    println!(
+        "[computer] Accesso effettuato con PIN + OTP / logged in with PIN + OTP: {}",
+        who(&me)
+    );
+    Ok(browser)
+}
+
+/// What the authenticator app shows at `unix` for an `otpauth://` link.
+fn otp_code(uri: &str, unix: u64) -> Result<Zeroizing<String>, CliError> {
+    cie_core::otp::otp_code_for_uri(uri.to_owned(), unix)
+        .map(|c| Zeroizing::new(c.code))
+        .map_err(|e| input(format!("OTP: {e}")))
 }
 
 /// §3 on both sides: the desktop shows `asked.number`, the phone lists its pending
@@ -729,6 +774,22 @@ impl Browser {
             http,
             origin: server.origin().as_string(),
         })
+    }
+
+    /// `POST /api/v1/abroad/login`: codice fiscale and PIN.
+    async fn pin_login(
+        &self,
+        codice_fiscale: &str,
+        pin: &str,
+    ) -> Result<serde_json::Value, CliError> {
+        self.post(
+            "/api/v1/abroad/login",
+            &PinLogin {
+                codice_fiscale,
+                pin,
+            },
+        )
+        .await
     }
 
     async fn get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Result<T, CliError> {

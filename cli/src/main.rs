@@ -39,6 +39,14 @@ asked for, or read from $CIE_COMPANION_PASSPHRASE.";
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
+    /// Log lines (standard error, or --log-file) as `text` or `json`; what is logged:
+    /// RUST_LOG (default `warn`; `cie_companion=trace` adds the APDU trace, PINs and card
+    /// data redacted).
+    #[arg(long, value_enum, global = true, default_value = "text")]
+    log_format: companion_server::observability::logs::LogFormat,
+    /// Append the log lines to this file instead of the standard error.
+    #[arg(long, global = true, value_name = "FILE")]
+    log_file: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -263,6 +271,16 @@ fn main() -> ExitCode {
 
 fn run() -> ExitCode {
     let cli = Cli::parse();
+    // Logs never on standard output: that is the screen text and the data commands print.
+    if let Err(e) = companion_server::observability::logs::init(
+        cli.log_format,
+        "warn",
+        cli.log_file.as_deref(),
+        companion_server::observability::logs::Stream::Stderr,
+    ) {
+        eprintln!("Error: --log-file: {e} | Errore: --log-file: {e}");
+        return ExitCode::from(2);
+    }
     let result = match cli.command {
         Cmd::Demo(args) => demo::run(args),
         Cmd::Register(args) => register::run(args),

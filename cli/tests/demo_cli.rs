@@ -26,8 +26,8 @@ fn assert_the_logins(stdout: &str) {
         .collect();
     assert_eq!(
         logins.len(),
-        6,
-        "phone, desktop QR by card, app approval, desktop QR by device key, PIN abroad, PIN + app:\n{stdout}"
+        7,
+        "phone, desktop QR by card, app approval, desktop QR by device key, PIN abroad, PIN + OTP, PIN + app:\n{stdout}"
     );
     for login in &logins[..4] {
         assert!(
@@ -52,8 +52,8 @@ fn assert_the_logins(stdout: &str) {
         "{stdout}"
     );
     // Residents abroad, after the main flows: the PIN issued, one half from each outbox,
-    // the first login leads to the forced change, then the new PIN logs in at level 1; the
-    // phone enrolled there with a one-time code approves the next PIN login (level 2).
+    // the first login leads to the forced change, then the new PIN logs in at level 1; then
+    // PIN + OTP, and the phone enrolled with a one-time code approves the last PIN login.
     assert!(
         logins[4].starts_with("[computer]")
             && logins[4].contains("con il PIN")
@@ -61,11 +61,20 @@ fn assert_the_logins(stdout: &str) {
             && logins[4].ends_with("livello 1"),
         "{stdout}"
     );
+    // An authenticator app added there (seed as QR and text, the first code confirms it):
+    // PIN + the next code (level 2).
     assert!(
         logins[5].starts_with("[computer]")
-            && logins[5].contains("con PIN + app")
+            && logins[5].contains("con PIN + OTP")
             && logins[5].contains("MARIO ROSSI (RSSMRA80A")
             && logins[5].ends_with("livello 2"),
+        "{stdout}"
+    );
+    assert!(
+        logins[6].starts_with("[computer]")
+            && logins[6].contains("con PIN + app")
+            && logins[6].contains("MARIO ROSSI (RSSMRA80A")
+            && logins[6].ends_with("livello 2"),
         "{stdout}"
     );
     let abroad = &stdout[stdout
@@ -82,6 +91,7 @@ fn assert_the_logins(stdout: &str) {
         "ora serve anche il telefono",
         "which number does the computer show?",
         "stato / state: consumed",
+        "codice OTP attivo",
     ] {
         assert!(abroad.contains(step), "{step}:\n{stdout}");
     }

@@ -175,7 +175,10 @@ impl AppState {
         if let Err(e) = self.0.store.audit(&entry, self.now()).await {
             tracing::error!(error = %e, "audit write failed");
         }
-        tracing::info!(kind, subject, outcome = %entry.outcome, client, "refused");
+        // The subject (a rendezvous or challenge id) by its fingerprint: ids of live
+        // requests stay out of logs, the audit row has it for whoever correlates.
+        let subject = crate::observability::fingerprint(subject);
+        tracing::info!(kind, %subject, outcome = %entry.outcome, client, "refused");
         r
     }
 
@@ -229,7 +232,17 @@ impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for ApiJson<
             .await
             .map(|Json(v)| Self(v))
             .map_err(|e| {
-                tracing::debug!(error = %e, "bad JSON body");
+                // Not serde's message: it quotes the offending value (a PIN sent as a
+                // number, a code), and logs keep no secret. The kind and status only.
+                use axum::extract::rejection::JsonRejection as J;
+                let kind = match &e {
+                    J::JsonDataError(_) => "data",
+                    J::JsonSyntaxError(_) => "syntax",
+                    J::MissingJsonContentType(_) => "content type",
+                    J::BytesRejection(_) => "body",
+                    _ => "other",
+                };
+                tracing::debug!(kind, status = %e.status(), "bad JSON body");
                 Refusal::new(ErrorCode::BadRequest)
             })
     }
@@ -468,6 +481,7 @@ async fn card_login(
         return Err(Refusal::new(ErrorCode::Replayed));
     };
     tracing::info!(identity = %identity.id, "card login");
+    crate::observability::login_ok(crate::observability::Flow::Card);
     Ok(Json(LoginResponse {
         identity,
         level: 3,
@@ -655,7 +669,7 @@ async fn claim(
                 )
                 .await?;
             s.0.waiters.wake(rid);
-            tracing::warn!(rid, "second claim: rendezvous aborted");
+            tracing::warn!(rid = %crate::observability::fingerprint(rid), "second claim: rendezvous aborted");
             Err(Refusal::new(ErrorCode::AlreadyClaimed))
         }
         _ => {
@@ -723,10 +737,10 @@ async fn approve(
         }
         .to_bytes();
         let card = verify_card(&s, &certificate, &signature, &statement, now)?;
-        Ok((token_hash, card))
+        Ok((token_hash, card, rec.created))
     }
     .await;
-    let (token_hash, card) = match checked {
+    let (token_hash, card, shown) = match checked {
         Ok(v) => v,
         Err(r) => return Err(s.refuse("rendezvous_approve", &rid, &client, r).await),
     };
@@ -759,6 +773,10 @@ async fn approve(
         });
     }
     s.0.waiters.wake(&rid);
+    crate::observability::approval_decided(
+        crate::observability::Approval::DesktopQr,
+        now.saturating_sub(shown),
+    );
     Ok(Json(ApproveResponse {
         code,
         expires_at: issued.expires,
@@ -888,10 +906,10 @@ async fn approve_with_device(
             // A refusal goes to /deny; this endpoint only approves.
             return Err(bad_field("decision"));
         }
-        Ok((token_hash, t, identity))
+        Ok((token_hash, t, identity, rec.created))
     }
     .await;
-    let (token_hash, t, identity) = match checked {
+    let (token_hash, t, identity, shown) = match checked {
         Ok(v) => v,
         Err(r) => return Err(s.refuse("rendezvous_approve", rid, client, r).await),
     };
@@ -918,6 +936,10 @@ async fn approve_with_device(
     match outcome {
         DeviceApproval::Approved => {
             s.0.waiters.wake(rid);
+            crate::observability::approval_decided(
+                crate::observability::Approval::DesktopQr,
+                now.saturating_sub(shown),
+            );
             Ok(ApproveResponse {
                 code,
                 expires_at: issued.expires,
@@ -1030,12 +1052,13 @@ async fn deny(
         if rec.state != RendezvousState::Claimed {
             return Err(state_refusal(&rec));
         }
-        check_claim_token(&rec, &req.claim_token)
+        check_claim_token(&rec, &req.claim_token).map(|_| rec.created)
     }
     .await;
-    if let Err(r) = checked {
-        return Err(s.refuse("rendezvous_deny", &rid, &client, r).await);
-    }
+    let shown = match checked {
+        Ok(created) => created,
+        Err(r) => return Err(s.refuse("rendezvous_deny", &rid, &client, r).await),
+    };
     let outcome = if req.report {
         "denied reported"
     } else {
@@ -1056,8 +1079,12 @@ async fn deny(
     if !done {
         return Err(Refusal::new(ErrorCode::WrongState));
     }
+    crate::observability::approval_decided(
+        crate::observability::Approval::DesktopQr,
+        now.saturating_sub(shown),
+    );
     if req.report {
-        tracing::warn!(rid = %rid, "desktop login denied and reported by the phone");
+        tracing::warn!(rid = %crate::observability::fingerprint(&rid), "desktop login denied and reported by the phone");
     }
     s.0.waiters.wake(&rid);
     Ok(StatusCode::NO_CONTENT)
@@ -1265,6 +1292,7 @@ async fn submit_code(
     };
     s.0.waiters.wake(&rid);
     tracing::info!(identity = %identity.id, "desktop login");
+    crate::observability::login_ok(crate::observability::Flow::DesktopQr);
     let info = SessionInfo {
         identity,
         level: session.level,

@@ -190,7 +190,10 @@ impl IntoResponse for Refusal {
     fn into_response(self) -> Response {
         let status = self.status();
         let retry = self.0.retry_after;
+        let code = crate::observability::RefusedCode(self.code_str());
         let mut resp = (status, Json(self.0)).into_response();
+        // For the access line and the login counters (observability::observe).
+        resp.extensions_mut().insert(code);
         if let Some(s) = retry.and_then(|s| HeaderValue::from_str(&s.to_string()).ok()) {
             resp.headers_mut().insert(header::RETRY_AFTER, s);
         }

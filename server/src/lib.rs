@@ -21,6 +21,7 @@ pub mod context;
 pub mod error;
 mod headers;
 pub mod mtls;
+pub mod observability;
 pub mod oidc;
 pub mod openapi;
 mod page;
@@ -115,6 +116,9 @@ pub struct Config {
     pub oidc: Option<oidc::OidcConfig>,
     /// How long audit rows are kept (everything else goes when it expires; docs/data.md).
     pub retention: store::Retention,
+    /// Where `GET /metrics` (Prometheus text) is served, plain HTTP: a loopback or private
+    /// address, never the public listener (`None`, the default: not served).
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl std::fmt::Debug for Config {
@@ -129,6 +133,7 @@ impl std::fmt::Debug for Config {
             .field("abroad_per_minute", &self.abroad_per_minute)
             .field("mtls_listen", &self.mtls_listen)
             .field("mtls_tls12_listen", &self.mtls_tls12_listen)
+            .field("metrics_listen", &self.metrics_listen)
             .finish_non_exhaustive()
     }
 }
@@ -153,6 +158,7 @@ impl Config {
             registration: None,
             oidc: None,
             retention: store::Retention::default(),
+            metrics_listen: None,
         }
     }
 }
@@ -168,6 +174,8 @@ pub struct RunningServer {
     task: Option<JoinHandle<()>>,
     mtls: Option<(SocketAddr, JoinHandle<()>)>,
     mtls12: Option<(SocketAddr, JoinHandle<()>)>,
+    metrics: Arc<observability::Metrics>,
+    metrics_listener: Option<(SocketAddr, JoinHandle<()>)>,
 }
 
 impl std::fmt::Debug for RunningServer {
@@ -211,9 +219,32 @@ impl RunningServer {
         self.mtls12.as_ref().map(|(addr, _)| *addr)
     }
 
+    /// The metrics listener's address, when configured.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().map(|(addr, _)| *addr)
+    }
+
+    /// This server's metrics (what `GET /metrics` shows).
+    pub fn metrics(&self) -> Arc<observability::Metrics> {
+        self.metrics.clone()
+    }
+
     /// The store (tests inspect state through it).
     pub fn store(&self) -> Arc<SqlStore> {
         self.store.clone()
+    }
+
+    /// The tasks of the other listeners (mutual TLS, metrics), taken.
+    fn listener_tasks(&mut self) -> Vec<JoinHandle<()>> {
+        [
+            self.mtls.take(),
+            self.mtls12.take(),
+            self.metrics_listener.take(),
+        ]
+        .into_iter()
+        .flatten()
+        .map(|(_, task)| task)
+        .collect()
     }
 
     /// Stop accepting, drop open connections, close the database.
@@ -222,7 +253,7 @@ impl RunningServer {
         if let Some(task) = self.task.take() {
             let _ = task.await;
         }
-        for (_, task) in [self.mtls.take(), self.mtls12.take()].into_iter().flatten() {
+        for task in self.listener_tasks() {
             let _ = task.await;
         }
         self.store.close().await;
@@ -235,7 +266,7 @@ impl Drop for RunningServer {
         if let Some(task) = self.task.take() {
             task.abort();
         }
-        for (_, task) in [self.mtls.take(), self.mtls12.take()].into_iter().flatten() {
+        for task in self.listener_tasks() {
             task.abort();
         }
     }
@@ -289,6 +320,7 @@ pub async fn serve(config: Config, listener: TcpListener) -> Result<RunningServe
         config.retention,
         stop_rx.clone(),
     ));
+    let metrics = Arc::new(observability::Metrics::new());
     let start_mtls = |listener: TcpListener, tls12_only: bool| {
         mtls::start(mtls::MtlsSetup {
             listener,
@@ -299,6 +331,7 @@ pub async fn serve(config: Config, listener: TcpListener) -> Result<RunningServe
             clock: config.clock.clone(),
             stop: stop_rx.clone(),
             tls12_only,
+            metrics: metrics.clone(),
         })
     };
     let mtls = match config.mtls_listen {
@@ -324,7 +357,18 @@ pub async fn serve(config: Config, listener: TcpListener) -> Result<RunningServe
     }
     // The contract of what is served (the OpenID Provider's part only when it is).
     app = app.merge(openapi::routes(config.oidc.is_some()));
+    let app = observability::layer(app, metrics.clone());
     let app = headers::harden(app);
+    let metrics_listener = match config.metrics_listen {
+        Some(at) => {
+            let listener = TcpListener::bind(at).await?;
+            let at = listener.local_addr()?;
+            tracing::info!(addr = %at, "serving metrics on http://{at}/metrics");
+            let served = observability::serve_metrics(listener, metrics.clone(), stop_rx.clone());
+            Some((at, tokio::spawn(served)))
+        }
+        None => None,
+    };
     let acceptor = tokio_rustls::TlsAcceptor::from(tls_config);
     let task = tokio::spawn(accept_loop(listener, acceptor, app, stop_rx));
     tracing::info!(%addr, %origin, pin = %material.spki_pin, "serving");
@@ -342,6 +386,8 @@ pub async fn serve(config: Config, listener: TcpListener) -> Result<RunningServe
         task: Some(task),
         mtls,
         mtls12,
+        metrics,
+        metrics_listener,
     })
 }
 

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use cie_core::flows::wire::Origin;
 use clap::{Parser, Subcommand};
 use companion_server::abroad::{DEFAULT_PER_MINUTE, IssueRequest, issue_pin};
+use companion_server::observability::logs::{self, LogFormat, Stream};
 use companion_server::store::{AbroadStore, AuditEntry, Channel};
 use companion_server::{
     Clock, Config, RevokedSerials, ServerError, SqlStore, SystemClock, TlsSource, card, serve,
@@ -108,6 +109,19 @@ struct Args {
     /// everything else goes when it expires (docs/data.md).
     #[arg(long, default_value_t = companion_server::store::retention::DEFAULT_AUDIT_DAYS)]
     retention_days: u32,
+    /// Serve `GET /metrics` (Prometheus text format) over plain HTTP here, e.g.
+    /// `127.0.0.1:9464`: a loopback or private address, never the public one
+    /// (docs/operations.md).
+    #[arg(long)]
+    metrics_listen: Option<std::net::SocketAddr>,
+    /// Log lines as `text` or `json` (one object a line); what is logged: RUST_LOG
+    /// (default `companion_server=info`).
+    #[arg(long, value_enum, global = true, default_value = "text")]
+    log_format: LogFormat,
+    /// Append the log lines to this file instead of the standard output (the standard
+    /// error for `pin` and `oidc`).
+    #[arg(long, global = true, value_name = "FILE")]
+    log_file: Option<PathBuf>,
     /// TESTS ONLY: accept http:// loopback entity ids (the reference software on loopback).
     #[arg(long, requires = "federation_key")]
     federation_loopback_http: bool,
@@ -248,28 +262,26 @@ enum PinCommand {
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
     let args = Args::parse();
-    let logs = tracing_subscriber::fmt().with_env_filter(
-        tracing_subscriber::EnvFilter::try_from_default_env()
-            .unwrap_or_else(|_| "companion_server=info".into()),
-    );
+    // The operator's commands print data on stdout: their logs go to stderr.
+    let stream = match args.command {
+        Some(_) => Stream::Stderr,
+        None => Stream::Stdout,
+    };
+    if let Err(e) = logs::init(
+        args.log_format,
+        "companion_server=info",
+        args.log_file.as_deref(),
+        stream,
+    ) {
+        let file = args.log_file.as_deref().unwrap_or(std::path::Path::new(""));
+        eprintln!("companion-server: --log-file {}: {e}", file.display());
+        return std::process::ExitCode::FAILURE;
+    }
     let result = match args.command {
-        // The operator's commands print data on stdout: logs go to stderr.
-        Some(Command::Pin(cmd)) => {
-            logs.with_writer(std::io::stderr).init();
-            run_pin(cmd, &args.database).await
-        }
-        Some(Command::Oidc(cmd)) => {
-            logs.with_writer(std::io::stderr).init();
-            run_oidc(cmd, &args.database).await
-        }
-        Some(Command::Identity(cmd)) => {
-            logs.with_writer(std::io::stderr).init();
-            run_identity(cmd, &args.database).await
-        }
-        None => {
-            logs.init();
-            run(args).await
-        }
+        Some(Command::Pin(cmd)) => run_pin(cmd, &args.database).await,
+        Some(Command::Oidc(cmd)) => run_oidc(cmd, &args.database).await,
+        Some(Command::Identity(cmd)) => run_identity(cmd, &args.database).await,
+        None => run(args).await,
     };
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -289,6 +301,7 @@ async fn run(args: Args) -> Result<(), ServerError> {
     config.retention.audit_days = args.retention_days;
     config.mtls_listen = args.mtls_listen;
     config.mtls_tls12_listen = args.mtls_tls12_listen;
+    config.metrics_listen = args.metrics_listen;
     if let Some(o) = args.public_origin {
         config.public_origin =
             Some(Origin::parse(&o).map_err(|e| ServerError::Config(e.to_string()))?);
@@ -362,6 +375,9 @@ async fn run(args: Args) -> Result<(), ServerError> {
     }
     if let Some(addr) = server.mtls_tls12_addr() {
         println!("mutual-TLS card login (TLS 1.2 only) on https://{addr}");
+    }
+    if let Some(addr) = server.metrics_addr() {
+        println!("metrics on http://{addr}/metrics");
     }
     println!("tls pin sha256/{}", server.spki_pin());
     if let Some(path) = &args.pin_file {

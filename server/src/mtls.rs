@@ -228,6 +228,8 @@ pub(crate) struct MtlsSetup<'a> {
     pub(crate) stop: watch::Receiver<bool>,
     /// Offer TLS 1.2 only (the browser origin for a CIE).
     pub(crate) tls12_only: bool,
+    /// The server's metrics.
+    pub(crate) metrics: Arc<crate::observability::Metrics>,
 }
 
 /// Start the mutual-TLS listener on its own task; its address and task.
@@ -247,6 +249,7 @@ pub(crate) fn start(setup: MtlsSetup<'_>) -> Result<(SocketAddr, JoinHandle<()>)
         .route(page::CARD_PAGE_PATH, get(page::card_page))
         .layer(DefaultBodyLimit::max(4096))
         .with_state(state.clone());
+    let app = crate::observability::layer(app, setup.metrics);
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
     let task = tokio::spawn(accept_loop(
         setup.listener,
@@ -298,6 +301,10 @@ async fn login(
         Ok(card) => card,
         Err(e) => {
             let refusal = Refusal::from(e);
+            crate::observability::login_refused(
+                crate::observability::Flow::Mtls,
+                &refusal.code_str(),
+            );
             let entry = AuditEntry::new(audit_kind, &subject, &refusal.code_str(), &client);
             audit(&s.store, &entry, now).await;
             return Err(refusal);
@@ -312,6 +319,7 @@ async fn login(
     };
     let entry = AuditEntry::new(audit_kind, &subject, "ok", &client);
     let identity = s.store.mtls_login(&card, &session, &entry, now).await?;
+    crate::observability::login_ok(crate::observability::Flow::Mtls);
     Ok((identity, token))
 }
 

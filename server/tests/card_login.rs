@@ -7,30 +7,6 @@ use cie_core::flows::wire::{CardStatement, b64};
 use common::*;
 use serde_json::json;
 
-/// Ask a login challenge; sign it (with `sign`) and log in.
-async fn login_with(
-    h: &Harness,
-    cert: &[u8],
-    sign: impl Fn(&str) -> String,
-) -> (u16, serde_json::Value) {
-    let phone = h.other_client();
-    let (status, ch) = h
-        .post(
-            &phone,
-            "/api/v1/card/challenge",
-            &json!({"purpose": "login"}),
-        )
-        .await;
-    assert_eq!(status, 200, "{ch}");
-    let challenge = ch["challenge"].as_str().unwrap();
-    let body = json!({
-        "challenge_id": ch["challenge_id"],
-        "certificate": b64(cert),
-        "signature": sign(challenge),
-    });
-    h.post(&phone, "/api/v1/card/login", &body).await
-}
-
 fn good_sign(h: &Harness) -> impl Fn(&str) -> String + '_ {
     |challenge| {
         card_sign(&CardStatement::Login {
@@ -44,7 +20,7 @@ fn good_sign(h: &Harness) -> impl Fn(&str) -> String + '_ {
 async fn card_login_happy_path_and_session() {
     for db in backends().await {
         let h = Harness::start(&db).await;
-        let (status, body) = login_with(&h, AUTH_CERT, good_sign(&h)).await;
+        let (status, body) = card_login_with(&h, AUTH_CERT, good_sign(&h)).await;
         assert_eq!(status, 200, "{}: {body}", db.name);
         assert_eq!(body["identity"]["codice_fiscale"], TEST_CF);
         assert_eq!(body["identity"]["given_name"], "MARIA");
@@ -62,7 +38,7 @@ async fn card_login_happy_path_and_session() {
         let s: serde_json::Value = resp.json().await.unwrap();
         assert_eq!(s["identity"]["id"], body["identity"]["id"]);
         // A second login maps to the same identity.
-        let (_, again) = login_with(&h, AUTH_CERT, good_sign(&h)).await;
+        let (_, again) = card_login_with(&h, AUTH_CERT, good_sign(&h)).await;
         assert_eq!(
             again["identity"]["id"], body["identity"]["id"],
             "{}",
@@ -123,7 +99,7 @@ async fn wrong_signature_is_refused() {
     let h = Harness::start(&db).await;
     // Signed for another origin: a signature made for one server is useless at another.
     let other = cie_core::flows::wire::Origin::parse("https://evil.example").unwrap();
-    let (status, err) = login_with(&h, AUTH_CERT, |challenge| {
+    let (status, err) = card_login_with(&h, AUTH_CERT, |challenge| {
         card_sign(&CardStatement::Login {
             origin: &other,
             challenge,
@@ -132,7 +108,7 @@ async fn wrong_signature_is_refused() {
     .await;
     assert_eq!((status, code(&err)), (403, "bad_signature"), "{err}");
     // Garbage signature.
-    let (status, err) = login_with(&h, AUTH_CERT, |_| b64(&[7u8; 256])).await;
+    let (status, err) = card_login_with(&h, AUTH_CERT, |_| b64(&[7u8; 256])).await;
     assert_eq!((status, code(&err)), (403, "bad_signature"), "{err}");
 }
 
@@ -143,7 +119,7 @@ async fn revoked_serial_is_refused() {
         c.revocation = std::sync::Arc::new(companion_server::RevokedSerials::new(["0x1003"]));
     })
     .await;
-    let (status, err) = login_with(&h, AUTH_CERT, good_sign(&h)).await;
+    let (status, err) = card_login_with(&h, AUTH_CERT, good_sign(&h)).await;
     assert_eq!((status, code(&err)), (403, "certificate_revoked"), "{err}");
 }
 
@@ -152,7 +128,7 @@ async fn expired_certificate_is_refused() {
     let db = sqlite();
     let h = Harness::start(&db).await;
     h.clock.set(2_400_000_000); // 2046, after the test certificate's end
-    let (status, err) = login_with(&h, AUTH_CERT, good_sign(&h)).await;
+    let (status, err) = card_login_with(&h, AUTH_CERT, good_sign(&h)).await;
     assert_eq!((status, code(&err)), (403, "certificate_expired"), "{err}");
 }
 
@@ -189,7 +165,7 @@ async fn untrusted_ca_is_refused() {
     leaf.distinguished_name
         .push(rcgen::DnType::CommonName, "TSTTST80A01H501X");
     let cert = leaf.signed_by(&leaf_key, &issuer).unwrap();
-    let (status, err) = login_with(&h, cert.der(), good_sign(&h)).await;
+    let (status, err) = card_login_with(&h, cert.der(), good_sign(&h)).await;
     assert_eq!(
         (status, code(&err)),
         (403, "untrusted_certificate"),
@@ -218,6 +194,6 @@ async fn malformed_requests_are_api_errors() {
         )
         .await;
     assert_eq!((status, code(&err)), (404, "not_found"), "{err}");
-    let (status, err) = login_with(&h, b"not a certificate", good_sign(&h)).await;
+    let (status, err) = card_login_with(&h, b"not a certificate", good_sign(&h)).await;
     assert_eq!((status, code(&err)), (400, "bad_request"), "{err}");
 }

@@ -2,6 +2,7 @@
 //! never links them.
 
 pub mod nfc;
+pub mod trace;
 /// PC/SC readers, shared with the PKCS#11 module (`readers/`).
 pub use cie_readers::pcsc;
 
@@ -63,7 +64,7 @@ pub fn virtual_cie() -> card_sim::VirtualCard {
 
 /// Open the link named by `spec`; also returns the name of the reader actually used.
 pub fn open(spec: &ReaderSpec, opts: OpenOptions) -> Result<(SharedTransport, String), CliError> {
-    Ok(match spec {
+    let (link, name): (SharedTransport, String) = match spec {
         ReaderSpec::Sim => (
             Arc::new(virtual_cie()),
             "sim (virtual CIE, card-sim)".into(),
@@ -84,7 +85,8 @@ pub fn open(spec: &ReaderSpec, opts: OpenOptions) -> Result<(SharedTransport, St
             let shown = format!("nfc:{}", t.connstring());
             (Arc::new(t), shown)
         }
-    })
+    };
+    Ok((Arc::new(trace::Traced(link)), name))
 }
 
 #[cfg(test)]

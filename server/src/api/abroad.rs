@@ -377,6 +377,7 @@ async fn login(
         return Err(wrong_pin(0));
     };
     tracing::info!(identity = %identity.id, "PIN login (resident abroad)");
+    crate::observability::login_ok(crate::observability::Flow::AbroadPin);
     let info = SessionInfo {
         identity,
         level: session.level,
@@ -835,6 +836,7 @@ async fn login_otp(
         PinOtpAttempt::Refused(verdict, state) => return Err(code_refusal(verdict, &state, now)),
     };
     tracing::info!(identity = %identity.id, "PIN + OTP login (resident abroad)");
+    crate::observability::login_ok(crate::observability::Flow::AbroadPinOtp);
     let info = SessionInfo {
         identity,
         level: session.level,

@@ -355,10 +355,10 @@ async fn decision(
             }
             Decision::Approve => ApprovalState::Aborted,
         };
-        Ok((t, identity, to))
+        Ok((t, identity, to, rec.created))
     }
     .await;
-    let (t, identity, to) = match checked {
+    let (t, identity, to, shown) = match checked {
         Ok(v) => v,
         Err(r) => return Err(s.refuse("approval_decision", &id, &client, r).await),
     };
@@ -380,15 +380,19 @@ async fn decision(
     match s.0.store.decide_approval(&d, &audit, now).await? {
         DecisionOutcome::Done => {
             s.0.waiters.wake(&waiter_key(&id));
+            crate::observability::approval_decided(
+                crate::observability::Approval::Push,
+                now.saturating_sub(shown),
+            );
             if to == ApprovalState::Aborted {
-                tracing::warn!(request = %id, "wrong number picked: approval request aborted");
+                tracing::warn!(request = %crate::observability::fingerprint(&id), "wrong number picked: approval request aborted");
                 return Err(Refusal::with(
                     ErrorCode::WrongNumber,
                     "Wrong number: the request is cancelled. If you were not logging in, someone else may be: deny any further request.",
                     "Numero errato: la richiesta è stata annullata. Se non stavi accedendo tu, qualcun altro potrebbe provarci: nega ogni altra richiesta.",
                 ));
             }
-            tracing::info!(request = %id, state = to.as_str(), "approval decided");
+            tracing::info!(request = %crate::observability::fingerprint(&id), state = to.as_str(), "approval decided");
             Ok(Json(status_body(to)))
         }
         DecisionOutcome::Replayed => Err(Refusal::new(ErrorCode::Replayed)),
@@ -484,6 +488,7 @@ async fn status(
     };
     s.0.waiters.wake(&waiter_key(&id));
     tracing::info!(identity = %identity.id, "desktop login by app approval");
+    crate::observability::login_ok(crate::observability::Flow::AppApproval);
     let mut resp = Json(status_body(ApprovalState::Consumed)).into_response();
     if let Some(c) = set_cookie(SESSION_COOKIE, &b64(&token), "/", SESSION_SECS) {
         resp.headers_mut().insert(header::SET_COOKIE, c);

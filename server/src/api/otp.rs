@@ -376,6 +376,7 @@ async fn login(
     match attempt {
         OtpAttempt::Accepted(identity) => {
             tracing::info!(identity = %identity.id, "desktop login by one-time code");
+            crate::observability::login_ok(crate::observability::Flow::Otp);
             let info = SessionInfo {
                 identity,
                 level: session.level,

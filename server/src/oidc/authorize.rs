@@ -76,6 +76,7 @@ fn see_other(location: &str) -> Response {
 
 /// An error redirect (profile: `error`, `error_description`, `state`, `iss`).
 fn error_redirect(s: &OidcState, redirect_uri: &str, state: Option<&str>, r: &Refused) -> Response {
+    crate::observability::login_refused(crate::observability::Flow::OidcAuthorization, r.error);
     let mut params = vec![("error", r.error), ("error_description", r.description)];
     if let Some(st) = state {
         params.push(("state", st));
@@ -531,10 +532,13 @@ async fn consent_post(
     }
     .await;
     match issued {
-        Ok(Some(code)) => redirect(
-            &v.redirect_uri,
-            &[("code", &code), ("state", &v.state), ("iss", &s.0.issuer)],
-        ),
+        Ok(Some(code)) => {
+            crate::observability::login_ok(crate::observability::Flow::OidcAuthorization);
+            redirect(
+                &v.redirect_uri,
+                &[("code", &code), ("state", &v.state), ("iss", &s.0.issuer)],
+            )
+        }
         Ok(None) => error_page("this login request has expired or was completed"),
         Err(e) => {
             tracing::error!(error = %e, "code not issued");

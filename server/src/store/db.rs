@@ -218,24 +218,38 @@ impl<'q> Query<'q> {
 
     /// Run a statement that returns no rows.
     pub(crate) async fn execute<'a>(self, target: impl Into<Target<'a>>) -> Result<Done> {
-        match target.into() {
-            Target::Tx(Tx::Sqlite(t)) => sqlite_execute(t.conn()?, &self),
+        let done = match target.into() {
+            Target::Tx(Tx::Sqlite(t)) => t.conn().and_then(|c| sqlite_execute(c, &self)),
             Target::Read(Db::Sqlite(s)) => s.read(|c| sqlite_execute(c, &self)),
-            Target::Tx(Tx::Pg(t)) => Ok(Done(
-                pg_query(&self).execute(&mut **t).await?.rows_affected(),
-            )),
-            Target::Read(Db::Pg(p)) => Ok(Done(pg_query(&self).execute(p).await?.rows_affected())),
-        }
+            Target::Tx(Tx::Pg(t)) => pg_query(&self)
+                .execute(&mut **t)
+                .await
+                .map(|r| Done(r.rows_affected()))
+                .map_err(StoreError::from),
+            Target::Read(Db::Pg(p)) => pg_query(&self)
+                .execute(p)
+                .await
+                .map(|r| Done(r.rows_affected()))
+                .map_err(StoreError::from),
+        };
+        counted(self.sql, done)
     }
 
     /// All rows.
     pub(crate) async fn fetch_all<'a>(self, target: impl Into<Target<'a>>) -> Result<Vec<Row>> {
-        match target.into() {
-            Target::Tx(Tx::Sqlite(t)) => sqlite_fetch(t.conn()?, &self),
+        let rows = match target.into() {
+            Target::Tx(Tx::Sqlite(t)) => t.conn().and_then(|c| sqlite_fetch(c, &self)),
             Target::Read(Db::Sqlite(s)) => s.read(|c| sqlite_fetch(c, &self)),
-            Target::Tx(Tx::Pg(t)) => pg_rows(pg_query(&self).fetch_all(&mut **t).await?),
-            Target::Read(Db::Pg(p)) => pg_rows(pg_query(&self).fetch_all(p).await?),
-        }
+            Target::Tx(Tx::Pg(t)) => match pg_query(&self).fetch_all(&mut **t).await {
+                Ok(rows) => pg_rows(rows),
+                Err(e) => Err(e.into()),
+            },
+            Target::Read(Db::Pg(p)) => match pg_query(&self).fetch_all(p).await {
+                Ok(rows) => pg_rows(rows),
+                Err(e) => Err(e.into()),
+            },
+        };
+        counted(self.sql, rows)
     }
 
     /// The first row, if any (the statement runs to completion).
@@ -252,6 +266,14 @@ impl<'q> Query<'q> {
             .await?
             .ok_or_else(|| StoreError::Corrupt("expected a row".into()))
     }
+}
+
+/// Count a failed statement in the server's metrics (`companion_store_errors_total`).
+fn counted<T>(sql: &str, r: Result<T>) -> Result<T> {
+    if r.is_err() {
+        crate::observability::store_error(sql);
+    }
+    r
 }
 
 // ---- SQLite -------------------------------------------------------------------------------
@@ -437,10 +459,11 @@ pub(crate) enum Tx {
 
 impl Tx {
     pub(crate) async fn commit(self) -> Result<()> {
-        match self {
+        let done = match self {
             Tx::Sqlite(mut t) => t.finish("COMMIT"),
-            Tx::Pg(t) => Ok(t.commit().await?),
-        }
+            Tx::Pg(t) => t.commit().await.map_err(StoreError::from),
+        };
+        counted("COMMIT", done)
     }
 
     pub(crate) async fn rollback(self) -> Result<()> {
@@ -486,14 +509,16 @@ impl Db {
     /// read-then-write transaction never works on a stale snapshot; PostgreSQL's row locks
     /// make the compare-and-set updates wait and re-check.
     pub(crate) async fn begin(&self) -> Result<Tx> {
-        match self {
+        let tx = match self {
             Db::Sqlite(s) => {
                 let conn = s.writer.clone().lock_owned().await;
-                conn.execute_batch("BEGIN IMMEDIATE")?;
-                Ok(Tx::Sqlite(SqliteTx { conn: Some(conn) }))
+                conn.execute_batch("BEGIN IMMEDIATE")
+                    .map(|()| Tx::Sqlite(SqliteTx { conn: Some(conn) }))
+                    .map_err(StoreError::from)
             }
-            Db::Pg(p) => Ok(Tx::Pg(p.begin().await?)),
-        }
+            Db::Pg(p) => p.begin().await.map(Tx::Pg).map_err(StoreError::from),
+        };
+        counted("BEGIN", tx)
     }
 
     /// SQLite: move the whole WAL into the database file and truncate it to zero bytes,

@@ -5,7 +5,7 @@
 
 use std::sync::{Arc, OnceLock};
 
-use cie_core::flows::wire::{CardStatement, Origin, b64};
+use cie_core::flows::wire::{CardStatement, DesktopQr, Origin, b64};
 use companion_server::{Config, ManualClock, RunningServer, TlsSource, serve};
 use rsa::pkcs1v15::SigningKey;
 use rsa::pkcs8::DecodePrivateKey;
@@ -315,4 +315,82 @@ pub async fn enrolled(h: &Harness, seed: u8) -> (p256::ecdsa::SigningKey, String
     let (s, e) = enroll(h, &public).await;
     assert_eq!(s, 200, "{e}");
     (key, e["device_id"].as_str().unwrap().to_owned())
+}
+
+/// Ask a login challenge; sign it (with `sign`) and log in with `cert`: the answer.
+pub async fn card_login_with(
+    h: &Harness,
+    cert: &[u8],
+    sign: impl Fn(&str) -> String,
+) -> (u16, serde_json::Value) {
+    let phone = h.other_client();
+    let (status, ch) = h
+        .post(
+            &phone,
+            "/api/v1/card/challenge",
+            &serde_json::json!({"purpose": "login"}),
+        )
+        .await;
+    assert_eq!(status, 200, "{ch}");
+    let challenge = ch["challenge"].as_str().unwrap();
+    let body = serde_json::json!({
+        "challenge_id": ch["challenge_id"],
+        "certificate": b64(cert),
+        "signature": sign(challenge),
+    });
+    h.post(&phone, "/api/v1/card/login", &body).await
+}
+
+/// A desktop QR made by `browser`, claimed by a phone and approved with the virtual card,
+/// `between` run after the claim (tests move the clock there): the rendezvous id and the
+/// code the phone shows.
+pub async fn desktop_qr_approved(
+    h: &Harness,
+    browser: &reqwest::Client,
+    between: impl FnOnce(),
+) -> (String, String) {
+    let phone = h.other_client();
+    let (_, body) = h
+        .post(
+            browser,
+            "/api/v1/desktop/rendezvous",
+            &serde_json::json!({}),
+        )
+        .await;
+    let rid = body["rid"].as_str().unwrap().to_owned();
+    let qr = DesktopQr::parse(
+        body["qr"].as_str().unwrap(),
+        std::slice::from_ref(&h.origin),
+    )
+    .unwrap();
+    let claim =
+        serde_json::json!({"rid": rid, "proof": b64(&qr.claim_proof()), "device_name": "Pixel 8"});
+    let (s, claimed) = h.post(&phone, "/api/v1/rendezvous/claim", &claim).await;
+    assert_eq!(s, 200, "{claimed}");
+    between();
+    let token = claimed["claim_token"].as_str().unwrap();
+    let (_, ch) = h
+        .post(
+            &phone,
+            "/api/v1/card/challenge",
+            &serde_json::json!({"purpose": "desktop_approve", "rid": rid, "claim_token": token}),
+        )
+        .await;
+    let signature = card_sign(&CardStatement::DesktopApprove {
+        origin: &h.origin,
+        rid: &rid,
+        context_hash: claimed["context_hash"].as_str().unwrap(),
+        challenge: ch["challenge"].as_str().unwrap(),
+    });
+    let approve = serde_json::json!({"method": "cie", "claim_token": token,
+        "challenge_id": ch["challenge_id"], "certificate": b64(AUTH_CERT), "signature": signature});
+    let (s, approved) = h
+        .post(
+            &phone,
+            &format!("/api/v1/rendezvous/{rid}/approve"),
+            &approve,
+        )
+        .await;
+    assert_eq!(s, 200, "{approved}");
+    (rid, approved["code"].as_str().unwrap().to_owned())
 }

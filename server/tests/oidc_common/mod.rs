@@ -3,7 +3,7 @@
 //! the provider's signatures, the browser and a desktop login with the virtual card.
 #![allow(dead_code, clippy::unwrap_used)]
 
-use cie_core::flows::wire::{CardStatement, DesktopQr, b64, unb64};
+use cie_core::flows::wire::{b64, unb64};
 use rsa::pkcs1v15::{Signature, SigningKey, VerifyingKey};
 use rsa::pkcs8::DecodePrivateKey;
 use rsa::signature::{SignatureEncoding, Signer, Verifier};
@@ -94,48 +94,12 @@ pub fn browser(h: &Harness) -> reqwest::Client {
 /// A desktop QR login approved with the virtual card: the browser's session is level 3.
 pub async fn desktop_login(h: &Harness) {
     let browser = h.browser();
-    let phone = h.other_client();
-    let (_, body) = h
-        .post(&browser, "/api/v1/desktop/rendezvous", &json!({}))
-        .await;
-    let rid = body["rid"].as_str().unwrap().to_owned();
-    let qr = DesktopQr::parse(
-        body["qr"].as_str().unwrap(),
-        std::slice::from_ref(&h.origin),
-    )
-    .unwrap();
-    let claim = json!({"rid": rid, "proof": b64(&qr.claim_proof()), "device_name": "Pixel 8"});
-    let (s, claimed) = h.post(&phone, "/api/v1/rendezvous/claim", &claim).await;
-    assert_eq!(s, 200, "{claimed}");
-    let token = claimed["claim_token"].as_str().unwrap();
-    let (_, ch) = h
-        .post(
-            &phone,
-            "/api/v1/card/challenge",
-            &json!({"purpose": "desktop_approve", "rid": rid, "claim_token": token}),
-        )
-        .await;
-    let signature = card_sign(&CardStatement::DesktopApprove {
-        origin: &h.origin,
-        rid: &rid,
-        context_hash: claimed["context_hash"].as_str().unwrap(),
-        challenge: ch["challenge"].as_str().unwrap(),
-    });
-    let approve = json!({"method": "cie", "claim_token": token, "challenge_id": ch["challenge_id"],
-        "certificate": b64(AUTH_CERT), "signature": signature});
-    let (s, approved) = h
-        .post(
-            &phone,
-            &format!("/api/v1/rendezvous/{rid}/approve"),
-            &approve,
-        )
-        .await;
-    assert_eq!(s, 200, "{approved}");
+    let (rid, code) = desktop_qr_approved(h, &browser, || {}).await;
     let (s, done) = h
         .post(
             &browser,
             &format!("/api/v1/desktop/rendezvous/{rid}/code"),
-            &json!({"code": approved["code"]}),
+            &json!({"code": code}),
         )
         .await;
     assert_eq!(s, 200, "{done}");
