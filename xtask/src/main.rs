@@ -233,16 +233,12 @@ fn report(args: &ReportArgs) -> Res<bool> {
     }
 
     let path = ctx.root.join("BENCHMARKS.md");
-    let mut merged = fresh.clone();
-    if args.write {
-        let old = std::fs::read_to_string(&path).unwrap_or_default();
-        for s in md::sections(&old) {
-            if !fresh.iter().any(|f| f.number == s.number) {
-                merged.push(s);
-            }
-        }
-    }
-    merged.sort_by_key(|s| s.number);
+    let old = if args.write {
+        std::fs::read_to_string(&path).unwrap_or_default()
+    } else {
+        String::new()
+    };
+    let merged = merge(fresh, &old);
     let doc = document(&stamp, &names, &ctx, &merged);
     print!("{doc}");
     if args.write {
@@ -250,6 +246,18 @@ fn report(args: &ReportArgs) -> Res<bool> {
         eprintln!("xtask report: wrote {}", path.display());
     }
     Ok(all_ok)
+}
+
+/// The sections just run, and those of `old` (the file being rewritten) that were not.
+fn merge(fresh: Vec<Section>, old: &str) -> Vec<Section> {
+    let mut merged = fresh;
+    for s in md::sections(old) {
+        if !merged.iter().any(|f| f.number == s.number) {
+            merged.push(s);
+        }
+    }
+    merged.sort_by_key(|s| s.number);
+    merged
 }
 
 /// Section 4 through `companion-load` (its PostgreSQL peer when a URL is known).
@@ -470,7 +478,19 @@ fn document(stamp: &Stamp, names: &[Name], ctx: &Ctx, sections: &[Section]) -> S
 
 #[cfg(test)]
 mod tests {
-    use super::with_run_line;
+    use super::{md, merge, with_run_line};
+
+    #[test]
+    fn a_partial_run_replaces_its_sections_and_keeps_the_others() {
+        let old = "# Benchmarks\n\nheader\n\n## Summary\n\nold\n\n## 1. A\n\nold a\n\n## 5. QR\n\nold qr\n\n## 7. Size\n\nold size\n";
+        let fresh = md::sections("## 5. QR\n\nnew qr\n## 9. Soak\n\nnew soak\n");
+        let merged = merge(fresh, old);
+        let numbers: Vec<u32> = merged.iter().map(|s| s.number).collect();
+        assert_eq!(numbers, [1, 5, 7, 9]);
+        assert!(merged[0].text.contains("old a"));
+        assert!(merged[1].text.contains("new qr") && !merged[1].text.contains("old qr"));
+        assert!(merged[2].text.contains("old size"));
+    }
 
     #[test]
     fn run_line_goes_under_the_heading_once() {

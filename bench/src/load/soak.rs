@@ -188,9 +188,11 @@ pub fn report(md: &mut String, runs: &[SoakResult]) {
          request by request. Midway the last instance is stopped (SIGINT) and started again on \
          the same port; a request whose connection is refused is retried on the next instance \
          (counted), a login cut mid-request is counted and started afresh. Logins/s and p99 \
-         cover the whole run, restart included. Afterwards the database is counted against the \
-         client's ledger: **lost** = acknowledged to the client (session cookie received and \
-         confirmed), then missing its consumed rendezvous, session or audit row; \
+         cover the whole run, restart included; \"done, not acknowledged\" counts logins the \
+         server finished whose answer the restart cut (allowed, not lost). Afterwards the \
+         database is counted against the client's ledger: **lost** = acknowledged to the \
+         client (its session cookie received, whether or not the confirming request then got \
+         through), then missing its consumed rendezvous, session or audit row; \
          **duplicated** = a login completed twice, a right code audited twice, or more \
          sessions than consumed rendezvous. Both must be 0.\n",
         users = first.options.users,
