@@ -369,7 +369,7 @@ fn fuzz(t: &[Table]) -> Option<Vec<Figure>> {
         return Some(Vec::new());
     };
     let (e, c) = (t.col("xec")?, t.col("rash")?);
-    let execs: Vec<f64> = t.rows.iter().filter_map(|r| number(&r[e])).collect();
+    let execs: Vec<f64> = t.rows.iter().filter_map(|r| count(&r[e])).collect();
     let crashes: f64 = t.rows.iter().filter_map(|r| number(&r[c])).sum();
     let least = execs.iter().copied().fold(f64::INFINITY, f64::min);
     if execs.is_empty() {
@@ -378,7 +378,7 @@ fn fuzz(t: &[Table]) -> Option<Vec<Figure>> {
     Some(vec![
         fig(
             &format!("Fuzzing: fewest executions of the {} targets", execs.len()),
-            n(least),
+            crate::size::thousands(least as u64),
             "–".into(),
             "–".into(),
             "≥ 10,000,000 per target",
@@ -393,6 +393,21 @@ fn fuzz(t: &[Table]) -> Option<Vec<Figure>> {
             Some(crashes == 0.0),
         ),
     ])
+}
+
+/// A count as a table may print it: `10,000,000`, `10.0 M`, `12k`.
+fn count(cell: &str) -> Option<f64> {
+    let v = number(cell)?;
+    let unit = cell
+        .trim_start_matches(|c: char| c.is_ascii_digit() || matches!(c, '.' | ',' | ' '))
+        .chars()
+        .next();
+    Some(match unit {
+        Some('k' | 'K') => v * 1e3,
+        Some('M') => v * 1e6,
+        Some('G') => v * 1e9,
+        _ => v,
+    })
 }
 
 /// Section 9: each soak run's rate, p99 and lost/duplicated.
@@ -458,6 +473,21 @@ mod tests {
         assert_eq!(figs.len(), 1);
         assert_eq!(figs[0].ours, "4.33");
         assert_eq!(figs[0].met, Some(false));
+    }
+
+    #[test]
+    fn fuzz_table_needs_ten_million_executions_and_no_crash() {
+        let md = "## 8. Fuzz\n\n| Target | Execs | Coverage | Crashes |\n|---|---:|---:|---:|\n| apdu | 10.2 M | 812 | 0 |\n| tlv | 12,000,000 | 400 | 0 |\n";
+        let (figs, _) = figures(&sections(md));
+        assert_eq!(figs[0].ours, "10,200,000");
+        assert_eq!(figs[0].met, Some(true));
+        assert_eq!((figs[1].ours.as_str(), figs[1].met), ("0", Some(true)));
+        let short = md
+            .replace("10.2 M", "9.9 M")
+            .replace("| 400 | 0 |", "| 400 | 1 |");
+        let (figs, _) = figures(&sections(&short));
+        assert_eq!(figs[0].met, Some(false));
+        assert_eq!(figs[1].met, Some(false));
     }
 
     #[test]
