@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # QR decoding benchmark (issue 7): the core's scanner beside zxing-cpp on the shared
 # generator's camera-like frames, in one run (bench/qr/bench_qr.py). Prints a Markdown
-# section; scripts/bench.sh includes it in BENCHMARKS.md.
+# section; `cargo xtask report` includes it in BENCHMARKS.md (section 5).
 #
 #   bash scripts/qr-bench.sh [--runs N]
 #

@@ -4,7 +4,7 @@
 //! peer measured in the same run (the official SDK's APDU sequence, a fixed 0x80 reader,
 //! and for the eMRTD read, models of JMRTD's 223-byte and NFCPassportReader's 160-byte
 //! chunking). A missed eMRTD read target makes it exit non-zero (the bench's own check).
-//! Prints a Markdown report; `scripts/bench.sh` writes it to BENCHMARKS.md.
+//! Prints a Markdown report; `cargo xtask report` puts it in BENCHMARKS.md.
 //!
 //! Section 4 is the exception: desktop QR logins under load, wall clock, this process as the
 //! client of a `companion-server` process on loopback (`cie_bench::load`; alone:
@@ -153,7 +153,7 @@ fn main() -> BenchResult<()> {
     if !std::env::args().any(|a| a == "--no-load") {
         load_ok = cie_bench::load::section(&mut md, &cie_bench::load::SectionOptions::default())?;
     }
-    // Section 5 (QR, wall clock) is a separate script: scripts/bench.sh puts it before this.
+    // Section 5 (QR, wall clock) is a separate script: `cargo xtask report` puts it before this.
     let pkcs11_ok = pkcs11_section(&mut md)?;
     print!("{md}");
     if !pkcs11_ok {

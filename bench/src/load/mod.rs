@@ -5,6 +5,7 @@
 
 mod check;
 mod server;
+pub mod soak;
 mod user;
 
 use std::collections::BTreeMap;
@@ -151,7 +152,7 @@ impl Measured {
 async fn drive(srv: &Server, spec: &RunSpec) -> Res<Measured> {
     let start = Instant::now() + Duration::from_millis(200);
     let mut shared = user::Shared::new(
-        srv.base.clone(),
+        vec![srv.base.clone()],
         srv.origin.clone(),
         &srv.cert_der,
         spec.method,
@@ -191,7 +192,7 @@ async fn drive(srv: &Server, spec: &RunSpec) -> Res<Measured> {
         None => None,
         Some(d) => {
             let t = user::Shared::new(
-                srv.base.clone(),
+                vec![srv.base.clone()],
                 srv.origin.clone(),
                 &srv.cert_der,
                 spec.method,

@@ -3,6 +3,7 @@
 //! database, and the per-address rendezvous limit raised (every virtual browser comes from
 //! 127.0.0.1).
 
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -51,6 +52,9 @@ pub struct Server {
     pub schema: Option<(String, String)>,
     dir: PathBuf,
     log: PathBuf,
+    bin: PathBuf,
+    /// Every argument but `--listen` (a restart or a peer reuses them).
+    args: Vec<OsString>,
 }
 
 fn unique_suffix() -> String {
@@ -141,58 +145,25 @@ impl Server {
                 )
             }
         };
-        let log = dir.join("server.log");
-        let stderr = std::fs::File::create(&log).map_err(|e| e.to_string())?;
-        let mut child = Command::new(bin)
-            .args(["--listen", "127.0.0.1:0", "--database", &db_url])
-            .arg("--card-ca")
-            .arg(&ca)
-            .arg("--tls-cert")
-            .arg(&cert_pem)
-            .arg("--tls-key")
-            .arg(&key_pem)
-            .args([
-                "--rendezvous-per-minute",
-                &BENCH_RENDEZVOUS_PER_MINUTE.to_string(),
-                "--service-name",
-                "cie-companion load bench",
-            ])
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .map_err(|e| format!("{}: {e}", bin.display()))?;
-        let stdout = child.stdout.take().ok_or("no stdout")?;
-        let mut stdout = BufReader::new(stdout);
-        let (mut addr, mut origin) = (None, None);
-        let mut line = String::new();
-        while addr.is_none() || origin.is_none() {
-            line.clear();
-            let n = stdout.read_line(&mut line).map_err(|e| e.to_string())?;
-            if n == 0 {
-                let _ = child.wait();
-                let log = std::fs::read_to_string(&log).unwrap_or_default();
-                return Err(format!("companion-server exited at start:\n{log}"));
-            }
-            if let Some(a) = line.trim().strip_prefix("listening on ") {
-                addr = Some(a.to_owned());
-            } else if let Some(o) = line.trim().strip_prefix("origin ") {
-                origin = Some(Origin::parse(o).map_err(|e| e.to_string())?);
-            }
+        let mut args: Vec<OsString> = vec!["--database".into(), db_url.clone().into()];
+        for (flag, path) in [
+            ("--card-ca", &ca),
+            ("--tls-cert", &cert_pem),
+            ("--tls-key", &key_pem),
+        ] {
+            args.push(flag.into());
+            args.push(path.clone().into());
         }
-        let (Some(addr), Some(origin)) = (addr, origin) else {
-            return Err("no address".into());
-        };
-        // The server logs to stdout (a line per login): drain it into the log file, or a
-        // full pipe would stall the server.
-        let mut sink = std::fs::OpenOptions::new()
-            .append(true)
-            .open(&log)
-            .map_err(|e| e.to_string())?;
-        std::thread::spawn(move || {
-            let _ = std::io::copy(&mut stdout, &mut sink);
-            let _ = sink.flush();
-        });
+        for a in [
+            "--rendezvous-per-minute",
+            &BENCH_RENDEZVOUS_PER_MINUTE.to_string(),
+            "--service-name",
+            "cie-companion load bench",
+        ] {
+            args.push(a.into());
+        }
+        let log = dir.join("server.log");
+        let (child, addr, origin) = spawn(bin, "127.0.0.1:0", &args, &log)?;
         Ok(Self {
             child,
             base: format!("https://{addr}"),
@@ -202,7 +173,67 @@ impl Server {
             schema,
             dir,
             log,
+            bin: bin.to_owned(),
+            args,
         })
+    }
+
+    /// A second instance on the same database, TLS identity and public origin (what a load
+    /// balancer would have behind one name), on its own port.
+    pub fn start_peer(&self) -> Res<Self> {
+        let dir = std::env::temp_dir().join(format!("companion-load-{}", unique_suffix()));
+        std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        let mut args = self.args.clone();
+        args.push("--public-origin".into());
+        args.push(self.origin.to_string().into());
+        let log = dir.join("server.log");
+        let (child, addr, origin) = spawn(&self.bin, "127.0.0.1:0", &args, &log)?;
+        if origin != self.origin {
+            return Err(format!("peer origin {origin}, expected {}", self.origin));
+        }
+        Ok(Self {
+            child,
+            base: format!("https://{addr}"),
+            origin,
+            cert_der: self.cert_der.clone(),
+            db_url: self.db_url.clone(),
+            // The first instance drops the schema.
+            schema: None,
+            dir,
+            log,
+            bin: self.bin.clone(),
+            args,
+        })
+    }
+
+    /// Stop (SIGINT, as an operator's restart would) and start again on the same port and
+    /// database; the time the port was closed.
+    pub fn restart(&mut self) -> Res<Duration> {
+        let listen = self
+            .base
+            .strip_prefix("https://")
+            .ok_or("no address")?
+            .to_owned();
+        let down = Instant::now();
+        self.stop()?;
+        // The port was just closed: a bind may briefly fail.
+        let mut tries = 0;
+        let (child, addr, origin) = loop {
+            match spawn(&self.bin, &listen, &self.args, &self.log) {
+                Ok(started) => break started,
+                Err(e) if tries < 50 => {
+                    tries += 1;
+                    let _ = e;
+                    std::thread::sleep(Duration::from_millis(100));
+                }
+                Err(e) => return Err(format!("restart on {listen}: {e}")),
+            }
+        };
+        if addr != listen || origin != self.origin {
+            return Err(format!("restarted on {addr} ({origin}), expected {listen}"));
+        }
+        self.child = child;
+        Ok(down.elapsed())
     }
 
     /// The server's process id (CPU accounting).
@@ -254,6 +285,59 @@ impl Server {
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Start `bin --listen LISTEN ARGS…`, its stderr and then stdout appended to `log`, and
+/// wait for its address and origin lines.
+fn spawn(bin: &Path, listen: &str, args: &[OsString], log: &Path) -> Res<(Child, String, Origin)> {
+    let open_log = || {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)
+            .map_err(|e| format!("{}: {e}", log.display()))
+    };
+    let mut child = Command::new(bin)
+        .args(["--listen", listen])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(open_log()?)
+        .spawn()
+        .map_err(|e| format!("{}: {e}", bin.display()))?;
+    let stdout = child.stdout.take().ok_or("no stdout")?;
+    let mut stdout = BufReader::new(stdout);
+    let (mut addr, mut origin) = (None, None);
+    let mut line = String::new();
+    while addr.is_none() || origin.is_none() {
+        line.clear();
+        let n = stdout.read_line(&mut line).map_err(|e| e.to_string())?;
+        if n == 0 {
+            let _ = child.wait();
+            let log = std::fs::read_to_string(log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(5).collect();
+            return Err(format!(
+                "companion-server exited at start:\n{}",
+                tail.into_iter().rev().collect::<Vec<_>>().join("\n")
+            ));
+        }
+        if let Some(a) = line.trim().strip_prefix("listening on ") {
+            addr = Some(a.to_owned());
+        } else if let Some(o) = line.trim().strip_prefix("origin ") {
+            origin = Some(Origin::parse(o).map_err(|e| e.to_string())?);
+        }
+    }
+    let (Some(addr), Some(origin)) = (addr, origin) else {
+        return Err("no address".into());
+    };
+    // The server logs to stdout (a line per login): drain it into the log file, or a full
+    // pipe would stall the server.
+    let mut sink = open_log()?;
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut stdout, &mut sink);
+        let _ = sink.flush();
+    });
+    Ok((child, addr, origin))
 }
 
 /// User + system CPU seconds of a process so far (Linux `/proc`; 0 elsewhere).

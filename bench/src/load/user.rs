@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use cie_core::flows::wire::{
@@ -65,7 +65,15 @@ pub const STEPS: [&str; 6] = [
 
 /// What every user shares.
 pub struct Shared {
-    pub base: String,
+    /// `https://127.0.0.1:PORT` of each server instance: requests go round robin (one
+    /// instance in the bench; two sharing one database in the soak).
+    pub bases: Vec<String>,
+    next_base: AtomicUsize,
+    /// How long a request whose connection was refused is retried on the next instance
+    /// (zero: not retried). The soak restarts an instance; the bench does not.
+    pub retry_window: Duration,
+    /// Requests retried that way, whole run.
+    pub retries: AtomicU64,
     pub origin: Origin,
     pub cert: reqwest::Certificate,
     pub method: Method,
@@ -84,7 +92,7 @@ pub struct Shared {
 impl Shared {
     /// Everything but the devices (see [`enroll_devices`]).
     pub fn new(
-        base: String,
+        bases: Vec<String>,
         origin: Origin,
         cert_der: &[u8],
         method: Method,
@@ -97,7 +105,10 @@ impl Shared {
             .duration_since(std::time::UNIX_EPOCH)
             .map_or(0, |d| d.as_nanos());
         Ok(Self {
-            base,
+            bases,
+            next_base: AtomicUsize::new(0),
+            retry_window: Duration::ZERO,
+            retries: AtomicU64::new(0),
             origin,
             cert,
             method,
@@ -121,6 +132,14 @@ impl Shared {
             b = b.cookie_provider(Arc::new(reqwest::cookie::Jar::default()));
         }
         b.build().map_err(|e| e.to_string())
+    }
+
+    /// The instance the next request goes to.
+    fn base(&self) -> &str {
+        let i = self.next_base.fetch_add(1, Ordering::Relaxed);
+        self.bases
+            .get(i % self.bases.len().max(1))
+            .map_or("", String::as_str)
     }
 
     /// A fresh `jti`: unique within the run (counter) and across runs (start time).
@@ -149,15 +168,35 @@ struct Failure {
     code: String,
 }
 
-async fn send(step: usize, req: reqwest::RequestBuilder) -> Result<reqwest::Response, Failure> {
-    let resp = req.send().await.map_err(|e| Failure {
-        step,
-        code: if e.is_timeout() {
-            "timeout".into()
-        } else {
-            "transport".into()
-        },
-    })?;
+/// Send the request `make` builds for an instance's base URL. A refused connection (the
+/// request never reached a server: safe to repeat) is retried on the next instance, counted,
+/// for `retry_window`; any other transport error fails the step.
+async fn send<F>(s: &Shared, step: usize, make: F) -> Result<reqwest::Response, Failure>
+where
+    F: Fn(&str) -> reqwest::RequestBuilder,
+{
+    let deadline = Instant::now() + s.retry_window;
+    let resp = loop {
+        match make(s.base()).send().await {
+            Ok(resp) => break resp,
+            Err(e) if e.is_connect() && Instant::now() < deadline => {
+                s.retries.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+            Err(e) => {
+                return Err(Failure {
+                    step,
+                    code: if e.is_timeout() {
+                        "timeout".into()
+                    } else if e.is_connect() {
+                        "connection refused".into()
+                    } else {
+                        "transport".into()
+                    },
+                });
+            }
+        }
+    };
     if resp.status().is_success() {
         return Ok(resp);
     }
@@ -191,11 +230,10 @@ pub async fn enroll_devices(shared: &mut Shared, n: usize) -> Res<()> {
             rid: None,
             claim_token: None,
         };
-        let url = format!("{}/api/v1/card/challenge", shared.base);
-        let ch: ChallengeResponse =
-            async { json(0, send(0, phone.post(url).json(&req)).await?).await }
-                .await
-                .map_err(|f| format!("enrol challenge: {}", f.code))?;
+        let post = |b: &str| phone.post(format!("{b}/api/v1/card/challenge")).json(&req);
+        let ch: ChallengeResponse = async { json(0, send(shared, 0, post).await?).await }
+            .await
+            .map_err(|f| format!("enrol challenge: {}", f.code))?;
         let signature = shared.card_sign(&CardStatement::DeviceEnroll {
             origin: &shared.origin,
             challenge: &ch.challenge,
@@ -208,11 +246,10 @@ pub async fn enroll_devices(shared: &mut Shared, n: usize) -> Res<()> {
             device_key: public,
             device_name: format!("Load phone {i}"),
         };
-        let url = format!("{}/api/v1/devices", shared.base);
-        let enrolled: EnrollResponse =
-            async { json(0, send(0, phone.post(url).json(&req)).await?).await }
-                .await
-                .map_err(|f| format!("enrol: {}", f.code))?;
+        let post = |b: &str| phone.post(format!("{b}/api/v1/devices")).json(&req);
+        let enrolled: EnrollResponse = async { json(0, send(shared, 0, post).await?).await }
+            .await
+            .map_err(|f| format!("enrol: {}", f.code))?;
         let pair = ring::signature::EcdsaKeyPair::from_private_key_and_public_key(
             &ring::signature::ECDSA_P256_SHA256_FIXED_SIGNING,
             &seed,
@@ -236,7 +273,8 @@ pub struct UserOut {
     pub errors: BTreeMap<String, u64>,
     /// Rendezvous created (200), whole run including warm-up.
     pub created: u64,
-    /// Completed logins, whole run: (rid, SHA-256 of the session token).
+    /// Acknowledged logins (session cookie received), whole run: (rid, SHA-256 of the
+    /// session token) — the ledger the database is checked against.
     pub completed: Vec<(String, [u8; 32])>,
     /// Rendezvous created whose login then failed.
     pub failed_rids: Vec<String>,
@@ -250,8 +288,11 @@ pub async fn run_user(shared: Arc<Shared>, index: usize) -> Res<UserOut> {
     while Instant::now() < shared.window_end {
         let started = Instant::now();
         let mut times = [0u32; STEPS.len()];
-        let mut rid = None;
-        let result = login(&shared, index, &browser, &phone, &mut times, &mut rid).await;
+        let (mut rid, mut acked) = (None, None);
+        let result = login(
+            &shared, index, &browser, &phone, &mut times, &mut rid, &mut acked,
+        )
+        .await;
         let finished = Instant::now();
         if rid.is_some() {
             out.created += 1;
@@ -274,7 +315,12 @@ pub async fn run_user(shared: Arc<Shared>, index: usize) -> Res<UserOut> {
                 *out.errors
                     .entry(format!("{}: {}", STEPS[f.step], f.code))
                     .or_default() += 1;
-                out.failed_rids.extend(rid);
+                // The session cookie arrived before the confirming GET failed: the login
+                // was acknowledged, so the ledger keeps it (the database must hold it).
+                match (rid, acked) {
+                    (Some(rid), Some(hash)) => out.completed.push((rid, hash)),
+                    (rid, _) => out.failed_rids.extend(rid),
+                }
                 // Do not spin on a server that refuses everything.
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
@@ -295,8 +341,8 @@ async fn login(
     phone: &reqwest::Client,
     times: &mut [u32; STEPS.len()],
     rid_out: &mut Option<String>,
+    acked: &mut Option<[u8; 32]>,
 ) -> Result<[u8; 32], Failure> {
-    let base = &s.base;
     let mut t = Instant::now();
     let mut lap = |times: &mut [u32; STEPS.len()], i: usize| {
         let now = Instant::now();
@@ -307,12 +353,11 @@ async fn login(
     // 1. The desktop page asks for a QR.
     let created: RendezvousCreated = json(
         0,
-        send(
-            0,
+        send(s, 0, |base| {
             browser
                 .post(format!("{base}/api/v1/desktop/rendezvous"))
-                .json(&serde_json::json!({})),
-        )
+                .json(&serde_json::json!({}))
+        })
         .await?,
     )
     .await?;
@@ -339,12 +384,11 @@ async fn login(
     };
     let claimed: ClaimResponse = json(
         1,
-        send(
-            1,
+        send(s, 1, |base| {
             phone
                 .post(format!("{base}/api/v1/rendezvous/claim"))
-                .json(&claim),
-        )
+                .json(&claim)
+        })
         .await?,
     )
     .await?;
@@ -389,12 +433,11 @@ async fn login(
             };
             let ch: ChallengeResponse = json(
                 2,
-                send(
-                    2,
+                send(s, 2, |base| {
                     phone
                         .post(format!("{base}/api/v1/card/challenge"))
-                        .json(&req),
-                )
+                        .json(&req)
+                })
                 .await?,
             )
             .await?;
@@ -415,26 +458,25 @@ async fn login(
     };
     let approved: ApproveResponse = json(
         3,
-        send(
-            3,
+        send(s, 3, |base| {
             phone
                 .post(format!("{base}/api/v1/rendezvous/{rid}/approve"))
-                .json(&approve),
-        )
+                .json(&approve)
+        })
         .await?,
     )
     .await?;
     lap(times, 3);
 
     // 4. The user types the code on the desktop: the session cookie lands in its jar.
-    let resp = send(
-        4,
+    let code = CodeRequest {
+        code: approved.code,
+    };
+    let resp = send(s, 4, |base| {
         browser
             .post(format!("{base}/api/v1/desktop/rendezvous/{rid}/code"))
-            .json(&CodeRequest {
-                code: approved.code,
-            }),
-    )
+            .json(&code)
+    })
     .await?;
     let token = resp
         .headers()
@@ -449,26 +491,31 @@ async fn login(
     if done["identity"]["codice_fiscale"] != TEST_CF {
         return Err(bad(4, "wrong identity"));
     }
+    let session_hash: [u8; 32] = Sha256::digest(&token).into();
+    *acked = Some(session_hash);
     lap(times, 4);
 
     // 5. The page reloads as the logged-in user.
     let me: Value = json(
         5,
-        send(5, browser.get(format!("{base}/api/v1/session"))).await?,
+        send(s, 5, |base| browser.get(format!("{base}/api/v1/session"))).await?,
     )
     .await?;
     if me["identity"]["codice_fiscale"] != TEST_CF || me["level"] != s.method.level() {
         return Err(bad(5, "wrong identity or level"));
     }
     lap(times, 5);
-    Ok(Sha256::digest(&token).into())
+    Ok(session_hash)
 }
 
 /// The peer: `GET /api/v1/session` without a cookie (404 before any database access) as
 /// fast as the same users can, until `window_end`: the TLS + HTTP + routing upper bound.
 pub async fn run_trivial(shared: Arc<Shared>) -> Res<(u64, BTreeMap<String, u64>)> {
     let client = shared.client(false)?;
-    let url = format!("{}/api/v1/session", shared.base);
+    let url = format!(
+        "{}/api/v1/session",
+        shared.bases.first().ok_or("no server")?
+    );
     let (mut n, mut errors) = (0u64, BTreeMap::new());
     while Instant::now() < shared.window_end {
         let ok = match client.get(&url).send().await {
