@@ -459,6 +459,8 @@ async fn revocation() {
         desktop_login(&h).await;
         let t = tokens(&h, &b).await;
         let at = t["access_token"].as_str().unwrap();
+        // A second token from the same single sign-on session.
+        let t2 = tokens(&h, &b).await;
         const PATH: &str = "/oidc/revocation";
 
         // Without client authentication, or with an assertion for the token endpoint:
@@ -474,10 +476,11 @@ async fn revocation() {
         assert_eq!(post_form(&h, PATH, &form).await.0, 401);
         assert_eq!(userinfo(&h, at).await.status(), 200);
 
-        // Another client revoking it: 200, and the token still works.
+        // Another client revoking it: 200, and the token and the session still work.
         let (s, _) = client_post(&OTHER, &h, PATH, &[("token", at)]).await;
         assert_eq!(s, 200);
         assert_eq!(userinfo(&h, at).await.status(), 200);
+        assert_eq!(h.get(&b, "/api/v1/session").await.0, 200);
         // Unknown tokens: 200.
         for unknown in ["not-a-token", t["id_token"].as_str().unwrap()] {
             let (s, _) = client_post(&PLAIN, &h, PATH, &[("token", unknown)]).await;
@@ -489,8 +492,13 @@ async fn revocation() {
         assert_eq!(s, 200);
         assert_eq!(userinfo(&h, at).await.status(), 401);
         assert_eq!(client_post(&PLAIN, &h, PATH, &hint).await.0, 200);
-        // Another token of the same session is not touched.
-        let t2 = tokens(&h, &b).await;
+        // SPID: the single sign-on session it came from is over, so a new authorization
+        // goes back to the login page; another token of that session is not touched.
+        assert_eq!(
+            h.get(&b, "/api/v1/session").await.0,
+            404,
+            "the session outlived the revocation"
+        );
         assert_eq!(
             userinfo(&h, t2["access_token"].as_str().unwrap())
                 .await
@@ -560,7 +568,8 @@ async fn introspection() {
         let (s, i) = client_post(&PLAIN, &h, PATH, &[("token", at)]).await;
         assert_eq!((s, &i), (200, &inactive));
 
-        // Expired: inactive.
+        // Expired: inactive (a new login: the revocation ended the single sign-on session).
+        desktop_login(&h).await;
         let t = tokens(&h, &b).await;
         let at = t["access_token"].as_str().unwrap();
         let (_, i) = client_post(&PLAIN, &h, PATH, &[("token", at)]).await;

@@ -241,8 +241,12 @@ class AuthlibClient(unittest.TestCase):
         r = session.revoke_token(self.conf["revocation_endpoint"], token="not-ours")
         self.assertEqual(r.status_code, 200, r.text)
 
+        # SPID: the revocation also ended the single sign-on session.
+        self.assertEqual(browser.get(self.origin + "/api/v1/session").status_code, 404)
+
         # RP-initiated logout: the confirmation page, then back to the registered URI with
         # the state; the session's tokens are revoked.
+        self.desktop_login(browser)
         session, token = self.session_with_tokens(browser)
         params = {"id_token_hint": token["id_token"], "post_logout_redirect_uri": LOGGED_OUT,
                   "state": "bye-42"}

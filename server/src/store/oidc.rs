@@ -408,6 +408,17 @@ impl SqlStore {
         .await?
         .rows_affected()
             == 1;
+        if done {
+            // SPID's rule (revocation_endpoint): revoking an access token ends the single
+            // sign-on session it was issued from, so the next authorization asks for a login.
+            query(
+                "DELETE FROM sessions WHERE token_hash IN
+                   (SELECT session_hash FROM oidc_token_sessions WHERE jti = $1)",
+            )
+            .bind(jti)
+            .execute(&mut tx)
+            .await?;
+        }
         let audit = if done {
             audit.clone()
         } else {
