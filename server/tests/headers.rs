@@ -70,6 +70,10 @@ const ROUTES: [(&str, &str); 41] = [
 /// The mutual-TLS listener's routes, checked by tests/card_page.rs (they need a card).
 const MTLS_ROUTES: [&str; 2] = ["/api/v1/card/mtls-login", "/login/card"];
 
+/// The metrics listener's route (`--metrics-listen`: plain HTTP for a Prometheus scraper on
+/// loopback or a private network, never a browser's page), checked by tests/metrics.rs.
+const METRICS_ROUTES: [&str; 1] = ["/metrics"];
+
 /// Neither a route nor a method of one: the fallbacks.
 const ELSEWHERE: [(&str, &str); 4] = [
     ("GET", "/nope"),
@@ -259,8 +263,8 @@ async fn every_cookie_is_secure_http_only_and_same_site() {
     assert!(cookies >= 2, "only {cookies} cookies looked at");
 }
 
-/// Every `.route(` of server/src is in [`ROUTES`] or [`MTLS_ROUTES`]: a new route makes
-/// this fail until it is listed, and so checked.
+/// Every `.route(` of server/src is in [`ROUTES`], [`MTLS_ROUTES`] or [`METRICS_ROUTES`]: a
+/// new route makes this fail until it is listed, and so checked.
 #[test]
 fn every_route_of_the_source_is_listed() {
     fn count(dir: &std::path::Path) -> usize {
@@ -285,7 +289,7 @@ fn every_route_of_the_source_is_listed() {
     let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
     assert_eq!(
         count(&src),
-        ROUTES.len() + MTLS_ROUTES.len(),
+        ROUTES.len() + MTLS_ROUTES.len() + METRICS_ROUTES.len(),
         "a route was added or removed in server/src: list it in tests/headers.rs"
     );
 }
