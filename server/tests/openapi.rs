@@ -18,9 +18,10 @@ use common::*;
 use companion_server::oidc::{OidcConfig, OpKey};
 use serde_json::Value;
 
-/// Files whose routes are served on the mutual-TLS listeners (their own origin), not by
-/// the router this document describes.
-const OTHER_LISTENER: &[&str] = &["mtls.rs", "mtls/"];
+/// Files whose routes are served on other listeners, not by the router this document
+/// describes: the mutual-TLS ones (their own origin) and the metrics one (`--metrics-listen`,
+/// plain HTTP for a scraper; docs/operations.md).
+const OTHER_LISTENER: &[&str] = &["mtls.rs", "mtls/", "observability/"];
 
 fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).unwrap() {
