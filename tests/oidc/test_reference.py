@@ -51,7 +51,8 @@ import cie_core  # noqa: E402
 from companion_server import Server, free_port  # noqa: E402
 from playwright.sync_api import sync_playwright  # noqa: E402
 from test_bindings import PySigner, SimTransport  # noqa: E402
-from test_desktop_qr import CHROMIUM_ARGS, luma_of  # noqa: E402
+from in_chromium import CHROMIUM_ARGS  # noqa: E402
+from test_desktop_qr import luma_of  # noqa: E402
 
 REFERENCE = os.path.join(HERE, "reference")
 PYTHON = os.environ.get("REF_PYTHON", sys.executable)
