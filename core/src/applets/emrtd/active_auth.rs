@@ -14,7 +14,7 @@ use super::card_access::{SecurityInfo, SecurityInfos};
 use super::passive::HashAlg;
 use super::{EmrtdError, Randomness};
 use crate::apdu::{ApduChannel, ApduError, Command, SHORT_MAX_LE, Sw, files};
-use crate::applets::ias::bigint::{less_than, modexp, strip};
+use crate::applets::ias::bigint::{less_than, modexp_public, strip};
 use crate::tlv::{Reader, Tag, Tlv};
 use subtle::ConstantTimeEq;
 use zeroize::Zeroizing;
@@ -245,7 +245,7 @@ pub fn verify(
             if sig.len() > n.len() || !less_than(sig, n) {
                 return Err(AaError::SignatureOutOfRange);
             }
-            let f = modexp(sig, e, n).map_err(|_| AaError::SignatureOutOfRange)?;
+            let f = modexp_public(sig, e, n).map_err(|_| AaError::SignatureOutOfRange)?;
             check_iso9796_2(&f, challenge)
         }
         AaPublicKey::P256(point) => {

@@ -23,7 +23,7 @@ use super::card_access::{
 use super::domain::Curve;
 use super::{EmrtdError, Randomness};
 use crate::apdu::{ApduChannel, ApduError, Command, SHORT_MAX_LE};
-use crate::applets::ias::bigint::{less_than, modexp, strip};
+use crate::applets::ias::bigint::{less_than, modexp, modexp_public, strip};
 use crate::sm::kdf::{self, KeyAlgorithm};
 use crate::sm::{SecureChannel, SmError, Ssc};
 use crate::tlv::{Reader, Tag, Tlv, encode_to_vec};
@@ -297,7 +297,7 @@ fn agree(key: &CaPublicKey, rng: &dyn Randomness) -> Result<Agreement, EmrtdErro
                 ));
             }
             if let Some(q) = q
-                && strip(&modexp(y, q, p).map_err(bad)?) != [1]
+                && strip(&modexp_public(y, q, p).map_err(bad)?) != [1]
             {
                 return Err(EmrtdError::malformed(
                     "Chip Authentication key",

@@ -6,7 +6,7 @@
 //! raw RSA, where M1 is the part of the message that fits (message recovery).
 
 use super::IasError;
-use super::bigint::modexp;
+use super::bigint::{modexp, modexp_public};
 use super::constants::{
     CA_PRIVATE_EXPONENT, CPI, CV_OID, DAPP_EXPONENT, DAPP_MODULUS, DAPP_PRIVATE_EXPONENT, SN_IFD,
 };
@@ -114,7 +114,7 @@ impl Transcript<'_> {
             return Err(forged());
         }
         let (sn_icc, sig) = answer.split_at(8);
-        let m = modexp(sig, &chip_key.exponent, &chip_key.modulus)?;
+        let m = modexp_public(sig, &chip_key.exponent, &chip_key.modulus)?;
         let hlen = Sha256::output_size();
         if m.len() < hlen + 2 || m[0] != ISO9796_HEADER || m[m.len() - 1] != ISO9796_TRAILER {
             return Err(forged());

@@ -3,7 +3,7 @@
 //! because the private key never leaves the chip.
 
 use super::IasError;
-use super::bigint::modexp;
+use super::bigint::modexp_public;
 use super::files::{IasApplet, Nis};
 use super::pubkey::RsaPublicKey;
 use crate::apdu::{ApduChannel, Command};
@@ -72,7 +72,7 @@ pub(crate) fn pkcs1_type1_matches(key: &RsaPublicKey, payload: &[u8], signature:
     if signature.len() != k || payload.len() + 11 > k {
         return false;
     }
-    let Ok(recovered) = modexp(signature, &key.exponent, &key.modulus) else {
+    let Ok(recovered) = modexp_public(signature, &key.exponent, &key.modulus) else {
         return false;
     };
     let mut expected = vec![0xFF; k];
