@@ -48,7 +48,7 @@ fn modexp_with(
     let params = BoxedMontyParams::new(n);
     let form = BoxedMontyForm::new(b, &params);
     let r = if public_exponent {
-        form.pow_bounded_exp(&e, e.bits()).retrieve()
+        form.pow_bounded_exp(&e, e.bit_width()).retrieve()
     } else {
         form.pow(&e).retrieve()
     };
