@@ -712,7 +712,7 @@ fn scan_like_a_camera(text: &str) -> Result<String, CliError> {
     for (x, y, px) in image.enumerate_pixels() {
         plane[((y + 24) * stride + x + 32) as usize] = px.0[0];
     }
-    scan_qr_frame(w, h, stride, plane)
+    scan_qr_frame(w, h, stride, &plane)
         .map_err(|e| input(format!("camera frame: {e}")))?
         .ok_or_else(|| input("the phone could not read the QR"))
 }

@@ -70,9 +70,9 @@ public final class QRCamera: NSObject, AVCaptureVideoDataOutputSampleBufferDeleg
         let width = CVPixelBufferGetWidthOfPlane(pixels, 0)
         let height = CVPixelBufferGetHeightOfPlane(pixels, 0)
         let rowStride = CVPixelBufferGetBytesPerRowOfPlane(pixels, 0)
-        // The plane's memory as Data without a Swift copy (valid while the buffer is locked,
-        // i.e. for this call). UniFFI then copies it once into the Rust buffer: `scanQrFrame`
-        // takes Vec<u8>, not a borrowed slice.
+        // The plane's memory as Data without a copy (valid while the buffer is locked, i.e.
+        // for this call). `scanQrFrame` borrows it (`&[u8]` in Rust): UniFFI lends the bytes
+        // inside `Data.withUnsafeBytes` for the call, no copy on either side.
         let luma = Data(bytesNoCopy: base, count: rowStride * height, deallocator: .none)
         // A frame the core refuses (size and buffer disagree) is skipped like one without a code.
         guard let text = try? scanQrFrame(

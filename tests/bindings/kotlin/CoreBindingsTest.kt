@@ -140,10 +140,22 @@ class CoreBindingsTest {
     @Test
     fun paddedQrFrameDecodes() {
         // Row stride wider than the width (CameraX / AVFoundation planes), padding dark.
+        // The plane is lent to Rust, not copied: UniFFI takes a direct ByteBuffer.
         val (side, plane) = qrPlane(4, 4 * 37 + 20)
-        assertEquals(QR_TEXT, scanQrFrame(side.toUInt(), side.toUInt(), (side + 20).toUInt(), plane))
-        val blank = ByteArray(side * side) { 255.toByte() }
+        val direct = java.nio.ByteBuffer.allocateDirect(plane.size).put(plane).flip()
+        assertEquals(QR_TEXT, scanQrFrame(side.toUInt(), side.toUInt(), (side + 20).toUInt(), direct))
+        // Read from the buffer's position, `remaining()` bytes.
+        val offset = java.nio.ByteBuffer.allocateDirect(plane.size + 5)
+        offset.position(5)
+        offset.put(plane).position(5)
+        assertEquals(QR_TEXT, scanQrFrame(side.toUInt(), side.toUInt(), (side + 20).toUInt(), offset.slice()))
+        val blank = java.nio.ByteBuffer.allocateDirect(side * side).put(ByteArray(side * side) { 255.toByte() }).flip()
         assertEquals(null, scanQrFrame(side.toUInt(), side.toUInt(), side.toUInt(), blank))
+        // A heap buffer has no native address: refused before Rust is called (the shell's
+        // scanLumaFrame copies such buffers into a direct one).
+        assertFailsWith<IllegalArgumentException> {
+            scanQrFrame(side.toUInt(), side.toUInt(), (side + 20).toUInt(), java.nio.ByteBuffer.wrap(plane))
+        }
     }
 
     @Test

@@ -12,6 +12,7 @@ import it.ciecompanion.android.enrol.CodeEnrolState
 import it.ciecompanion.android.enrol.CodeEnrolmentModel
 import it.ciecompanion.android.nfc.IsoDepTransport
 import it.ciecompanion.android.otp.OtpModel
+import it.ciecompanion.android.qr.directPlane
 import it.ciecompanion.core.CompanionClient
 import it.ciecompanion.core.Countdown
 import it.ciecompanion.core.DeviceSigner
@@ -85,7 +86,7 @@ class CodeEnrolmentModelTest {
         val signer = JvmSigner()
         val m = CodeEnrolmentModel(client, server.origin, signer, "Kotlin phone", Language.IT)
         // A frame without a code: still waiting, nothing sent.
-        m.onFrame(64u, 48u, 80u, ByteArray(80 * 48) { 0x80.toByte() })
+        m.onFrame(64u, 48u, 80u, directPlane(ByteArray(80 * 48) { 0x80.toByte() }))
         assertEquals(CodeEnrolState.WaitingForCode(), m.state.value)
         m.onFrame(frame.width, frame.height, frame.rowStride, frame.luma)
         val device = assertIs<CodeEnrolState.Done>(m.state.value, "${m.state.value}").device
@@ -132,7 +133,7 @@ class CodeEnrolmentModelTest {
         val m = OtpModel(MemoryStore(), Language.IT) { 59L }
         assertFalse(m.wantsFrames)
         m.startScan()
-        m.onFrame(64u, 48u, 80u, ByteArray(80 * 48) { 0x80.toByte() })
+        m.onFrame(64u, 48u, 80u, directPlane(ByteArray(80 * 48) { 0x80.toByte() }))
         assertTrue(m.state.value.scanning)
         assertNull(m.state.value.message)
         // The page's login QR is no otpauth link: refused with the core's message, still open.

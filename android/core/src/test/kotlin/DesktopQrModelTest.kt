@@ -5,6 +5,8 @@ import it.ciecompanion.android.card.TapState
 import it.ciecompanion.android.desktop.DesktopQrModel
 import it.ciecompanion.android.desktop.DesktopQrState
 import it.ciecompanion.android.nfc.IsoDepTransport
+import it.ciecompanion.android.qr.directPlane
+import it.ciecompanion.android.qr.scanLumaFrame
 import it.ciecompanion.core.CompanionClient
 import it.ciecompanion.core.Language
 import kotlinx.coroutines.runBlocking
@@ -49,7 +51,7 @@ class DesktopQrModelTest {
     fun framesWithoutACodeAndForeignCodesKeepScanning(): Unit = runBlocking {
         val m = model()
         // A grey 64x48 plane with a row stride of 80, as a camera hands it over.
-        m.onFrame(64u, 48u, 80u, ByteArray(80 * 48) { 0x80.toByte() })
+        m.onFrame(64u, 48u, 80u, directPlane(ByteArray(80 * 48) { 0x80.toByte() }))
         assertEquals(DesktopQrState.Scanning(), m.state.value)
         m.onText("https://example.com/not-a-login")
         val hint = assertIs<DesktopQrState.Scanning>(m.state.value)
@@ -69,6 +71,25 @@ class DesktopQrModelTest {
         m.onFrame(frame.width, frame.height, frame.rowStride, frame.luma)
         val review = assertIs<DesktopQrState.Review>(m.state.value, "${m.state.value}")
         assertEquals("Comune di Prova", review.context.service)
+    }
+
+    @Test
+    fun planesReadPartWayOrOnTheHeapAreScannedToo(): Unit = runBlocking {
+        // The core reads a direct buffer from its base address: a plane whose position is not
+        // 0 must be sliced, and a heap buffer (a decoded still) copied, or the scan reads the
+        // wrong bytes / UniFFI refuses it. Each shape of the same frame must give the same code.
+        val (_, body) = DesktopBrowser(server.origin).call("POST", "/api/v1/desktop/rendezvous", "{}")
+        val frame = svgFrame(body)
+        val bytes = ByteArray(frame.luma.remaining()).also { frame.luma.duplicate().get(it) }
+        val offset = java.nio.ByteBuffer.allocateDirect(bytes.size + 7)
+        offset.position(7)
+        offset.put(bytes).position(7)
+        for (plane in listOf(frame.luma, offset, java.nio.ByteBuffer.wrap(bytes), java.nio.ByteBuffer.wrap(ByteArray(3) + bytes, 3, bytes.size))) {
+            val text = scanLumaFrame(frame.width, frame.height, frame.rowStride, plane)
+            assertEquals(jsonField(body, "qr"), text, "$plane")
+        }
+        // A buffer shorter than the frame it claims to be: no code, no crash.
+        assertEquals(null, scanLumaFrame(frame.width, frame.height, frame.rowStride, directPlane(bytes.copyOf(100))))
     }
 
     @Test

@@ -2,8 +2,8 @@
 // inside a JSON answer): 4 px a module, off-centre on a grey scene, rows padded to a wider
 // stride, as CameraX or AVFoundation hand the luma plane over. Test-only.
 
-/** (width, height, row stride, luma) of the frame. */
-data class CameraFrame(val width: UInt, val height: UInt, val rowStride: UInt, val luma: ByteArray)
+/** (width, height, row stride, luma) of the frame: [luma] a direct buffer, as CameraX's plane is. */
+data class CameraFrame(val width: UInt, val height: UInt, val rowStride: UInt, val luma: java.nio.ByteBuffer)
 
 fun svgFrame(json: String, scale: Int = 4): CameraFrame {
     val size = Regex("viewBox=\\\\\"0 0 (\\d+) ").find(json)?.groupValues?.get(1)?.toInt() ?: error("no QR SVG in $json")
@@ -16,5 +16,5 @@ fun svgFrame(json: String, scale: Int = 4): CameraFrame {
             luma[(my * scale + dy + 30) * stride + mx * scale + dx + 100] = 0x10
         }
     }
-    return CameraFrame(w.toUInt(), h.toUInt(), stride.toUInt(), luma)
+    return CameraFrame(w.toUInt(), h.toUInt(), stride.toUInt(), it.ciecompanion.android.qr.directPlane(luma))
 }

@@ -73,7 +73,7 @@ class DesktopQrModel(
     override val wantsFrames: Boolean get() = _state.value is DesktopQrState.Scanning
 
     /** One camera frame's luma plane (see [LumaFrameSink.onFrame]). */
-    override suspend fun onFrame(width: UInt, height: UInt, rowStride: UInt, luma: ByteArray) {
+    override suspend fun onFrame(width: UInt, height: UInt, rowStride: UInt, luma: java.nio.ByteBuffer) {
         if (!wantsFrames) return
         onText(scanLumaFrame(width, height, rowStride, luma) ?: return)
     }

@@ -53,7 +53,7 @@ class CodeEnrolmentModel(
 
     override val wantsFrames: Boolean get() = _state.value is CodeEnrolState.WaitingForCode
 
-    override suspend fun onFrame(width: UInt, height: UInt, rowStride: UInt, luma: ByteArray) {
+    override suspend fun onFrame(width: UInt, height: UInt, rowStride: UInt, luma: java.nio.ByteBuffer) {
         if (!wantsFrames) return
         val text = scanLumaFrame(width, height, rowStride, luma) ?: return
         if (text != refused) submit(text)

@@ -101,7 +101,7 @@ class OtpModel(
 
     override val wantsFrames: Boolean get() = _state.value.scanning
 
-    override suspend fun onFrame(width: UInt, height: UInt, rowStride: UInt, luma: ByteArray) {
+    override suspend fun onFrame(width: UInt, height: UInt, rowStride: UInt, luma: java.nio.ByteBuffer) {
         if (!wantsFrames) return
         val text = scanLumaFrame(width, height, rowStride, luma) ?: return
         if (text != refused && !add(text)) refused = text
