@@ -236,13 +236,28 @@ RESULTS="$RUN_DIR/results"
 mkdir -p "$RESULTS" "$STATE" "$CORPUS" "$ARTIFACTS"
 trap 'rm -rf "$RUN_DIR"' EXIT
 
+# libFuzzer's -timeout is wall clock (SIGALRM): a campaign at nice 19 beside builds can starve
+# one input past it (seen in session 8: a 0.1 s frame "timed out" at a load average of 10).
+# True when one run of the input alone spends at least half the timeout on the CPU, or never
+# ends (killed at three times the timeout), or its time cannot be read.
+really_slow() { # binary input
+    local TIMEFORMAT='%U %S' cpu
+    cpu="$({ time timeout "$((timeout * 3))" "$1" -runs=1 -timeout=0 "$2" >/dev/null 2>&1; } 2>&1 | tail -1)"
+    awk -v c="$cpu" -v lim="$timeout" 'BEGIN { n = split(c, a, " "); exit !(n < 2 || a[1] + a[2] >= lim / 2) }'
+}
+
 # Copy the crash/timeout/oom inputs of one run into fuzz/artifacts/<t>/ and, unless the same
-# bytes are already kept, fuzz/regressions/<t>/. Prints how many there were.
+# bytes are already kept, fuzz/regressions/<t>/. Prints how many there were (a timeout that
+# was only a starved run is reported and not counted).
 keep_artifacts() { # target dir
     local t="$1" dir="$2" f n=0 sum kept
     mkdir -p "$ARTIFACTS/$t" "$REGRESSIONS/$t"
     for f in "$dir"/crash-* "$dir"/timeout-* "$dir"/oom-* "$dir"/leak-*; do
         [ -f "$f" ] || continue
+        if [[ "$(basename "$f")" == timeout-* ]] && ! really_slow "$BIN_DIR/$t" "$f"; then
+            echo "!! $t: $(basename "$f") runs in under $((timeout / 2)) s of CPU alone: the machine starved it, not kept" >&2
+            continue
+        fi
         n=$((n + 1))
         cp "$f" "$ARTIFACTS/$t/"
         sum="$(sha1sum <"$f" | cut -d' ' -f1)"
