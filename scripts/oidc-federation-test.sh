@@ -3,8 +3,9 @@
 # PyPI `spid-cie-oidc` (pinned with all it pulls: tests/oidc/reference/requirements.txt,
 # in a cached virtualenv) runs its Trust Anchor and Relying Party (Django, SQLite) on
 # loopback, the real `companion-server` joins under that Trust Anchor, and the official
-# Relying Party logs users in through it at levels 1, 2 and 3, and is refused a level
-# downgrade and a refused consent (tests/oidc/test_reference.py). Offline after
+# Relying Party logs users in through it at levels 1, 2 and 3 (at 3 the phone's key is
+# refused before the card approves) and gets a refused consent
+# (tests/oidc/test_reference.py). Offline after
 # the first run. The user's part is done in Debian's Chromium (headless, Playwright) on our
 # pages, with the core's Python bindings as the phone and the virtual CIE. Honours
 # CARGO_TARGET_DIR.

@@ -16,9 +16,9 @@ use axum::{Json, Router};
 use cie_core::flows::wire::{
     ApprovalTranscript, ApproveRequest, ApproveResponse, CardLoginRequest, CardStatement,
     ChallengePurpose, ChallengeRequest, ChallengeResponse, ClaimRequest, ClaimResponse,
-    CodeRequest, Decision, DenyRequest, DesktopQr, EnrollRequest, EnrollResponse, ErrorCode,
-    Identity, LoginContext, LoginResponse, Origin, RendezvousCreated, RendezvousState,
-    RendezvousStatus, TranscriptKind, b64, claim_proof, ct_eq, unb64, unb64_array,
+    CodeRequest, CreateRendezvous, DEVICE_LEVEL, Decision, DenyRequest, DesktopQr, EnrollRequest,
+    EnrollResponse, ErrorCode, Identity, LoginContext, LoginResponse, Origin, RendezvousCreated,
+    RendezvousState, RendezvousStatus, TranscriptKind, b64, claim_proof, ct_eq, unb64, unb64_array,
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -492,6 +492,28 @@ async fn card_login(
 // ---------------------------------------------------------------------------------------
 // §2 Desktop QR
 
+/// The level a new rendezvous asks: the body's `level` (1–3), else 2 — what a QR approval
+/// reaches at the least (the phone's key), so both the card and the key are offered. The
+/// body was ignored before `level` existed: an empty body and `null` still mean "none".
+fn asked_level(body: &[u8]) -> Result<u8, Refusal> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(2);
+    }
+    // An object or `null`: serde would also take `[3]` for the struct.
+    let asked = match serde_json::from_slice(body).map_err(|_| bad_field("body"))? {
+        serde_json::Value::Null => CreateRendezvous::default(),
+        v @ serde_json::Value::Object(_) => {
+            serde_json::from_value(v).map_err(|_| bad_field("level"))?
+        }
+        _ => return Err(bad_field("body")),
+    };
+    match asked.level {
+        None => Ok(2),
+        Some(level @ 1..=3) => Ok(level),
+        Some(_) => Err(bad_field("level")),
+    }
+}
+
 /// What the phone shows about the desktop that asks (a rendezvous, an app approval).
 fn desktop_context(
     s: &AppState,
@@ -519,6 +541,7 @@ fn desktop_context(
     post,
     path = "/api/v1/desktop/rendezvous",
     tag = "desktop",
+    request_body(content = Option<CreateRendezvous>, description = "Optional: the level the service asks (an empty body, `null` or `{}` ask for none)"),
     responses(
         (status = 200, description = "A new rendezvous and its QR; sets the `cc_bind` cookie binding it to this browser", body = RendezvousCreated,
             headers(("Set-Cookie" = String, description = "`cc_bind` (HttpOnly, Secure, SameSite=Strict)"))),
@@ -529,7 +552,9 @@ async fn create_rendezvous(
     State(s): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
+    body: axum::body::Bytes,
 ) -> Result<Response, Refusal> {
+    let level = asked_level(&body)?;
     let now = s.now();
     let client = peer.ip().to_string();
     // The same browser keeps its binding cookie, so a new QR replaces its previous one.
@@ -539,7 +564,7 @@ async fn create_rendezvous(
     let rid_bytes = random_bytes::<16>()?;
     let secret = random_bytes::<16>()?;
     let rid = b64(&rid_bytes);
-    let ctx = desktop_context(&s, &headers, peer, 3, now);
+    let ctx = desktop_context(&s, &headers, peer, level, now);
     let context_json =
         serde_json::to_string(&ctx).map_err(|_| Refusal::new(ErrorCode::Internal))?;
     let new = NewRendezvous {
@@ -894,6 +919,11 @@ async fn approve_with_device(
         let token_hash = check_claim_token(&rec, claim_token)?;
         let ctx: LoginContext = serde_json::from_str(&rec.context_json)
             .map_err(|_| Refusal::new(ErrorCode::Internal))?;
+        if ctx.level > DEVICE_LEVEL {
+            // The service asked for the card: a key on the phone would log in at a level it
+            // refuses. The rendezvous stays claimed: the same phone can approve with the card.
+            return Err(Refusal::new(ErrorCode::CardRequired));
+        }
         let want = Expected {
             kind: TranscriptKind::Desktop,
             id: rid,

@@ -64,7 +64,7 @@ impl Refusal {
             Expired => StatusCode::GONE,
             Replayed | AlreadyClaimed | WrongState | AlreadyRegistered => StatusCode::CONFLICT,
             BadSignature | UntrustedCertificate | CertificateExpired | CertificateRevoked
-            | UnknownIdentity | WrongDevice | ContextMismatch | WrongNumber => {
+            | UnknownIdentity | WrongDevice | ContextMismatch | WrongNumber | CardRequired => {
                 StatusCode::FORBIDDEN
             }
             WrongCode => StatusCode::UNAUTHORIZED,
@@ -155,6 +155,10 @@ fn messages(code: ErrorCode) -> (&'static str, &'static str) {
         AlreadyRegistered => (
             "This card is already registered: log in with it.",
             "Questa carta è già registrata: accedi con la carta.",
+        ),
+        CardRequired => (
+            "This service asks for your CIE: approve with the card (tap it and type the PIN).",
+            "Questo servizio richiede la CIE: approva con la carta (avvicinala e digita il PIN).",
         ),
     }
 }

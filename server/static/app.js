@@ -51,7 +51,9 @@
     clearTimeout(rotateTimer);
     let r;
     try {
-      r = await api("POST", API);
+      // The level the service asks travels with the QR: the phone shows it and, at 3,
+      // offers only the card (the server refuses the phone's key then).
+      r = await api("POST", API, asked >= 1 && asked <= 3 ? { level: asked } : undefined);
     } catch (_) {
       say("Server non raggiungibile: nuovo tentativo tra poco.", "Server unreachable: retrying shortly.");
       rotateTimer = setTimeout(newQr, 5000);

@@ -14,9 +14,13 @@ use serde_json::{Value, json};
 
 /// A claimed rendezvous: (rid, claim answer).
 async fn claimed(h: &Harness, browser: &reqwest::Client) -> (String, Value) {
-    let (_, created) = h
-        .post(browser, "/api/v1/desktop/rendezvous", &json!({}))
-        .await;
+    claimed_asking(h, browser, &json!({})).await
+}
+
+/// A claimed rendezvous whose creation posted `asked` (the level a service asks).
+async fn claimed_asking(h: &Harness, browser: &reqwest::Client, asked: &Value) -> (String, Value) {
+    let (s, created) = h.post(browser, "/api/v1/desktop/rendezvous", asked).await;
+    assert_eq!(s, 200, "{created}");
     let qr = DesktopQr::parse(
         created["qr"].as_str().unwrap(),
         std::slice::from_ref(&h.origin),
@@ -113,6 +117,101 @@ async fn enrolled_device_approves_a_desktop_login_at_level_2() {
         let t2 = transcript(&h, &rid2, &claim2, device_id, 1);
         let (s, err) = approve(&h, &rid2, &claim2, &t2, &key).await;
         assert_eq!((s, code(&err)), (409, "replayed"), "{}: {err}", db.name);
+    }
+}
+
+#[tokio::test]
+async fn a_service_asking_level_3_takes_the_card_not_the_phone_key() {
+    for db in backends().await {
+        let h = Harness::start(&db).await;
+        let (key, public) = device_key(0x21);
+        let (s, enrolled) = enroll(&h, &public).await;
+        assert_eq!(s, 200, "{}: {enrolled}", db.name);
+        let device_id = enrolled["device_id"].as_str().unwrap();
+
+        // The page of a service that asked SpidL3 posts the level: the phone sees it.
+        let browser = h.browser();
+        let (rid, claim) = claimed_asking(&h, &browser, &json!({"level": 3})).await;
+        assert_eq!(claim["context"]["level"], 3, "{claim}");
+        // The phone's key is refused, typed, in both languages — and nothing is spent:
+        let t = transcript(&h, &rid, &claim, device_id, 7);
+        let (s, err) = approve(&h, &rid, &claim, &t, &key).await;
+        assert_eq!(
+            (s, code(&err)),
+            (403, "card_required"),
+            "{}: {err}",
+            db.name
+        );
+        assert!(
+            err["message_it"]
+                .as_str()
+                .unwrap()
+                .contains("richiede la CIE"),
+            "{err}"
+        );
+        // ... the same phone approves with the card, and the computer logs in at level 3.
+        let token = claim["claim_token"].as_str().unwrap();
+        let (s, ch) = h
+            .post(
+                &h.other_client(),
+                "/api/v1/card/challenge",
+                &json!({"purpose": "desktop_approve", "rid": rid, "claim_token": token}),
+            )
+            .await;
+        assert_eq!(s, 200, "{ch}");
+        let signature = card_sign(&CardStatement::DesktopApprove {
+            origin: &h.origin,
+            rid: &rid,
+            context_hash: claim["context_hash"].as_str().unwrap(),
+            challenge: ch["challenge"].as_str().unwrap(),
+        });
+        let body = json!({"method": "cie", "claim_token": token, "challenge_id": ch["challenge_id"],
+            "certificate": b64(AUTH_CERT), "signature": signature});
+        let (s, approved) = h
+            .post(
+                &h.other_client(),
+                &format!("/api/v1/rendezvous/{rid}/approve"),
+                &body,
+            )
+            .await;
+        assert_eq!(s, 200, "{}: {approved}", db.name);
+        let (s, done) = h
+            .post(
+                &browser,
+                &format!("/api/v1/desktop/rendezvous/{rid}/code"),
+                &json!({"code": approved["code"]}),
+            )
+            .await;
+        assert_eq!(s, 200, "{done}");
+        assert_eq!(done["level"], 3);
+
+        // Level 1 or 2 asked, or none (`{}`, `null`): the phone's key approves.
+        let asks = [
+            json!({"level": 1}),
+            json!({"level": 2}),
+            json!({}),
+            Value::Null,
+        ];
+        for (jti, asked) in (10u8..).zip(asks) {
+            let (rid, claim) = claimed_asking(&h, &h.browser(), &asked).await;
+            let want = asked["level"].as_u64().unwrap_or(2);
+            assert_eq!(claim["context"]["level"], want, "{asked}: {claim}");
+            let t = transcript(&h, &rid, &claim, device_id, jti);
+            let (s, ok) = approve(&h, &rid, &claim, &t, &key).await;
+            assert_eq!(s, 200, "{asked}: {ok}");
+        }
+        // A level that does not exist, or not a number: refused, no rendezvous made.
+        for bad in [
+            json!({"level": 0}),
+            json!({"level": 4}),
+            json!({"level": "3"}),
+            json!([3]),
+        ] {
+            let (s, err) = h
+                .post(&h.browser(), "/api/v1/desktop/rendezvous", &bad)
+                .await;
+            assert_eq!((s, code(&err)), (400, "bad_request"), "{bad}: {err}");
+        }
     }
 }
 

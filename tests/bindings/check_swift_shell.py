@@ -58,6 +58,7 @@ CONTRACT = [
     (r"client\.claimDesktopQr\(qrText: text, deviceName: deviceName, deviceId: deviceId\)",
      r"func claimDesktopQr\(qrText: String, deviceName: String, deviceId: String\?\)\s*async throws\s*-> DesktopSession"),
     (r"s\.context\(\)", r"func context\(\)\s*throws\s*-> LoginContext"),
+    (r"s\.deviceApprovalAllowed\(\)", r"func deviceApprovalAllowed\(\)\s*throws\s*-> Bool"),
     (r"s\.expiresAt\(\)", r"func expiresAt\(\)\s*throws\s*-> UInt64\b"),
     (r"s\.approveWithCard\(transport: transport, pin: pin, progress: progress\)",
      r"func approveWithCard\(transport: CardTransport, pin: String\?, progress: ProgressListener\?\)\s*async throws\s*-> DesktopCode"),

@@ -14,8 +14,9 @@ Playwright) on our pages, with the core's Python bindings as the phone:
 The user consents in Chromium, and the Relying Party redeems the code with private_key_jwt,
 checks the ID token (signature by our federation-published keys, at_hash, iss), opens the
 UserInfo JWE and shows the user's attributes: exactly the claims it asked that we hold, and
-the `acr` achieved. Refused with `access_denied` at the Relying Party and no token: SpidL3
-asked and only the phone's key used (a level downgrade), and a refused consent. Before the
+the `acr` achieved. SpidL3 asked: the phone's key is refused before any login
+(`CardRequired`), the card then logs in. Refused with `access_denied` at the Relying Party
+and no token: a refused consent. Before the
 Trust Anchor registers the Relying Party, it is refused (`invalid_client`).
 
 Environment: SERVER_BIN, CARD_CA, BINDINGS_DIR (the core's Python bindings), CHROMIUM,
@@ -359,16 +360,33 @@ class ReferenceFederation(unittest.TestCase):
                 finally:
                     ctx.close()
 
-    def test_3_level_downgrade_and_refused_consent_reach_the_relying_party(self):
-        """SpidL3 asked, the QR approved with the phone's key (level 2): `access_denied` at
-        the Relying Party, no token; a refused consent: the same."""
-        before = self.tokens()
+    def test_3_level_3_takes_the_card_and_refused_consent_reaches_the_relying_party(self):
+        """SpidL3 asked: the phone learns it before deciding (the QR's context says 3, its key
+        is not offered) and its key, used anyway, is refused (`CardRequired`) — the claim
+        stays, and the same phone approves with the card: level 3. (A level-2 session reaching
+        a SpidL3 request is `access_denied`: server/tests/oidc.rs `refusals_after_login`.)
+        A refused consent: `access_denied` at the Relying Party, no token."""
         ctx, page, _ = self.start(3)
         try:
-            self.login_with_phone(page)
-            self.refused(page, before)
+            device_id, signer = self.enrolled_phone()
+            qr = self.scan(page)
+
+            async def go():
+                session = await self.app().claim_desktop_qr(qr, "Python phone", device_id)
+                self.assertEqual(session.context().level, 3)
+                self.assertFalse(session.device_approval_allowed())
+                with self.assertRaises(cie_core.FlowError.Server) as cm:
+                    await session.approve_with_device(device_id, signer)
+                self.assertEqual(cm.exception.code, cie_core.ErrorCode.CARD_REQUIRED)
+                self.assertEqual(cm.exception.status, 403)
+                return await session.approve_with_card(
+                    SimTransport(card_sim.SimCard.cie()), CARD_PIN, None)
+            self.type_code(page, self.phone(go()))
+            self.consent(page, "accept")
+            self.logged_in(page, 3, 3, ("MARIA", "TESTER", TEST_CF))
         finally:
             ctx.close()
+        before = self.tokens()
         ctx, page, _ = self.start(2)
         try:
             self.login_with_phone(page)
@@ -376,7 +394,6 @@ class ReferenceFederation(unittest.TestCase):
             self.refused(page, before)
         finally:
             ctx.close()
-
 
 if __name__ == "__main__":
     unittest.main()

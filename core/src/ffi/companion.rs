@@ -384,6 +384,12 @@ impl DesktopSession {
         self.flow.with(|f| f.expires_at())
     }
 
+    /// Offer "Autorizza con questo telefono" only when this is true: a service that asks for
+    /// level 3 takes the card alone (the server refuses the phone's key with `CardRequired`).
+    pub fn device_approval_allowed(&self) -> Result<bool, FlowError> {
+        self.flow.with(|f| f.device_allowed())
+    }
+
     /// On "Autorizza" with the CIE: fetch the card challenge while the user types the PIN.
     pub async fn prepare_card_approval(&self) -> Result<(), FlowError> {
         let mut flow = self.flow.take()?;

@@ -159,6 +159,12 @@ impl DesktopApproval {
         self.approve(api, &request).await
     }
 
+    /// Whether the enrolled device's key may approve: not when the service asked for level 3,
+    /// which only the card reaches (the server would refuse it: `card_required`).
+    pub fn device_allowed(&self) -> bool {
+        self.context.level <= wire::DEVICE_LEVEL
+    }
+
     /// Approve with the enrolled device key (level 2): a `desktop` transcript.
     pub async fn approve_with_device(
         &mut self,

@@ -500,6 +500,8 @@ pub enum ErrorCode {
     Internal,
     /// This card is already registered (registration with the CIE): log in with it.
     AlreadyRegistered,
+    /// The service asked for level 3 (SPID L3): only the CIE approves it, not the phone's key.
+    CardRequired,
 }
 
 /// `POST /api/v1/card/challenge` → a challenge for a phone-tap login (also for a desktop
@@ -580,6 +582,21 @@ pub struct LoginResponse {
     pub level: u8,
     /// Session token for the app (bearer), opaque.
     pub session: String,
+}
+
+/// The level an approval with an enrolled phone's key reaches (the card reaches 3).
+pub const DEVICE_LEVEL: u8 = 2;
+
+/// `POST /api/v1/desktop/rendezvous` body (optional: an empty body, `null` or `{}` ask for
+/// no particular level).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct CreateRendezvous {
+    /// The level the service asks (1–3; a relying party's `acr_values`). The phone shows it
+    /// and, at 3, offers only the card: the server refuses a device-key approval
+    /// (`card_required`) instead of logging in at a level the service will refuse.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level: Option<u8>,
 }
 
 /// `POST /api/v1/desktop/rendezvous` (the desktop page; sets the binding cookie).

@@ -146,6 +146,9 @@ fn fallback_it(code: ErrorCode) -> &'static str {
         C::TooManyAttempts => "troppi tentativi: ricomincia dall'inizio",
         C::RateLimited => "troppe richieste: attendi qualche istante e riprova",
         C::AlreadyRegistered => "questa carta è già registrata: accedi con la carta",
+        C::CardRequired => {
+            "questo servizio richiede la CIE: approva con la carta (avvicinala e digita il PIN)"
+        }
         C::Internal => "errore del server: riprova più tardi",
         C::UntrustedCertificate | C::CertificateExpired | C::CertificateRevoked => {
             "la carta non è accettata dal server: controlla che sia valida"

@@ -35,7 +35,8 @@ public final class DesktopLogin: ObservableObject {
     public enum State {
         case scanning(hint: String?)
         case claiming
-        case review(LoginContext, expiresAt: UInt64)
+        /// `deviceAllowed` is false when the service asked for the card (level 3).
+        case review(LoginContext, expiresAt: UInt64, deviceAllowed: Bool)
         case withCard(CardTap<DesktopCode>)
         case approving
         case code(DesktopCode)
@@ -67,7 +68,8 @@ public final class DesktopLogin: ObservableObject {
                 session = s
                 let context = try s.context()
                 let expiresAt = try s.expiresAt()
-                state = .review(context, expiresAt: expiresAt)
+                let deviceAllowed = try s.deviceApprovalAllowed()
+                state = .review(context, expiresAt: expiresAt, deviceAllowed: deviceAllowed)
             } catch let e as FlowError {
                 switch desktopQrStep(error: e) {
                 case .scanAgain:

@@ -181,7 +181,7 @@ struct DesktopStateView: View {
             QRScanner { login.onText($0) }
         case .claiming, .approving:
             ProgressView()
-        case let .review(context, expiresAt):
+        case let .review(context, expiresAt, deviceAllowed):
             LoginContextCard(context: context)
             CountdownText(client: app.client, until: expiresAt, format: "decide_within", expired: "decide_expired")
             Text(L("desktop_only_if_you"))
@@ -196,10 +196,12 @@ struct DesktopStateView: View {
                 }
                 .buttonStyle(.borderedProminent).tint(.red)
             }
-            if let device = app.device {
+            if let device = app.device, deviceAllowed {
                 Button(L("approve_with_phone")) {
                     login.approveWithDevice(deviceId: device.deviceId, signer: device.signer)
                 }
+            } else if app.device != nil {
+                Text(L("card_required"))
             }
         case let .withCard(tap):
             CardTapView(tap: tap, pinLabel: L("pin_label_paired")) { code in

@@ -23,6 +23,7 @@ import org.junit.jupiter.api.BeforeAll
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.TestInstance
 import uniffi.card_sim.SimCard
+import kotlin.test.assertContains
 import kotlin.test.assertEquals
 import kotlin.test.assertFalse
 import kotlin.test.assertIs
@@ -96,6 +97,25 @@ class CodeEnrolmentModelTest {
         val inbox = ApprovalsModel(client, device, signer, Language.IT)
         inbox.refresh()
         assertIs<InboxState.Items>(inbox.state.value, "${inbox.state.value}")
+
+        // A service that asks level 3 (the card): the review offers no key approval, and the
+        // key used anyway is refused with what to do. No level asked: the key approves.
+        val (s3, strict) = DesktopBrowser(server.origin).call("POST", "/api/v1/desktop/rendezvous", "{\"level\":3}")
+        assertEquals(200, s3, strict)
+        val l3 = DesktopQrModel(client, "Kotlin phone", device.deviceId, Language.IT)
+        l3.onText(jsonField(strict, "qr"))
+        val review = assertIs<DesktopQrState.Review>(l3.state.value, "${l3.state.value}")
+        assertEquals(3.toUByte(), review.context.level)
+        assertFalse(review.deviceAllowed)
+        l3.approveWithDevice(device.deviceId, signer)
+        assertContains(assertIs<DesktopQrState.Failed>(l3.state.value, "${l3.state.value}").message, "richiede la CIE")
+        val (s2, open) = DesktopBrowser(server.origin).call("POST", "/api/v1/desktop/rendezvous", "{}")
+        assertEquals(200, s2, open)
+        val l2 = DesktopQrModel(client, "Kotlin phone", device.deviceId, Language.IT)
+        l2.onText(jsonField(open, "qr"))
+        assertTrue(assertIs<DesktopQrState.Review>(l2.state.value, "${l2.state.value}").deviceAllowed)
+        l2.approveWithDevice(device.deviceId, signer)
+        assertIs<DesktopQrState.Code>(l2.state.value, "${l2.state.value}")
 
         // The same code on another phone: refused (single use), the server's message shown,
         // and the QR still in view is not sent again.

@@ -52,7 +52,7 @@ fun DesktopScreen(vm: DesktopViewModel, client: CompanionClient) {
                 QrCamera(model)
             }
             DesktopQrState.Claiming, DesktopQrState.Approving -> CircularProgressIndicator()
-            is DesktopQrState.Review -> Review(s.context, rememberCountdown(client, s.expiresAt), vm)
+            is DesktopQrState.Review -> Review(s.context, rememberCountdown(client, s.expiresAt), s.deviceAllowed, vm)
             is DesktopQrState.WithCard -> {
                 val tap by s.tap.state.collectAsStateWithLifecycle()
                 CardTapContent(
@@ -100,7 +100,7 @@ fun DecideWithin(left: Countdown) {
 }
 
 @Composable
-private fun Review(context: LoginContext, left: Countdown, vm: DesktopViewModel) {
+private fun Review(context: LoginContext, left: Countdown, deviceAllowed: Boolean, vm: DesktopViewModel) {
     LoginContextCard(context)
     DecideWithin(left)
     Text(stringResource(R.string.desktop_only_if_you))
@@ -115,8 +115,10 @@ private fun Review(context: LoginContext, left: Countdown, vm: DesktopViewModel)
             colors = ButtonDefaults.buttonColors(containerColor = MaterialTheme.colorScheme.error),
         ) { Text(stringResource(R.string.deny_not_me)) }
     }
-    if (vm.canUseDevice) {
+    if (vm.canUseDevice && deviceAllowed) {
         TextButton(onClick = vm::approveWithDevice) { Text(stringResource(R.string.approve_with_phone)) }
+    } else if (vm.canUseDevice) {
+        Text(stringResource(R.string.card_required))
     }
 }
 

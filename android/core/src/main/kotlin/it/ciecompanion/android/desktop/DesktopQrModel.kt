@@ -32,9 +32,10 @@ sealed interface DesktopQrState {
 
     /**
      * "Stai accedendo a …": who asks, from which browser and place; approve or deny before
-     * [expiresAt] (server time, s).
+     * [expiresAt] (server time, s). [deviceAllowed] is false when the service asked for the
+     * card (level 3): offer only "Autorizza con la CIE".
      */
-    data class Review(val context: LoginContext, val expiresAt: ULong) : DesktopQrState
+    data class Review(val context: LoginContext, val expiresAt: ULong, val deviceAllowed: Boolean) : DesktopQrState
 
     /** Approving with the card: render [tap]'s state (PIN, tap, progress…). */
     data class WithCard(val tap: CardTap<ShownCode>) : DesktopQrState
@@ -85,7 +86,7 @@ class DesktopQrModel(
         _state.value = try {
             val s = client.claimDesktopQr(text, deviceName, deviceId)
             session = s
-            DesktopQrState.Review(s.context(), s.expiresAt())
+            DesktopQrState.Review(s.context(), s.expiresAt(), s.deviceApprovalAllowed())
         } catch (e: FlowException) {
             when (desktopQrStep(e)) {
                 ScanStep.SCAN_AGAIN -> {
