@@ -58,6 +58,19 @@ fn transcript(
     }
 }
 
+/// The browser types the code the phone shows; the login it completes.
+async fn type_code(h: &Harness, browser: &reqwest::Client, rid: &str, approved: &Value) -> Value {
+    let (s, done) = h
+        .post(
+            browser,
+            &format!("/api/v1/desktop/rendezvous/{rid}/code"),
+            &json!({"code": approved["code"]}),
+        )
+        .await;
+    assert_eq!(s, 200, "{done}");
+    done
+}
+
 fn cie_core_now(h: &Harness) -> u64 {
     use companion_server::Clock;
     h.clock.now()
@@ -101,14 +114,7 @@ async fn enrolled_device_approves_a_desktop_login_at_level_2() {
         let t = transcript(&h, &rid, &claim, device_id, 1);
         let (s, approved) = approve(&h, &rid, &claim, &t, &key).await;
         assert_eq!(s, 200, "{}: {approved}", db.name);
-        let (s, done) = h
-            .post(
-                &browser,
-                &format!("/api/v1/desktop/rendezvous/{rid}/code"),
-                &json!({"code": approved["code"]}),
-            )
-            .await;
-        assert_eq!(s, 200, "{done}");
+        let done = type_code(&h, &browser, &rid, &approved).await;
         assert_eq!(done["level"], 2);
         assert_eq!(done["identity"]["given_name"], "MARIA");
 
@@ -175,14 +181,7 @@ async fn a_service_asking_level_3_takes_the_card_not_the_phone_key() {
             )
             .await;
         assert_eq!(s, 200, "{}: {approved}", db.name);
-        let (s, done) = h
-            .post(
-                &browser,
-                &format!("/api/v1/desktop/rendezvous/{rid}/code"),
-                &json!({"code": approved["code"]}),
-            )
-            .await;
-        assert_eq!(s, 200, "{done}");
+        let done = type_code(&h, &browser, &rid, &approved).await;
         assert_eq!(done["level"], 3);
 
         // Level 1 or 2 asked, or none (`{}`, `null`): the phone's key approves.
