@@ -103,6 +103,40 @@ pub enum CardError {
         /// What was wrong.
         reason: String,
     },
+    /// The PUK typed is not 8 digits (nothing was sent to the card).
+    #[error("the PUK is 8 digits")]
+    InvalidPuk,
+    /// Wrong PUK; `remaining` tries are left (10 in all) before the card can no longer be
+    /// unblocked.
+    #[error("wrong PUK: {remaining} tries left")]
+    WrongPuk {
+        /// Tries left.
+        remaining: u8,
+    },
+    /// The PUK is blocked: only a new card helps.
+    #[error("the PUK is blocked: the card must be replaced")]
+    PukBlocked,
+    /// One PUK try is left: ask the user to confirm, then call again with it confirmed.
+    #[error("one PUK try left: a wrong PUK will make the card unusable; confirm to go on")]
+    LastPukTryNeedsConfirmation,
+    /// The new PIN breaks a rule (nothing was sent to the card).
+    #[error("new PIN refused: {reason}")]
+    NewPinRejected {
+        /// The rule, in English.
+        reason: String,
+        /// The rule, in Italian.
+        reason_it: String,
+    },
+}
+
+impl From<crate::applets::ias::pin::PinFormatError> for CardError {
+    /// A new PIN refused before reaching the card.
+    fn from(e: crate::applets::ias::pin::PinFormatError) -> Self {
+        Self::NewPinRejected {
+            reason: e.to_string(),
+            reason_it: e.message_it().into(),
+        }
+    }
 }
 
 impl From<TransportError> for CardError {
@@ -158,6 +192,9 @@ impl From<crate::applets::ias::IasError> for CardError {
             E::WrongPin { remaining: 0 } | E::PinBlocked => Self::PinBlocked,
             E::WrongPin { remaining } => Self::WrongPin { remaining },
             E::LastTryNeedsConfirmation => Self::LastTryNeedsConfirmation,
+            E::WrongPuk { remaining } => Self::WrongPuk { remaining },
+            E::PukBlocked => Self::PukBlocked,
+            E::LastPukTryNeedsConfirmation => Self::LastPukTryNeedsConfirmation,
             E::PinRequired => Self::AccessDenied,
             E::NotGenuine => Self::NotGenuine,
             E::NotACie => Self::NotSupported {
@@ -242,6 +279,12 @@ impl CardError {
             Self::InvalidResponse { .. } => {
                 "La carta ha dato una risposta non valida: avvicinala di nuovo e riprova.".into()
             }
+            Self::WrongPuk { remaining: 1 } => "PUK errato: resta 1 tentativo, poi la carta non si potrà più sbloccare. Ricontrolla il PUK (le prime 4 cifre nella ricevuta del Comune, le ultime 4 nella lettera con la carta).".into(),
+            Self::WrongPuk { remaining } => format!("PUK errato: restano {remaining} tentativi. Ricontrolla il PUK (le prime 4 cifre nella ricevuta del Comune, le ultime 4 nella lettera con la carta)."),
+            Self::InvalidPuk => "Il PUK è di 8 cifre: nessun tentativo è stato usato.".into(),
+            Self::PukBlocked => "Il PUK è bloccato: la carta non si può più sbloccare. Chiedi al Comune una nuova carta.".into(),
+            Self::LastPukTryNeedsConfirmation => "Resta un solo tentativo per il PUK: un PUK errato renderà la carta inutilizzabile. Conferma per continuare.".into(),
+            Self::NewPinRejected { reason_it, .. } => format!("{reason_it} Nessun tentativo è stato usato."),
         }
     }
 
@@ -291,6 +334,18 @@ impl CardError {
             Self::InvalidAccessKey { .. } => "Invalid access data: the CAN has 6 digits; dates are written YYMMDD.".into(),
             Self::InvalidResponse { .. } => {
                 "The card gave an invalid answer: hold it to the reader again and try again.".into()
+            }
+            Self::WrongPuk { remaining: 1 } => "Wrong PUK: 1 try left, then the card can no longer be unblocked. Check the PUK (the first 4 digits on the Comune's receipt, the last 4 in the letter with the card).".into(),
+            Self::WrongPuk { remaining } => format!("Wrong PUK: {remaining} tries left. Check the PUK (the first 4 digits on the Comune's receipt, the last 4 in the letter with the card)."),
+            Self::InvalidPuk => "The PUK has 8 digits: no try was used.".into(),
+            Self::PukBlocked => "The PUK is blocked: the card can no longer be unblocked. Ask your Comune for a new card.".into(),
+            Self::LastPukTryNeedsConfirmation => "Only one PUK try left: a wrong PUK will make the card unusable. Confirm to go on.".into(),
+            Self::NewPinRejected { reason, .. } => {
+                let mut r = reason.clone();
+                if let Some(first) = r.get_mut(..1) {
+                    first.make_ascii_uppercase();
+                }
+                format!("{r}. No try was used.")
             }
         }
     }
@@ -437,6 +492,15 @@ pub(crate) mod tests {
             CardError::InvalidResponse {
                 reason: DETAIL.into(),
             },
+            CardError::InvalidPuk,
+            CardError::WrongPuk { remaining: 1 },
+            CardError::WrongPuk { remaining: 5 },
+            CardError::PukBlocked,
+            CardError::LastPukTryNeedsConfirmation,
+            CardError::NewPinRejected {
+                reason: "the new PIN cannot repeat a single digit".into(),
+                reason_it: "Il nuovo PIN non può ripetere la stessa cifra.".into(),
+            },
         ];
         for e in &all {
             // No wildcard: a new variant stops this from compiling until it is in the list.
@@ -463,7 +527,12 @@ pub(crate) mod tests {
                 | CardError::WrongMrz
                 | CardError::AccessBlocked
                 | CardError::InvalidAccessKey { .. }
-                | CardError::InvalidResponse { .. } => {}
+                | CardError::InvalidResponse { .. }
+                | CardError::InvalidPuk
+                | CardError::WrongPuk { .. }
+                | CardError::PukBlocked
+                | CardError::LastPukTryNeedsConfirmation
+                | CardError::NewPinRejected { .. } => {}
             }
         }
         all

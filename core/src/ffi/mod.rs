@@ -4,6 +4,7 @@
 //! errors are converted in one place ([`CardError::from`]) so Kotlin and Swift see the same
 //! outcomes the desktop program does.
 
+mod card_pin;
 #[cfg(feature = "net")]
 mod companion;
 #[cfg(feature = "net")]
@@ -25,6 +26,7 @@ mod qr;
 mod registration;
 mod session;
 
+pub use card_pin::{change_card_pin, unblock_card_pin};
 #[cfg(feature = "net")]
 pub use companion::{
     CardLoginResult, CardLoginSession, CompanionClient, DesktopCode, DesktopSession,

@@ -9,8 +9,8 @@ use crate::flows::wire::ErrorCode;
 /// enrolment) shows after a tap failed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
 pub enum CardTapStep {
-    /// Ask for the PIN again, with the message; `tries_left` after a wrong PIN (the screen
-    /// shows the count big). No try was spent by the other causes (PIN malformed, card not
+    /// Ask for the PIN again (the PUK and new PIN on the unblock screen), with the message;
+    /// `tries_left` after a wrong PIN or PUK (the screen shows the count big). No try was spent by the other causes (PIN malformed, card not
     /// paired for 4 digits, PIN no longer held, keystore unavailable).
     EnterPin {
         /// Tries left before the card blocks, after a wrong PIN.
@@ -39,15 +39,21 @@ pub fn card_tap_step(error: FlowError) -> CardTapStep {
     };
     match error {
         CardError::WrongPin { remaining: 0 } | CardError::PinBlocked => CardTapStep::PinBlocked,
-        CardError::WrongPin { remaining } => CardTapStep::EnterPin {
-            tries_left: Some(remaining),
-        },
+        CardError::WrongPin { remaining } | CardError::WrongPuk { remaining } => {
+            CardTapStep::EnterPin {
+                tries_left: Some(remaining),
+            }
+        }
         CardError::InvalidPin { .. }
+        | CardError::NewPinRejected { .. }
+        | CardError::InvalidPuk
         | CardError::PinNeeded
         | CardError::NotPaired
         | CardError::AccessDenied
         | CardError::Storage { .. } => CardTapStep::EnterPin { tries_left: None },
-        CardError::LastTryNeedsConfirmation => CardTapStep::ConfirmLastTry,
+        CardError::LastTryNeedsConfirmation | CardError::LastPukTryNeedsConfirmation => {
+            CardTapStep::ConfirmLastTry
+        }
         CardError::TagLost
         | CardError::Timeout
         | CardError::Reader { .. }
@@ -62,7 +68,8 @@ pub fn card_tap_step(error: FlowError) -> CardTapStep {
         | CardError::WrongCan
         | CardError::WrongMrz
         | CardError::AccessBlocked
-        | CardError::InvalidAccessKey { .. } => CardTapStep::Stop,
+        | CardError::InvalidAccessKey { .. }
+        | CardError::PukBlocked => CardTapStep::Stop,
     }
 }
 
@@ -234,7 +241,9 @@ mod tests {
                     it.contains("avvicina") || it.contains("riprova") || it.contains("attendi"),
                     "{e:?}: {it}"
                 ),
-                CardTapStep::EnterPin { .. } => assert!(it.contains("pin"), "{e:?}: {it}"),
+                CardTapStep::EnterPin { .. } => {
+                    assert!(it.contains("pin") || it.contains("puk"), "{e:?}: {it}")
+                }
                 CardTapStep::PinBlocked => assert!(it.contains("puk"), "{e:?}: {it}"),
                 CardTapStep::ConfirmLastTry => assert!(it.contains("conferma"), "{e:?}: {it}"),
                 CardTapStep::Stop => {}

@@ -21,6 +21,18 @@ pub enum IasError {
     /// The PIN (or PUK) is blocked.
     #[error("the PIN is blocked: unblock it with the PUK")]
     PinBlocked,
+    /// Wrong PUK; `remaining` tries left (the CIE's PUK has 10).
+    #[error("wrong PUK: {remaining} tries left")]
+    WrongPuk {
+        /// Tries left.
+        remaining: u8,
+    },
+    /// The PUK is blocked: the card cannot be unblocked any more.
+    #[error("the PUK is blocked: the card must be replaced")]
+    PukBlocked,
+    /// One PUK try is left: the caller must confirm before it is spent.
+    #[error("one PUK try left: confirm before it is spent")]
+    LastPukTryNeedsConfirmation,
     /// One try is left and the caller has not confirmed it may be spent.
     #[error("one PIN try left: confirm before trying, a wrong PIN will block the card")]
     LastTryNeedsConfirmation,

@@ -93,10 +93,16 @@ impl Pin {
     /// Check the rules the official apps apply to a new PIN (cie.md §3.4): different from
     /// the old one, not one repeated digit, not an ascending or descending run.
     pub fn check_new(&self, old: &Pin) -> Result<(), PinFormatError> {
-        let d = &self.0;
-        if d[..] == old.0[..] {
+        if self.0[..] == old.0[..] {
             return Err(PinFormatError::SameAsOld);
         }
+        self.check_rules()
+    }
+
+    /// The rules of a new PIN that need no old one (a PIN set with the PUK): not one repeated
+    /// digit, not an ascending or descending run.
+    pub fn check_rules(&self) -> Result<(), PinFormatError> {
+        let d = &self.0;
         if d.iter().all(|b| *b == d[0]) {
             return Err(PinFormatError::RepeatedDigit);
         }

@@ -226,13 +226,24 @@ impl<C: ApduChannel> SecureIas<C> {
     }
 
     /// Unblock the PIN with the PUK and set `new_pin` (VERIFY PUK, then RESET RETRY COUNTER).
+    /// The new PIN's rules are checked first, spending no PUK try; the PUK's own outcomes
+    /// come back as PUK errors (`WrongPuk`, `PukBlocked`, `LastPukTryNeedsConfirmation`),
+    /// never as the PIN's.
     pub async fn unblock_pin(
         &self,
         puk: &Pin,
         new_pin: &Pin,
         last_try_confirmed: bool,
     ) -> Result<(), IasError> {
-        self.verify(PUK_REF, puk, last_try_confirmed).await?;
+        new_pin.check_rules()?;
+        self.verify(PUK_REF, puk, last_try_confirmed)
+            .await
+            .map_err(|e| match e {
+                IasError::WrongPin { remaining: 0 } | IasError::PinBlocked => IasError::PukBlocked,
+                IasError::WrongPin { remaining } => IasError::WrongPuk { remaining },
+                IasError::LastTryNeedsConfirmation => IasError::LastPukTryNeedsConfirmation,
+                other => other,
+            })?;
         let cmd = Command::new(0x00, 0x2C, 0x02, PIN_REF).with_data(new_pin.bytes());
         let resp = self.sm.transmit(&cmd).await?;
         resp.check(0x2C).map_err(IasError::from)
