@@ -59,6 +59,13 @@ CONTRACT = [
      r"func claimDesktopQr\(qrText: String, deviceName: String, deviceId: String\?\)\s*async throws\s*-> DesktopSession"),
     (r"s\.context\(\)", r"func context\(\)\s*throws\s*-> LoginContext"),
     (r"s\.deviceApprovalAllowed\(\)", r"func deviceApprovalAllowed\(\)\s*throws\s*-> Bool"),
+    # "Sblocca carta" / "Cambia PIN" (Flows.swift CardPinChange).
+    (r"unblockCardPin\(transport: transport, puk: code, newPin: newPin, newPinAgain: again, lastTryConfirmed: self\.confirmed, store: store\)",
+     r"public func unblockCardPin\(transport: CardTransport, puk: String, newPin: String, newPinAgain: String, lastTryConfirmed: Bool, store: SecretStore\?\)\s*async throws"),
+    (r"changeCardPin\(transport: transport, oldPin: code, newPin: newPin, newPinAgain: again, lastTryConfirmed: self\.confirmed, store: store\)",
+     r"public func changeCardPin\(transport: CardTransport, oldPin: String, newPin: String, newPinAgain: String, lastTryConfirmed: Bool, store: SecretStore\?\)\s*async throws"),
+    (r"FlowError\.Card\(error: \.PinNeeded\)", r"case Card\(\s*error: CardError"),
+    (r"catch let e as CardError", r"public\s+enum CardError: Swift\.Error"),
     (r"s\.expiresAt\(\)", r"func expiresAt\(\)\s*throws\s*-> UInt64\b"),
     (r"s\.approveWithCard\(transport: transport, pin: pin, progress: progress\)",
      r"func approveWithCard\(transport: CardTransport, pin: String\?, progress: ProgressListener\?\)\s*async throws\s*-> DesktopCode"),

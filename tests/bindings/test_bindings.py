@@ -268,14 +268,14 @@ class LoginTest(unittest.TestCase):
         # The same SimCard across calls: its counters are the card's own.
         sim = card_sim.SimCard.cie()
         with self.assertRaises(CardError.NewPinRejected) as ctx:
-            run(cie_core.change_card_pin(SimTransport(sim), "12345678", "11111111", False, None))
+            run(cie_core.change_card_pin(SimTransport(sim), "12345678", "11111111", "11111111", False, None))
         self.assertIn("stessa cifra", ctx.exception.reason_it)
         with self.assertRaises(CardError.WrongPuk) as ctx:
-            run(cie_core.unblock_card_pin(SimTransport(sim), "11223344", "24681357", False, None))
+            run(cie_core.unblock_card_pin(SimTransport(sim), "11223344", "24681357", "24681357", False, None))
         self.assertEqual(ctx.exception.remaining, 9)
         self.assertIn("PUK errato: restano 9 tentativi", cie_core.card_error_message_it(ctx.exception))
-        run(cie_core.unblock_card_pin(SimTransport(sim), "87654321", "24681357", False, None))
-        run(cie_core.change_card_pin(SimTransport(sim), "24681357", "13572468", False, None))
+        run(cie_core.unblock_card_pin(SimTransport(sim), "87654321", "24681357", "24681357", False, None))
+        run(cie_core.change_card_pin(SimTransport(sim), "24681357", "13572468", "13572468", False, None))
         login = cie_core.CieLogin(CHALLENGE, cie_core.DigestAlgorithm.SHA256, "13572468", None, False)
         self.assertEqual(len(run(login.tap(SimTransport(sim), None)).signature), 256)
 

@@ -32,6 +32,7 @@ fn change(card: &Arc<VirtualCard>, old: &str, new: &str, confirmed: bool) -> Res
         card.clone(),
         old.into(),
         new.into(),
+        new.into(),
         confirmed,
         None,
     ))
@@ -47,6 +48,7 @@ fn unblock(
     block(unblock_card_pin(
         card.clone(),
         puk.into(),
+        new.into(),
         new.into(),
         confirmed,
         store,
@@ -70,6 +72,20 @@ fn a_pin_blocked_by_wrong_tries_is_unblocked_with_the_puk() {
             }
             other => panic!("{new}: {other:?}"),
         }
+    }
+    // Typed twice differently: refused, in Italian too.
+    match block(change_card_pin(
+        card.clone(),
+        PIN.into(),
+        "24681357".into(),
+        "24681375".into(),
+        false,
+        None,
+    )) {
+        Err(CardError::NewPinRejected { reason_it, .. }) => {
+            assert!(reason_it.contains("non coincidono"), "{reason_it}")
+        }
+        other => panic!("{other:?}"),
     }
     assert_eq!(card.apdu_count(), 0, "a refused new PIN sends nothing");
 
@@ -181,6 +197,7 @@ fn a_keystore_that_cannot_forget_the_pairing_stops_before_the_card_changes() {
     let r = block(change_card_pin(
         card.clone(),
         PIN.into(),
+        "24681357".into(),
         "24681357".into(),
         false,
         Some(Arc::new(Stuck)),

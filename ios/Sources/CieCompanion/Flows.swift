@@ -370,3 +370,48 @@ public final class OtpCodes: ObservableObject {
         message = (error as? OtpError).map { otpErrorMessage(error: $0, language: coreLanguage) } ?? error.localizedDescription
     }
 }
+
+/// Which of the two PIN operations a `CardPinChange` runs.
+public enum PinChangeKind: Identifiable { case unblockWithPuk, changePin; public var id: Self { self } }
+
+/// "Sblocca carta" (PUK + new PIN) and "Cambia PIN" (current PIN + new PIN), mirroring the
+/// Android shell's `CardPinChange`: the form's codes, then one tap through `CardTap`. The core
+/// checks every rule (8 digits, typed twice the same, not a run, the PUK's tries, the last try
+/// confirmed) and forgets this card's pairing in `store` before the PIN changes.
+@MainActor
+public final class CardPinChange {
+    public let kind: PinChangeKind
+    public private(set) var tap: CardTap<Void>!
+    // The form's codes, held from "OK" to the tap that uses them.
+    private var codes: (String, String, String)?
+    private var confirmed = false
+
+    public init(kind: PinChangeKind, store: SecretStore?) {
+        self.kind = kind
+        tap = CardTap<Void>(
+            run: { [unowned self] transport, _, _ in
+                guard let codes = self.codes else { throw FlowError.Card(error: .PinNeeded) }
+                let (code, newPin, again) = codes
+                do {
+                    switch self.kind {
+                    case .unblockWithPuk:
+                        try await unblockCardPin(transport: transport, puk: code, newPin: newPin, newPinAgain: again, lastTryConfirmed: self.confirmed, store: store)
+                    case .changePin:
+                        try await changeCardPin(transport: transport, oldPin: code, newPin: newPin, newPinAgain: again, lastTryConfirmed: self.confirmed, store: store)
+                    }
+                    self.codes = nil
+                } catch let e as CardError {
+                    throw FlowError.Card(error: e)
+                }
+            },
+            confirm: { [unowned self] in self.confirmed = true }
+        )
+    }
+
+    /// The form's OK: the PUK (unblock) or the current PIN (change), the new PIN typed twice.
+    public func submit(code: String, newPin: String, newPinAgain: String) {
+        codes = (code, newPin, newPinAgain)
+        confirmed = false
+        tap.submitPin(code)
+    }
+}

@@ -13,7 +13,7 @@ public struct AppView: View {
 
     public var body: some View {
         TabView {
-            LoginView(client: app.client, origin: app.origin)
+            LoginView(client: app.client, origin: app.origin, store: app.store)
                 .tabItem { Label(L("tab_login"), systemImage: "person.text.rectangle") }
             DesktopLoginView(app: app)
                 .tabItem { Label(L("tab_computer"), systemImage: "desktopcomputer") }
@@ -31,6 +31,7 @@ public struct AppView: View {
 struct CardTapView<T, Done: View>: View {
     @ObservedObject var tap: CardTap<T>
     var pinLabel = L("pin_label")
+    var lastTryWarning = L("last_try_warning")
     @ViewBuilder let done: (T) -> Done
     @State var pin = ""
 
@@ -64,7 +65,7 @@ struct CardTapView<T, Done: View>: View {
                 if !message.isEmpty { Text(message) }
                 Button(L("tap_again")) { tap.tap() }.buttonStyle(.borderedProminent)
             case .confirmLastTry:
-                Text(L("last_try_warning")).foregroundColor(.red)
+                Text(lastTryWarning).foregroundColor(.red)
                 HStack {
                     Button(L("no")) { tap.cancelLastTry() }.buttonStyle(.bordered)
                     Button(L("yes_try")) { tap.confirmLastTry() }.buttonStyle(.borderedProminent)
@@ -83,10 +84,13 @@ struct CardTapView<T, Done: View>: View {
 
 struct LoginView: View {
     @StateObject var model: CardLoginModel
+    let store: SecretStore
+    @State private var pinChange: PinChangeKind?
 
     // The login session (and its network call) starts once per view, not per redraw.
-    init(client: CompanionClient, origin: String) {
+    init(client: CompanionClient, origin: String, store: SecretStore) {
         _model = StateObject(wrappedValue: CardLoginModel(client: client, origin: origin))
+        self.store = store
     }
 
     var body: some View {
@@ -102,8 +106,65 @@ struct LoginView: View {
                 } else {
                     ProgressView()
                 }
+                // A blocked PIN is unblocked here, with the PUK; the PIN can be changed any time.
+                HStack {
+                    Button(L("unblock_title")) { pinChange = .unblockWithPuk }
+                    Button(L("change_pin_title")) { pinChange = .changePin }
+                }
             }.padding(24)
         }
+        .sheet(item: $pinChange) { kind in PinChangeView(model: CardPinChange(kind: kind, store: store)) }
+    }
+}
+
+/// "Sblocca carta" / "Cambia PIN": the form, then the same tap screens as every card step.
+struct PinChangeView: View {
+    let model: CardPinChange
+    @ObservedObject var tap: CardTap<Void>
+    @State private var code = ""
+    @State private var newPin = ""
+    @State private var again = ""
+
+    init(model: CardPinChange) {
+        self.model = model
+        tap = model.tap
+    }
+
+    private var unblock: Bool { model.kind == .unblockWithPuk }
+
+    var body: some View {
+        ScrollView {
+            VStack(alignment: .leading, spacing: 16) {
+                Text(L(unblock ? "unblock_title" : "change_pin_title")).font(.title2)
+                if case let .enterPin(message, triesLeft) = tap.state {
+                    if let message { Text(message).foregroundColor(.red) }
+                    if let triesLeft {
+                        Text(triesLeft == 1 ? L("tries_left_one") : L("tries_left_other", triesLeft))
+                            .font(.headline).foregroundColor(.red)
+                    }
+                    if unblock { Text(L("puk_where")) }
+                    digits(L(unblock ? "puk_label" : "current_pin_label"), $code)
+                    digits(L("new_pin_label"), $newPin)
+                    digits(L("new_pin_again_label"), $again)
+                    Button(L("continue")) {
+                        model.submit(code: code, newPin: newPin, newPinAgain: again)
+                        code = ""; newPin = ""; again = ""
+                    }
+                    .disabled(code.count != 8 || newPin.count != 8 || again.count != 8)
+                    .buttonStyle(.borderedProminent)
+                } else {
+                    CardTapView(tap: tap, lastTryWarning: L(unblock ? "last_puk_try_warning" : "last_try_warning")) { _ in
+                        Text(L("pin_changed")).font(.title3)
+                    }
+                }
+            }.padding(24)
+        }
+    }
+
+    private func digits(_ label: String, _ value: Binding<String>) -> some View {
+        SecureField(label, text: value)
+            .keyboardType(.numberPad)
+            .onChange(of: value.wrappedValue) { v in value.wrappedValue = String(v.filter(\.isNumber).prefix(8)) }
     }
 }
 

@@ -34,6 +34,9 @@ pub enum PinFormatError {
     /// A new PIN of consecutive digits.
     #[error("the new PIN cannot be an ascending or descending sequence")]
     Sequence,
+    /// The new PIN and its repetition differ.
+    #[error("the new PIN and its repetition differ")]
+    Mismatch,
 }
 
 impl PinFormatError {
@@ -45,6 +48,9 @@ impl PinFormatError {
             Self::SameAsOld => "Il nuovo PIN deve essere diverso da quello attuale.",
             Self::RepeatedDigit => "Il nuovo PIN non può ripetere la stessa cifra.",
             Self::Sequence => "Il nuovo PIN non può essere una sequenza crescente o decrescente.",
+            Self::Mismatch => {
+                "Il nuovo PIN e la sua ripetizione non coincidono: digitali di nuovo."
+            }
         }
     }
 }

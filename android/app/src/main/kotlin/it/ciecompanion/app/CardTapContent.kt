@@ -34,6 +34,7 @@ fun <T> CardTapContent(
     onConfirmLastTry: () -> Unit,
     onCancelLastTry: () -> Unit,
     pinLabel: String = stringResource(R.string.pin_label),
+    lastTryWarning: String = stringResource(R.string.last_try_warning),
     done: @Composable (T) -> Unit,
 ) {
     Column(verticalArrangement = Arrangement.spacedBy(16.dp)) {
@@ -48,7 +49,7 @@ fun <T> CardTapContent(
             }
             is TapState.TapAgain -> Text(state.message)
             TapState.ConfirmLastTry -> {
-                Text(stringResource(R.string.last_try_warning), color = MaterialTheme.colorScheme.error)
+                Text(lastTryWarning, color = MaterialTheme.colorScheme.error)
                 Row(horizontalArrangement = Arrangement.spacedBy(12.dp)) {
                     OutlinedButton(onClick = onCancelLastTry) { Text(stringResource(R.string.no)) }
                     Button(onClick = onConfirmLastTry) { Text(stringResource(R.string.yes_try)) }

@@ -39,6 +39,7 @@ import androidx.lifecycle.ViewModel
 import androidx.lifecycle.ViewModelProvider
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import androidx.lifecycle.viewmodel.compose.viewModel
+import it.ciecompanion.android.card.PinChangeKind
 import it.ciecompanion.android.nfc.IsoDepTransport
 import it.ciecompanion.android.otp.OtpModel
 import it.ciecompanion.core.CompanionClient
@@ -85,6 +86,9 @@ class MainActivity : FragmentActivity(), NfcAdapter.ReaderCallback {
             MaterialTheme {
                 CompositionLocalProvider(LocalCardTargets provides cards) {
                     var tab by rememberSaveable { mutableStateOf(Tab.LOGIN) }
+                    // "Sblocca carta" / "Cambia PIN" over the login tab; a new run each time.
+                    var pinChange by rememberSaveable { mutableStateOf<PinChangeKind?>(null) }
+                    var pinChangeRun by rememberSaveable { mutableStateOf(0) }
                     Scaffold(bottomBar = {
                         NavigationBar {
                             Tab.entries.forEach { t ->
@@ -99,7 +103,19 @@ class MainActivity : FragmentActivity(), NfcAdapter.ReaderCallback {
                     }) { padding ->
                         Box(Modifier.padding(padding)) {
                             when (tab) {
-                                Tab.LOGIN -> LoginScreen(login)
+                                Tab.LOGIN -> when (val kind = pinChange) {
+                                    null -> LoginScreen(login) { pinChange = it }
+                                    else -> {
+                                        val vm: PinChangeViewModel = viewModel(
+                                            key = "pin-change-$kind-$pinChangeRun",
+                                            factory = factory { PinChangeViewModel(kind, language, store) },
+                                        )
+                                        PinChangeScreen(vm) {
+                                            pinChange = null
+                                            pinChangeRun += 1
+                                        }
+                                    }
+                                }
                                 Tab.COMPUTER -> DesktopScreen(desktop, client)
                                 Tab.REQUESTS -> Requests()
                                 Tab.CODES -> OtpScreen(otp.model)
