@@ -79,7 +79,7 @@ impl Raw {
         }
     }
 
-    /// Run one statement.
+    /// Run statements (`;`-separated).
     async fn exec(&self, sql: &str) {
         match self {
             Raw::Sqlite(p) => {
@@ -89,7 +89,7 @@ impl Raw {
                     .unwrap();
             }
             Raw::Pg(pool) => {
-                sqlx::query(sql).execute(pool).await.unwrap();
+                sqlx::raw_sql(sql).execute(pool).await.unwrap();
             }
         }
     }
@@ -449,6 +449,19 @@ async fn erase_leaves_no_value_in_any_table_or_file() {
         let store = SqlStore::connect(&db.url).await.unwrap();
         let now = ManualClock::new().now();
         let id = populate(&store, now).await;
+        // Rows an earlier release left in the unkeyed form (a throttle, audit subjects): the
+        // erasure finds them too.
+        let old = legacy_key(CF);
+        raw.exec(&format!(
+            "INSERT INTO abroad_throttle (cf_key, failures, next_at, updated)
+             VALUES ('{old}', 2, 0, {now});
+             INSERT INTO audit (at, kind, subject, outcome, client)
+             VALUES ({now}, 'abroad_login', '{old}', 'ok', '192.0.2.7');
+             INSERT INTO audit (at, kind, subject, outcome, client)
+             VALUES ({now}, 'otp_login', 'cf:{}', 'wrong_code', '192.0.2.7')",
+            &old[..12]
+        ))
+        .await;
         let erased = store.erase_identity(CF, "operator", now + 5).await.unwrap();
         let rows = |t: &str| erased.rows.iter().find(|(n, _)| *n == t).unwrap().1;
         assert_eq!(rows("identities"), 1, "{}: {erased:?}", db.name);
@@ -466,6 +479,7 @@ async fn erase_leaves_no_value_in_any_table_or_file() {
             "otp_state",
             "abroad_outbox_digital",
             "abroad_outbox_postal",
+            "abroad_throttle",
             "audit",
         ] {
             assert!(rows(t) >= 1, "{}: {t} erased: {erased:?}", db.name);
@@ -491,6 +505,7 @@ async fn erase_leaves_no_value_in_any_table_or_file() {
         ]
         .iter()
         .map(|s| s.as_bytes().to_vec())
+        .chain(plain_forms(CF))
         .collect();
         match &raw {
             Raw::Pg(_) => {
