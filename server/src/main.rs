@@ -541,7 +541,13 @@ async fn run_oidc(cmd: OidcCommand, default_db: &str) -> Result<(), ServerError>
         companion_server::oidc::ClientMetadata::new(&client_id, redirect_uri, jwks_json);
     client.client_name = client_name;
     client.post_logout_redirect_uris = post_logout_redirect_uri;
-    let store = SqlStore::connect(database.as_deref().unwrap_or(default_db)).await?;
+    // Registering a client looks up no codice fiscale: the lookup key is left alone.
+    let store = SqlStore::connect_keyed(
+        database.as_deref().unwrap_or(default_db),
+        companion_server::store::KeySource::Database,
+        companion_server::store::KeyChange::Ignore,
+    )
+    .await?;
     companion_server::oidc::register(&store, &client, "operator", SystemClock.now()).await?;
     println!("client {client_id} registered");
     Ok(())

@@ -572,12 +572,13 @@ async fn create_schema(
     let holders = query(
         "SELECT i.codice_fiscale FROM identities i JOIN otp_tokens t ON t.identity_id = i.id",
     );
-    let mut legacy = false;
     let n: i64 = query(cfkey::LEGACY_ROWS)
         .fetch_one(&mut tx)
         .await?
         .try_get("n")?;
-    if n > 0 {
+    // A store that ignores the key check may hold another key than the server's: it
+    // re-keys nothing, now or at an attempt.
+    let legacy = if n > 0 && change != KeyChange::Ignore {
         for r in holders.fetch_all(&mut tx).await? {
             let cf: String = r.try_get("codice_fiscale")?;
             cfkey::adopt(
@@ -590,12 +591,14 @@ async fn create_schema(
             )
             .await?;
         }
-        legacy = query(cfkey::LEGACY_ROWS)
+        query(cfkey::LEGACY_ROWS)
             .fetch_one(&mut tx)
             .await?
             .try_get::<i64>("n")?
-            > 0;
-    }
+            > 0
+    } else {
+        false
+    };
     tx.commit().await?;
     Ok((key, legacy))
 }

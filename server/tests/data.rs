@@ -863,6 +863,12 @@ async fn throttles_survive_a_restart_with_the_same_key_only() {
         otp_attempt(&store, TYPED_CF, &peek, now).await;
         assert_eq!(*seen.lock().unwrap(), Some(2), "{}", db.name);
         store.close().await;
+        // A command that looks up no codice fiscale (`oidc client add`) leaves the key check
+        // alone: the server's key is still the one recorded.
+        let ignoring = SqlStore::connect_keyed(&db.url, KeySource::Database, KeyChange::Ignore);
+        ignoring.await.unwrap().close().await;
+        let same = SqlStore::connect_keyed(&db.url, file_key(0x42), KeyChange::Refuse);
+        same.await.unwrap().close().await;
         // An operator's command with another key is refused rather than missing rows.
         let refused = SqlStore::connect_keyed(&db.url, file_key(0x43), KeyChange::Refuse).await;
         assert!(

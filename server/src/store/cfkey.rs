@@ -118,6 +118,9 @@ pub enum KeyChange {
     Adopt,
     /// An operator's command: refused, so an erasure never misses rows silently.
     Refuse,
+    /// A command that looks up no codice fiscale (`oidc client add`): the check is neither
+    /// read nor written, so it cannot make the server's next start see a key change.
+    Ignore,
 }
 
 /// The tables of this module.
@@ -170,6 +173,9 @@ pub(super) async fn resolve(tx: &mut Tx, source: &KeySource, change: KeyChange) 
             }
         },
     };
+    if change == KeyChange::Ignore {
+        return Ok(key);
+    }
     match read(tx, CHECK).await? {
         Some(stored) if key.matches(&stored) => {}
         Some(_) if change == KeyChange::Refuse => return Err(StoreError::CfKeyMismatch),
