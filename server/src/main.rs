@@ -410,6 +410,14 @@ async fn operator_store(
     Ok(SqlStore::connect_keyed(url, source, KeyChange::Refuse).await?)
 }
 
+/// An operator's store for a command that looks up no codice fiscale (outbox, ack, OIDC
+/// clients): no key needed, the recorded one left alone.
+async fn keyless_store(db: &Option<String>, default_db: &str) -> Result<SqlStore, ServerError> {
+    use companion_server::store::{KeyChange, KeySource};
+    let url = db.as_deref().unwrap_or(default_db);
+    Ok(SqlStore::connect_keyed(url, KeySource::Database, KeyChange::Ignore).await?)
+}
+
 async fn run_pin(
     cmd: PinCommand,
     default_db: &str,
@@ -455,7 +463,7 @@ async fn run_pin(
             channel: c,
             database,
         } => {
-            let store = operator_store(&database, default_db, otp_key_file).await?;
+            let store = keyless_store(&database, default_db).await?;
             for item in store.abroad_outbox(channel(&c)).await? {
                 let line =
                     serde_json::to_string(&item).map_err(|e| ServerError::Config(e.to_string()))?;
@@ -467,7 +475,7 @@ async fn run_pin(
             id,
             database,
         } => {
-            let store = operator_store(&database, default_db, otp_key_file).await?;
+            let store = keyless_store(&database, default_db).await?;
             let audit =
                 AuditEntry::new("abroad_outbox_ack", &format!("{c} {id}"), "ok", "operator");
             if !store.abroad_ack(channel(&c), id, &audit, now).await? {
@@ -542,12 +550,7 @@ async fn run_oidc(cmd: OidcCommand, default_db: &str) -> Result<(), ServerError>
     client.client_name = client_name;
     client.post_logout_redirect_uris = post_logout_redirect_uri;
     // Registering a client looks up no codice fiscale: the lookup key is left alone.
-    let store = SqlStore::connect_keyed(
-        database.as_deref().unwrap_or(default_db),
-        companion_server::store::KeySource::Database,
-        companion_server::store::KeyChange::Ignore,
-    )
-    .await?;
+    let store = keyless_store(&database, default_db).await?;
     companion_server::oidc::register(&store, &client, "operator", SystemClock.now()).await?;
     println!("client {client_id} registered");
     Ok(())
