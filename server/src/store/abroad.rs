@@ -3,12 +3,12 @@
 //! attempt throttle; and the two outboxes (digital, postal) each holding one half of an
 //! issued PIN until the delivery hook acknowledges it.
 //!
-//! The throttle is kept per codice fiscale whether an account exists or not (keyed by its
-//! keyed lookup value, `cfkey`), so an unknown codice fiscale and a wrong PIN answer alike however often they
-//! are tried. An attempt is
-//! counted before the slow hash check, in one transaction that holds the throttle row (the
-//! upsert locks it on PostgreSQL; SQLite has one writer), so two instances on one database
-//! never lose a count or both slip through a delay.
+//! The throttle is kept per codice fiscale whether an account exists or not (by its keyed
+//! lookup value, `cfkey`), so an unknown codice fiscale and a wrong PIN answer alike however
+//! often they are tried. An attempt is counted before the slow hash check, in one
+//! transaction that holds the throttle row (the upsert locks it on PostgreSQL; SQLite has
+//! one writer), so two instances on one database never lose a count or both slip through a
+//! delay.
 
 use async_trait::async_trait;
 use cie_core::flows::wire::Identity;

@@ -262,10 +262,10 @@ fn from_row(row: &Row) -> Result<ApprovalRecord> {
     })
 }
 
-/// One more hit in `key`'s one-minute bucket; the hits so far.
 /// The prefix of the approvals' per-codice-fiscale rate-limit bucket.
 pub(super) const APPROVAL_CF: &str = "approval-cf:";
 
+/// One more hit in `key`'s one-minute bucket; the hits so far.
 async fn hit(conn: &mut Tx, key: &str, bucket: u64) -> Result<i64> {
     query(
         "INSERT INTO rate_limits (bucket_key, bucket, hits) VALUES ($1, $2, 1)

@@ -4,9 +4,9 @@
 //! typed for.
 //!
 //! The validator state is keyed by the codice fiscale's keyed lookup value (`cfkey`), known
-//! or not, so an
-//! unknown codice fiscale, one without a token and one with a token go through the same
-//! reads and writes and are throttled alike: the throttle tells nothing about accounts.
+//! or not, so an unknown codice fiscale, one without a token and one with a token go through
+//! the same reads and writes and are throttled alike: the throttle tells nothing about
+//! accounts.
 //!
 //! A login attempt is one transaction: the state row is read, the caller's check runs on
 //! it (synchronously, inside the transaction), and the new state is written back with a
