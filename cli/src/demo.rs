@@ -264,7 +264,7 @@ async fn demo(args: DemoArgs) -> Result<(), CliError> {
     )
     .await?;
 
-    abroad(&server, &client, &database).await?;
+    abroad(&server, &client).await?;
 
     println!(
         "\nDemo completata: i tre flussi e l'accesso dei residenti all'estero (PIN + app, PIN + OTP) sono riusciti / demo complete: the three flows and the residents-abroad login (PIN + app, PIN + OTP) succeeded."
@@ -309,22 +309,19 @@ fn abroad_cf() -> Result<String, CliError> {
 /// forced change and a login with the new PIN (level 1); there the page offers to enrol
 /// the phone with a one-time code, and the next PIN login needs the phone's approval
 /// (level 2). Should a kept database have the account, its PIN is reset instead.
-async fn abroad(
-    server: &RunningServer,
-    client: &CompanionClient,
-    database: &str,
-) -> Result<(), CliError> {
+async fn abroad(server: &RunningServer, client: &CompanionClient) -> Result<(), CliError> {
     use companion_server::abroad::{IssueRequest, OperatorError, issue_pin};
-    use companion_server::store::{AbroadStore, AuditEntry, Channel, SqlStore};
+    use companion_server::store::{AbroadStore, AuditEntry, Channel};
     let cf = abroad_cf()?;
     let cf = cf.as_str();
 
     println!(
         "\n== 4. Residenti all'estero: codice fiscale + PIN / residents abroad: tax code + PIN"
     );
-    let store = SqlStore::connect(database)
-        .await
-        .map_err(|e| input(format!("database: {e}")))?;
+    // The server's own store: codici fiscali are looked up under its key (derived from the
+    // run's OTP key), as the operator's commands would with the same --otp-key-file.
+    let store = server.store();
+    let store = store.as_ref();
     let mut req = IssueRequest {
         codice_fiscale: cf.into(),
         email: Some("mario.rossi@example.org".into()),
@@ -332,14 +329,14 @@ async fn abroad(
         given_name: "MARIO".into(),
         surname: "ROSSI".into(),
     };
-    let issued = match issue_pin(&store, &req, false, "demo", now()).await {
+    let issued = match issue_pin(store, &req, false, "demo", now()).await {
         Err(OperatorError::Exists) => {
             println!(
                 "[operatore] account già presente: ripristino del PIN / account exists: PIN reset"
             );
             req.email = None;
             req.address = None;
-            issue_pin(&store, &req, true, "demo", now()).await
+            issue_pin(store, &req, true, "demo", now()).await
         }
         other => other,
     };

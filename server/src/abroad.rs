@@ -431,8 +431,9 @@ pub async fn issue_pin(
     } else {
         "abroad_pin_issue"
     };
-    // The codice fiscale only as its hash, as the PIN login's audit rows name it.
-    let audit = AuditEntry::new(kind, &crate::store::cf_key(&cf), "ok", operator);
+    // The codice fiscale only as its keyed lookup value, as the PIN login's audit rows
+    // name it.
+    let audit = AuditEntry::new(kind, &store.cf_key(&cf), "ok", operator);
     match store.abroad_issue(&issue, reset, &audit, now).await? {
         IssueOutcome::Done { identity_id } => Ok(identity_id),
         IssueOutcome::Exists => Err(OperatorError::Exists),

@@ -311,7 +311,15 @@ pub async fn serve(config: Config, listener: TcpListener) -> Result<RunningServe
         tracing::warn!("no --card-ca configured: every card login will be refused");
     }
     let verifier = CardVerifier::new(&config.card_cas, config.revocation.clone())?;
-    let store = Arc::new(SqlStore::connect(&config.database).await?);
+    // Codici fiscali typed at logins are stored under a key derived from the OTP key, or,
+    // without one, the database's own (docs/data.md).
+    let cf_source = match &config.otp_key {
+        Some(k) => store::KeySource::File(k.cf_lookup_key()),
+        None => store::KeySource::Database,
+    };
+    let store = Arc::new(
+        SqlStore::connect_keyed(&config.database, cf_source, store::KeyChange::Adopt).await?,
+    );
     let (stop, stop_rx) = watch::channel(false);
     // Retention (docs/data.md): ends with the server's stop signal.
     tokio::spawn(store::retention::housekeeping(

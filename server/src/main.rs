@@ -68,8 +68,9 @@ struct Args {
     #[arg(long, requires = "csca")]
     deviation_list: Vec<PathBuf>,
     /// 32 random bytes sealing the TOTP seeds at rest (`head -c 32 /dev/urandom`); without
-    /// it the OTP fallback is off.
-    #[arg(long)]
+    /// it the OTP fallback is off. Codici fiscali typed at logins are stored under a key
+    /// derived from it: give the operator's `pin` and `identity` commands the same file.
+    #[arg(long, global = true)]
     otp_key_file: Option<PathBuf>,
     /// Serve the OpenID Provider, signing with this RSA key (PEM, PKCS#8); a new key is
     /// written there (mode 0600) when the file does not exist.
@@ -278,9 +279,9 @@ async fn main() -> std::process::ExitCode {
         return std::process::ExitCode::FAILURE;
     }
     let result = match args.command {
-        Some(Command::Pin(cmd)) => run_pin(cmd, &args.database).await,
+        Some(Command::Pin(cmd)) => run_pin(cmd, &args.database, &args.otp_key_file).await,
         Some(Command::Oidc(cmd)) => run_oidc(cmd, &args.database).await,
-        Some(Command::Identity(cmd)) => run_identity(cmd, &args.database).await,
+        Some(Command::Identity(cmd)) => run_identity(cmd, &args.database, &args.otp_key_file).await,
         None => run(args).await,
     };
     match result {
@@ -389,11 +390,39 @@ async fn run(args: Args) -> Result<(), ServerError> {
     Ok(())
 }
 
-async fn run_pin(cmd: PinCommand, default_db: &str) -> Result<(), ServerError> {
-    let store = |db: &Option<String>| {
-        let url = db.clone().unwrap_or_else(|| default_db.to_owned());
-        async move { SqlStore::connect(&url).await }
+/// An operator's store: codici fiscali looked up under the server's key (from the same
+/// `--otp-key-file`), refused when the database's rows were written under another.
+async fn operator_store(
+    db: &Option<String>,
+    default_db: &str,
+    otp_key_file: &Option<PathBuf>,
+) -> Result<SqlStore, ServerError> {
+    use companion_server::store::{KeyChange, KeySource};
+    let source = match otp_key_file {
+        Some(path) => KeySource::File(
+            companion_server::api::OtpKey::from_file(path)
+                .map_err(|e| ServerError::Config(format!("--otp-key-file {e}")))?
+                .cf_lookup_key(),
+        ),
+        None => KeySource::Database,
     };
+    let url = db.as_deref().unwrap_or(default_db);
+    Ok(SqlStore::connect_keyed(url, source, KeyChange::Refuse).await?)
+}
+
+/// An operator's store for a command that looks up no codice fiscale (outbox, ack, OIDC
+/// clients): no key needed, the recorded one left alone.
+async fn keyless_store(db: &Option<String>, default_db: &str) -> Result<SqlStore, ServerError> {
+    use companion_server::store::{KeyChange, KeySource};
+    let url = db.as_deref().unwrap_or(default_db);
+    Ok(SqlStore::connect_keyed(url, KeySource::Database, KeyChange::Ignore).await?)
+}
+
+async fn run_pin(
+    cmd: PinCommand,
+    default_db: &str,
+    otp_key_file: &Option<PathBuf>,
+) -> Result<(), ServerError> {
     let channel = |c: &str| Channel::parse(c).unwrap_or(Channel::Digital);
     let now = SystemClock.now();
     match cmd {
@@ -412,7 +441,8 @@ async fn run_pin(cmd: PinCommand, default_db: &str) -> Result<(), ServerError> {
                 given_name,
                 surname,
             };
-            issue(&store(&database).await?, &req, false, now).await?;
+            let store = operator_store(&database, default_db, otp_key_file).await?;
+            issue(&store, &req, false, now).await?;
         }
         PinCommand::Reset {
             codice_fiscale,
@@ -426,13 +456,14 @@ async fn run_pin(cmd: PinCommand, default_db: &str) -> Result<(), ServerError> {
                 address,
                 ..IssueRequest::default()
             };
-            issue(&store(&database).await?, &req, true, now).await?;
+            let store = operator_store(&database, default_db, otp_key_file).await?;
+            issue(&store, &req, true, now).await?;
         }
         PinCommand::Outbox {
             channel: c,
             database,
         } => {
-            let store = store(&database).await?;
+            let store = keyless_store(&database, default_db).await?;
             for item in store.abroad_outbox(channel(&c)).await? {
                 let line =
                     serde_json::to_string(&item).map_err(|e| ServerError::Config(e.to_string()))?;
@@ -444,7 +475,7 @@ async fn run_pin(cmd: PinCommand, default_db: &str) -> Result<(), ServerError> {
             id,
             database,
         } => {
-            let store = store(&database).await?;
+            let store = keyless_store(&database, default_db).await?;
             let audit =
                 AuditEntry::new("abroad_outbox_ack", &format!("{c} {id}"), "ok", "operator");
             if !store.abroad_ack(channel(&c), id, &audit, now).await? {
@@ -518,20 +549,25 @@ async fn run_oidc(cmd: OidcCommand, default_db: &str) -> Result<(), ServerError>
         companion_server::oidc::ClientMetadata::new(&client_id, redirect_uri, jwks_json);
     client.client_name = client_name;
     client.post_logout_redirect_uris = post_logout_redirect_uri;
-    let store = SqlStore::connect(database.as_deref().unwrap_or(default_db)).await?;
+    // Registering a client looks up no codice fiscale: the lookup key is left alone.
+    let store = keyless_store(&database, default_db).await?;
     companion_server::oidc::register(&store, &client, "operator", SystemClock.now()).await?;
     println!("client {client_id} registered");
     Ok(())
 }
 
 /// `identity export|erase`: JSON on stdout, for the operator's records.
-async fn run_identity(cmd: IdentityCommand, default_db: &str) -> Result<(), ServerError> {
+async fn run_identity(
+    cmd: IdentityCommand,
+    default_db: &str,
+    otp_key_file: &Option<PathBuf>,
+) -> Result<(), ServerError> {
     let json = |v: &serde_json::Value| {
         serde_json::to_string_pretty(v).map_err(|e| ServerError::Config(e.to_string()))
     };
     match cmd {
         IdentityCommand::Export { cf, database } => {
-            let store = SqlStore::connect(database.as_deref().unwrap_or(default_db)).await?;
+            let store = operator_store(&database, default_db, otp_key_file).await?;
             let Some(data) = store.export_identity(&cf).await? else {
                 return Err(ServerError::Config(
                     "nessun dato per questo codice fiscale / nothing is held for this \
@@ -542,7 +578,7 @@ async fn run_identity(cmd: IdentityCommand, default_db: &str) -> Result<(), Serv
             println!("{}", json(&data)?);
         }
         IdentityCommand::Erase { cf, database } => {
-            let store = SqlStore::connect(database.as_deref().unwrap_or(default_db)).await?;
+            let store = operator_store(&database, default_db, otp_key_file).await?;
             let erased = store
                 .erase_identity(&cf, "operator", SystemClock.now())
                 .await?;

@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 use cie_core::flows::wire::{ChallengePurpose, Identity, RendezvousState};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use crate::card::VerifiedCard;
 
@@ -19,13 +19,15 @@ use db::{Db, Row, Tx, query};
 mod abroad;
 pub use abroad::{
     AbroadAccount, AbroadIssue, AbroadStore, Attempt, Channel, Enrolment, IssueOutcome, METHOD_PIN,
-    METHOD_PIN_APP, METHOD_PIN_OTP, OutboxItem, PinOtpAttempt, PinTicket, SealedOtpCheck, cf_key,
+    METHOD_PIN_APP, METHOD_PIN_OTP, OutboxItem, PinOtpAttempt, PinTicket, SealedOtpCheck,
 };
 mod approvals;
 pub use approvals::{
     ApprovalRecord, ApprovalState, ApprovalStore, CONSUME_SECS, DecisionOutcome, NewApproval,
     NewDecision,
 };
+mod cfkey;
+pub use cfkey::{CF_LOOKUP_INFO, CfKey, KeyChange, KeySource, legacy_key};
 mod erasure;
 pub use erasure::Erased;
 mod mtls;
@@ -34,7 +36,7 @@ pub use oidc::{PendingRequest, Redeemed};
 mod otp;
 mod registrations;
 pub mod retention;
-pub use otp::{NewOtpToken, OtpAttempt, OtpCheck, OtpStore, OtpSubject, otp_state_key};
+pub use otp::{NewOtpToken, OtpAttempt, OtpCheck, OtpStore, OtpSubject, otp_audit_subject};
 pub use registrations::{NewRegistration, RegistrationOutcome, RegistrationStore};
 pub use retention::{Pruned, Retention};
 
@@ -53,6 +55,15 @@ pub enum StoreError {
     /// The database URL is not one we serve.
     #[error("unsupported database URL (use sqlite:PATH or postgres://…)")]
     UnsupportedUrl,
+    /// An operator's command was given another codice fiscale lookup key than the one the
+    /// database's rows were written with.
+    #[error(
+        "questo database usa un'altra chiave per i codici fiscali: passa lo stesso \
+         --otp-key-file del server (o nessuno, se il server non ne usa) / this database's \
+         codice fiscale lookups were written with another key: pass the server's \
+         --otp-key-file (or none, if the server runs without one)"
+    )]
+    CfKeyMismatch,
 }
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -384,6 +395,10 @@ pub struct SqlStore {
     /// outcome: jtis are random and their transcripts' `iat` has expired too; buckets are
     /// keyed by minute; a throttle row a day quiet has no delay or lock left).
     pruned: Arc<[AtomicU64; 3]>,
+    /// The lookup key of codici fiscali (`cfkey`).
+    cf: CfKey,
+    /// Whether rows in the unkeyed form may be left (then an attempt re-keys its own).
+    legacy_cf: Arc<AtomicBool>,
 }
 
 const PRUNE_JTI: usize = 0;
@@ -505,22 +520,155 @@ const DUE: &str = "(
     OR (state = 'claimed' AND claim_expires <= $2)
     OR (state = 'approved' AND code_expires <= $2))";
 
+/// Create the tables if needed, resolve the codice fiscale lookup key and re-key the
+/// token holders' OTP state left in the unkeyed form, in one transaction. The key, and
+/// whether unkeyed rows are left.
+async fn create_schema(
+    pool: &Db,
+    backend: Backend,
+    source: &KeySource,
+    change: KeyChange,
+) -> Result<(CfKey, bool)> {
+    // SQLite: tables keyed by a random id store their rows in the key's b-tree (no
+    // separate rowid table plus key index): a page fewer written per insert, and every
+    // page written is a WAL frame.
+    let without_rowid = match backend {
+        Backend::Sqlite => "WITHOUT ROWID",
+        Backend::Postgres => "",
+    };
+    let (blob, serial) = match backend {
+        // Audit rows are deleted only from the old end (retention) or by an erasure,
+        // so a plain rowid still orders them: without AUTOINCREMENT's sequence table,
+        // a page fewer written per audited change (an erased newest id may be reused,
+        // by a row that names nothing erased).
+        Backend::Sqlite => ("BLOB", "INTEGER PRIMARY KEY"),
+        Backend::Postgres => ("BYTEA", "BIGSERIAL PRIMARY KEY"),
+    };
+    let mut tx = pool.begin().await?;
+    if backend == Backend::Postgres {
+        // Two instances starting together must not both create the same table.
+        query("SELECT pg_advisory_xact_lock(731001)")
+            .execute(&mut tx)
+            .await?;
+    }
+    for stmt in SCHEMA
+        .iter()
+        .chain(approvals::SCHEMA)
+        .chain(otp::SCHEMA)
+        .chain(registrations::SCHEMA)
+        .chain(abroad::SCHEMA)
+        .chain(oidc::SCHEMA)
+        .chain(cfkey::SCHEMA)
+    {
+        let sql = stmt
+            .replace("{blob}", blob)
+            .replace("{serial}", serial)
+            .replace("{without_rowid}", without_rowid);
+        query(&sql).execute(&mut tx).await?;
+    }
+    let key = cfkey::resolve(&mut tx, source, change).await?;
+    // Token holders' validator state (their HOTP counter) must survive: their codice
+    // fiscale is on the identity row, so their rows are re-keyed now (idempotent).
+    let holders = query(
+        "SELECT i.codice_fiscale FROM identities i JOIN otp_tokens t ON t.identity_id = i.id",
+    );
+    let n: i64 = query(cfkey::LEGACY_ROWS)
+        .fetch_one(&mut tx)
+        .await?
+        .try_get("n")?;
+    // A store that ignores the key check may hold another key than the server's: it
+    // re-keys nothing, now or at an attempt.
+    let legacy = if n > 0 && change != KeyChange::Ignore {
+        for r in holders.fetch_all(&mut tx).await? {
+            let cf: String = r.try_get("codice_fiscale")?;
+            cfkey::adopt(
+                &mut tx,
+                "otp_state",
+                "cf_key",
+                "",
+                &legacy_key(&cf),
+                &key.lookup(&cf),
+            )
+            .await?;
+        }
+        query(cfkey::LEGACY_ROWS)
+            .fetch_one(&mut tx)
+            .await?
+            .try_get::<i64>("n")?
+            > 0
+    } else {
+        false
+    };
+    tx.commit().await?;
+    Ok((key, legacy))
+}
+
 impl SqlStore {
     /// Connect to `sqlite:PATH` (created if missing; WAL, busy timeout) or
-    /// `postgres://…`, and create the tables if needed.
+    /// `postgres://…`, and create the tables if needed. Codici fiscali are looked up under
+    /// the database's own key (see [`SqlStore::connect_keyed`]).
     pub async fn connect(url: &str) -> Result<Self> {
+        Self::connect_keyed(url, KeySource::Database, KeyChange::Adopt).await
+    }
+
+    /// [`SqlStore::connect`] with the codice fiscale lookup key from `source` (the server:
+    /// derived from its `--otp-key-file`); `change` says what a key other than the one the
+    /// rows were written with does. Token holders' OTP state still in the unkeyed form is
+    /// re-keyed here, in the schema's transaction.
+    pub async fn connect_keyed(url: &str, source: KeySource, change: KeyChange) -> Result<Self> {
         let pool = Db::connect(url).await?;
         let backend = match pool {
             Db::Sqlite(_) => Backend::Sqlite,
             Db::Pg(_) => Backend::Postgres,
         };
-        let store = Self {
+        let (cf, legacy) = create_schema(&pool, backend, &source, change).await?;
+        Ok(Self {
             pool: Arc::new(pool),
             backend,
             pruned: Arc::default(),
+            cf,
+            legacy_cf: Arc::new(AtomicBool::new(legacy)),
+        })
+    }
+
+    /// The stored lookup value of a codice fiscale (`k1.…`; docs/data.md).
+    pub fn cf_key(&self, codice_fiscale: &str) -> String {
+        self.cf.lookup(codice_fiscale)
+    }
+
+    /// Inside an attempt's transaction: while rows in the unkeyed form may be left, move
+    /// this codice fiscale's (`table`, `column`, `prefix` of the value) to the keyed form.
+    async fn adopt_legacy(
+        &self,
+        tx: &mut Tx,
+        table: &str,
+        column: &str,
+        prefix: &str,
+        codice_fiscale: &str,
+    ) -> Result<()> {
+        if !self.legacy_cf.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        let legacy = format!("{prefix}{}", legacy_key(codice_fiscale));
+        let keyed = format!("{prefix}{}", self.cf_key(codice_fiscale));
+        let same = if table == "rate_limits" {
+            " AND k.bucket = rate_limits.bucket"
+        } else {
+            ""
         };
-        store.create_schema().await?;
-        Ok(store)
+        cfkey::adopt(tx, table, column, same, &legacy, &keyed).await
+    }
+
+    /// Whether rows in the unkeyed form are left; clears the flag when none are.
+    async fn check_legacy(&self) -> Result<()> {
+        if self.legacy_cf.load(Ordering::Relaxed) {
+            let n: i64 = query(cfkey::LEGACY_ROWS)
+                .fetch_one(&self.pool)
+                .await?
+                .try_get("n")?;
+            self.legacy_cf.store(n > 0, Ordering::Relaxed);
+        }
+        Ok(())
     }
 
     /// Whether `what` is due for pruning at `now` (once a second per instance).
@@ -555,47 +703,6 @@ impl SqlStore {
     /// Close the pool (PostgreSQL: waits for connections to be returned).
     pub async fn close(&self) {
         self.pool.close().await;
-    }
-
-    async fn create_schema(&self) -> Result<()> {
-        // SQLite: tables keyed by a random id store their rows in the key's b-tree (no
-        // separate rowid table plus key index): a page fewer written per insert, and every
-        // page written is a WAL frame.
-        let without_rowid = match self.backend {
-            Backend::Sqlite => "WITHOUT ROWID",
-            Backend::Postgres => "",
-        };
-        let (blob, serial) = match self.backend {
-            // Audit rows are deleted only from the old end (retention) or by an erasure,
-            // so a plain rowid still orders them: without AUTOINCREMENT's sequence table,
-            // a page fewer written per audited change (an erased newest id may be reused,
-            // by a row that names nothing erased).
-            Backend::Sqlite => ("BLOB", "INTEGER PRIMARY KEY"),
-            Backend::Postgres => ("BYTEA", "BIGSERIAL PRIMARY KEY"),
-        };
-        let mut tx = self.begin().await?;
-        if self.backend == Backend::Postgres {
-            // Two instances starting together must not both create the same table.
-            query("SELECT pg_advisory_xact_lock(731001)")
-                .execute(&mut tx)
-                .await?;
-        }
-        for stmt in SCHEMA
-            .iter()
-            .chain(approvals::SCHEMA)
-            .chain(otp::SCHEMA)
-            .chain(registrations::SCHEMA)
-            .chain(abroad::SCHEMA)
-            .chain(oidc::SCHEMA)
-        {
-            let sql = stmt
-                .replace("{blob}", blob)
-                .replace("{serial}", serial)
-                .replace("{without_rowid}", without_rowid);
-            query(&sql).execute(&mut tx).await?;
-        }
-        tx.commit().await?;
-        Ok(())
     }
 
     /// A write transaction (see [`Db::begin`]).

@@ -398,10 +398,11 @@ async fn unknown_codice_fiscale_and_wrong_pin_answer_alike() {
         );
         assert_eq!(counts.0, counts.1);
         assert_eq!(counts.0.map(|t| t.0), Some(5));
-        // Codes typed without an account are not kept in clear.
+        // Codes typed without an account are not kept in clear, nor as a plain hash.
         let audit = format!("{:?}", store.audit_log().await.unwrap());
-        assert!(audit.contains(&companion_server::store::cf_key(UNKNOWN_CF)));
+        assert!(audit.contains(&store.cf_key(UNKNOWN_CF)));
         assert!(!audit.contains(UNKNOWN_CF));
+        assert!(!audit.contains(&companion_server::store::legacy_key(UNKNOWN_CF)));
         // A day without a counted attempt: the counts are forgotten, for any code.
         h.clock.advance(24 * 3600 + 1);
         refused(login(&h, &client, CF, "ZZZZ9999").await, 401, "wrong_code");

@@ -14,10 +14,12 @@ use common::*;
 use companion_server::abroad::{IssueRequest, issue_pin};
 use companion_server::card::VerifiedCard;
 use companion_server::store::{
-    ApprovalStore, AuditEntry, ChallengeRecord, NewOtpToken, NewRegistration, NewRendezvous,
-    NewSession, OtpStore, OtpSubject, RegistrationStore, Retention, SqlStore, Store, cf_key,
+    AbroadStore, ApprovalStore, Attempt, AuditEntry, CfKey, ChallengeRecord, KeyChange, KeySource,
+    NewOtpToken, NewRegistration, NewRendezvous, NewSession, OtpCheck, OtpStore, OtpSubject,
+    RegistrationStore, Retention, SqlStore, Store, legacy_key,
 };
 use companion_server::{Clock, ManualClock};
+use sha2::{Digest, Sha256};
 
 /// The person erased.
 const CF: &str = "BNCGVN75L41F205W";
@@ -77,6 +79,55 @@ impl Raw {
         }
     }
 
+    /// Run statements (`;`-separated).
+    async fn exec(&self, sql: &str) {
+        match self {
+            Raw::Sqlite(p) => {
+                rusqlite::Connection::open(p)
+                    .unwrap()
+                    .execute_batch(sql)
+                    .unwrap();
+            }
+            Raw::Pg(pool) => {
+                sqlx::raw_sql(sql).execute(pool).await.unwrap();
+            }
+        }
+    }
+
+    /// The first column of every row, as text.
+    async fn strings(&self, sql: &str) -> Vec<String> {
+        match self {
+            Raw::Sqlite(p) => {
+                let c = rusqlite::Connection::open(p).unwrap();
+                let mut st = c.prepare(sql).unwrap();
+                st.query_map([], |r| r.get(0))
+                    .unwrap()
+                    .collect::<std::result::Result<_, _>>()
+                    .unwrap()
+            }
+            Raw::Pg(pool) => sqlx::query_scalar(sql).fetch_all(pool).await.unwrap(),
+        }
+    }
+
+    /// Everything the database holds: PostgreSQL's rows as text, SQLite's db, WAL and
+    /// shared-memory files byte for byte.
+    async fn everything(&self) -> Vec<u8> {
+        match self {
+            Raw::Pg(_) => self.pg_dump().await.into_bytes(),
+            Raw::Sqlite(path) => {
+                let mut all = Vec::new();
+                for suffix in ["", "-wal", "-shm"] {
+                    let mut p = path.clone().into_os_string();
+                    p.push(suffix);
+                    if let Ok(bytes) = std::fs::read(&p) {
+                        all.extend(bytes);
+                    }
+                }
+                all
+            }
+        }
+    }
+
     /// PostgreSQL: every row of every table as text (bytea as `\x` hex).
     async fn pg_dump(&self) -> String {
         let Raw::Pg(pool) = self else { panic!() };
@@ -106,8 +157,8 @@ impl Raw {
     }
 }
 
-fn otp_audit_subject() -> String {
-    format!("cf:{}", &cf_key(CF)[..12])
+fn otp_audit_subject(store: &SqlStore) -> String {
+    companion_server::store::otp_audit_subject(&store.cf_key(CF))
 }
 
 fn hex(b: &[u8]) -> String {
@@ -116,6 +167,67 @@ fn hex(b: &[u8]) -> String {
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// A desktop session to open (its token hash all `byte`).
+fn desktop_session(byte: u8, level: u8, expires: u64) -> NewSession {
+    NewSession {
+        token_hash: [byte; 32],
+        level,
+        kind: "desktop",
+        expires,
+    }
+}
+
+/// An OTP login attempt for `cf` (audited as the handler does) whose check is `check`.
+async fn otp_attempt(store: &SqlStore, cf: &str, check: &OtpCheck<'_>, now: u64) {
+    let session = desktop_session(11, 2, now + 60);
+    let subject = companion_server::store::otp_audit_subject(&store.cf_key(cf));
+    let entry = AuditEntry::new("otp_login", &subject, "", "192.0.2.9");
+    store
+        .otp_login(cf, check, &session, &entry, now)
+        .await
+        .unwrap();
+}
+
+/// An OTP token for `identity_id` (a sealed seed that opens under no key: the store never
+/// opens it).
+async fn enroll_otp(store: &SqlStore, identity_id: &str, cf: &str, device_id: &str, now: u64) {
+    let nonce_key = format!("otp-enroll:{device_id}:n1");
+    let otp = NewOtpToken {
+        identity_id,
+        codice_fiscale: cf,
+        sealed_seed: &[0x01; 60],
+        device_id,
+        nonce_key: &nonce_key,
+        nonce_expires: now + 300,
+    };
+    assert!(
+        store
+            .enroll_otp(&otp, &audit("otp_enroll"), now)
+            .await
+            .unwrap()
+    );
+}
+
+/// A desktop's approval request for `cf`.
+async fn request_approval(store: &SqlStore, id: &str, cf: &str, now: u64) {
+    let approval = companion_server::store::NewApproval {
+        id: id.into(),
+        codice_fiscale: cf.into(),
+        bind_hash: [4; 32],
+        context_json: "{}".into(),
+        context_hash: "h".into(),
+        number: 42,
+        choices: [42, 17, 88],
+        created: now,
+        expires: now + 120,
+        client: "192.0.2.7".into(),
+    };
+    store
+        .create_approval(&approval, 10, &audit("approval_create"))
+        .await
+        .unwrap();
 }
 
 /// Everything one person can leave: a card login with its session, an enrolled phone, a
@@ -166,20 +278,7 @@ async fn populate(store: &SqlStore, now: u64) -> String {
         .await
         .unwrap()
         .unwrap();
-    let otp = NewOtpToken {
-        identity_id: &identity.id,
-        codice_fiscale: CF,
-        sealed_seed: &[0x01; 60],
-        device_id: "device-erased-1",
-        nonce_key: "otp-enroll:device-erased-1:n1",
-        nonce_expires: now + 300,
-    };
-    assert!(
-        store
-            .enroll_otp(&otp, &audit("otp_enroll"), now)
-            .await
-            .unwrap()
-    );
+    enroll_otp(store, &identity.id, CF, "device-erased-1", now).await;
     let reg = NewRegistration {
         nis: "NIS000111222".into(),
         nis_key_hash: "nis-key-hash".into(),
@@ -233,22 +332,7 @@ async fn populate(store: &SqlStore, now: u64) -> String {
         )
         .await
         .unwrap();
-    let approval = companion_server::store::NewApproval {
-        id: "approval-erased-1".into(),
-        codice_fiscale: CF.into(),
-        bind_hash: [4; 32],
-        context_json: "{}".into(),
-        context_hash: "h".into(),
-        number: 42,
-        choices: [42, 17, 88],
-        created: now,
-        expires: now + 120,
-        client: "192.0.2.7".into(),
-    };
-    store
-        .create_approval(&approval, 10, &audit("approval_create"))
-        .await
-        .unwrap();
+    request_approval(store, "approval-erased-1", CF, now).await;
     let pin = IssueRequest {
         codice_fiscale: CF.into(),
         email: Some(EMAIL.into()),
@@ -262,7 +346,12 @@ async fn populate(store: &SqlStore, now: u64) -> String {
     // A refused OTP login names the codice fiscale by its hash's prefix (api/otp.rs).
     store
         .audit(
-            &AuditEntry::new("otp_login", &otp_audit_subject(), "wrong_code", "192.0.2.7"),
+            &AuditEntry::new(
+                "otp_login",
+                &otp_audit_subject(store),
+                "wrong_code",
+                "192.0.2.7",
+            ),
             now,
         )
         .await
@@ -360,6 +449,19 @@ async fn erase_leaves_no_value_in_any_table_or_file() {
         let store = SqlStore::connect(&db.url).await.unwrap();
         let now = ManualClock::new().now();
         let id = populate(&store, now).await;
+        // Rows an earlier release left in the unkeyed form (a throttle, audit subjects): the
+        // erasure finds them too.
+        let old = legacy_key(CF);
+        raw.exec(&format!(
+            "INSERT INTO abroad_throttle (cf_key, failures, next_at, updated)
+             VALUES ('{old}', 2, 0, {now});
+             INSERT INTO audit (at, kind, subject, outcome, client)
+             VALUES ({now}, 'abroad_login', '{old}', 'ok', '192.0.2.7');
+             INSERT INTO audit (at, kind, subject, outcome, client)
+             VALUES ({now}, 'otp_login', 'cf:{}', 'wrong_code', '192.0.2.7')",
+            &old[..12]
+        ))
+        .await;
         let erased = store.erase_identity(CF, "operator", now + 5).await.unwrap();
         let rows = |t: &str| erased.rows.iter().find(|(n, _)| *n == t).unwrap().1;
         assert_eq!(rows("identities"), 1, "{}: {erased:?}", db.name);
@@ -377,6 +479,7 @@ async fn erase_leaves_no_value_in_any_table_or_file() {
             "otp_state",
             "abroad_outbox_digital",
             "abroad_outbox_postal",
+            "abroad_throttle",
             "audit",
         ] {
             assert!(rows(t) >= 1, "{}: {t} erased: {erased:?}", db.name);
@@ -387,8 +490,8 @@ async fn erase_leaves_no_value_in_any_table_or_file() {
         assert!(store.export_identity(CF).await.unwrap().is_none());
         assert!(store.export_identity(KEPT_CF).await.unwrap().is_some());
 
-        let hashed = cf_key(CF);
-        let otp_subject = otp_audit_subject();
+        let hashed = store.cf_key(CF);
+        let otp_subject = otp_audit_subject(&store);
         let mut needles: Vec<Vec<u8>> = [
             CF,
             GIVEN,
@@ -402,6 +505,7 @@ async fn erase_leaves_no_value_in_any_table_or_file() {
         ]
         .iter()
         .map(|s| s.as_bytes().to_vec())
+        .chain(plain_forms(CF))
         .collect();
         match &raw {
             Raw::Pg(_) => {
@@ -476,16 +580,7 @@ async fn pruning_deletes_what_expired_and_keeps_the_rest() {
         // An OTP attempt on a codice fiscale nobody holds: its validator state is kept a
         // day after the attempt, the holder's for as long as the token.
         let wrong = |_: Option<&OtpSubject<'_>>, _: &mut AccountState| Some(Verdict::Wrong);
-        let attempt = NewSession {
-            token_hash: [11; 32],
-            level: 2,
-            kind: "desktop",
-            expires: t0 + 60,
-        };
-        store
-            .otp_login(KEPT_CF, &wrong, &attempt, &audit("otp_login"), t0)
-            .await
-            .unwrap();
+        otp_attempt(&store, KEPT_CF, &wrong, t0).await;
         assert_eq!(raw.count("otp_state").await, 2);
         // Nothing has expired yet.
         assert_eq!(store.prune(clock.now(), &keep).await.unwrap().total(), 0);
@@ -588,6 +683,15 @@ async fn identity_commands_export_then_erase_once() {
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };
+    // The server ran without an OTP key file: an operator's command given one is refused,
+    // it would miss the rows kept under the database's key.
+    let key_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(key_file.path(), [0x42; 32]).unwrap();
+    let key_path = key_file.path().to_str().unwrap();
+    let (ok, _, err) = run(&["export", "--otp-key-file", key_path]);
+    assert!(!ok);
+    assert!(err.contains("--otp-key-file"), "{err}");
+    assert!(err.contains("altra chiave"), "{err}");
     let (ok, export, _) = run(&["export"]);
     assert!(ok);
     let export: serde_json::Value = serde_json::from_str(&export).unwrap();
@@ -605,4 +709,293 @@ async fn identity_commands_export_then_erase_once() {
     let (ok, _, err) = run(&["export"]);
     assert!(!ok);
     assert!(err.contains("nothing is held"), "{err}");
+}
+
+/// A codice fiscale typed by someone without an account.
+const TYPED_CF: &str = "TYPTYP85C03L219K";
+
+fn file_key(byte: u8) -> KeySource {
+    KeySource::File(CfKey::derive(&[byte; 32]))
+}
+
+async fn keyed(db: &TestDb, byte: u8) -> SqlStore {
+    SqlStore::connect_keyed(&db.url, file_key(byte), KeyChange::Adopt)
+        .await
+        .unwrap()
+}
+
+/// What the three places keyed by a codice fiscale see of one: an OTP login failure, three
+/// PIN attempts of a resident abroad (audited as the handlers do: the third failure sets a
+/// delay), an approval request. The PIN attempts' outcomes.
+async fn typed_everywhere(store: &SqlStore, cf: &str, now: u64) -> Vec<Attempt> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let wrong = |_: Option<&OtpSubject<'_>>, st: &mut AccountState| {
+        st.failures += 1;
+        Some(Verdict::Wrong)
+    };
+    otp_attempt(store, cf, &wrong, now).await;
+    let id = format!(
+        "approval-typed-{}",
+        NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    );
+    request_approval(store, &id, cf, now).await;
+    let pin_audit = AuditEntry::new("abroad_login", &store.cf_key(cf), "ok", "192.0.2.9");
+    let mut out = Vec::new();
+    for _ in 0..3 {
+        out.push(
+            store
+                .abroad_attempt(cf, 100, &pin_audit, now)
+                .await
+                .unwrap(),
+        );
+    }
+    out
+}
+
+fn is_wait(a: &[Attempt]) -> bool {
+    a.iter().all(|a| matches!(a, Attempt::Wait { .. }))
+}
+
+/// An identity for `cf` (a card login).
+async fn card_holder(store: &SqlStore, cf: &str, now: u64) -> String {
+    let ch = ChallengeRecord {
+        id: "ch-holder".into(),
+        purpose: ChallengePurpose::Login,
+        challenge: "c".into(),
+        rid: None,
+        expires: now + 60,
+        used: false,
+    };
+    store
+        .insert_challenge(&ch, &audit("challenge"), now)
+        .await
+        .unwrap();
+    let session = desktop_session(14, 3, now + 60);
+    store
+        .card_login(
+            &ch.id,
+            &card(cf, "H", "H", "7001"),
+            &session,
+            &audit("card_login"),
+            now,
+        )
+        .await
+        .unwrap()
+        .unwrap()
+        .id
+}
+
+/// The codice fiscale and its unkeyed SHA-256 in every form a table or file could hold.
+fn plain_forms(cf: &str) -> Vec<Vec<u8>> {
+    let digest = Sha256::digest(cf.as_bytes());
+    vec![
+        cf.as_bytes().to_vec(),
+        legacy_key(cf).into_bytes(),
+        legacy_key(cf).as_bytes()[..12].to_vec(),
+        hex(&digest).into_bytes(),
+        digest.to_vec(),
+    ]
+}
+
+#[tokio::test]
+async fn typed_codici_fiscali_are_stored_keyed_only() {
+    for db in backends().await {
+        let raw = Raw::open(&db).await;
+        let store = keyed(&db, 0x42).await;
+        let now = ManualClock::new().now();
+        let first = typed_everywhere(&store, TYPED_CF, now).await;
+        assert_eq!(first[2], Attempt::Go { failures: 3 }, "{}", db.name);
+        let key = store.cf_key(TYPED_CF);
+        assert!(key.starts_with("k1."), "{key}");
+        // Each of the three places holds the keyed value.
+        let otp = raw.strings("SELECT cf_key FROM otp_state").await;
+        let throttle = raw.strings("SELECT cf_key FROM abroad_throttle").await;
+        let buckets = raw.strings("SELECT bucket_key FROM rate_limits").await;
+        assert_eq!(otp, vec![key.clone()], "{}", db.name);
+        assert_eq!(throttle, vec![key.clone()]);
+        assert!(
+            buckets.contains(&format!("approval-cf:{key}")),
+            "{buckets:?}"
+        );
+        let audit = format!("{:?}", store.audit_log().await.unwrap());
+        assert!(audit.contains(&key), "{audit}");
+        store.close().await;
+        drop(store);
+        let all = raw.everything().await;
+        assert!(
+            contains(&all, key.as_bytes()),
+            "the search finds what is kept"
+        );
+        for form in plain_forms(TYPED_CF) {
+            assert!(
+                !contains(&all, &form),
+                "{}: {} in the database",
+                db.name,
+                String::from_utf8_lossy(&form)
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn throttles_survive_a_restart_with_the_same_key_only() {
+    for db in backends().await {
+        let now = ManualClock::new().now();
+        let store = keyed(&db, 0x42).await;
+        assert_eq!(
+            typed_everywhere(&store, TYPED_CF, now).await[2],
+            Attempt::Go { failures: 3 }
+        );
+        store.close().await;
+        // Same key file: the delay the failures set still holds, the OTP failure is counted.
+        let store = keyed(&db, 0x42).await;
+        let again = typed_everywhere(&store, TYPED_CF, now).await;
+        assert!(is_wait(&again), "{}: {again:?}", db.name);
+        assert_eq!(
+            store.abroad_throttle(TYPED_CF).await.unwrap().map(|t| t.0),
+            Some(3)
+        );
+        let seen = std::sync::Mutex::new(None);
+        let peek = |_: Option<&OtpSubject<'_>>, st: &mut AccountState| {
+            *seen.lock().unwrap() = Some(st.failures);
+            Some(Verdict::Wrong)
+        };
+        otp_attempt(&store, TYPED_CF, &peek, now).await;
+        assert_eq!(*seen.lock().unwrap(), Some(2), "{}", db.name);
+        store.close().await;
+        // A command that looks up no codice fiscale (`oidc client add`) leaves the key check
+        // alone: the server's key is still the one recorded.
+        let ignoring = SqlStore::connect_keyed(&db.url, KeySource::Database, KeyChange::Ignore);
+        ignoring.await.unwrap().close().await;
+        let same = SqlStore::connect_keyed(&db.url, file_key(0x42), KeyChange::Refuse);
+        same.await.unwrap().close().await;
+        // An operator's command with another key is refused rather than missing rows.
+        let refused = SqlStore::connect_keyed(&db.url, file_key(0x43), KeyChange::Refuse).await;
+        assert!(
+            matches!(
+                refused,
+                Err(companion_server::store::StoreError::CfKeyMismatch)
+            ),
+            "{}",
+            db.name
+        );
+        let with_db_key = SqlStore::connect_keyed(&db.url, KeySource::Database, KeyChange::Refuse);
+        assert!(with_db_key.await.is_err());
+        // Another key file (documented): the old rows no longer match, nothing carries over.
+        let store = keyed(&db, 0x43).await;
+        assert_eq!(store.abroad_throttle(TYPED_CF).await.unwrap(), None);
+        assert_eq!(
+            store
+                .abroad_attempt(TYPED_CF, 100, &audit("abroad_login"), now)
+                .await
+                .unwrap(),
+            Attempt::Go { failures: 1 }
+        );
+        store.close().await;
+    }
+}
+
+#[tokio::test]
+async fn rows_of_the_unkeyed_form_are_re_keyed_or_honoured_until_they_expire() {
+    const HOLDER_CF: &str = "HLDHLD70D04F839P";
+    for db in backends().await {
+        let raw = Raw::open(&db).await;
+        let clock = ManualClock::new();
+        let now = clock.now();
+        let store = keyed(&db, 0x42).await;
+        // A token holder with OTP state, and a codice fiscale with a PIN throttle, an OTP
+        // state and an approvals bucket.
+        let holder = card_holder(&store, HOLDER_CF, now).await;
+        enroll_otp(&store, &holder, HOLDER_CF, "d", now).await;
+        typed_everywhere(&store, TYPED_CF, now).await;
+        store.close().await;
+        // Rewritten as a release before keyed lookups left them: unkeyed SHA-256, and the
+        // holder's validator state with a counter worth keeping.
+        let state = r#"{"last_step":123456,"drift_steps":1,"failures":2,"locked_until":0}"#;
+        let holder_key = CfKey::derive(&[0x42; 32]).lookup(HOLDER_CF);
+        let typed_key = CfKey::derive(&[0x42; 32]).lookup(TYPED_CF);
+        raw.exec(&format!(
+            "UPDATE otp_state SET cf_key = '{}', state = '{state}' WHERE cf_key = '{holder_key}'",
+            legacy_key(HOLDER_CF)
+        ))
+        .await;
+        for (table, column, prefix) in [
+            ("otp_state", "cf_key", ""),
+            ("abroad_throttle", "cf_key", ""),
+            ("rate_limits", "bucket_key", "approval-cf:"),
+        ] {
+            raw.exec(&format!(
+                "UPDATE {table} SET {column} = '{prefix}{}' WHERE {column} = '{prefix}{typed_key}'",
+                legacy_key(TYPED_CF)
+            ))
+            .await;
+        }
+        raw.exec("DELETE FROM store_keys").await;
+        // Start: the holder's row is re-keyed, its state kept; twice changes nothing more.
+        for _ in 0..2 {
+            let store = keyed(&db, 0x42).await;
+            store.close().await;
+            let rows = raw
+                .strings(&format!(
+                    "SELECT state FROM otp_state WHERE cf_key = '{holder_key}'"
+                ))
+                .await;
+            assert_eq!(rows.len(), 1, "{}", db.name);
+            let kept: AccountState = serde_json::from_str(&rows[0]).unwrap();
+            let want: AccountState = serde_json::from_str(state).unwrap();
+            assert_eq!(kept, want);
+            assert_eq!(
+                raw.strings(&format!(
+                    "SELECT cf_key FROM otp_state WHERE cf_key = '{}'",
+                    legacy_key(HOLDER_CF)
+                ))
+                .await
+                .len(),
+                0
+            );
+        }
+        // The other rows are honoured: the next attempt finds its delay and its OTP
+        // failure, and moves them to the keyed form.
+        let store = keyed(&db, 0x42).await;
+        let again = typed_everywhere(&store, TYPED_CF, now).await;
+        assert!(is_wait(&again), "{}: {again:?}", db.name);
+        let otp_failures: Vec<String> = raw
+            .strings(&format!(
+                "SELECT state FROM otp_state WHERE cf_key = '{typed_key}'"
+            ))
+            .await;
+        let st: AccountState = serde_json::from_str(&otp_failures[0]).unwrap();
+        assert_eq!(st.failures, 2, "{}", db.name);
+        let buckets = raw
+            .strings("SELECT bucket_key FROM rate_limits WHERE bucket_key LIKE 'approval-cf:%'")
+            .await;
+        assert_eq!(buckets, vec![format!("approval-cf:{typed_key}")]);
+        let all = raw.everything().await;
+        if matches!(raw, Raw::Pg(_)) {
+            // The holder's codice fiscale is on the identity row (readable by design).
+            let holder_hashes = plain_forms(HOLDER_CF).into_iter().skip(1);
+            for form in plain_forms(TYPED_CF).into_iter().chain(holder_hashes) {
+                assert!(!contains(&all, &form), "{}", String::from_utf8_lossy(&form));
+            }
+        }
+        // Unkeyed rows nobody tries again go with the pruning pass (a day).
+        raw.exec(&format!(
+            "INSERT INTO abroad_throttle (cf_key, failures, next_at, updated)
+             VALUES ('{}', 3, 0, {now})",
+            legacy_key("OLDOLD60E05H501Q")
+        ))
+        .await;
+        clock.advance(24 * 3600 + 1);
+        store
+            .prune(clock.now(), &Retention::default())
+            .await
+            .unwrap();
+        assert_eq!(
+            raw.strings("SELECT cf_key FROM abroad_throttle WHERE cf_key NOT LIKE 'k1.%'")
+                .await
+                .len(),
+            0
+        );
+        store.close().await;
+    }
 }

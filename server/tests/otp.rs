@@ -238,6 +238,16 @@ async fn wrong_codes_throttle_and_unknown_codici_fiscali_look_the_same() {
         }
         let (s, v) = login(&h, &browser, UNKNOWN_CF, &wrong).await;
         assert_eq!((s, code(&v)), (429, "rate_limited"), "{v}");
+        // The audit names the codice fiscale by a prefix of its keyed lookup value (derived
+        // from the OTP key), never in clear nor by its plain SHA-256.
+        let store = h.server().store();
+        let audit = format!("{:?}", store.audit_log().await.unwrap());
+        let keyed = companion_server::store::otp_audit_subject(&store.cf_key(UNKNOWN_CF));
+        let plain = companion_server::store::legacy_key(UNKNOWN_CF);
+        assert!(audit.contains(&keyed), "{audit}");
+        assert!(!audit.contains(UNKNOWN_CF) && !audit.contains(&plain[..12]));
+        let from_key_file = OtpKey::from_bytes(&[0x42; 32]).unwrap().cf_lookup_key();
+        assert_eq!(store.cf_key(UNKNOWN_CF), from_key_file.lookup(UNKNOWN_CF));
 
         // After the wait the right code works and clears the failures.
         h.clock.advance(21);

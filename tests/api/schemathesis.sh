@@ -46,7 +46,8 @@ trap cleanup EXIT
 
 STARTED="$(date +%s)"
 # A resident abroad with a PIN, so the PIN endpoints meet an account as well as strangers.
-"$SERVER" pin issue --database "sqlite:$DB" --codice-fiscale RSSMRA80A01H501U \
+"$SERVER" pin issue --database "sqlite:$DB" --otp-key-file "$WORK/otp.key" \
+    --codice-fiscale RSSMRA80A01H501U \
     --given-name MARIO --surname ROSSI --email mario@example.org \
     --address "1 Main Street, Springfield" >/dev/null
 

@@ -52,6 +52,7 @@ class AbroadPinInChromium(InChromium):
         key = os.path.join(cls.key_dir.name, "otp.key")
         with open(key, "wb") as f:
             f.write(os.urandom(32))
+        cls.key_path = key
         return ("--otp-key-file", key)
 
     @classmethod
@@ -65,9 +66,11 @@ class AbroadPinInChromium(InChromium):
         cls.key_dir.cleanup()
 
     def pin_command(self, *args):
-        """`companion-server pin …` on the running server's database: its stdout."""
+        """`companion-server pin …` on the running server's database and OTP key file (codici
+        fiscali are looked up under a key derived from it): its stdout."""
         out = subprocess.run(
-            [os.environ["SERVER_BIN"], "pin", *args, "--database", self.database],
+            [os.environ["SERVER_BIN"], "pin", *args, "--database", self.database,
+             "--otp-key-file", self.key_path],
             check=True, capture_output=True, text=True, timeout=60)
         return out.stdout
 

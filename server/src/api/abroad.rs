@@ -47,7 +47,7 @@ use crate::error::Refusal;
 use crate::random_id;
 use crate::store::{
     AbroadAccount, Attempt, AuditEntry, CONSUME_SECS, Enrolment, NewSession, PinOtpAttempt,
-    PinTicket, cf_key,
+    PinTicket,
 };
 
 /// Login path.
@@ -254,7 +254,7 @@ async fn check_pin(
     client: &str,
 ) -> Result<AbroadAccount, Refusal> {
     let pin = login_pin(typed).ok_or_else(bad_pin_shape)?;
-    let audit = AuditEntry::new(kind, &cf_key(cf), "ok", client);
+    let audit = AuditEntry::new(kind, &s.0.store.cf_key(cf), "ok", client);
     let attempt =
         s.0.store
             .abroad_attempt(cf, s.0.abroad_per_minute, &audit, s.now())
@@ -298,7 +298,7 @@ async fn login(
     let cf = checked_cf(&req.codice_fiscale)?;
     let account = check_pin(&s, &cf, &req.pin, "abroad_login", &client).await?;
     let now = s.now();
-    let audit = AuditEntry::new("abroad_login", &cf_key(&cf), "ok", &client);
+    let audit = AuditEntry::new("abroad_login", &s.0.store.cf_key(&cf), "ok", &client);
     // The initial PIN opens nothing (change it first); nor does the PIN alone once a second
     // factor is active: the phone's approval (§3) or the OTP code opens the level-2 session.
     let factors = if account.must_change {
@@ -420,7 +420,7 @@ async fn change_pin(
             tracing::error!(error = %e, "PIN hashing failed");
             Refusal::new(ErrorCode::Internal)
         })?;
-    let audit = AuditEntry::new("abroad_pin_change", &cf_key(&cf), "ok", &client);
+    let audit = AuditEntry::new("abroad_pin_change", &s.0.store.cf_key(&cf), "ok", &client);
     if !s
         .0
         .store

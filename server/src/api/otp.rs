@@ -41,7 +41,9 @@ use super::approvals::{DeviceSigned, normalise_cf, verify_device_request};
 use super::{ApiJson, AppState, IAT_SKEW, SESSION_SECS, SessionInfo, hash, with_session};
 use crate::error::Refusal;
 use crate::random_bytes;
-use crate::store::{AuditEntry, NewOtpToken, NewSession, OtpAttempt, OtpSubject, otp_state_key};
+use crate::store::{
+    AuditEntry, NewOtpToken, NewSession, OtpAttempt, OtpSubject, otp_audit_subject,
+};
 
 /// Seed length: 160 bits, RFC 4226's recommendation and the HMAC-SHA-1 block it feeds.
 pub const SEED_LEN: usize = 20;
@@ -82,6 +84,12 @@ impl OtpKey {
                 path.display()
             )
         })
+    }
+
+    /// The codice fiscale lookup key derived from this key (HKDF-SHA-256, its own label:
+    /// `store::CfKey::derive`), so the operator configures one file for both uses.
+    pub fn cf_lookup_key(&self) -> crate::store::CfKey {
+        crate::store::CfKey::derive(&self.0)
     }
 
     fn aead(&self) -> Option<LessSafeKey> {
@@ -361,9 +369,8 @@ async fn login(
         kind: "desktop",
         expires: now + SESSION_SECS,
     };
-    // The audit names the codice fiscale by a prefix of its hash only.
-    let cf_key = otp_state_key(&codice_fiscale);
-    let subject = format!("cf:{}", cf_key.get(..12).unwrap_or(&cf_key));
+    // The audit names the codice fiscale by a prefix of its keyed lookup value only.
+    let subject = otp_audit_subject(&s.0.store.cf_key(&codice_fiscale));
     let audit = AuditEntry::new("otp_login", &subject, "", &client);
     let key = s.0.otp_key.clone();
     let check = move |t: Option<&OtpSubject<'_>>, st: &mut AccountState| {

@@ -3,17 +3,16 @@
 //! attempt throttle; and the two outboxes (digital, postal) each holding one half of an
 //! issued PIN until the delivery hook acknowledges it.
 //!
-//! The throttle is kept per codice fiscale whether an account exists or not (keyed by its
-//! SHA-256), so an unknown codice fiscale and a wrong PIN answer alike however often they
-//! are tried. An attempt is
-//! counted before the slow hash check, in one transaction that holds the throttle row (the
-//! upsert locks it on PostgreSQL; SQLite has one writer), so two instances on one database
-//! never lose a count or both slip through a delay.
+//! The throttle is kept per codice fiscale whether an account exists or not (by its keyed
+//! lookup value, `cfkey`), so an unknown codice fiscale and a wrong PIN answer alike however
+//! often they are tried. An attempt is counted before the slow hash check, in one
+//! transaction that holds the throttle row (the upsert locks it on PostgreSQL; SQLite has
+//! one writer), so two instances on one database never lose a count or both slip through a
+//! delay.
 
 use async_trait::async_trait;
-use cie_core::flows::wire::{Identity, b64};
+use cie_core::flows::wire::Identity;
 use cie_core::otp::verify::{AccountState, Verdict};
-use sha2::{Digest, Sha256};
 
 use super::otp::{outcome, state_json};
 use super::{
@@ -285,6 +284,9 @@ pub enum PinOtpAttempt {
 /// Accounts of residents abroad.
 #[async_trait]
 pub trait AbroadStore: Send + Sync {
+    /// The stored lookup value of a codice fiscale (`k1.…`, keyed: never the value or its
+    /// plain hash); the throttle, the OTP state and audit subjects name codici fiscali by it.
+    fn cf_key(&self, codice_fiscale: &str) -> String;
     /// Issue (`reset == false`: the account must not exist) or reset (it must) a PIN, one
     /// transaction: the account (and its identity, created if new) with the hash; on reset
     /// the old halves, the throttle and the PIN's sessions dropped; the two halves queued;
@@ -415,6 +417,10 @@ pub trait AbroadStore: Send + Sync {
 
 #[async_trait]
 impl AbroadStore for SqlStore {
+    fn cf_key(&self, codice_fiscale: &str) -> String {
+        SqlStore::cf_key(self, codice_fiscale)
+    }
+
     async fn abroad_issue(
         &self,
         issue: &AbroadIssue,
@@ -463,8 +469,10 @@ impl AbroadStore for SqlStore {
                 .execute(&mut tx)
                 .await?;
             }
+            self.adopt_legacy(&mut tx, "abroad_throttle", "cf_key", "", cf)
+                .await?;
             query("DELETE FROM abroad_throttle WHERE cf_key = $1")
-                .bind(cf_key(cf))
+                .bind(self.cf_key(cf))
                 .execute(&mut tx)
                 .await?;
             // A reset is what a holder asks for when the PIN may be known to someone else:
@@ -590,6 +598,9 @@ impl AbroadStore for SqlStore {
                 .execute(&mut tx)
                 .await?;
         }
+        // A throttle counted before keyed lookups carries over (an upgrade resets none).
+        self.adopt_legacy(&mut tx, "abroad_throttle", "cf_key", "", codice_fiscale)
+            .await?;
         // The no-op update makes the upsert return the row and, on PostgreSQL, hold its
         // lock to the commit: a second instance's attempt waits here and then sees this count.
         let row = query(
@@ -598,7 +609,7 @@ impl AbroadStore for SqlStore {
              ON CONFLICT (cf_key) DO UPDATE SET updated = abroad_throttle.updated
              RETURNING failures, next_at",
         )
-        .bind(cf_key(codice_fiscale))
+        .bind(self.cf_key(codice_fiscale))
         .bind(ts(now))
         .fetch_one(&mut tx)
         .await?;
@@ -620,7 +631,7 @@ impl AbroadStore for SqlStore {
             "UPDATE abroad_throttle SET failures = $2, next_at = $3, updated = $4
              WHERE cf_key = $1 AND failures = $5",
         )
-        .bind(cf_key(codice_fiscale))
+        .bind(self.cf_key(codice_fiscale))
         .bind(i64::from(counted))
         .bind(ts(now.saturating_add(delay_after(counted))))
         .bind(ts(now))
@@ -664,7 +675,7 @@ impl AbroadStore for SqlStore {
             return Ok(None);
         };
         let identity = identity_from_row(&row)?;
-        clear_throttle(&mut tx, codice_fiscale, now).await?;
+        clear_throttle(&mut tx, &self.cf_key(codice_fiscale), now).await?;
         if let Some(session) = session {
             Self::insert_session(&mut tx, &identity.id, session, now).await?;
             record_method(&mut tx, session, METHOD_PIN, now).await?;
@@ -711,7 +722,7 @@ impl AbroadStore for SqlStore {
         .rows_affected()
             == 1;
         if done {
-            clear_throttle(&mut tx, codice_fiscale, now).await?;
+            clear_throttle(&mut tx, &self.cf_key(codice_fiscale), now).await?;
             query(
                 "DELETE FROM abroad_pin_tickets WHERE identity_id =
                      (SELECT identity_id FROM abroad_accounts WHERE codice_fiscale = $1)",
@@ -1076,7 +1087,7 @@ impl AbroadStore for SqlStore {
 
     async fn abroad_throttle(&self, codice_fiscale: &str) -> Result<Option<(u32, u64)>> {
         let row = query("SELECT failures, next_at FROM abroad_throttle WHERE cf_key = $1")
-            .bind(cf_key(codice_fiscale))
+            .bind(self.cf_key(codice_fiscale))
             .fetch_optional(&self.pool)
             .await?;
         row.map(|r| {
@@ -1088,12 +1099,6 @@ impl AbroadStore for SqlStore {
         })
         .transpose()
     }
-}
-
-/// The throttle's and the login audit's key of a codice fiscale: its SHA-256, so codes typed
-/// without an account are not kept in clear.
-pub fn cf_key(codice_fiscale: &str) -> String {
-    b64(&Sha256::digest(codice_fiscale.as_bytes()))
 }
 
 /// Whether the identity has a second factor (an enrolled phone or an active OTP).
@@ -1201,9 +1206,9 @@ impl OtpRow<'_> {
     }
 }
 
-async fn clear_throttle(tx: &mut Tx, codice_fiscale: &str, now: u64) -> Result<()> {
+async fn clear_throttle(tx: &mut Tx, cf_key: &str, now: u64) -> Result<()> {
     query("UPDATE abroad_throttle SET failures = 0, next_at = 0, updated = $2 WHERE cf_key = $1")
-        .bind(cf_key(codice_fiscale))
+        .bind(cf_key)
         .bind(ts(now))
         .execute(tx)
         .await?;

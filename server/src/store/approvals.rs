@@ -4,8 +4,7 @@
 //! state, the audit row in the same transaction.
 
 use async_trait::async_trait;
-use cie_core::flows::wire::{Identity, b64};
-use sha2::{Digest, Sha256};
+use cie_core::flows::wire::Identity;
 
 use super::{
     AuditEntry, Limited, NewSession, Result, Row, SqlStore, Store, StoreError, Tx,
@@ -263,6 +262,9 @@ fn from_row(row: &Row) -> Result<ApprovalRecord> {
     })
 }
 
+/// The prefix of the approvals' per-codice-fiscale rate-limit bucket.
+pub(super) const APPROVAL_CF: &str = "approval-cf:";
+
 /// One more hit in `key`'s one-minute bucket; the hits so far.
 async fn hit(conn: &mut Tx, key: &str, bucket: u64) -> Result<i64> {
     query(
@@ -305,11 +307,17 @@ impl ApprovalStore for SqlStore {
         let now = a.created;
         let bucket = now / 60;
         let mut tx = self.begin().await?;
-        // The codice fiscale only as a hash: unknown ones are not kept in clear.
-        let cf_key = format!(
-            "approval-cf:{}",
-            b64(&Sha256::digest(a.codice_fiscale.as_bytes()))
-        );
+        // The codice fiscale only by its keyed lookup value: unknown ones are not kept in
+        // clear, nor in a form one can reverse by trying codici fiscali.
+        self.adopt_legacy(
+            &mut tx,
+            "rate_limits",
+            "bucket_key",
+            APPROVAL_CF,
+            &a.codice_fiscale,
+        )
+        .await?;
+        let cf_key = format!("{APPROVAL_CF}{}", self.cf_key(&a.codice_fiscale));
         let by_cf = hit(&mut tx, &cf_key, bucket).await?;
         let by_client = hit(&mut tx, &format!("approval-ip:{}", a.client), bucket).await?;
         query("DELETE FROM rate_limits WHERE bucket < $1")

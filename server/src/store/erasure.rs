@@ -11,12 +11,13 @@
 //! deletes them all in one transaction, then, on SQLite, checkpoints the WAL to zero bytes
 //! so no older copy of a page survives (`secure_delete` zeroes the rows in the file).
 
-use cie_core::flows::wire::b64;
 use serde_json::{Map, Value};
-use sha2::{Digest, Sha256};
 
+use super::approvals::APPROVAL_CF;
+use super::cfkey::legacy_key;
 use super::db::{Row, Tx};
-use super::{AuditEntry, Backend, Result, SqlStore, cf_key, query};
+use super::otp::otp_audit_subject;
+use super::{AuditEntry, Backend, Result, SqlStore, query};
 
 /// The value a statement's `$1` takes.
 #[derive(Clone, Copy)]
@@ -25,7 +26,8 @@ enum Key {
     Id,
     /// The codice fiscale.
     Cf,
-    /// base64url SHA-256 of the codice fiscale (`cf_key`, `otp_state_key`).
+    /// The codice fiscale's lookup value (`SqlStore::cf_key`), and the unkeyed SHA-256
+    /// older rows may still carry.
     CfHash,
     /// The approvals' per-codice-fiscale rate-limit bucket.
     ApprovalBucket,
@@ -280,21 +282,24 @@ impl Erased {
 struct Subject {
     cf: String,
     id: Option<String>,
+    /// The keyed lookup value and the unkeyed form of older rows.
+    hashes: [String; 2],
     /// Everything an audit row's `subject` may contain: codice fiscale, its hash, the
     /// identity id, device, approval and rendezvous ids.
     needles: Vec<String>,
 }
 
 impl Subject {
-    fn key(&self, k: Key) -> Option<String> {
+    fn keys(&self, k: Key) -> Vec<String> {
         match k {
-            Key::Id => self.id.clone(),
-            Key::Cf => Some(self.cf.clone()),
-            Key::CfHash => Some(cf_key(&self.cf)),
-            Key::ApprovalBucket => Some(format!(
-                "approval-cf:{}",
-                b64(&Sha256::digest(self.cf.as_bytes()))
-            )),
+            Key::Id => self.id.iter().cloned().collect(),
+            Key::Cf => vec![self.cf.clone()],
+            Key::CfHash => self.hashes.to_vec(),
+            Key::ApprovalBucket => self
+                .hashes
+                .iter()
+                .map(|h| format!("{APPROVAL_CF}{h}"))
+                .collect(),
         }
     }
 }
@@ -308,8 +313,14 @@ impl SqlStore {
         let mut out = Map::new();
         let mut found = false;
         for (section, sql, key) in EXPORT {
-            let Some(k) = who.key(*key) else { continue };
-            let rows = query(sql).bind(k).fetch_all(&mut tx).await?;
+            let keys = who.keys(*key);
+            if keys.is_empty() {
+                continue;
+            }
+            let mut rows = Vec::new();
+            for k in keys {
+                rows.extend(query(sql).bind(k).fetch_all(&mut tx).await?);
+            }
             found |= !rows.is_empty();
             let rows: Vec<Value> = rows.iter().map(exported).collect();
             let v = if *section == "identity" {
@@ -343,10 +354,10 @@ impl SqlStore {
         let mut erased = Erased::default();
         let audit_rows = self.audit_rows(&mut tx, &who, true).await?.len() as u64;
         for (table, sql, key) in ERASE {
-            let n = match who.key(*key) {
-                Some(k) => query(sql).bind(k).execute(&mut tx).await?.rows_affected(),
-                None => 0,
-            };
+            let mut n = 0;
+            for k in who.keys(*key) {
+                n += query(sql).bind(k).execute(&mut tx).await?.rows_affected();
+            }
             match erased.rows.iter_mut().find(|(t, _)| t == table) {
                 Some((_, m)) => *m += n,
                 None => erased.rows.push((table, n)),
@@ -375,10 +386,17 @@ impl SqlStore {
             .await?
             .map(|r| r.try_get("id"))
             .transpose()?;
-        let hashed = cf_key(&cf);
-        // The OTP login's audit names the hash's first 12 characters (`cf:<prefix>`).
-        let otp_subject = format!("cf:{}", hashed.get(..12).unwrap_or(&hashed));
-        let mut needles = vec![cf.clone(), hashed, otp_subject];
+        let hashes = [self.cf_key(&cf), legacy_key(&cf)];
+        // The OTP login's audit names the lookup value's first characters (`cf:<prefix>`);
+        // rows written before keyed lookups, the unkeyed hash's first 12.
+        let old_otp = format!("cf:{}", hashes[1].get(..12).unwrap_or(&hashes[1]));
+        let mut needles = vec![
+            cf.clone(),
+            hashes[0].clone(),
+            otp_audit_subject(&hashes[0]),
+            hashes[1].clone(),
+            old_otp,
+        ];
         if let Some(id) = &id {
             needles.push(id.clone());
             let owned = query(
@@ -393,7 +411,12 @@ impl SqlStore {
                 needles.push(r.try_get("v")?);
             }
         }
-        Ok(Subject { cf, id, needles })
+        Ok(Subject {
+            cf,
+            id,
+            hashes,
+            needles,
+        })
     }
 
     /// The audit rows naming any of the person's identifiers (deleted when `delete`).

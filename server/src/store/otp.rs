@@ -3,9 +3,10 @@
 //! the validator state (`otp::verify::AccountState`) of every codice fiscale a code was
 //! typed for.
 //!
-//! The validator state is keyed by the SHA-256 of the codice fiscale, known or not, so an
-//! unknown codice fiscale, one without a token and one with a token go through the same
-//! reads and writes and are throttled alike: the throttle tells nothing about accounts.
+//! The validator state is keyed by the codice fiscale's keyed lookup value (`cfkey`), known
+//! or not, so an unknown codice fiscale, one without a token and one with a token go through
+//! the same reads and writes and are throttled alike: the throttle tells nothing about
+//! accounts.
 //!
 //! A login attempt is one transaction: the state row is read, the caller's check runs on
 //! it (synchronously, inside the transaction), and the new state is written back with a
@@ -16,9 +17,8 @@
 //! guesses can neither both pass nor both spend the same failure count.
 
 use async_trait::async_trait;
-use cie_core::flows::wire::{Identity, b64};
+use cie_core::flows::wire::Identity;
 use cie_core::otp::verify::{AccountState, Verdict};
-use sha2::{Digest, Sha256};
 
 use super::approvals::spend_once;
 use super::{AuditEntry, NewSession, Result, SqlStore, StoreError, identity_from_row, query, ts};
@@ -31,7 +31,7 @@ pub(super) const SCHEMA: &[&str] = &[
         sealed_seed {blob} NOT NULL,
         device_id TEXT NOT NULL,
         created BIGINT NOT NULL)",
-    // Validator state per codice fiscale hash (base64url SHA-256), for any codice fiscale.
+    // Validator state per codice fiscale lookup value (`k1.` HMAC, `cfkey`), for any one.
     "CREATE TABLE IF NOT EXISTS otp_state (
         cf_key TEXT PRIMARY KEY,
         state TEXT NOT NULL,
@@ -42,9 +42,10 @@ pub(super) const SCHEMA: &[&str] = &[
 /// How many times an attempt that lost a compare-and-set starts again before giving up.
 const CAS_ROUNDS: usize = 8;
 
-/// The state key of a codice fiscale: its SHA-256, so unknown ones are not kept in clear.
-pub fn otp_state_key(codice_fiscale: &str) -> String {
-    b64(&Sha256::digest(codice_fiscale.as_bytes()))
+/// The OTP login's audit subject for a codice fiscale's lookup value (`cf:` and its first
+/// characters: enough to tell attempts apart, the export and erasure find it).
+pub fn otp_audit_subject(cf_key: &str) -> String {
+    format!("cf:{}", cf_key.get(..15).unwrap_or(cf_key))
 }
 
 /// A new or replacement token.
@@ -172,7 +173,7 @@ impl OtpStore for SqlStore {
              SET state = excluded.state, version = otp_state.version + 1,
                  updated = excluded.updated",
         )
-        .bind(otp_state_key(t.codice_fiscale))
+        .bind(self.cf_key(t.codice_fiscale))
         .bind(fresh)
         .bind(ts(now))
         .execute(&mut tx)
@@ -191,10 +192,12 @@ impl OtpStore for SqlStore {
         audit: &AuditEntry,
         now: u64,
     ) -> Result<OtpAttempt> {
-        let key = otp_state_key(codice_fiscale);
+        let key = self.cf_key(codice_fiscale);
         let fresh = state_json(&AccountState::default())?;
         for _ in 0..CAS_ROUNDS {
             let mut tx = self.begin().await?;
+            self.adopt_legacy(&mut tx, "otp_state", "cf_key", "", codice_fiscale)
+                .await?;
             query(
                 "INSERT INTO otp_state (cf_key, state, version, updated) VALUES ($1, $2, 0, $3)
                  ON CONFLICT (cf_key) DO NOTHING",

@@ -11,7 +11,7 @@
 
 use std::sync::Arc;
 
-use super::{Result, SqlStore, otp_state_key, query, ts};
+use super::{Result, SqlStore, query, ts};
 use crate::clock::Clock;
 
 /// How often the server prunes, in seconds of its clock.
@@ -135,6 +135,8 @@ impl SqlStore {
         if n > 0 {
             out.0.push(("otp_state", n));
         }
+        // Once no row in the unkeyed form is left, attempts stop looking for one.
+        self.check_legacy().await?;
         Ok(out)
     }
 
@@ -142,7 +144,7 @@ impl SqlStore {
     /// not (unknown ones must look the same). Rows a day quiet whose codice fiscale holds
     /// no OTP token go: nothing is left to protect there. The rows of token holders stay
     /// (an HOTP counter forgotten would let its old codes replay). Rows are keyed by a
-    /// hash, so the holders' keys are computed here, and only when quiet rows exist.
+    /// keyed lookup value (`cfkey`), so the holders' keys are computed here, and only when quiet rows exist.
     async fn prune_otp_state(&self, now: u64) -> Result<u64> {
         let cutoff = ts(now.saturating_sub(OTP_STATE_FORGET_SECS));
         let quiet = query("SELECT cf_key FROM otp_state WHERE updated < $1")
@@ -159,7 +161,7 @@ impl SqlStore {
         .fetch_all(&self.pool)
         .await?
         {
-            holders.insert(otp_state_key(&r.try_get::<String>("codice_fiscale")?));
+            holders.insert(self.cf_key(&r.try_get::<String>("codice_fiscale")?));
         }
         let mut tx = self.begin().await?;
         let mut n = 0;
