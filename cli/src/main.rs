@@ -272,15 +272,18 @@ fn main() -> ExitCode {
 fn run() -> ExitCode {
     let cli = Cli::parse();
     // Logs never on standard output: that is the screen text and the data commands print.
-    if let Err(e) = companion_server::observability::logs::init(
+    let _logs = match companion_server::observability::logs::init(
         cli.log_format,
         "warn",
         cli.log_file.as_deref(),
         companion_server::observability::logs::Stream::Stderr,
     ) {
-        eprintln!("Error: --log-file: {e} | Errore: --log-file: {e}");
-        return ExitCode::from(2);
-    }
+        Ok(guard) => guard,
+        Err(e) => {
+            eprintln!("Error: --log-file: {e} | Errore: --log-file: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let result = match cli.command {
         Cmd::Demo(args) => demo::run(args),
         Cmd::Register(args) => register::run(args),

@@ -268,16 +268,19 @@ async fn main() -> std::process::ExitCode {
         Some(_) => Stream::Stderr,
         None => Stream::Stdout,
     };
-    if let Err(e) = logs::init(
+    let _logs = match logs::init(
         args.log_format,
         "companion_server=info",
         args.log_file.as_deref(),
         stream,
     ) {
-        let file = args.log_file.as_deref().unwrap_or(std::path::Path::new(""));
-        eprintln!("companion-server: --log-file {}: {e}", file.display());
-        return std::process::ExitCode::FAILURE;
-    }
+        Ok(guard) => guard,
+        Err(e) => {
+            let file = args.log_file.as_deref().unwrap_or(std::path::Path::new(""));
+            eprintln!("companion-server: --log-file {}: {e}", file.display());
+            return std::process::ExitCode::FAILURE;
+        }
+    };
     let result = match args.command {
         Some(Command::Pin(cmd)) => run_pin(cmd, &args.database, &args.otp_key_file).await,
         Some(Command::Oidc(cmd)) => run_oidc(cmd, &args.database).await,

@@ -5,8 +5,8 @@
 use std::io::IsTerminal;
 use std::path::Path;
 
+use tracing_appender::non_blocking::{NonBlocking, WorkerGuard};
 use tracing_subscriber::EnvFilter;
-use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 /// The line format.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -28,32 +28,38 @@ pub enum Stream {
     Stderr,
 }
 
+/// Keep it alive until the program ends: dropping it writes the lines still queued.
+#[must_use = "dropping the guard stops the log writer"]
+pub struct LogGuard(#[allow(dead_code)] WorkerGuard);
+
 /// Install the global subscriber: `format` lines to `file` (appended, created) when given,
 /// else to `stream`; `default_filter` (an `EnvFilter` directive) when `RUST_LOG` is unset
-/// or invalid. An error when the file cannot be opened; a subscriber already installed
-/// (tests) is kept.
+/// or invalid. Lines are written by a background thread (`tracing-appender`): a request
+/// never waits on the terminal, pipe or disk; should the queue (128 000 lines) fill, lines
+/// are dropped rather than requests slowed. An error when the file cannot be opened; a
+/// subscriber already installed (tests) is kept.
 pub fn init(
     format: LogFormat,
     default_filter: &str,
     file: Option<&Path>,
     stream: Stream,
-) -> std::io::Result<()> {
+) -> std::io::Result<LogGuard> {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
-    let (writer, ansi) = match (file, stream) {
+    let ((writer, guard), ansi): ((NonBlocking, WorkerGuard), bool) = match (file, stream) {
         (Some(path), _) => {
             let f = std::fs::OpenOptions::new()
                 .create(true)
                 .append(true)
                 .open(path)?;
-            (BoxMakeWriter::new(std::sync::Arc::new(f)), false)
+            (tracing_appender::non_blocking(f), false)
         }
         (None, Stream::Stdout) => (
-            BoxMakeWriter::new(std::io::stdout),
+            tracing_appender::non_blocking(std::io::stdout()),
             std::io::stdout().is_terminal(),
         ),
         (None, Stream::Stderr) => (
-            BoxMakeWriter::new(std::io::stderr),
+            tracing_appender::non_blocking(std::io::stderr()),
             std::io::stderr().is_terminal(),
         ),
     };
@@ -68,5 +74,5 @@ pub fn init(
             .with_span_list(true)
             .try_init(),
     };
-    Ok(())
+    Ok(LogGuard(guard))
 }
