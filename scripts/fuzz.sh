@@ -107,7 +107,9 @@ all_targets() { sed -n '/^\[\[bin\]\]/,/^name/ s/^name = "\(.*\)"/\1/p' "$FUZZ/C
 mapfile -t known < <(all_targets)
 [ "${#targets[@]}" -eq 0 ] && targets=("${known[@]}")
 for t in "${targets[@]}"; do
-    printf '%s\n' "${known[@]}" | grep -qx -- "$t" || die "no fuzz target '$t' (have: ${known[*]})"
+    # Not `grep -q` in a pipe: it may exit before printf has written, and pipefail then
+    # reports printf's SIGPIPE as "no such target" (seen once in session 8).
+    [[ " ${known[*]} " == *" $t "* ]] || die "no fuzz target '$t' (have: ${known[*]})"
 done
 
 # Ledger: one tab-separated line per libFuzzer run.
