@@ -10,7 +10,7 @@ use cie_core::applets::cns::pin::CnsPin;
 use cie_core::applets::cns::{self, CnsApplet, CnsError};
 use cie_core::applets::ias::bigint::modexp;
 use cie_core::applets::ias::certificate::CieCertificate;
-use cie_core::applets::ias::pin::Pin;
+use cie_core::applets::ias::pin::{Pin, PinFormatError};
 use cie_core::applets::ias::secure::{self, OsRandomness, PinStatus, SecureIas};
 use cie_core::applets::ias::{IasApplet, IasError};
 use cie_core::transport::{SharedTransport, TransportError};
@@ -163,6 +163,10 @@ pub fn ias_rv(e: &IasError) -> ck::CK_RV {
         IasError::PinBlocked => ck::CKR_PIN_LOCKED,
         IasError::PinRequired => ck::CKR_USER_NOT_LOGGED_IN,
         IasError::NotACie => ck::CKR_TOKEN_NOT_RECOGNIZED,
+        IasError::PinFormat(PinFormatError::NotEightDigits | PinFormatError::NotFourDigits) => {
+            ck::CKR_PIN_LEN_RANGE
+        }
+        IasError::PinFormat(_) => ck::CKR_PIN_INVALID,
         IasError::Apdu(ApduError::Transport(t)) => transport_rv(t),
         _ => ck::CKR_DEVICE_ERROR,
     }

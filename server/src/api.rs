@@ -496,8 +496,9 @@ async fn card_login(
 /// reaches at the least (the phone's key), so both the card and the key are offered. The
 /// body was ignored before `level` existed: an empty body and `null` still mean "none".
 fn asked_level(body: &[u8]) -> Result<u8, Refusal> {
+    // Nothing asked: the level an enrolled phone's key reaches, so either method serves.
     if body.iter().all(u8::is_ascii_whitespace) {
-        return Ok(2);
+        return Ok(DEVICE_LEVEL);
     }
     // An object or `null`: serde would also take `[3]` for the struct.
     let asked = match serde_json::from_slice(body).map_err(|_| bad_field("body"))? {
@@ -508,7 +509,7 @@ fn asked_level(body: &[u8]) -> Result<u8, Refusal> {
         _ => return Err(bad_field("body")),
     };
     match asked.level {
-        None => Ok(2),
+        None => Ok(DEVICE_LEVEL),
         Some(level @ 1..=3) => Ok(level),
         Some(_) => Err(bad_field("level")),
     }

@@ -372,18 +372,28 @@ async fn run(args: Args) -> Result<(), ServerError> {
     }
     let listener = tokio::net::TcpListener::bind(&args.listen).await?;
     let server = serve(config, listener).await?;
-    println!("listening on {}", server.local_addr());
-    println!("origin {}", server.origin());
+    // Start-up lines for whoever started the server; a closed stdout does not stop it.
+    let mut lines = vec![
+        format!("listening on {}", server.local_addr()),
+        format!("origin {}", server.origin()),
+    ];
     if let Some(addr) = server.mtls_addr() {
-        println!("mutual-TLS card login on https://{addr}");
+        lines.push(format!("mutual-TLS card login on https://{addr}"));
     }
     if let Some(addr) = server.mtls_tls12_addr() {
-        println!("mutual-TLS card login (TLS 1.2 only) on https://{addr}");
+        lines.push(format!(
+            "mutual-TLS card login (TLS 1.2 only) on https://{addr}"
+        ));
     }
     if let Some(addr) = server.metrics_addr() {
-        println!("metrics on http://{addr}/metrics");
+        lines.push(format!("metrics on http://{addr}/metrics"));
     }
-    println!("tls pin sha256/{}", server.spki_pin());
+    lines.push(format!("tls pin sha256/{}", server.spki_pin()));
+    for line in &lines {
+        if !out(line) {
+            break;
+        }
+    }
     if let Some(path) = &args.pin_file {
         std::fs::write(path, format!("{}\n", server.spki_pin()))?;
     }
@@ -470,7 +480,9 @@ async fn run_pin(
             for item in store.abroad_outbox(channel(&c)).await? {
                 let line =
                     serde_json::to_string(&item).map_err(|e| ServerError::Config(e.to_string()))?;
-                println!("{line}");
+                if !out(&line) {
+                    break;
+                }
             }
         }
         PinCommand::Ack {
@@ -484,7 +496,7 @@ async fn run_pin(
             if !store.abroad_ack(channel(&c), id, &audit, now).await? {
                 return Err(ServerError::Config(format!("no pending {c} delivery {id}")));
             }
-            println!("{c} delivery {id} acknowledged and erased");
+            out(&format!("{c} delivery {id} acknowledged and erased"));
         }
     }
     Ok(())
@@ -555,8 +567,25 @@ async fn run_oidc(cmd: OidcCommand, default_db: &str) -> Result<(), ServerError>
     // Registering a client looks up no codice fiscale: the lookup key is left alone.
     let store = keyless_store(&database, default_db).await?;
     companion_server::oidc::register(&store, &client, "operator", SystemClock.now()).await?;
-    println!("client {client_id} registered");
+    out(&format!("client {client_id} registered"));
     Ok(())
+}
+
+/// One line of data on stdout. A reader that stops reading (`| head`) ends the output, not
+/// the command: `println!` would panic on the broken pipe (Rust ignores SIGPIPE), after an
+/// erase or an acknowledgement that has already happened. False when nothing more should be
+/// written.
+fn out(line: &str) -> bool {
+    use std::io::Write;
+    let mut stdout = std::io::stdout().lock();
+    match writeln!(stdout, "{line}").and_then(|()| stdout.flush()) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => false,
+        Err(e) => {
+            eprintln!("companion-server: standard output: {e}");
+            false
+        }
+    }
 }
 
 /// `identity export|erase`: JSON on stdout, for the operator's records.
@@ -578,7 +607,7 @@ async fn run_identity(
                         .into(),
                 ));
             };
-            println!("{}", json(&data)?);
+            out(&json(&data)?);
         }
         IdentityCommand::Erase { cf, database } => {
             let store = operator_store(&database, default_db, otp_key_file).await?;
@@ -590,12 +619,12 @@ async fn run_identity(
                 .iter()
                 .map(|(t, n)| ((*t).to_owned(), (*n).into()))
                 .collect();
-            let out = serde_json::json!({
+            let report = serde_json::json!({
                 "erased_rows": rows,
                 "total": erased.total(),
                 "sqlite_wal_truncated": erased.wal_truncated,
             });
-            println!("{}", json(&out)?);
+            out(&json(&report)?);
             if erased.wal_truncated == Some(false) {
                 eprintln!(
                     "companion-server: il WAL di SQLite non è stato svuotato (un lettore era \
@@ -620,6 +649,8 @@ async fn issue(
         .await
         .map_err(|e| ServerError::Config(e.to_string()))?;
     let done = if reset { "reset" } else { "issued" };
-    println!("PIN {done} for identity {id}: one half queued per outbox (digital, postal)");
+    out(&format!(
+        "PIN {done} for identity {id}: one half queued per outbox (digital, postal)"
+    ));
     Ok(())
 }

@@ -692,6 +692,18 @@ async fn identity_commands_export_then_erase_once() {
     assert!(!ok);
     assert!(err.contains("--otp-key-file"), "{err}");
     assert!(err.contains("altra chiave"), "{err}");
+    // A reader that stops reading (`| head`): the command ends quietly, no panic.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_companion-server"))
+        .args(["identity", "export", "--cf", CF, "--database", &db.url])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let closed = child.wait_with_output().unwrap();
+    let err = String::from_utf8_lossy(&closed.stderr);
+    assert!(closed.status.success(), "{:?} {err}", closed.status);
+    assert!(!err.contains("panicked"), "{err}");
     let (ok, export, _) = run(&["export"]);
     assert!(ok);
     let export: serde_json::Value = serde_json::from_str(&export).unwrap();

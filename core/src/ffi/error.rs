@@ -200,6 +200,9 @@ impl From<crate::applets::ias::IasError> for CardError {
             E::NotACie => Self::NotSupported {
                 reason: "not an Italian electronic identity card (CIE)".into(),
             },
+            // A rule of the PIN, not the card's fault: "invalid answer from the card" would
+            // send the citizen looking for a card problem.
+            E::PinFormat(f) => f.into(),
             e @ E::Malformed { .. } => Self::InvalidResponse {
                 reason: e.to_string(),
             },
@@ -432,6 +435,20 @@ pub(crate) mod tests {
             CardError::from(ApduError::ResponseTooShort { len: 1 }),
             CardError::InvalidResponse { .. }
         ));
+    }
+
+    /// A weak new PIN refused by the IAS session (not only by the FFI's own check) reaches
+    /// the citizen as the rule it broke, never as "the card gave an invalid answer".
+    #[test]
+    fn a_pin_rule_from_the_session_is_not_a_card_fault() {
+        use crate::applets::ias::{IasError, pin::PinFormatError};
+        let e = CardError::from(IasError::from(PinFormatError::Sequence));
+        let CardError::NewPinRejected { reason, reason_it } = &e else {
+            panic!("{e:?}");
+        };
+        assert!(reason.contains("sequence"), "{reason}");
+        assert!(reason_it.contains("sequenza"), "{reason_it}");
+        assert!(e.message_it().contains("Nessun tentativo"));
     }
 
     #[test]

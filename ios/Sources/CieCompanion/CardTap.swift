@@ -15,8 +15,9 @@ public enum TapState<T> {
     case reading(step: LoginStep, percent: Int)
     /// The card left the field or the sheet closed: open it again and the core resumes.
     case tapAgain(message: String)
-    /// One try left: the user must say "yes, try it" before the core spends it.
-    case confirmLastTry
+    /// One try left: the user must say "yes, try it" before the core spends it; `message` is
+    /// the core's warning, for the PIN or the PUK as the operation needs.
+    case confirmLastTry(message: String)
     case done(T)
     /// The PIN is blocked: `message` says to unblock it with the PUK.
     case pinBlocked(message: String)
@@ -129,7 +130,7 @@ public final class CardTap<T>: ObservableObject {
             // The PIN is kept: the core resumes, or spends it once the user confirms.
             return .tapAgain(message: text)
         case .confirmLastTry:
-            return .confirmLastTry
+            return .confirmLastTry(message: text)
         case let .enterPin(triesLeft):
             pin = nil
             return .enterPin(message: text, triesLeft: triesLeft.map { Int($0) })

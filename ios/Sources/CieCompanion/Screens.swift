@@ -31,7 +31,6 @@ public struct AppView: View {
 struct CardTapView<T, Done: View>: View {
     @ObservedObject var tap: CardTap<T>
     var pinLabel = L("pin_label")
-    var lastTryWarning = L("last_try_warning")
     @ViewBuilder let done: (T) -> Done
     @State var pin = ""
 
@@ -64,8 +63,8 @@ struct CardTapView<T, Done: View>: View {
             case let .tapAgain(message):
                 if !message.isEmpty { Text(message) }
                 Button(L("tap_again")) { tap.tap() }.buttonStyle(.borderedProminent)
-            case .confirmLastTry:
-                Text(lastTryWarning).foregroundColor(.red)
+            case let .confirmLastTry(message):
+                Text(message).foregroundColor(.red)
                 HStack {
                     Button(L("no")) { tap.cancelLastTry() }.buttonStyle(.bordered)
                     Button(L("yes_try")) { tap.confirmLastTry() }.buttonStyle(.borderedProminent)
@@ -153,7 +152,7 @@ struct PinChangeView: View {
                     .disabled(code.count != 8 || newPin.count != 8 || again.count != 8)
                     .buttonStyle(.borderedProminent)
                 } else {
-                    CardTapView(tap: tap, lastTryWarning: L(unblock ? "last_puk_try_warning" : "last_try_warning")) { _ in
+                    CardTapView(tap: tap) { _ in
                         Text(L("pin_changed")).font(.title3)
                     }
                 }

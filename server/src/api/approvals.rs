@@ -17,9 +17,9 @@ use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use cie_core::flows::wire::{
-    ApprovalCreate, ApprovalCreated, ApprovalStatus, Decision, DecisionRequest, ErrorCode,
-    LoginContext, PendingApproval, PendingRequest, TranscriptKind, b64, ct_eq, pending_statement,
-    unb64_array,
+    ApprovalCreate, ApprovalCreated, ApprovalStatus, DEVICE_LEVEL, Decision, DecisionRequest,
+    ErrorCode, LoginContext, PendingApproval, PendingRequest, TranscriptKind, b64, ct_eq,
+    pending_statement, unb64_array,
 };
 
 use super::{
@@ -212,7 +212,8 @@ pub(super) async fn open_request(
         .map_or_else(random_id::<32>, Ok)?;
     let id = random_id::<16>()?;
     let (number, choices) = number_and_choices()?;
-    let ctx = desktop_context(s, headers, peer, 2, now);
+    // Answered in the app with the phone's key: the level that key reaches.
+    let ctx = desktop_context(s, headers, peer, DEVICE_LEVEL, now);
     let context_json =
         serde_json::to_string(&ctx).map_err(|_| Refusal::new(ErrorCode::Internal))?;
     let new = NewApproval {

@@ -42,6 +42,9 @@ pub enum IasError {
     /// The card failed to prove it holds its private key: a clone or a forgery.
     #[error("this card could not prove it is genuine")]
     NotGenuine,
+    /// A PIN (new or typed) refused by the rules before reaching the card: no try spent.
+    #[error("PIN refused before reaching the card: {0}")]
+    PinFormat(#[from] super::pin::PinFormatError),
     /// A file's contents did not decode.
     #[error("malformed {what} on the card: {reason}")]
     Malformed {

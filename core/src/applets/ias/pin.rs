@@ -1,6 +1,5 @@
 //! The CIE PIN and PUK: 8 ASCII digits, kept zeroized and out of logs.
 
-use super::IasError;
 use std::fmt;
 use zeroize::Zeroizing;
 
@@ -52,12 +51,6 @@ impl PinFormatError {
                 "Il nuovo PIN e la sua ripetizione non coincidono: digitali di nuovo."
             }
         }
-    }
-}
-
-impl From<PinFormatError> for IasError {
-    fn from(e: PinFormatError) -> Self {
-        IasError::malformed("PIN", e)
     }
 }
 

@@ -84,13 +84,13 @@ class CardLoginModelTest {
         // One try left: the core stops before VERIFY and the screen asks.
         m.submitPin("11112222")
         m.onCard(IsoDepTransport.of(tagOf(sim))!!)
-        assertEquals(TapState.ConfirmLastTry, m.state.value)
+        assertContains(assertIs<TapState.ConfirmLastTry>(m.state.value).message, "un PIN errato bloccherà la carta")
         m.cancelLastTry()
         assertIs<TapState.EnterPin>(m.state.value, "${m.state.value}")
         // The try was not spent: the right PIN, confirmed, logs in.
         m.submitPin("12345678")
         m.onCard(IsoDepTransport.of(tagOf(sim))!!)
-        assertEquals(TapState.ConfirmLastTry, m.state.value)
+        assertIs<TapState.ConfirmLastTry>(m.state.value, "${m.state.value}")
         m.confirmLastTry()
         m.onCard(IsoDepTransport.of(tagOf(sim))!!)
         assertIs<TapState.Done<*>>(m.state.value, "${m.state.value}")
@@ -109,7 +109,7 @@ class CardLoginModelTest {
         assertEquals(1, assertIs<TapState.EnterPin>(m.state.value, "${m.state.value}").triesLeft)
         m.submitPin("11112222")
         m.onCard(IsoDepTransport.of(tagOf(sim))!!)
-        assertEquals(TapState.ConfirmLastTry, m.state.value)
+        assertEquals("Only one try left: a wrong PIN will block the card. Confirm to go on.", assertIs<TapState.ConfirmLastTry>(m.state.value).message)
         m.confirmLastTry()
         m.onCard(IsoDepTransport.of(tagOf(sim))!!)
         // Blocked: its own screen (no PIN pad, no "tap again"), the message names the PUK.

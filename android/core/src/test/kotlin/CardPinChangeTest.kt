@@ -34,7 +34,7 @@ class CardPinChangeTest {
         }
         change.submit("00000000", "24681357", "24681357")
         change.tapWith(sim)
-        assertEquals(TapState.ConfirmLastTry, change.tap.state.value)
+        assertContains(assertIs<TapState.ConfirmLastTry>(change.tap.state.value).message, "un PIN errato")
         change.tap.confirmLastTry()
         change.tapWith(sim)
         assertContains(assertIs<TapState.PinBlocked>(change.tap.state.value).message, "PUK")

@@ -34,7 +34,6 @@ fun <T> CardTapContent(
     onConfirmLastTry: () -> Unit,
     onCancelLastTry: () -> Unit,
     pinLabel: String = stringResource(R.string.pin_label),
-    lastTryWarning: String = stringResource(R.string.last_try_warning),
     done: @Composable (T) -> Unit,
 ) {
     Column(verticalArrangement = Arrangement.spacedBy(16.dp)) {
@@ -48,8 +47,8 @@ fun <T> CardTapContent(
                 Text(stringResource(R.string.keep_card_still))
             }
             is TapState.TapAgain -> Text(state.message)
-            TapState.ConfirmLastTry -> {
-                Text(lastTryWarning, color = MaterialTheme.colorScheme.error)
+            is TapState.ConfirmLastTry -> {
+                Text(state.message, color = MaterialTheme.colorScheme.error)
                 Row(horizontalArrangement = Arrangement.spacedBy(12.dp)) {
                     OutlinedButton(onClick = onCancelLastTry) { Text(stringResource(R.string.no)) }
                     Button(onClick = onConfirmLastTry) { Text(stringResource(R.string.yes_try)) }

@@ -61,7 +61,6 @@ fun PinChangeScreen(vm: PinChangeViewModel, onClose: () -> Unit) {
                 onPin = {},
                 onConfirmLastTry = vm.model.tap::confirmLastTry,
                 onCancelLastTry = vm.model.tap::cancelLastTry,
-                lastTryWarning = stringResource(if (unblock) R.string.last_puk_try_warning else R.string.last_try_warning),
             ) {
                 Text(stringResource(R.string.pin_changed), style = MaterialTheme.typography.titleLarge)
             }

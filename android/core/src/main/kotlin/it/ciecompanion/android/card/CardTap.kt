@@ -32,8 +32,11 @@ sealed interface TapState<out T> {
     /** The card was moved away mid-read: tap again and the core resumes. */
     data class TapAgain(val message: String) : TapState<Nothing>
 
-    /** One try left: the user must say "yes, try it" before the core spends it. */
-    data object ConfirmLastTry : TapState<Nothing>
+    /**
+     * One try left: the user must say "yes, try it" before the core spends it. [message] is
+     * the core's warning, for the PIN or the PUK as the operation needs.
+     */
+    data class ConfirmLastTry(val message: String) : TapState<Nothing>
 
     /** Finished. */
     data class Done<T>(val value: T) : TapState<T>
@@ -83,14 +86,14 @@ class CardTap<T>(
 
     /** "Sì, prova" on the last-try warning. */
     fun confirmLastTry() {
-        if (_state.value != TapState.ConfirmLastTry) return
+        if (_state.value !is TapState.ConfirmLastTry) return
         confirm()
         _state.value = TapState.WaitForCard
     }
 
     /** "No" on the last-try warning: nothing spent, back to the PIN. */
     fun cancelLastTry() {
-        if (_state.value != TapState.ConfirmLastTry) return
+        if (_state.value !is TapState.ConfirmLastTry) return
         pin = null
         _state.value = TapState.EnterPin()
     }
@@ -113,7 +116,7 @@ class CardTap<T>(
         return when (val step = cardTapStep(e)) {
             // The PIN is kept: the core resumes or spends it once the user confirms.
             CardTapStep.TapAgain -> TapState.TapAgain(message)
-            CardTapStep.ConfirmLastTry -> TapState.ConfirmLastTry
+            CardTapStep.ConfirmLastTry -> TapState.ConfirmLastTry(message)
             is CardTapStep.EnterPin -> {
                 pin = null
                 TapState.EnterPin(message, step.triesLeft?.toInt())
