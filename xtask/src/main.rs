@@ -337,6 +337,9 @@ struct Stamp {
     date: String,
     commit: String,
     machine: String,
+    /// The processor alone, for each section's run line: wall-clock sections kept from an
+    /// earlier run may come from another machine.
+    cpu: String,
     size: String,
     rustc: String,
 }
@@ -389,6 +392,11 @@ impl Stamp {
                 sh("awk '/MemTotal/ {printf \"%.0f GiB\", $2 / 1048576}' /proc/meminfo")
             ),
             rustc: sh("rustc -V"),
+            cpu: if cpu.is_empty() {
+                "an unknown CPU".into()
+            } else {
+                cpu
+            },
         })
     }
 
@@ -407,8 +415,9 @@ impl Stamp {
             ""
         };
         format!(
-            "_Run {}, commit {}, load average {}: `cargo xtask report --sections {}{flags}`._{caveat}",
+            "_Run {} on {}, commit {}, load average {}: `cargo xtask report --sections {}{flags}`._{caveat}",
             self.date,
+            self.cpu,
             self.commit,
             sh("cut -d' ' -f1-3 /proc/loadavg"),
             name.arg()
@@ -462,8 +471,10 @@ fn document(stamp: &Stamp, names: &[Name], ctx: &Ctx, sections: &[Section]) -> S
         md,
         "- Note: sections 1-3 and 6 are counts and modelled link time (`card_sim::LinkModel`), \
          not wall clock: they do not depend on the machine. Sections 4, 5 and 9 are wall clock \
-         on this machine (client and server sharing its cores); section 7 is bytes; section 8 \
-         executions. Every ratio is against a peer measured in the same run.\n"
+         on the processor their run line names (client and server sharing its cores; a \
+         section kept from an earlier run may come from another machine than the one above); \
+         section 7 is bytes; section 8 executions. Every ratio is against a peer measured in \
+         the same run.\n"
     );
     md.push_str(&summary::render(sections));
     for s in sections {
