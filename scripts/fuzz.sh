@@ -24,6 +24,9 @@
 #   --chunk S         seconds per libFuzzer run between ledger lines (default 300)
 #   --target-time S   at most S seconds per target in this invocation (default: no cap)
 #   --timeout S       libFuzzer's per-input timeout (default 10 s; 30 s with --quick)
+#   --no-trace-compares  build without the comparison hooks (cargo fuzz --no-trace-compares),
+#                     into <target dir>-nocmp; the ledger's profile says so. For targets whose
+#                     time goes to the hooks of third-party numeric code (see below)
 #   --table           print the ledger's table and exit (no build, no run)
 #   --markdown        the table as Markdown with machine, toolchain and date (implies
 #                     --table unless --quick or --run is given)
@@ -37,6 +40,12 @@
 # 10 M. `none` also builds on stable Rust, which is all CI has. `--sanitizer address` adds
 # -Zsanitizer=address, a nightly flag: the script then sets RUSTC_BOOTSTRAP=1, the documented
 # escape hatch that lets the installed toolchain accept it (or pick one: RUSTUP_TOOLCHAIN).
+#
+# Comparison hooks: by default every comparison reports its operands to libFuzzer, which
+# then solves magic values (tags, lengths) — what the parsers of card files need. In
+# qr_frame, perf showed 70 % of the time in those hooks, on rxing's pixel and geometry
+# comparisons (thresholds, not magic values): ~600 exec/s on a free core, 10 M out of reach
+# of a session. Coverage guidance (the 8-bit edge counters) stays on either way.
 #
 # Environment: CIE_FUZZ_TARGET_DIR (default fuzz/target; CARGO_TARGET_DIR is not used, so the
 # workspace's build is not thrown away by the fuzz flags).
@@ -63,7 +72,7 @@ parse_count() {
     esac
 }
 
-quick=0 execs=10000000 jobs="" sanitizer=none dev=0 chunk=300 target_time=0 timeout=""
+quick=0 execs=10000000 jobs="" sanitizer=none dev=0 chunk=300 target_time=0 timeout="" nocmp=0
 table_only=0 markdown=0 run=0 targets=() extra=()
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -75,6 +84,7 @@ while [ $# -gt 0 ]; do
         --chunk) chunk="${2:?}"; shift ;;
         --target-time) target_time="${2:?}"; shift ;;
         --timeout) timeout="${2:?}"; shift ;;
+        --no-trace-compares) nocmp=1 ;;
         --table) table_only=1 ;;
         --markdown) markdown=1 ;;
         --run) run=1 ;;
@@ -101,6 +111,9 @@ timeout="${timeout:-10}"
 [ "$jobs" -ge 1 ] || die "--jobs must be at least 1"
 profile=release
 [ "$dev" = 1 ] && profile=debug
+# What the ledger records as the profile (the binaries stay in the profile's directory).
+profile_label="$profile"
+[ "$nocmp" = 1 ] && profile_label="$profile (no trace-compares)"
 
 # The targets: the [[bin]] names of fuzz/Cargo.toml, or the ones named.
 all_targets() { sed -n '/^\[\[bin\]\]/,/^name/ s/^name = "\(.*\)"/\1/p' "$FUZZ/Cargo.toml"; }
@@ -192,9 +205,25 @@ print_table() { # reads the per-target results of this invocation from $RESULTS 
             for t in "${targets[@]}"; do [ -f "$STATE/$t.tsv" ] && files+=("$STATE/$t.tsv"); done
             used="$( ((${#files[@]})) && awk -F'\t' '!/^#/ { s[$8] = 1; p[$9] = 1; r["rustc " $11] = 1; secs += $3; if ($1 > last) last = $1 }
                 function keys(a,  k, o) { o = ""; for (k in a) o = o (o == "" ? "" : " + ") k; return o }
-                END { printf "sanitizer %s, %s profile with debug assertions, %s, %.1f core-hours, last run %s", keys(s), keys(p), keys(r), secs / 3600, substr(last, 1, 10) }' "${files[@]}")"
+                END { printf "sanitizer %s, profile %s with debug assertions, %s, %.1f core-hours, last run %s", keys(s), keys(p), keys(r), secs / 3600, substr(last, 1, 10) }' "${files[@]}")"
+            # Which targets ran without comparison hooks, and for how many executions.
+            local nocmp_note=""
+            for t in "${targets[@]}"; do
+                [ -f "$STATE/$t.tsv" ] || continue
+                local n
+                n="$(awk -F'\t' '!/^#/ && $9 ~ /no trace-compares/ { s += $2 } END { printf "%d", s }' "$STATE/$t.tsv")"
+                [ "$n" -gt 0 ] && nocmp_note+="${nocmp_note:+, }\`$t\` $(awk -v n="$n" 'BEGIN { printf (n >= 1e6 ? "%.2f M" : "%d"), (n >= 1e6 ? n / 1e6 : n) }') of its executions"
+            done
             echo "Fuzzing to $(awk -v n="$execs" 'BEGIN { print (n >= 1e6 ? n / 1e6 " M" : n) }') executions per target (\`bash scripts/fuzz.sh\`, resumable):" \
                 "${used:-no runs yet}; $(nproc) CPUs ($(uname -m)); exec/s averaged over all runs."
+            # A ledger may start from another machine's recorded figures (a "# carried over"
+            # comment says from where): said here, so the table is read for what it is.
+            local carried=0
+            for t in "${targets[@]}"; do
+                grep -qs '^# carried over' "$STATE/$t.tsv" && carried=$((carried + 1))
+            done
+            [ "$carried" -gt 0 ] && echo "$carried ledgers start with executions carried over from an earlier machine's records (BENCHMARKS.md as committed, the tracker's note), that machine's ledger having gone with it; the comment line in \`fuzz/state/<target>.tsv\` says which."
+            [ -n "$nocmp_note" ] && echo "Without comparison hooks (\`--no-trace-compares\`, see the script): $nocmp_note."
         fi
         echo
         printf '%s\n' "$head" "${rows[@]}" | awk -F'\t' '
@@ -217,8 +246,11 @@ fi
 source "$ROOT/scripts/deps.sh"
 ensure_cargo_fuzz
 
+# A build without comparison hooks goes apart: a campaign with them may be running.
+[ "$nocmp" = 1 ] && TARGET_DIR="$TARGET_DIR-nocmp"
 build=(cargo fuzz build -s "$sanitizer" --target-dir "$TARGET_DIR")
 [ "$dev" = 1 ] && build+=(--dev)
+[ "$nocmp" = 1 ] && build+=(--no-trace-compares)
 [ "${#targets[@]}" -eq 1 ] && build+=("${targets[0]}")
 if [ "$sanitizer" = address ]; then
     # -Zsanitizer is nightly-only; RUSTC_BOOTSTRAP=1 lets a stable rustc take it.
@@ -327,7 +359,7 @@ fuzz_target() {
         if [ "$quick" = 0 ]; then
             cp "$log" "$STATE/$t.log"
             printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$(date -u +%FT%TZ)" "$e" "$s" \
-                "$cov" "$ft" "$corp" "$found" "$sanitizer" "$profile" "$rc" "$RUSTC_V" >>"$STATE/$t.tsv"
+                "$cov" "$ft" "$corp" "$found" "$sanitizer" "$profile_label" "$rc" "$RUSTC_V" >>"$STATE/$t.tsv"
         fi
         if [ "$found" -gt 0 ]; then
             status=CRASH
@@ -360,7 +392,7 @@ stop() {
 }
 trap stop INT TERM
 
-echo "== fuzzing ${#targets[*]} target(s), $jobs at a time, sanitizer $sanitizer, $profile;" \
+echo "== fuzzing ${#targets[*]} target(s), $jobs at a time, sanitizer $sanitizer, $profile_label;" \
     "$([ "$quick" = 1 ] && echo "10 s each" || echo "up to $execs execs each, $chunk s chunks")" >&2
 for t in "${targets[@]}"; do
     while [ "$(jobs -rp | wc -l)" -ge "$jobs" ] && [ ! -e "$RUN_DIR/stop" ]; do
