@@ -139,7 +139,7 @@ step "Android shell: IsoDepTransport and models (kotlinc + JUnit, android.nfc st
     $(find android/core/src/main/kotlin android/core/src/test/kotlin -name '*.kt' | sort)
 java -Djna.library.path="$(dirname "$LIB")" -jar "$JUNIT" \
     -cp "$OUT/android-test.jar:$OUT/kotlin-test.jar:$CP:$KLIB/kotlin-stdlib.jar" \
-    --select-class IsoDepTransportTest --select-class CardLoginModelTest --select-class DesktopQrModelTest --select-class ApprovalsModelTest --select-class OtpModelTest --select-class CodeEnrolmentModelTest --select-class CardPinChangeTest \
+    --select-class IsoDepTransportTest --select-class CardLoginModelTest --select-class DesktopQrModelTest --select-class ApprovalsModelTest --select-class OtpModelTest --select-class CodeEnrolmentModelTest --select-class CardPinChangeTest --select-class PlatformHttpsTest \
     --fail-if-no-tests --disable-banner --details=tree
 # Every string resource the app uses, in English (values) and Italian (values-it).
 python3 - android/app/src <<'PY' || fail "Android strings: see above"

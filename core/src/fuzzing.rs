@@ -570,6 +570,39 @@ pub fn desktop_qr(data: &[u8]) {
     assert_eq!(again.claim_proof(), qr.claim_proof());
 }
 
+/// The server's certificate as the platform's TLS hands it over (`ServerKeyCheck::accepts`,
+/// the HTTPS-through-the-platform path) and a pin as configured (`parse_pin`): any bytes are
+/// refused or read, never a panic. Oracle: a certificate that parses is accepted by a check
+/// made of its own pin and refused by one of another pin; a pin that parses prints back to
+/// the same pin.
+#[cfg(feature = "net")]
+pub fn server_key(data: &[u8]) {
+    use crate::net::pin::{parse_pin, spki_pin};
+    use crate::net::platform::ServerKeyCheck;
+    let other = ServerKeyCheck::with_pins(vec![[0x5a; 32]]).expect("one pin makes a check");
+    match spki_pin(data) {
+        Some(pin) => {
+            let own = ServerKeyCheck::with_pins(vec![pin]).expect("one pin makes a check");
+            assert!(
+                own.accepts(data.to_vec()),
+                "a certificate's own pin accepts it"
+            );
+            assert!(
+                !other.accepts(data.to_vec()),
+                "another pin accepts a certificate"
+            );
+        }
+        None => assert!(
+            !other.accepts(data.to_vec()),
+            "bytes that do not parse accepted"
+        ),
+    }
+    if let Some(pin) = parse_pin(&String::from_utf8_lossy(data)) {
+        let text = data_encoding::BASE64URL_NOPAD.encode(&pin);
+        assert_eq!(parse_pin(&text), Some(pin));
+    }
+}
+
 /// A camera frame into the QR scanner: the first 6 bytes choose width, height and row
 /// stride, the rest are the pixels (repeated to fill the plane, or short on purpose). Never
 /// a panic; a bad shape is a typed error; whatever text comes out is valid UTF-8 by type.

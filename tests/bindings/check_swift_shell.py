@@ -44,8 +44,6 @@ CONTRACT = [
     (r"scanQrFrame\(\s*width: UInt32\(width\), height: UInt32\(height\), rowStride: UInt32\(rowStride\), luma: luma",
      r"public func scanQrFrame\(width: UInt32, height: UInt32, rowStride: UInt32, luma: Data\)\s*throws\s*-> String\?"),
     # The client and its flows (Flows.swift, AppModel.swift).
-    (r"CompanionClient\(origins: \[origin\], pins: \[pin\], store: store\)",
-     r"public convenience init\(origins: \[String\], pins: \[String\], store: SecretStore\?\)\s*throws"),
     # Countdowns on the server's clock (Screens.swift).
     (r"client\.countdown\(expiresAt: until\)", r"func countdown\(expiresAt: UInt64\)\s*-> Countdown"),
     (r"left\.expired[\s\S]*left\.secondsLeft", r"public\s+struct Countdown\b[\s\S]*?public var secondsLeft: UInt64[\s\S]*?public var expired: Bool"),
@@ -121,6 +119,25 @@ CONTRACT = [
     (r"otpErrorMessage\(error: \$0, language: coreLanguage\)", r"public func otpErrorMessage\(error: OtpError, language: Language\)\s*-> String"),
     (r"as\? OtpError", r"public\s+enum OtpError: Swift\.Error"),
     (r"protection: \.deviceOnly", r"case deviceOnly\b"),
+    # HTTPS through URLSession (URLSessionHttps.swift, AppModel.swift).
+    (r"HttpsTransport", r"public protocol HttpsTransport: AnyObject, Sendable"),
+    (r"func send\(request: HttpsRequest\) async throws -> HttpsAnswer", r"func send\(request: HttpsRequest\) async throws\s+-> HttpsAnswer"),
+    (r"request\.timeoutMs", r"public var timeoutMs: UInt64"),
+    (r"request\.maxBody", r"public var maxBody: UInt64"),
+    (r"request\.method == \.post", r"case post\b"),
+    (r"request\.headers", r"public var headers: \[HttpsHeader\]"),
+    (r"request\.body", r"public var body: Data\?"),
+    (r"HttpsAnswer\(status: UInt16\(clamping: http\.statusCode\),\s*date: http\.value\(forHTTPHeaderField: \"Date\"\), body: data\)",
+     r"public init\(\s*(?:/\*\*[\s\S]*?\*/)?status: UInt16,\s*(?:/\*\*[\s\S]*?\*/)?date: String\?,\s*(?:/\*\*[\s\S]*?\*/)?body: Data\)"),
+    (r"HttpsFailure\.ServerKeyRefused", r"enum HttpsFailure: Swift\.Error[\s\S]*?case ServerKeyRefused\b"),
+    (r"HttpsFailure\.Tls\(reason:", r"enum HttpsFailure: Swift\.Error[\s\S]*?case Tls\(\s*reason: String"),
+    (r"HttpsFailure\.Offline\(reason:", r"enum HttpsFailure: Swift\.Error[\s\S]*?case Offline\(\s*reason: String"),
+    (r"HttpsFailure\.Timeout", r"enum HttpsFailure: Swift\.Error[\s\S]*?case Timeout\b"),
+    (r"HttpsFailure\.TooLarge", r"enum HttpsFailure: Swift\.Error[\s\S]*?case TooLarge\b"),
+    (r"check\.accepts\(certificate: SecCertificateCopyData\(leaf\) as Data\)", r"open func accepts\(certificate: Data\)\s*-> Bool"),
+    (r"try ServerKeyCheck\(pins: \[pin\]\)", r"public convenience init\(pins: \[String\]\)\s*throws"),
+    (r"CompanionClient\.withHttpsTransport\(origins: \[origin\], serverKeys: keys, store: store,\s*transport: URLSessionHttps\(check: keys\)\)",
+     r"public static func withHttpsTransport\(origins: \[String\], serverKeys: ServerKeyCheck, store: SecretStore\?, transport: HttpsTransport\)\s*throws\s*-> CompanionClient"),
 ]
 
 

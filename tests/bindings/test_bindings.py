@@ -714,5 +714,107 @@ class RegistrationTest(unittest.TestCase):
         self.assertEqual(me["identity"]["id"], done.identity.id, me)
 
 
+class PyHttps(cie_core.HttpsTransport):
+    """The platform's HTTPS stack as a shell writes it, in Python's ssl: no CA or name
+    checks of its own, the core's `ServerKeyCheck` asked about the leaf certificate before
+    a byte of the request is sent. `ask=False` is a careless shell that trusts anything."""
+
+    def __init__(self, check, ask=True):
+        self.check = check
+        self.ask = ask
+        self.sent = 0
+
+    async def send(self, request):
+        return await asyncio.to_thread(self._send, request)
+
+    def _send(self, request):
+        import http.client
+        import socket
+        import ssl
+        import urllib.parse
+        u = urllib.parse.urlsplit(request.url)
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        conn = http.client.HTTPSConnection(
+            u.hostname, u.port, context=ctx, timeout=request.timeout_ms / 1000)
+        try:
+            try:
+                conn.connect()
+            except ssl.SSLError as e:
+                raise cie_core.HttpsFailure.Tls(str(e))
+            if self.ask and not self.check.accepts(conn.sock.getpeercert(binary_form=True)):
+                raise cie_core.HttpsFailure.ServerKeyRefused()
+            self.sent += 1
+            method = "GET" if request.method == cie_core.HttpsMethod.GET else "POST"
+            conn.request(method, u.path + ("?" + u.query if u.query else ""), body=request.body,
+                         headers={h.name: h.value for h in request.headers})
+            answer = conn.getresponse()
+            body = answer.read(request.max_body + 1)
+            if len(body) > request.max_body:
+                raise cie_core.HttpsFailure.TooLarge()
+            return cie_core.HttpsAnswer(status=answer.status, date=answer.getheader("Date"), body=body)
+        except socket.timeout:
+            raise cie_core.HttpsFailure.Timeout()
+        except OSError as e:
+            raise cie_core.HttpsFailure.Offline(str(e))
+        finally:
+            conn.close()
+
+
+class PlatformHttpsTest(unittest.TestCase):
+    """The flows over a foreign HTTPS transport (CompanionClient.with_https_transport)
+    against the real server: the shell moves bytes, the core decides whom to trust."""
+
+    @classmethod
+    def setUpClass(cls):
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from companion_server import Server
+        cls.server = Server()
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.server.stop()
+
+    def login(self, client):
+        async def go():
+            login = await client.start_card_login(self.server.origin)
+            return await login.tap(SimTransport(card_sim.SimCard.cie()), "12345678", None)
+        return run(go())
+
+    def test_card_login_through_the_platform_stack(self):
+        check = cie_core.ServerKeyCheck([self.server.pin])
+        https = PyHttps(check)
+        client = cie_core.CompanionClient.with_https_transport(
+            [self.server.origin], check, MemoryStore(), https)
+        done = self.login(client)
+        self.assertEqual(done.level, 3)
+        self.assertEqual(done.identity.codice_fiscale, "TSTTST80A01H501X")
+        self.assertEqual(https.sent, 2)  # the challenge, then the signed login
+        # The server's Date reached the core's clock.
+        self.assertIsNotNone(client.clock_offset())
+
+    def test_another_key_or_a_careless_shell_gets_nowhere(self):
+        stranger = "sha256/" + "A" * 43
+        check = cie_core.ServerKeyCheck([stranger])
+        https = PyHttps(check)
+        client = cie_core.CompanionClient.with_https_transport(
+            [self.server.origin], check, None, https)
+        with self.assertRaises(cie_core.FlowError.UntrustedServer) as cm:
+            run(client.start_card_login(self.server.origin))
+        self.assertIn("non proseguire", cie_core.flow_error_message_it(cm.exception))
+        self.assertEqual(https.sent, 0)  # stopped in the handshake, nothing sent
+
+        check = cie_core.ServerKeyCheck([self.server.pin])
+        careless = PyHttps(check, ask=False)
+        client = cie_core.CompanionClient.with_https_transport(
+            [self.server.origin], check, None, careless)
+        with self.assertRaises(cie_core.FlowError.UntrustedServer):
+            run(client.start_card_login(self.server.origin))
+
+        with self.assertRaises(cie_core.FlowError.Internal):
+            cie_core.ServerKeyCheck(["not-a-pin"])
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=2)

@@ -90,6 +90,11 @@ fn desktop_qr_regressions() {
 }
 
 #[test]
+fn server_key_regressions() {
+    replay("server_key", cie_core::fuzzing::server_key);
+}
+
+#[test]
 fn qr_frame_regressions() {
     replay("qr_frame", cie_core::fuzzing::qr_frame);
 }

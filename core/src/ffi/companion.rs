@@ -16,6 +16,7 @@ use crate::flows::login::PinEntry;
 use crate::flows::pairing::SecretStore;
 use crate::flows::wire::{Decision, DesktopQr, Identity, LoginContext, PendingApproval};
 use crate::net::ApiClient;
+use crate::net::platform::{HttpsTransport, ServerKeyCheck};
 use crate::otp::clock::ClockOffset;
 use crate::transport::CardTransport;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -118,6 +119,24 @@ impl CompanionClient {
     ) -> Result<Arc<Self>, FlowError> {
         Ok(Arc::new(Self {
             api: Arc::new(ApiClient::new(&origins, &pins)?),
+            store,
+        }))
+    }
+
+    /// The same client with its requests sent by the platform's HTTPS stack (the shell's
+    /// `transport`: HttpsURLConnection/OkHttp, URLSession) instead of the core's own. The
+    /// shell's TLS trusts exactly what `server_keys` accepts — it built its connection with
+    /// that check — and the core still decides everything else (origins, retries, timeouts,
+    /// sizes, errors).
+    #[uniffi::constructor]
+    pub fn with_https_transport(
+        origins: Vec<String>,
+        server_keys: Arc<ServerKeyCheck>,
+        store: Option<Arc<dyn SecretStore>>,
+        transport: Arc<dyn HttpsTransport>,
+    ) -> Result<Arc<Self>, FlowError> {
+        Ok(Arc::new(Self {
+            api: Arc::new(ApiClient::with_platform(&origins, server_keys, transport)?),
             store,
         }))
     }
@@ -486,5 +505,18 @@ impl DeviceEnrollmentSession {
     /// The user accepted spending the last PIN try.
     pub fn confirm_last_try(&self) -> Result<(), FlowError> {
         self.flow.with(DeviceEnrollment::confirm_last_try)
+    }
+}
+
+#[uniffi::export]
+impl ServerKeyCheck {
+    /// A check trusting the server keys in `pins` (as for [`CompanionClient::new`]): give it
+    /// to the HTTPS transport's TLS trust callback and to
+    /// [`CompanionClient::with_https_transport`].
+    #[uniffi::constructor]
+    pub fn new(pins: Vec<String>) -> Result<Arc<Self>, FlowError> {
+        Ok(Arc::new(ServerKeyCheck::with_pins(
+            crate::net::parse_pins(&pins)?,
+        )?))
     }
 }

@@ -209,7 +209,7 @@ async fn post(
         .pool_max_idle_per_host(0)
         .connect_timeout(CONNECT_TIMEOUT)
         .timeout(REQUEST_TIMEOUT)
-        .user_agent(concat!("cie-companion/", env!("CARGO_PKG_VERSION")))
+        .user_agent(super::USER_AGENT)
         .build()
         .map_err(|e| NetError::Config {
             reason: e.to_string(),

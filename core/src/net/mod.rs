@@ -4,10 +4,12 @@
 //!
 //! Built on reqwest with rustls and the *ring* provider (no OpenSSL, no platform verifier):
 //! trust is the pin set alone ([`pin`]). Redirects are not followed (a redirect could lead
-//! off the allow-list) and no proxy is used.
+//! off the allow-list) and no proxy is used. Or, for the mobile library, the platform's HTTPS
+//! stack behind [`platform::HttpsTransport`], with the same rules kept here.
 
 pub mod card_key;
 pub mod pin;
+pub mod platform;
 
 use crate::flows::wire::{ApiError, ErrorCode, Origin};
 use crate::otp::clock::ClockOffset;
@@ -26,6 +28,8 @@ pub const LONG_POLL_TIMEOUT: Duration = Duration::from_secs(35);
 pub const IDEMPOTENT_ATTEMPTS: u32 = 3;
 /// Largest response body read (the protocol's are a few kilobytes).
 pub const MAX_BODY: usize = 256 * 1024;
+/// The app's `User-Agent`.
+pub const USER_AGENT: &str = concat!("cie-companion/", env!("CARGO_PKG_VERSION"));
 
 /// Whether a request may be sent again after a failure that left its fate unknown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -184,9 +188,20 @@ pub struct ApiClient {
     origins: Vec<Origin>,
     // Kept for the per-login clients of mutual TLS (`card_key`), which carry a card key.
     pins: Vec<pin::Pin>,
-    http: reqwest::Client,
+    http: Http,
     clock: Mutex<Option<ClockOffset>>,
     backoff: Duration,
+}
+
+/// Who carries the requests.
+enum Http {
+    /// reqwest with rustls, trusting the pins ([`pin::PinnedVerifier`]).
+    Rustls(reqwest::Client),
+    /// The platform's stack, its TLS trusting what the check says.
+    Platform {
+        transport: Arc<dyn platform::HttpsTransport>,
+        check: Arc<platform::ServerKeyCheck>,
+    },
 }
 
 impl std::fmt::Debug for ApiClient {
@@ -201,26 +216,8 @@ impl ApiClient {
     /// A client for `origins` (`https://host[:port]`) trusting the server keys whose pins
     /// (base64url SHA-256 of the SubjectPublicKeyInfo) are in `pins`.
     pub fn new(origins: &[String], pins: &[String]) -> Result<Self, NetError> {
-        let origins = origins
-            .iter()
-            .map(|o| Origin::parse(o))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| NetError::Config {
-                reason: e.to_string(),
-            })?;
-        let pins = pins
-            .iter()
-            .map(|p| {
-                pin::parse_pin(p).ok_or_else(|| NetError::Config {
-                    reason: format!("not a SHA-256 pin: {p}"),
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
-        if origins.is_empty() || pins.is_empty() {
-            return Err(NetError::Config {
-                reason: "at least one origin and one pin are needed".into(),
-            });
-        }
+        let origins = parse_origins(origins)?;
+        let pins = parse_pins(pins)?;
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let verifier =
             pin::PinnedVerifier::new(pins.clone(), provider.signature_verification_algorithms);
@@ -239,7 +236,7 @@ impl ApiClient {
             .no_proxy()
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(REQUEST_TIMEOUT)
-            .user_agent(concat!("cie-companion/", env!("CARGO_PKG_VERSION")))
+            .user_agent(USER_AGENT)
             .build()
             .map_err(|e| NetError::Config {
                 reason: e.to_string(),
@@ -247,7 +244,24 @@ impl ApiClient {
         Ok(Self {
             origins,
             pins,
-            http,
+            http: Http::Rustls(http),
+            clock: Mutex::new(None),
+            backoff: Duration::from_millis(500),
+        })
+    }
+
+    /// A client for `origins` whose requests go through the platform's `transport`, its
+    /// TLS trusting the keys `check` accepts (the shell built it with the same check).
+    pub fn with_platform(
+        origins: &[String],
+        check: Arc<platform::ServerKeyCheck>,
+        transport: Arc<dyn platform::HttpsTransport>,
+    ) -> Result<Self, NetError> {
+        let origins = parse_origins(origins)?;
+        Ok(Self {
+            origins,
+            pins: check.pins().to_vec(),
+            http: Http::Platform { transport, check },
             clock: Mutex::new(None),
             backoff: Duration::from_millis(500),
         })
@@ -373,7 +387,12 @@ impl ApiClient {
         body: Option<Vec<u8>>,
         timeout: Duration,
     ) -> Result<Vec<u8>, NetError> {
-        let answer = fetch(&self.http, url, body, timeout).await?;
+        let answer = match &self.http {
+            Http::Rustls(http) => fetch(http, url, body, timeout).await?,
+            Http::Platform { transport, check } => {
+                platform::fetch(transport, check, url.as_str(), body, timeout).await?
+            }
+        };
         self.record(&answer);
         answer.into_body()
     }
@@ -389,6 +408,41 @@ impl ApiClient {
             *self.clock.lock().unwrap_or_else(PoisonError::into_inner) = Some(offset);
         }
     }
+}
+
+/// `https://host[:port]` texts, at least one.
+fn parse_origins(origins: &[String]) -> Result<Vec<Origin>, NetError> {
+    let origins = origins
+        .iter()
+        .map(|o| Origin::parse(o))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| NetError::Config {
+            reason: e.to_string(),
+        })?;
+    if origins.is_empty() {
+        return Err(NetError::Config {
+            reason: "at least one origin and one pin are needed".into(),
+        });
+    }
+    Ok(origins)
+}
+
+/// Pins as `companion-server` prints them, at least one.
+pub fn parse_pins(pins: &[String]) -> Result<Vec<pin::Pin>, NetError> {
+    let pins = pins
+        .iter()
+        .map(|p| {
+            pin::parse_pin(p).ok_or_else(|| NetError::Config {
+                reason: format!("not a SHA-256 pin: {p}"),
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    if pins.is_empty() {
+        return Err(NetError::Config {
+            reason: "at least one origin and one pin are needed".into(),
+        });
+    }
+    Ok(pins)
 }
 
 /// An HTTP answer, read whole.

@@ -302,3 +302,288 @@ fn configuration_is_checked() {
     assert!(ApiClient::new(&[], std::slice::from_ref(&pin)).is_err());
     assert!(ApiClient::new(&["https://a.it".into()], &[pin]).is_ok());
 }
+
+// ---- The platform's HTTPS stack (platform.rs), emulated as a shell would write it ----
+
+/// What a shell does, in Rust: its own TLS client whose trust callback asks the core's
+/// check about the leaf certificate, then the request as the core built it.
+struct ShellTransport {
+    check: Arc<platform::ServerKeyCheck>,
+    /// A careless shell: trusts every server without asking the check.
+    skip_check: bool,
+    sent: Arc<Mutex<Vec<platform::HttpsRequest>>>,
+}
+
+#[derive(Debug)]
+struct AskTheCore {
+    check: Arc<platform::ServerKeyCheck>,
+    skip: bool,
+    algorithms: rustls::crypto::WebPkiSupportedAlgorithms,
+}
+
+impl rustls::client::danger::ServerCertVerifier for AskTheCore {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &rustls::pki_types::ServerName<'_>,
+        _: &[u8],
+        _: rustls::pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        if self.skip || self.check.accepts(end_entity.to_vec()) {
+            Ok(rustls::client::danger::ServerCertVerified::assertion())
+        } else {
+            Err(rustls::Error::General("server key refused".into()))
+        }
+    }
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(m, c, d, &self.algorithms)
+    }
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(m, c, d, &self.algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.algorithms.supported_schemes()
+    }
+}
+
+#[async_trait::async_trait]
+impl platform::HttpsTransport for ShellTransport {
+    async fn send(
+        &self,
+        request: platform::HttpsRequest,
+    ) -> Result<platform::HttpsAnswer, platform::HttpsFailure> {
+        use platform::HttpsFailure as F;
+        self.sent.lock().unwrap().push(request.clone());
+        let url = reqwest::Url::parse(&request.url).unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let config = rustls::ClientConfig::builder_with_provider(provider.clone())
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(AskTheCore {
+                check: self.check.clone(),
+                skip: self.skip_check,
+                algorithms: provider.signature_verification_algorithms,
+            }))
+            .with_no_client_auth();
+        let tcp = tokio::net::TcpStream::connect((url.host_str().unwrap(), url.port().unwrap()))
+            .await
+            .map_err(|e| F::Offline {
+                reason: e.to_string(),
+            })?;
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+        let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+            .connect(name, tcp)
+            .await
+            .map_err(|e| {
+                if e.to_string().contains("server key refused") {
+                    F::ServerKeyRefused
+                } else {
+                    F::Tls {
+                        reason: e.to_string(),
+                    }
+                }
+            })?;
+        let body = request.body.unwrap_or_default();
+        let mut head = format!(
+            "{} {} HTTP/1.1\r\nhost: localhost\r\ncontent-length: {}\r\nconnection: close\r\n",
+            match request.method {
+                platform::HttpsMethod::Get => "GET",
+                platform::HttpsMethod::Post => "POST",
+            },
+            url.path(),
+            body.len()
+        );
+        for h in &request.headers {
+            head.push_str(&format!("{}: {}\r\n", h.name, h.value));
+        }
+        head.push_str("\r\n");
+        let io = |e: std::io::Error| F::Offline {
+            reason: e.to_string(),
+        };
+        tls.write_all(head.as_bytes()).await.map_err(io)?;
+        tls.write_all(&body).await.map_err(io)?;
+        let mut raw = Vec::new();
+        let _ = tls.read_to_end(&mut raw).await;
+        let Some(end) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+            return Err(F::Offline {
+                reason: "connection closed".into(),
+            });
+        };
+        let head = String::from_utf8_lossy(&raw[..end]).into_owned();
+        let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+        let date = head
+            .lines()
+            .find_map(|l| l.strip_prefix("date: "))
+            .map(str::to_owned);
+        let body = raw[end + 4..].to_vec();
+        if body.len() as u64 > request.max_body {
+            return Err(F::TooLarge);
+        }
+        Ok(platform::HttpsAnswer { status, date, body })
+    }
+}
+
+fn platform_client(
+    server: &Server,
+    pin: &str,
+    skip_check: bool,
+) -> (ApiClient, Arc<Mutex<Vec<platform::HttpsRequest>>>) {
+    let check = Arc::new(
+        platform::ServerKeyCheck::with_pins(parse_pins(&[pin.to_owned()]).unwrap()).unwrap(),
+    );
+    let sent = Arc::new(Mutex::new(Vec::new()));
+    let transport = Arc::new(ShellTransport {
+        check: check.clone(),
+        skip_check,
+        sent: sent.clone(),
+    });
+    let api = ApiClient::with_platform(std::slice::from_ref(&server.origin), check, transport)
+        .unwrap()
+        .with_backoff(Duration::from_millis(10));
+    (api, sent)
+}
+
+#[tokio::test]
+async fn through_the_platform_the_right_key_answers_and_the_clock_is_read() {
+    let server = serve(Reply::With(200, r#"{"ok":true}"#)).await;
+    let (api, sent) = platform_client(&server, &server.pin, false);
+    let origin = api.origin(&server.origin).unwrap();
+    let answer: Ok_ = api
+        .post(
+            &origin,
+            "/api/v1/x",
+            &serde_json::json!({"a": 1}),
+            Retry::Never,
+        )
+        .await
+        .unwrap();
+    assert!(answer.ok);
+    let offset = api.clock_offset().expect("Date recorded").offset_seconds;
+    assert!((85..=95).contains(&offset), "{offset}");
+    let sent = sent.lock().unwrap();
+    let r = &sent[0];
+    assert_eq!(r.method, platform::HttpsMethod::Post);
+    assert_eq!(r.url, format!("{}/api/v1/x", server.origin));
+    assert_eq!(r.body.as_deref(), Some(&br#"{"a":1}"#[..]));
+    assert_eq!(r.max_body, MAX_BODY as u64);
+    assert_eq!(r.timeout_ms, REQUEST_TIMEOUT.as_millis() as u64);
+    assert!(
+        r.headers
+            .iter()
+            .any(|h| h.name == "Content-Type" && h.value == "application/json")
+    );
+    // The request's Debug shows its size, never its body.
+    assert!(!format!("{r:?}").contains("\"a\""));
+}
+
+#[tokio::test]
+async fn through_the_platform_a_wrong_key_stops_the_handshake_before_any_request() {
+    let server = serve(Reply::With(200, r#"{"ok":true}"#)).await;
+    let other = pin_of(&rcgen::KeyPair::generate().unwrap());
+    let (api, sent) = platform_client(&server, &other, false);
+    let origin = api.origin(&server.origin).unwrap();
+    let err = api
+        .get::<Ok_>(&origin, "/x", REQUEST_TIMEOUT)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, NetError::UntrustedServer { .. }), "{err:?}");
+    // Not retried (not transient), and nothing reached the server.
+    assert_eq!(sent.lock().unwrap().len(), 1);
+    assert_eq!(server.requests.load(Ordering::SeqCst), 0);
+}
+
+#[tokio::test]
+async fn a_shell_that_never_asks_the_core_about_the_key_gets_no_answer() {
+    let server = serve(Reply::With(200, r#"{"ok":true}"#)).await;
+    let (api, _) = platform_client(&server, &server.pin, true);
+    let origin = api.origin(&server.origin).unwrap();
+    let err = api
+        .get::<Ok_>(&origin, "/x", REQUEST_TIMEOUT)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, NetError::UntrustedServer { .. }), "{err:?}");
+}
+
+#[tokio::test]
+async fn through_the_platform_refusals_and_retries_follow_the_same_rules() {
+    let server = serve(Reply::With(503, "overloaded")).await;
+    let (api, sent) = platform_client(&server, &server.pin, false);
+    let origin = api.origin(&server.origin).unwrap();
+    let err = api
+        .post::<_, Ok_>(&origin, "/api/v1/card/login", &(), Retry::Never)
+        .await
+        .unwrap_err();
+    assert_eq!(err, NetError::Status { status: 503 });
+    assert_eq!(sent.lock().unwrap().len(), 1);
+    let _ = api
+        .get::<Ok_>(&origin, "/api/v1/x", REQUEST_TIMEOUT)
+        .await
+        .unwrap_err();
+    assert_eq!(sent.lock().unwrap().len(), 1 + IDEMPOTENT_ATTEMPTS as usize);
+    // Off the list: refused before the shell is called.
+    let err = api
+        .get::<Ok_>(&origin, "//evil.example/x", REQUEST_TIMEOUT)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, NetError::UntrustedOrigin { .. }), "{err:?}");
+    assert_eq!(sent.lock().unwrap().len(), 1 + IDEMPOTENT_ATTEMPTS as usize);
+}
+
+/// A shell that never answers: the core's own limit ends the wait.
+struct Silent;
+
+#[async_trait::async_trait]
+impl platform::HttpsTransport for Silent {
+    async fn send(
+        &self,
+        _: platform::HttpsRequest,
+    ) -> Result<platform::HttpsAnswer, platform::HttpsFailure> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_shell_that_never_answers_times_out() {
+    let check = Arc::new(platform::ServerKeyCheck::with_pins(vec![[7; 32]]).unwrap());
+    let api =
+        ApiClient::with_platform(&["https://a.example".into()], check, Arc::new(Silent)).unwrap();
+    let origin = api.origin("https://a.example").unwrap();
+    let err = api
+        .post::<_, Ok_>(&origin, "/x", &(), Retry::Never)
+        .await
+        .unwrap_err();
+    assert_eq!(err, NetError::Timeout);
+}
+
+#[test]
+fn the_key_check_takes_certificates_not_bytes() {
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = rcgen::CertificateParams::new(vec!["x".into()])
+        .unwrap()
+        .self_signed(&key)
+        .unwrap();
+    let check = platform::ServerKeyCheck::with_pins(parse_pins(&[pin_of(&key)]).unwrap()).unwrap();
+    assert!(check.accepts(cert.der().to_vec()));
+    assert!(!check.accepts(b"junk".to_vec()));
+    assert!(!check.accepts(Vec::new()));
+    let other = rcgen::KeyPair::generate().unwrap();
+    let stranger = rcgen::CertificateParams::new(vec!["x".into()])
+        .unwrap()
+        .self_signed(&other)
+        .unwrap();
+    assert!(!check.accepts(stranger.der().to_vec()));
+    assert_eq!(check.accepted_count(), 1);
+    assert!(platform::ServerKeyCheck::with_pins(Vec::new()).is_err());
+}

@@ -29,7 +29,11 @@ public final class AppModel: ObservableObject {
         self.origin = origin
         deviceName = UIDevice.current.name
         store = KeychainSecretStore()
-        client = try CompanionClient(origins: [origin], pins: [pin], store: store)
+        // Requests go through URLSession (URLSessionHttps), its TLS trusting only the key the
+        // core's check accepts.
+        let keys = try ServerKeyCheck(pins: [pin])
+        client = try CompanionClient.withHttpsTransport(origins: [origin], serverKeys: keys, store: store,
+                                                        transport: URLSessionHttps(check: keys))
         if let id = defaults.string(forKey: "device_id"),
            let blob = try? store.load(name: Self.keyBlob),
            let signer = try? SecureEnclaveSigner(keyBlob: blob) {

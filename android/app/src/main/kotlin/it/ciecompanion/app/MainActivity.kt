@@ -40,13 +40,15 @@ import androidx.lifecycle.ViewModelProvider
 import androidx.lifecycle.compose.collectAsStateWithLifecycle
 import androidx.lifecycle.viewmodel.compose.viewModel
 import it.ciecompanion.android.card.PinChangeKind
+import it.ciecompanion.android.net.PlatformHttps
 import it.ciecompanion.android.nfc.IsoDepTransport
 import it.ciecompanion.android.otp.OtpModel
 import it.ciecompanion.core.CompanionClient
 import it.ciecompanion.core.Language
+import it.ciecompanion.core.ServerKeyCheck
 import it.ciecompanion.core.languageForLocale
-import kotlinx.coroutines.suspendCancellableCoroutine
 import kotlin.coroutines.resume
+import kotlinx.coroutines.suspendCancellableCoroutine
 
 private enum class Tab(val label: Int) { LOGIN(R.string.tab_login), COMPUTER(R.string.tab_computer), REQUESTS(R.string.tab_requests), CODES(R.string.tab_codes) }
 
@@ -64,7 +66,10 @@ class OtpViewModel(store: KeystoreSecretStore, language: Language) : ViewModel()
 class MainActivity : FragmentActivity(), NfcAdapter.ReaderCallback {
     private val store by lazy { KeystoreSecretStore(applicationContext) }
     private val client by lazy {
-        CompanionClient(listOf(BuildConfig.SERVER_ORIGIN), listOf(BuildConfig.SERVER_PIN), store)
+        // Requests go through the platform's HTTPS (PlatformHttps), its TLS trusting only the
+        // key the core's check accepts.
+        val keys = ServerKeyCheck(listOf(BuildConfig.SERVER_PIN))
+        CompanionClient.withHttpsTransport(listOf(BuildConfig.SERVER_ORIGIN), keys, store, PlatformHttps(keys))
     }
     private val signer by lazy { KeystoreDeviceSigner(applicationContext, ::authenticate) }
     private val devices by lazy { EnrolledDevices(applicationContext) }

@@ -1,0 +1,95 @@
+// The app's HTTPS through the platform (HttpsURLConnection, on every Android and JVM), so the
+// core library need not carry its own HTTP and TLS stack (docs/mobile.md, size). The core
+// builds each request and decides whom to trust; this class moves bytes. Its TLS trusts
+// exactly what the core's ServerKeyCheck accepts — the leaf certificate's key — so neither
+// the system's CAs nor a CA the user installed can stand in for our server, and the check
+// runs in the handshake, before a byte of the request is sent.
+package it.ciecompanion.android.net
+
+import it.ciecompanion.core.HttpsAnswer
+import it.ciecompanion.core.HttpsFailure
+import it.ciecompanion.core.HttpsMethod
+import it.ciecompanion.core.HttpsRequest
+import it.ciecompanion.core.HttpsTransport
+import it.ciecompanion.core.ServerKeyCheck
+import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.withContext
+import java.io.IOException
+import java.io.InputStream
+import java.net.HttpURLConnection
+import java.net.Proxy
+import java.net.SocketTimeoutException
+import java.net.URL
+import java.security.cert.CertificateException
+import java.security.cert.X509Certificate
+import javax.net.ssl.HostnameVerifier
+import javax.net.ssl.HttpsURLConnection
+import javax.net.ssl.SSLContext
+import javax.net.ssl.SSLException
+import javax.net.ssl.SSLSocketFactory
+import javax.net.ssl.X509TrustManager
+
+/** Thrown by the trust manager when the core refuses the server's key. */
+private class KeyNotPinned : CertificateException("server key not pinned")
+
+class PlatformHttps(private val check: ServerKeyCheck) : HttpsTransport {
+    private val trust = object : X509TrustManager {
+        override fun checkClientTrusted(chain: Array<X509Certificate>, authType: String) =
+            throw CertificateException("no client certificates here")
+
+        override fun checkServerTrusted(chain: Array<X509Certificate>, authType: String) {
+            if (chain.isEmpty() || !check.accepts(chain[0].encoded)) throw KeyNotPinned()
+        }
+
+        override fun getAcceptedIssuers(): Array<X509Certificate> = emptyArray()
+    }
+
+    private val tls: SSLSocketFactory =
+        SSLContext.getInstance("TLS").apply { init(null, arrayOf(trust), null) }.socketFactory
+
+    // The key is the trust anchor (checked above); the certificate's names are not.
+    private val anyName = HostnameVerifier { _, _ -> true }
+
+    override suspend fun send(request: HttpsRequest): HttpsAnswer = withContext(Dispatchers.IO) {
+        // No proxy: the core's allow-list names the servers, and no proxy could pass the pin.
+        val conn = URL(request.url).openConnection(Proxy.NO_PROXY) as HttpsURLConnection
+        conn.sslSocketFactory = tls
+        conn.hostnameVerifier = anyName
+        conn.instanceFollowRedirects = false
+        conn.useCaches = false
+        val timeout = request.timeoutMs.coerceAtMost(Int.MAX_VALUE.toULong()).toInt()
+        conn.connectTimeout = timeout
+        conn.readTimeout = timeout
+        conn.requestMethod = if (request.method == HttpsMethod.POST) "POST" else "GET"
+        request.headers.forEach { conn.setRequestProperty(it.name, it.value) }
+        try {
+            request.body?.let { body ->
+                conn.doOutput = true
+                conn.setFixedLengthStreamingMode(body.size)
+                conn.outputStream.use { it.write(body) }
+            }
+            val status = conn.responseCode
+            val stream = if (status >= 400) conn.errorStream else conn.inputStream
+            val body = stream?.use { readAtMost(it, request.maxBody) } ?: ByteArray(0)
+            HttpsAnswer(status.toUShort(), conn.getHeaderField("Date"), body)
+        } catch (e: SSLException) {
+            throw if (e.causes().any { it is KeyNotPinned }) HttpsFailure.ServerKeyRefused()
+            else HttpsFailure.Tls(e.toString())
+        } catch (e: SocketTimeoutException) {
+            throw HttpsFailure.Timeout()
+        } catch (e: IOException) {
+            throw HttpsFailure.Offline(e.toString())
+        } finally {
+            conn.disconnect()
+        }
+    }
+
+    private fun readAtMost(input: InputStream, max: ULong): ByteArray {
+        val limit = max.coerceAtMost((Int.MAX_VALUE - 1).toULong()).toInt()
+        val bytes = input.readNBytes(limit + 1)
+        if (bytes.size > limit) throw HttpsFailure.TooLarge()
+        return bytes
+    }
+
+    private fun Throwable.causes(): Sequence<Throwable> = generateSequence(this) { it.cause }
+}
