@@ -10,7 +10,10 @@ rm -rf "$OUT" && mkdir -p "$OUT"
 for t in aarch64-apple-ios aarch64-apple-ios-sim x86_64-apple-ios; do
     # The staticlib alone: in one rustc run with the rlib and cdylib that core/Cargo.toml also
     # names, the Android .so came out 29 % larger (docs/mobile.md, "Size of the core per ABI").
-    cargo rustc -p cie-core --profile dist --target "$t" --lib --crate-type staticlib
+    # Without the core's own HTTPS client (`rustls-https`): the app sends requests through
+    # URLSessionHttps.
+    cargo rustc -p cie-core --profile dist --target "$t" --no-default-features --features net \
+        --lib --crate-type staticlib
 done
 LIB=libcie_core.a
 lipo -create target/aarch64-apple-ios-sim/dist/$LIB target/x86_64-apple-ios/dist/$LIB \

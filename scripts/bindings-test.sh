@@ -155,6 +155,14 @@ for d in ("values", "values-it"):
 print(f"Android strings: {len(used)} used, in values and values-it")
 sys.exit(1 if bad else 0)
 PY
+# The apps' library is built without `rustls-https` (docs/mobile.md): the API only that
+# feature exports (the core's own HTTPS client, the mutual-TLS login) must not appear in the
+# shells, which the bindings here (every feature) would not catch.
+if grep -rnE 'CompanionClient\(|startMtlsLogin|mtlsLogin|MtlsLoginSession' \
+    android/core/src/main android/app/src ios/Sources; then
+    fail "the shells use API the apps' library does not have (--no-default-features --features net)"
+fi
+echo "Shells: only the apps' feature set used (no CompanionClient(origins, pins), no mutual-TLS login)"
 # ---- Swift (generation only) ----------------------------------------------------------
 step "Swift: generated files (not compiled: no Swift toolchain on Linux CI)"
 for f in swift/cie_core.swift swift/cie_coreFFI.h swift/cie_coreFFI.modulemap swift/card_sim.swift \

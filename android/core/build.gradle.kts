@@ -40,7 +40,12 @@ val cargoNdk by tasks.registering(Exec::class) {
         listOf("cargo", "ndk") + abis.flatMap { listOf("-t", it) } +
             // The cdylib alone: built in one rustc run with the rlib and the staticlib that
             // core/Cargo.toml also names, the .so comes out 29 % larger (docs/mobile.md).
-            listOf("-o", out.path, "rustc", "-p", "cie-core", "--profile", "dist", "--lib", "--crate-type", "cdylib"),
+            // Without the core's own HTTPS client (`rustls-https`): the app sends requests
+            // through PlatformHttps.
+            listOf(
+                "-o", out.path, "rustc", "-p", "cie-core", "--profile", "dist",
+                "--no-default-features", "--features", "net", "--lib", "--crate-type", "cdylib",
+            ),
     )
 }
 

@@ -13,13 +13,17 @@ use crate::run::{Ctx, Res, capture, run_ok, which};
 pub const TARGET_BYTES: u64 = 3_000_000;
 
 /// The mobile library alone (with the rlib and staticlib in one rustc run it comes out
-/// larger: docs/mobile.md).
-const DIST_CDYLIB: [&str; 8] = [
+/// larger: docs/mobile.md), with the features the apps use: not the core's own HTTPS client
+/// (`rustls-https`: the apps send requests through the platform).
+const DIST_CDYLIB: [&str; 11] = [
     "rustc",
     "-p",
     "cie-core",
     "--profile",
     "dist",
+    "--no-default-features",
+    "--features",
+    "net",
     "--lib",
     "--crate-type",
     "cdylib",
@@ -43,6 +47,7 @@ pub fn section(ctx: &Ctx) -> Res<String> {
     if !ctx.quick {
         rows.push(host_row(ctx, &host, Some("-Wl,-z,pack-relative-relocs"))?);
     }
+    rows.push(arm64_linux_row(ctx)?);
     rows.extend(android_rows(ctx)?);
     rows.push(Row {
         abi: "aarch64-apple-ios".into(),
@@ -60,8 +65,10 @@ pub fn section(ctx: &Ctx) -> Res<String> {
     writeln!(md)?;
     writeln!(
         md,
-        "`cargo rustc -p cie-core --profile dist --lib --crate-type cdylib` (the cdylib alone, \
-         every feature on, as the Android build runs it), then `strip --strip-all` (what an APK \
+        "`cargo rustc -p cie-core --profile dist --no-default-features --features net --lib \
+         --crate-type cdylib` (the cdylib alone, every feature the apps use — all but the core's \
+         own HTTPS client and the mutual-TLS login it carries, `rustls-https`: the apps send \
+         requests through the platform — as the Android build runs it), then `strip --strip-all` (what an APK \
          ships: AGP strips after bindgen has read the `UNIFFI_META_*` symbols); gzip -9 \
          approximates the download. Where the bytes go and the levers tried: docs/mobile.md. \
          Target: ≤ {} MB stripped per ABI.",
@@ -137,6 +144,44 @@ fn lib_name(triple: &str) -> &'static str {
     }
 }
 
+/// arm64 Linux, the proxy for arm64 Android where no NDK is (the issue's "arm64 Linux as a
+/// proxy"): the same code generator as the phone, glibc's linker. Needs the rustup target
+/// and Debian's gcc-aarch64-linux-gnu, binutils-aarch64-linux-gnu, libc6-dev-arm64-cross.
+fn arm64_linux_row(ctx: &Ctx) -> Res<Row> {
+    const TRIPLE: &str = "aarch64-unknown-linux-gnu";
+    const LINKER: &str = "aarch64-linux-gnu-gcc";
+    const STRIP: &str = "aarch64-linux-gnu-strip";
+    let how = format!("`dist`, `--target {TRIPLE}`, linked by `{LINKER}` (arm64 proxy)");
+    let installed = capture(Command::new("rustup").args(["target", "list", "--installed"]))
+        .is_ok_and(|t| t.lines().any(|l| l.trim() == TRIPLE));
+    if !installed || which(LINKER).is_none() || which(STRIP).is_none() {
+        return Ok(Row {
+            abi: TRIPLE.into(),
+            how,
+            stripped: None,
+            note: format!(
+                "not measured: needs `rustup target add {TRIPLE}` and Debian's gcc-aarch64-linux-gnu, binutils-aarch64-linux-gnu, libc6-dev-arm64-cross"
+            ),
+        });
+    }
+    let mut cmd = ctx.cargo();
+    cmd.args(DIST_CDYLIB)
+        .args(["--target", TRIPLE])
+        .env("CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER", LINKER);
+    run_ok(&mut cmd)?;
+    let lib = ctx
+        .target_dir()
+        .join(TRIPLE)
+        .join("dist")
+        .join(lib_name(TRIPLE));
+    Ok(Row {
+        abi: TRIPLE.into(),
+        how,
+        stripped: Some(measure(&lib, STRIP)?),
+        note: String::new(),
+    })
+}
+
 /// Android ABIs through cargo-ndk when it and an NDK are here, as the app's build does.
 fn android_rows(ctx: &Ctx) -> Res<Vec<Row>> {
     let abis = [
@@ -159,7 +204,7 @@ fn android_rows(ctx: &Ctx) -> Res<Vec<Row>> {
             .map(|(abi, triple)| Row {
                 abi: format!("{triple} ({abi})"),
                 how:
-                    "`cargo ndk -t ABI rustc -p cie-core --profile dist --lib --crate-type cdylib`"
+                    "`cargo ndk -t ABI rustc -p cie-core --profile dist --no-default-features --features net --lib --crate-type cdylib`"
                         .into(),
                 stripped: None,
                 note: "not measured: no Android NDK here (cargo-ndk and ANDROID_NDK_HOME)".into(),

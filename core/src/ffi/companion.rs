@@ -105,7 +105,9 @@ pub(super) fn pin_option(pin: Option<String>) -> Result<Option<PinEntry>, FlowEr
         .transpose()
 }
 
-#[uniffi::export(async_runtime = "tokio")]
+// The core's own HTTPS client: not in the mobile library (see `with_https_transport`).
+#[cfg(feature = "rustls-https")]
+#[uniffi::export]
 impl CompanionClient {
     /// A client talking only to `origins` (`https://host[:port]`) and trusting only the
     /// server keys in `pins` (base64url SHA-256 of the SubjectPublicKeyInfo, as
@@ -122,7 +124,10 @@ impl CompanionClient {
             store,
         }))
     }
+}
 
+#[uniffi::export(async_runtime = "tokio")]
+impl CompanionClient {
     /// The same client with its requests sent by the platform's HTTPS stack (the shell's
     /// `transport`: HttpsURLConnection/OkHttp, URLSession) instead of the core's own. The
     /// shell's TLS trusts exactly what `server_keys` accepts — it built its connection with

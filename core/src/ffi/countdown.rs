@@ -70,6 +70,7 @@ mod tests {
         assert!(Countdown::at(0, 0).expired);
     }
 
+    #[cfg(feature = "rustls-https")]
     #[test]
     fn the_client_counts_on_the_device_clock_before_any_answer() {
         let client = CompanionClient::new(

@@ -15,7 +15,7 @@ mod error;
 mod flow_error;
 mod language;
 mod login;
-#[cfg(feature = "net")]
+#[cfg(feature = "rustls-https")]
 mod mtls;
 #[cfg(feature = "net")]
 mod next_step;
@@ -42,7 +42,7 @@ pub use error::{CardError, card_error_message, card_error_message_it};
 pub use flow_error::{FlowError, flow_error_message, flow_error_message_it};
 pub use language::{Language, language_for_locale};
 pub use login::{CieLogin, LoginResult, ProgressListener};
-#[cfg(feature = "net")]
+#[cfg(feature = "rustls-https")]
 pub use mtls::MtlsLoginSession;
 #[cfg(feature = "net")]
 pub use next_step::{

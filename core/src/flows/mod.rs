@@ -10,7 +10,7 @@ pub mod device;
 pub mod device_key;
 pub mod document;
 pub mod login;
-#[cfg(feature = "net")]
+#[cfg(feature = "rustls-https")]
 pub mod mtls_login;
 #[cfg(feature = "net")]
 pub mod otp_enroll;

@@ -94,7 +94,7 @@ impl MtlsLogin {
         progress: &dyn LoginProgress,
     ) -> Result<MtlsLoginDone, StepError> {
         let step = |s: LoginStep| progress.on_step(s, s.index() - 1, LoginStep::ALL);
-        let url = api.url(&self.origin, MTLS_LOGIN_PATH)?;
+        let url = crate::net::parsed_url(&api.url(&self.origin, MTLS_LOGIN_PATH)?)?;
         let tap = match &mut self.tap {
             Some(tap) => {
                 if let Some(pin) = pin {

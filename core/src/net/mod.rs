@@ -2,11 +2,13 @@
 //! allow-list checked before any connection, short timeouts, retries only where a repeat is
 //! harmless, and typed errors the UI can act on.
 //!
-//! Built on reqwest with rustls and the *ring* provider (no OpenSSL, no platform verifier):
-//! trust is the pin set alone ([`pin`]). Redirects are not followed (a redirect could lead
-//! off the allow-list) and no proxy is used. Or, for the mobile library, the platform's HTTPS
-//! stack behind [`platform::HttpsTransport`], with the same rules kept here.
+//! Requests go through the platform's HTTPS stack behind [`platform::HttpsTransport`] (the
+//! mobile library), or, with the `rustls-https` feature, through reqwest with rustls and the
+//! *ring* provider (no OpenSSL, no platform verifier). Either way trust is the pin set alone
+//! ([`pin`]), redirects are not followed (a redirect could lead off the allow-list), no proxy
+//! is used, and the rules below are the same.
 
+#[cfg(feature = "rustls-https")]
 pub mod card_key;
 pub mod pin;
 pub mod platform;
@@ -187,6 +189,7 @@ pub fn device_now() -> u64 {
 pub struct ApiClient {
     origins: Vec<Origin>,
     // Kept for the per-login clients of mutual TLS (`card_key`), which carry a card key.
+    #[cfg(feature = "rustls-https")]
     pins: Vec<pin::Pin>,
     http: Http,
     clock: Mutex<Option<ClockOffset>>,
@@ -196,6 +199,7 @@ pub struct ApiClient {
 /// Who carries the requests.
 enum Http {
     /// reqwest with rustls, trusting the pins ([`pin::PinnedVerifier`]).
+    #[cfg(feature = "rustls-https")]
     Rustls(reqwest::Client),
     /// The platform's stack, its TLS trusting what the check says.
     Platform {
@@ -215,6 +219,7 @@ impl std::fmt::Debug for ApiClient {
 impl ApiClient {
     /// A client for `origins` (`https://host[:port]`) trusting the server keys whose pins
     /// (base64url SHA-256 of the SubjectPublicKeyInfo) are in `pins`.
+    #[cfg(feature = "rustls-https")]
     pub fn new(origins: &[String], pins: &[String]) -> Result<Self, NetError> {
         let origins = parse_origins(origins)?;
         let pins = parse_pins(pins)?;
@@ -260,6 +265,7 @@ impl ApiClient {
         let origins = parse_origins(origins)?;
         Ok(Self {
             origins,
+            #[cfg(feature = "rustls-https")]
             pins: check.pins().to_vec(),
             http: Http::Platform { transport, check },
             clock: Mutex::new(None),
@@ -297,7 +303,7 @@ impl ApiClient {
     }
 
     /// Shorten the back-off between retries (tests).
-    #[cfg(test)]
+    #[cfg(all(test, feature = "rustls-https"))]
     pub(crate) fn with_backoff(mut self, backoff: Duration) -> Self {
         self.backoff = backoff;
         self
@@ -362,35 +368,37 @@ impl ApiClient {
         }
     }
 
-    /// The URL of `path` on `origin`, refused unless the origin is allowed and the URL
-    /// still names exactly that origin (a path cannot smuggle another host in).
-    pub(crate) fn url(&self, origin: &Origin, path: &str) -> Result<reqwest::Url, NetError> {
+    /// The URL of `path` on `origin`, refused unless the origin is allowed and the path
+    /// cannot make the URL name another host: it starts with one `/`, and holds only the
+    /// characters of an RFC 3986 path and query (no `\`, which WHATWG parsers read as `/`,
+    /// no `#`, no spaces or controls, nothing outside ASCII).
+    pub(crate) fn url(&self, origin: &Origin, path: &str) -> Result<String, NetError> {
         let untrusted = || NetError::UntrustedOrigin {
             origin: origin.as_string(),
         };
-        if !self.origins.contains(origin) || !path.starts_with('/') || path.starts_with("//") {
+        let safe = |c: char| c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@%/?".contains(c);
+        if !self.origins.contains(origin)
+            || !path.starts_with('/')
+            || path.starts_with("//")
+            || !path.chars().all(safe)
+        {
             return Err(untrusted());
         }
-        let url = reqwest::Url::parse(&origin.url(path)).map_err(|_| untrusted())?;
-        let same = url.scheme() == "https"
-            && url.username().is_empty()
-            && url.password().is_none()
-            && url.host_str() == Some(origin.host())
-            && url.port_or_known_default() == Some(origin.port());
-        if same { Ok(url) } else { Err(untrusted()) }
+        Ok(origin.url(path))
     }
 
     /// One request; the body of a 2xx answer.
     async fn once(
         &self,
-        url: reqwest::Url,
+        url: String,
         body: Option<Vec<u8>>,
         timeout: Duration,
     ) -> Result<Vec<u8>, NetError> {
         let answer = match &self.http {
-            Http::Rustls(http) => fetch(http, url, body, timeout).await?,
+            #[cfg(feature = "rustls-https")]
+            Http::Rustls(http) => fetch(http, parsed_url(&url)?, body, timeout).await?,
             Http::Platform { transport, check } => {
-                platform::fetch(transport, check, url.as_str(), body, timeout).await?
+                platform::fetch(transport, check, &url, body, timeout).await?
             }
         };
         self.record(&answer);
@@ -398,6 +406,7 @@ impl ApiClient {
     }
 
     /// The key pins.
+    #[cfg(feature = "rustls-https")]
     pub(crate) fn pins(&self) -> &[pin::Pin] {
         &self.pins
     }
@@ -464,8 +473,21 @@ impl Answer {
     }
 }
 
+/// A URL from [`ApiClient::url`] as reqwest takes it, checked once more by its parser: the
+/// scheme and that no user name crept in.
+#[cfg(feature = "rustls-https")]
+pub(crate) fn parsed_url(url: &str) -> Result<reqwest::Url, NetError> {
+    reqwest::Url::parse(url)
+        .ok()
+        .filter(|u| u.scheme() == "https" && u.username().is_empty() && u.password().is_none())
+        .ok_or_else(|| NetError::UntrustedOrigin {
+            origin: url.chars().take(80).collect(),
+        })
+}
+
 /// One request on `http` (JSON `body` posted, or a GET), the answer read up to
 /// [`MAX_BODY`].
+#[cfg(feature = "rustls-https")]
 pub(crate) async fn fetch(
     http: &reqwest::Client,
     url: reqwest::Url,
@@ -508,6 +530,7 @@ pub(crate) async fn fetch(
 }
 
 /// A reqwest failure as the user needs it: not our server, no connection, too slow.
+#[cfg(feature = "rustls-https")]
 fn classify(e: reqwest::Error) -> NetError {
     if let Some(tls) = tls_error(&e) {
         // Only a card login sends a client certificate, so only it can draw these.
@@ -536,6 +559,7 @@ fn classify(e: reqwest::Error) -> NetError {
 
 /// The rustls error inside a reqwest error, if the failure was TLS. hyper-rustls nests it
 /// in `io::Error`s, whose `source()` skips the wrapped error, hence `get_ref`.
+#[cfg(feature = "rustls-https")]
 fn tls_error(e: &reqwest::Error) -> Option<rustls::Error> {
     let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = next {

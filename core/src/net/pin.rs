@@ -6,9 +6,13 @@
 //! what proves the server holds the pinned key.
 
 use data_encoding::BASE64URL_NOPAD;
+#[cfg(feature = "rustls-https")]
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+#[cfg(feature = "rustls-https")]
 use rustls::crypto::{WebPkiSupportedAlgorithms, verify_tls12_signature, verify_tls13_signature};
+#[cfg(feature = "rustls-https")]
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+#[cfg(feature = "rustls-https")]
 use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 use sha2::{Digest, Sha256};
 
@@ -41,12 +45,14 @@ pub fn spki_pin(cert_der: &[u8]) -> Option<Pin> {
 }
 
 /// The verifier: pin check on the leaf, provider algorithms for the handshake signatures.
+#[cfg(feature = "rustls-https")]
 #[derive(Debug)]
 pub struct PinnedVerifier {
     pins: Vec<Pin>,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
+#[cfg(feature = "rustls-https")]
 impl PinnedVerifier {
     /// Accept keys whose pin is in `pins`; verify handshake signatures with `algorithms`
     /// (the crypto provider's).
@@ -57,8 +63,10 @@ impl PinnedVerifier {
 
 /// The error our verifier returns, recognised again in [`super::NetError`] so the app can
 /// say "this is not your server" rather than "no connection".
+#[cfg(feature = "rustls-https")]
 pub(crate) const PIN_MISMATCH: CertificateError = CertificateError::ApplicationVerificationFailure;
 
+#[cfg(feature = "rustls-https")]
 impl ServerCertVerifier for PinnedVerifier {
     fn verify_server_cert(
         &self,

@@ -165,6 +165,7 @@ impl ServerKeyCheck {
     }
 
     /// The pins (the mutual-TLS login builds its own rustls client from them).
+    #[cfg(feature = "rustls-https")]
     pub(crate) fn pins(&self) -> &[Pin] {
         &self.pins
     }

@@ -1,5 +1,7 @@
 //! The client against a tiny TLS listener (rcgen certificate, tokio-rustls): real
-//! handshakes for the pin check, counted requests for the retry policy.
+//! handshakes for the pin check, counted requests for the retry policy. Both clients — the
+//! core's own and a shell-like one through `platform` — so only with `rustls-https`.
+#![cfg(feature = "rustls-https")]
 
 use super::*;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
