@@ -377,10 +377,17 @@ impl ApiClient {
             origin: origin.as_string(),
         };
         let safe = |c: char| c.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@%/?".contains(c);
+        // Every `%` starts an escape of two hex digits (a stray one makes platforms' URL
+        // parsers give up, which would read as "no connection").
+        let escapes_ok = path.match_indices('%').all(|(i, _)| {
+            path.get(i + 1..i + 3)
+                .is_some_and(|h| h.chars().all(|c| c.is_ascii_hexdigit()))
+        });
         if !self.origins.contains(origin)
             || !path.starts_with('/')
             || path.starts_with("//")
             || !path.chars().all(safe)
+            || !escapes_ok
         {
             return Err(untrusted());
         }

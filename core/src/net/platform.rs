@@ -85,7 +85,7 @@ impl std::fmt::Debug for HttpsAnswer {
     }
 }
 
-/// Why the platform got no answer. Kotlin `HttpsFailureException.*`, Swift `HttpsFailure.*`.
+/// Why the platform got no answer. Kotlin `HttpsFailure.*`, Swift `HttpsFailure.*`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum HttpsFailure {
     /// [`ServerKeyCheck::accepts`] said no and the handshake was stopped: nothing was sent.
@@ -229,7 +229,9 @@ pub(crate) async fn fetch(
         .map_err(failure)?;
     // An answer can only be trusted if the shell's TLS asked us about the server's key at
     // least once on this client: a shell that trusts the system's CAs instead (or nothing)
-    // must not work by accident.
+    // must not work by accident. A guard against a shell never wired to the check, no more:
+    // it runs after the request was sent and does not tie this answer to a checked
+    // connection (the shells' tests do that: a wrong key gets nothing).
     if check.accepted_count() == 0 {
         return Err(NetError::UntrustedServer {
             reason: "the app's HTTPS transport did not let the core check the server key".into(),

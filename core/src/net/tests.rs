@@ -171,13 +171,29 @@ async fn origins_off_the_list_are_refused_before_connecting() {
         .await
         .unwrap_err();
     assert!(matches!(err, NetError::UntrustedOrigin { .. }), "{err:?}");
-    for path in ["//evil.example/x", "@evil.example/x", "x"] {
+    for path in [
+        "//evil.example/x",
+        "@evil.example/x",
+        "x",
+        "/\\evil.example/x",
+        "/x#y",
+        "/x y",
+        "/x%",
+        "/x%4",
+        "/x%zz",
+        "/è",
+    ] {
         let err = api
             .get::<Ok_>(&listed, path, REQUEST_TIMEOUT)
             .await
             .unwrap_err();
         assert!(matches!(err, NetError::UntrustedOrigin { .. }), "{path}");
     }
+    // Escapes and queries of RFC 3986 are fine.
+    assert_eq!(
+        api.url(&listed, "/a%2Fb?c=d&e=f~").unwrap(),
+        format!("{}/a%2Fb?c=d&e=f~", server.origin)
+    );
     assert_eq!(server.requests.load(Ordering::SeqCst), 0);
 }
 

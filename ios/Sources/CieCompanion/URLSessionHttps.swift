@@ -1,9 +1,15 @@
 // The app's HTTPS through URLSession, so the core library need not carry its own HTTP and TLS
 // stack (docs/mobile.md, size): the Swift twin of the Android shell's PlatformHttps. The core
-// builds each request and decides whom to trust; this moves bytes. Each request's server-trust
-// challenge hands the leaf certificate to the core's ServerKeyCheck and cancels the handshake
-// unless it accepts — no CA and no name decide, and nothing is sent to a server whose key is
-// not pinned. Redirects are not followed; no proxy, cache or cookie store is used.
+// builds each request and decides whom to trust; this moves bytes. Each server-trust challenge
+// hands the leaf certificate to the core's ServerKeyCheck and cancels the handshake unless it
+// accepts, so nothing is sent to a server whose key is not pinned. Redirects are not followed;
+// no cache or cookie store is used.
+//
+// App Transport Security still evaluates the server's certificate unless the app's
+// Info.plist names the server under NSExceptionDomains (ios/App/Info.plist.fragment): without
+// it a self-signed server, or a phone whose clock is wrong, fails closed.
+// TLS sessions are cached per process and a resumed session raises no challenge: this must
+// stay the only URLSession in the app that talks to the server.
 import Foundation
 import cie_core
 
@@ -18,7 +24,9 @@ public final class URLSessionHttps: HttpsTransport, @unchecked Sendable {
         config.urlCache = nil
         config.httpCookieStorage = nil
         config.httpShouldSetCookies = false
-        session = URLSession(configuration: config)
+        // The session's own delegate is a backstop with the same check: should a server-trust
+        // challenge reach the session rather than the request's delegate, it still fails closed.
+        session = URLSession(configuration: config, delegate: PinDelegate(check: check), delegateQueue: nil)
     }
 
     public func send(request: HttpsRequest) async throws -> HttpsAnswer {
@@ -66,9 +74,12 @@ private final class PinDelegate: NSObject, URLSessionTaskDelegate, @unchecked Se
 
     func urlSession(_ session: URLSession, task: URLSessionTask, didReceive challenge: URLAuthenticationChallenge,
                     completionHandler: @escaping (URLSession.AuthChallengeDisposition, URLCredential?) -> Void) {
-        guard challenge.protectionSpace.authenticationMethod == NSURLAuthenticationMethodServerTrust,
-              let trust = challenge.protectionSpace.serverTrust else {
-            // A client-certificate request or any other: the app has no answer.
+        guard challenge.protectionSpace.authenticationMethod == NSURLAuthenticationMethodServerTrust else {
+            // HTTP authentication and the like: not ours to answer; the status reaches the core.
+            completionHandler(.performDefaultHandling, nil)
+            return
+        }
+        guard let trust = challenge.protectionSpace.serverTrust else {
             completionHandler(.cancelAuthenticationChallenge, nil)
             return
         }

@@ -13,7 +13,9 @@ import it.ciecompanion.core.HttpsRequest
 import it.ciecompanion.core.HttpsTransport
 import it.ciecompanion.core.ServerKeyCheck
 import kotlinx.coroutines.Dispatchers
+import kotlinx.coroutines.Job
 import kotlinx.coroutines.withContext
+import java.io.ByteArrayOutputStream
 import java.io.IOException
 import java.io.InputStream
 import java.net.HttpURLConnection
@@ -47,14 +49,18 @@ class PlatformHttps(private val check: ServerKeyCheck) : HttpsTransport {
     private val tls: SSLSocketFactory =
         SSLContext.getInstance("TLS").apply { init(null, arrayOf(trust), null) }.socketFactory
 
-    // The key is the trust anchor (checked above); the certificate's names are not.
-    private val anyName = HostnameVerifier { _, _ -> true }
+    // The key is the trust anchor, not the certificate's names: the "host name" check asks
+    // the core about the peer's key once more (an always-true verifier is what Google Play
+    // refuses to publish, and this one holds on every connection, reused or not).
+    private val pinnedPeer = HostnameVerifier { _, session ->
+        runCatching { check.accepts(session.peerCertificates[0].encoded) }.getOrDefault(false)
+    }
 
     override suspend fun send(request: HttpsRequest): HttpsAnswer = withContext(Dispatchers.IO) {
         // No proxy: the core's allow-list names the servers, and no proxy could pass the pin.
         val conn = URL(request.url).openConnection(Proxy.NO_PROXY) as HttpsURLConnection
         conn.sslSocketFactory = tls
-        conn.hostnameVerifier = anyName
+        conn.hostnameVerifier = pinnedPeer
         conn.instanceFollowRedirects = false
         conn.useCaches = false
         val timeout = request.timeoutMs.coerceAtMost(Int.MAX_VALUE.toULong()).toInt()
@@ -62,6 +68,8 @@ class PlatformHttps(private val check: ServerKeyCheck) : HttpsTransport {
         conn.readTimeout = timeout
         conn.requestMethod = if (request.method == HttpsMethod.POST) "POST" else "GET"
         request.headers.forEach { conn.setRequestProperty(it.name, it.value) }
+        // The core gave up (its own time limit, or the flow was cancelled): free the thread.
+        val cancel = coroutineContext[Job]?.invokeOnCompletion { conn.disconnect() }
         try {
             request.body?.let { body ->
                 conn.doOutput = true
@@ -69,6 +77,7 @@ class PlatformHttps(private val check: ServerKeyCheck) : HttpsTransport {
                 conn.outputStream.use { it.write(body) }
             }
             val status = conn.responseCode
+            if (status < 0) throw HttpsFailure.Offline("not an HTTP answer")
             val stream = if (status >= 400) conn.errorStream else conn.inputStream
             val body = stream?.use { readAtMost(it, request.maxBody) } ?: ByteArray(0)
             HttpsAnswer(status.toUShort(), conn.getHeaderField("Date"), body)
@@ -80,15 +89,24 @@ class PlatformHttps(private val check: ServerKeyCheck) : HttpsTransport {
         } catch (e: IOException) {
             throw HttpsFailure.Offline(e.toString())
         } finally {
+            cancel?.dispose()
             conn.disconnect()
         }
     }
 
+    // Not InputStream.readNBytes: Android has it only from API 33 (minSdk is 26).
     private fun readAtMost(input: InputStream, max: ULong): ByteArray {
-        val limit = max.coerceAtMost((Int.MAX_VALUE - 1).toULong()).toInt()
-        val bytes = input.readNBytes(limit + 1)
-        if (bytes.size > limit) throw HttpsFailure.TooLarge()
-        return bytes
+        val out = ByteArrayOutputStream()
+        val buf = ByteArray(8192)
+        var total = 0UL
+        while (true) {
+            val n = input.read(buf)
+            if (n < 0) break
+            total += n.toULong()
+            if (total > max) throw HttpsFailure.TooLarge()
+            out.write(buf, 0, n)
+        }
+        return out.toByteArray()
     }
 
     private fun Throwable.causes(): Sequence<Throwable> = generateSequence(this) { it.cause }
