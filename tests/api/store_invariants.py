@@ -3,7 +3,9 @@ server stopped: nothing left half-changed. Each check is a property of the schem
 (server/src/store*.rs) that every transaction of the store must keep, whatever requests
 came in; a request refused half-way must have changed nothing, or everything.
 
-    python3 tests/api/store_invariants.py DB STARTED FINISHED   # Unix seconds of the run
+    python3 tests/api/store_invariants.py DB STARTED FINISHED [--logged-in]
+        # STARTED, FINISHED: Unix seconds of the run; --logged-in: a run also fuzzed as the
+        # PIN holder (tests/api/pin_session.py) and must have got past the login
 
 Prints what it checked and how many rows; exits 1 on any broken invariant."""
 
@@ -25,11 +27,39 @@ CODE_TRIES = 3  # server/src/api.rs CODE_TRIES
 def main():
     db, started, finished = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
     broken = checks(db, started, finished)
+    if "--logged-in" in sys.argv[4:]:
+        broken += logged_in(db)
     if broken:
         print(f"{len(broken)} invariants broken")
         sys.exit(1)
     print("store invariants: all hold")
     self_test(db, started, finished)
+
+
+def logged_in(db):
+    """The run with the holder's session reached the steps behind it: a PIN session was
+    opened (pin_session.py) and the fuzzer's requests with it were served, not refused
+    with "log in first" (an OTP seed shown; a one-time code for the phone)."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    q = lambda sql: con.execute(sql).fetchone()[0]
+    broken = []
+    for what, n in [
+        ("a PIN login opened a session", q("SELECT COUNT(*) FROM audit WHERE kind = 'abroad_login' AND outcome = 'ok'")),
+        ("an OTP seed was shown to the session", q("SELECT COUNT(*) FROM audit WHERE kind = 'abroad_otp_enrol' AND outcome = 'ok'")),
+        ("a phone enrolment code was shown to the session", q("SELECT COUNT(*) FROM audit WHERE kind = 'abroad_enrol_code' AND outcome = 'ok'")),
+    ]:
+        print(f"{'ok ' if n else 'BROKEN'} logged-in run: {what} ({n} audited)")
+        if not n:
+            broken.append(f"logged-in run: {what}")
+    # At most one live code and one pending seed per identity (the tables' rule: a new one
+    # replaces the old, in the same transaction).
+    rows = con.execute("""SELECT identity_id, COUNT(*) FROM abroad_enrol_codes
+                          GROUP BY identity_id HAVING COUNT(*) > 1""").fetchall()
+    print(f"{'ok ' if not rows else 'BROKEN'} one enrolment code per identity")
+    if rows:
+        broken.append("one enrolment code per identity")
+    con.close()
+    return broken
 
 
 def self_test(db, started, finished):
