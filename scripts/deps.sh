@@ -136,17 +136,19 @@ ensure_cargo_deny() {
 }
 
 # schemathesis from PyPI (pinned) in a cached virtualenv: the API contract test
-# (tests/api/schemathesis.sh). Exports SCHEMATHESIS_VENV.
+# (tests/api/schemathesis.sh), with cryptography for its relying party's client assertions
+# (tests/api/client_auth.py). Exports SCHEMATHESIS_VENV.
 ensure_schemathesis_venv() {
-    local schemathesis=4.32.5
+    local schemathesis=4.32.5 cryptography=50.0.2
     ensure_apt python3-venv
     SCHEMATHESIS_VENV="${XDG_CACHE_HOME:-$HOME/.cache}/cie-companion/schemathesis-venv-$schemathesis"
     if [ ! -x "$SCHEMATHESIS_VENV/bin/st" ] \
-        || ! "$SCHEMATHESIS_VENV/bin/st" --version 2>/dev/null | grep -q "$schemathesis"; then
+        || ! "$SCHEMATHESIS_VENV/bin/st" --version 2>/dev/null | grep -q "$schemathesis" \
+        || ! "$SCHEMATHESIS_VENV/bin/python" -c "import cryptography, sys; sys.exit(cryptography.__version__ != '$cryptography')" 2>/dev/null; then
         rm -rf "$SCHEMATHESIS_VENV"
         python3 -m venv "$SCHEMATHESIS_VENV"
         "$SCHEMATHESIS_VENV/bin/pip" install -q --disable-pip-version-check \
-            "schemathesis==$schemathesis" </dev/null
+            "schemathesis==$schemathesis" "cryptography==$cryptography" </dev/null
     fi
     export SCHEMATHESIS_VENV
 }

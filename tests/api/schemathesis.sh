@@ -45,6 +45,12 @@ cleanup() {
 trap cleanup EXIT
 
 STARTED="$(date +%s)"
+# A relying party registered with its key (tests/api/client_auth.py signs its assertions).
+CLIENT_ID="https://rp.example/oidc/rp"
+"$SCHEMATHESIS_VENV/bin/python" tests/api/client_auth.py keygen "$WORK"
+"$SERVER" oidc client add --client-id "$CLIENT_ID" \
+    --redirect-uri "$CLIENT_ID/callback" --jwks "$WORK/jwks.json" \
+    --client-name "Comune di Prova" --database "sqlite:$DB" >/dev/null
 # A resident abroad with a PIN, so the PIN endpoints meet an account as well as strangers.
 "$SERVER" pin issue --database "sqlite:$DB" --otp-key-file "$WORK/otp.key" \
     --codice-fiscale RSSMRA80A01H501U \
@@ -74,9 +80,12 @@ TOKEN="$(python3 tests/api/pin_session.py "$SERVER" "sqlite:$DB" "$WORK/otp.key"
 # --seed keeps runs reproducible; CIE_SCHEMATHESIS_SEED changes it.
 # Run from the work folder: schemathesis keeps its replay cache (.schemathesis/) in the
 # current directory.
-# Two runs: as a stranger (every operation), then as the logged-in holder, so the steps
-# behind the session (`/api/v1/session`, the OTP and phone enrolment of /api/v1/abroad) are
-# fuzzed past their "log in first" answer (store_invariants.py --logged-in checks they were). The second run
+# Two runs: as a stranger (every operation), then as the logged-in holder and the registered
+# relying party, so the steps behind the session (`/api/v1/session`, the OTP and phone
+# enrolment of /api/v1/abroad) and the client-authenticated OpenID Provider endpoints (token,
+# introspection, revocation: tests/api/client_auth.py signs a fresh assertion for each
+# request) are fuzzed past "log in first" and `invalid_client` (store_invariants.py
+# --logged-in checks they were). The second run
 # leaves out the OpenID Provider's logout, which would end the session it fuzzes with (the
 # first run fuzzes it).
 schemathesis() {
@@ -101,7 +110,10 @@ schemathesis anonymous
 ST_RC=$?
 if [ "$ST_RC" -eq 0 ]; then
     echo "== schemathesis, logged in with the PIN (cc_session cookie and bearer)"
-    schemathesis session -H "Cookie: cc_session=$TOKEN" -H "Authorization: Bearer $TOKEN" \
+    PYTHONPATH="$ROOT/tests/api" SCHEMATHESIS_HOOKS=client_auth \
+        CIE_ST_CLIENT_ID="$CLIENT_ID" CIE_ST_CLIENT_KEY="$WORK/client.pem" \
+        CIE_ST_ORIGIN="https://127.0.0.1:$PORT" \
+        schemathesis session -H "Cookie: cc_session=$TOKEN" -H "Authorization: Bearer $TOKEN" \
         --exclude-path /oidc/logout
     ST_RC=$?
 fi

@@ -37,9 +37,10 @@ def main():
 
 
 def logged_in(db):
-    """The run with the holder's session reached the steps behind it: a PIN session was
-    opened (pin_session.py) and the fuzzer's requests with it were served, not refused
-    with "log in first" (an OTP seed shown; a one-time code for the phone)."""
+    """The run with the holder's session and the relying party's key reached the steps behind
+    them: a PIN session was opened (pin_session.py) and the fuzzer's requests with it were
+    served, not refused with "log in first" (an OTP seed shown; a one-time code for the
+    phone); the client assertions (client_auth.py) were accepted."""
     con = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
     q = lambda sql: con.execute(sql).fetchone()[0]
     broken = []
@@ -47,8 +48,11 @@ def logged_in(db):
         ("a PIN login opened a session", q("SELECT COUNT(*) FROM audit WHERE kind = 'abroad_login' AND outcome = 'ok'")),
         ("an OTP seed was shown to the session", q("SELECT COUNT(*) FROM audit WHERE kind = 'abroad_otp_enrol' AND outcome = 'ok'")),
         ("a phone enrolment code was shown to the session", q("SELECT COUNT(*) FROM audit WHERE kind = 'abroad_enrol_code' AND outcome = 'ok'")),
+        # The relying party (client_auth.py): its assertions verified, each jti kept once.
+        ("the client's assertions were accepted", q("SELECT COUNT(*) FROM oidc_used WHERE scope = 'assertion'")),
+        ("an introspection got past client authentication", q("SELECT COUNT(*) FROM audit WHERE kind = 'oidc_introspection' AND outcome IN ('active', 'inactive')")),
     ]:
-        print(f"{'ok ' if n else 'BROKEN'} logged-in run: {what} ({n} audited)")
+        print(f"{'ok ' if n else 'BROKEN'} logged-in run: {what} ({n} rows)")
         if not n:
             broken.append(f"logged-in run: {what}")
     # At most one live code and one pending seed per identity (the tables' rule: a new one
