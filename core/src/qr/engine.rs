@@ -4,11 +4,10 @@
 //! zxing-cpp's QR detector); what it is given is a zero-copy view of the camera plane.
 
 use std::borrow::Cow;
-use std::collections::HashSet;
 
-use rxing::common::HybridBinarizer;
-use rxing::qrcode::cpp_port::QrReader;
-use rxing::{BarcodeFormat, BinaryBitmap, DecodeHints, LuminanceSource, Reader};
+use rxing::common::{DetectorRXingResult, HybridBinarizer};
+use rxing::qrcode::cpp_port::{decoder, detector};
+use rxing::{Binarizer, LuminanceSource};
 
 use super::Plane;
 use super::finder::{self, Finder};
@@ -80,26 +79,50 @@ impl LuminanceSource for View<'_> {
     }
 }
 
-fn hints(try_harder: bool) -> DecodeHints {
-    DecodeHints {
-        PossibleFormats: Some(HashSet::from([BarcodeFormat::QR_CODE])),
-        TryHarder: Some(try_harder),
-        ..DecodeHints::default()
-    }
-}
+/// Most finder-pattern triples one attempt samples and decodes, the likeliest first.
+/// rxing's `QrReader`, like zxing-cpp, tries every triple its detector proposes, each a grid
+/// sample and a Reed-Solomon decode; a periodic texture (fabric, a tiled floor, a halftone
+/// print) proposes thousands: 0.7 s for one 1280×720 frame, the camera preview stalled
+/// (found by the `qr_frame` fuzz target's slow inputs). On the shared bench's frames the
+/// triple that decodes is among the first 5 and a failing attempt proposes at most 8.
+pub(crate) const MAX_TRIPLES: usize = 32;
 
-/// One decoding attempt on `plane` (already cropped). rxing's QR reader only returns a
-/// result whose format information and Reed-Solomon blocks checked out.
+/// One decoding attempt on `plane` (already cropped): rxing's QR reader, step by step
+/// (zxing-cpp's `QRCode::Reader::decode`, QR symbols only, the first one found), with at
+/// most [`MAX_TRIPLES`] triples tried. A text only from a symbol whose format information
+/// and Reed-Solomon blocks checked out.
 /// The binarisation is ZXing's hybrid one (8×8 blocks thresholded by their 5×5 block
 /// neighbourhood), zxing-cpp's default too; `try_harder` makes the detector scan every row.
 pub(crate) fn attempt(plane: Plane<'_>, try_harder: bool) -> Option<String> {
-    let view = View {
+    attempt_counted(plane, try_harder).0
+}
+
+/// [`attempt`] and the number of triples it sampled.
+fn attempt_counted(plane: Plane<'_>, try_harder: bool) -> (Option<String>, usize) {
+    let binarizer = HybridBinarizer::new(View {
         plane,
         inverted: false,
+    });
+    let Ok(bits) = binarizer.get_black_matrix() else {
+        return (None, 0);
     };
-    let mut bitmap = BinaryBitmap::new(HybridBinarizer::new(view));
-    let result = QrReader.decode_with_hints(&mut bitmap, &hints(try_harder));
-    result.ok().map(|r| r.getText().to_owned())
+    let mut patterns = detector::FindFinderPatterns(bits, try_harder, 0);
+    let mut tried = 0;
+    for triple in detector::GenerateFinderPatternSets(&mut patterns)
+        .iter()
+        .take(MAX_TRIPLES)
+    {
+        tried += 1;
+        let Ok(sampled) = detector::SampleQR(bits, triple) else {
+            continue;
+        };
+        if let Ok(decoded) = decoder::Decode(sampled.getBits())
+            && decoded.isValid()
+        {
+            return (Some(decoded.text()), tried);
+        }
+    }
+    (None, tried)
 }
 
 /// A rectangle of the frame: (left, top, width, height).
@@ -359,4 +382,43 @@ pub(crate) fn doubled(plane: &Plane<'_>) -> (Vec<u8>, usize, usize) {
         }
     }
     (out, w, h)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A periodic texture: the 127×127 frame of a slow `qr_frame` fuzz input
+    /// (`testdata/periodic_texture.fuzz`, read the way the target reads it: 6 header bytes,
+    /// rows 142 bytes apart, the pixel bytes repeated), tiled at twice its size over a
+    /// 1280×720 frame, as a patterned surface fills a camera frame.
+    fn texture() -> Vec<u8> {
+        let input = include_bytes!("testdata/periodic_texture.fuzz");
+        let (side, stride) = (127, 142);
+        let pixels = &input[6..];
+        let tile = |x: usize, y: usize| pixels[(y * stride + x) % pixels.len()];
+        (0..720)
+            .flat_map(|y| (0..1280).map(move |x| tile((x / 2) % side, (y / 2) % side)))
+            .collect()
+    }
+
+    #[test]
+    fn a_periodic_texture_stops_each_attempt_after_max_triples() {
+        let px = texture();
+        let plane = Plane::new(&px, 1280, 720, 1280);
+        // What rxing's detector proposes here: thousands of triples (each one a grid sample
+        // and a Reed-Solomon decode when all are tried).
+        let binarizer = HybridBinarizer::new(View {
+            plane,
+            inverted: false,
+        });
+        let bits = binarizer.get_black_matrix().unwrap();
+        let mut patterns = detector::FindFinderPatterns(bits, true, 0);
+        let proposed = detector::GenerateFinderPatternSets(&mut patterns).len();
+        assert!(proposed > 1000, "{proposed} triples proposed");
+        for try_harder in [false, true] {
+            assert_eq!(attempt_counted(plane, try_harder), (None, MAX_TRIPLES));
+        }
+        assert_eq!(scan(plane), None);
+    }
 }
