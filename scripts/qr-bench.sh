@@ -48,7 +48,8 @@ cp "$TARGET/release/libcie_core.so" "$BINDINGS/"
 
 echo "Frames: \`gen_frames.py\` of the shared QR bench (1280×720 luma: screen, mild and hard"
 echo "camera frames of three payloads; the blur × noise × angle sweep on two payloads; the"
-echo "module-size sweep), plus 12 seeded frames without a code. Command: \`bash scripts/qr-bench.sh\`."
+echo "module-size sweep), plus 12 seeded frames without a code and 3 of a patterned surface (the"
+echo "\`qr_frame\` fuzz target's slowest input tiled at 1, 2 and 3 px a pixel). Command: \`bash scripts/qr-bench.sh\`."
 echo
 "$VENV/bin/python" bench/qr/bench_qr.py "$BINDINGS" "$TARGET/release/examples/qr_bench" \
     "$FRAMES" "$MODSIZE" "$@"
