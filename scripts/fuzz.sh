@@ -43,9 +43,11 @@
 #
 # Comparison hooks: by default every comparison reports its operands to libFuzzer, which
 # then solves magic values (tags, lengths) — what the parsers of card files need. In
-# qr_frame, perf showed 70 % of the time in those hooks, on rxing's pixel and geometry
-# comparisons (thresholds, not magic values): ~600 exec/s on a free core, 10 M out of reach
-# of a session. Coverage guidance (the 8-bit edge counters) stays on either way.
+# qr_frame, perf showed 70 % of the time in those hooks early on, on rxing's pixel and
+# geometry comparisons (thresholds, not magic values); its campaign finished without them.
+# (What really held it at ~300 exec/s a core was the scanner trying thousands of finder
+# triples on textures, a bug: since MAX_TRIPLES in core/src/qr/engine.rs, ~1 700 exec/s.)
+# Coverage guidance (the 8-bit edge counters) stays on either way.
 #
 # Environment: CIE_FUZZ_TARGET_DIR (default fuzz/target; CARGO_TARGET_DIR is not used, so the
 # workspace's build is not thrown away by the fuzz flags).
